@@ -1,0 +1,204 @@
+//! I/O targets (`WDFIOTARGET`): open by symbolic link, query-remove callbacks,
+//! request formatting and sending.
+
+use alloc::sync::Arc;
+
+use crate::request::{CompletionRoutine, RawBuffer, RequestType, SendOptions};
+use crate::{Result, Status};
+
+/// Desired access when opening a target (`WDF_IO_TARGET_OPEN_PARAMS.DesiredAccess`).
+///
+/// A Windows `ACCESS_MASK`; the constants are the ones drivers use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct OpenMode(pub u32);
+
+impl OpenMode {
+    /// `GENERIC_READ`.
+    pub const READ: OpenMode = OpenMode(0x8000_0000);
+    /// `GENERIC_WRITE`.
+    pub const WRITE: OpenMode = OpenMode(0x4000_0000);
+    /// `GENERIC_READ | GENERIC_WRITE`.
+    pub const READ_WRITE: OpenMode = OpenMode(0xC000_0000);
+
+    /// Whether read access is requested.
+    pub const fn reads(self) -> bool {
+        self.0 & Self::READ.0 != 0
+    }
+
+    /// Whether write access is requested.
+    pub const fn writes(self) -> bool {
+        self.0 & Self::WRITE.0 != 0
+    }
+}
+
+/// Share access when opening a target (`WDF_IO_TARGET_OPEN_PARAMS.ShareAccess`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct ShareAccess(pub u32);
+
+impl ShareAccess {
+    /// Exclusive: no sharing.
+    pub const NONE: ShareAccess = ShareAccess(0);
+    /// `FILE_SHARE_READ`.
+    pub const READ: ShareAccess = ShareAccess(1);
+    /// `FILE_SHARE_WRITE`.
+    pub const WRITE: ShareAccess = ShareAccess(2);
+    /// `FILE_SHARE_READ | FILE_SHARE_WRITE`.
+    pub const READ_WRITE: ShareAccess = ShareAccess(3);
+    /// `FILE_SHARE_DELETE`.
+    pub const DELETE: ShareAccess = ShareAccess(4);
+
+    /// Whether other opens may read.
+    pub const fn shares_read(self) -> bool {
+        self.0 & 1 != 0
+    }
+
+    /// Whether other opens may write.
+    pub const fn shares_write(self) -> bool {
+        self.0 & 2 != 0
+    }
+}
+
+/// State of an I/O target (`WDF_IO_TARGET_STATE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TargetState {
+    /// Created, never opened.
+    Created,
+    /// Open and accepting requests.
+    Started,
+    /// Open but not accepting requests (stopped or purged).
+    Stopped,
+    /// Closed for a query-remove; may be reopened on remove-cancel.
+    ClosedForQueryRemove,
+    /// Closed.
+    Closed,
+}
+
+/// What [`IoTarget::stop`] does with requests already sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SentIoAction {
+    /// Cancel them and wait for their completion.
+    Cancel,
+    /// Wait for them to complete on their own.
+    WaitForCompletion,
+    /// Leave them pending.
+    LeavePending,
+}
+
+/// PnP notifications about the device behind an open target
+/// (`EvtIoTargetQueryRemove` / `EvtIoTargetRemoveCanceled` / `EvtIoTargetRemoveComplete`).
+///
+/// Called at passive level on a PnP thread; they may block.
+pub trait TargetEvents: Send + Sync + 'static {
+    /// The device is asked whether it can be removed. Return a failure status
+    /// to veto; on success the implementation must close the target with
+    /// [`IoTarget::close_for_query_remove`] before returning.
+    fn query_remove(&self) -> Status;
+    /// A previous query-remove was cancelled: the device stays.
+    fn remove_canceled(&self);
+    /// The device is gone (after a query-remove, or a surprise removal).
+    fn remove_complete(&self);
+}
+
+/// Parameters of [`IoTarget::open`] (`WDF_IO_TARGET_OPEN_PARAMS` by name).
+#[derive(Clone, Copy, Debug)]
+pub struct OpenParams<'a> {
+    /// Symbolic link name of the device interface instance.
+    pub symbolic_link: &'a str,
+    /// Desired access.
+    pub open_mode: OpenMode,
+    /// Share access.
+    pub share_access: ShareAccess,
+}
+
+/// A `WDFIOTARGET`. Dropping it deletes the target (closing it first if needed).
+///
+/// Request operations live here because WDF formats and sends a request
+/// *against* a target.
+pub trait IoTarget: Send + Sync + Sized + 'static {
+    /// The request type of the platform.
+    type Request: crate::Request;
+
+    /// Opens the device named by `params` and registers `events` for its PnP
+    /// removal notifications (`WdfIoTargetOpen`, open type by name).
+    fn open<E: TargetEvents>(&self, params: &OpenParams<'_>, events: Arc<E>) -> Result<()>;
+
+    /// Reopens a target closed by [`IoTarget::close_for_query_remove`], after
+    /// a remove-cancel (`WDF_IO_TARGET_OPEN_TYPE_REOPEN`).
+    fn reopen(&self) -> Result<()>;
+
+    /// Closes the target: cancels every request sent to it and waits for them
+    /// to complete (`WdfIoTargetClose`). Idempotent.
+    fn close(&self);
+
+    /// Closes the target in response to a query-remove, keeping what is
+    /// needed to [`reopen`](IoTarget::reopen) it (`WdfIoTargetCloseForQueryRemove`).
+    fn close_for_query_remove(&self);
+
+    /// Starts a stopped target (`WdfIoTargetStart`).
+    fn start(&self) -> Result<()>;
+
+    /// Stops the target; new sends fail until [`IoTarget::start`] (`WdfIoTargetStop`).
+    fn stop(&self, action: SentIoAction);
+
+    /// Purges the target: cancels everything sent, refuses new sends until
+    /// started again; waits for cancelled requests when `wait` (`WdfIoTargetPurge`).
+    fn purge(&self, wait: bool);
+
+    /// Current state (`WdfIoTargetGetState`).
+    fn state(&self) -> TargetState;
+
+    /// Formats `request` for this target (`WdfIoTargetFormatRequestFor*`).
+    ///
+    /// `Write` uses `input`, `Read` uses `output`, the IOCTL types use both;
+    /// a buffer the type does not use is ignored. `Invalid` fails with
+    /// `STATUS_INVALID_PARAMETER`.
+    ///
+    /// # Safety
+    ///
+    /// `input` must stay valid for reads and `output` valid for reads and
+    /// writes, with no other access to `output`, until the request is reused,
+    /// formatted again, or deleted, and in any case until the send that follows
+    /// has completed (its completion routine returned, or the synchronous send
+    /// returned, or the send was refused).
+    unsafe fn format_request(
+        &self,
+        request: &Self::Request,
+        request_type: RequestType,
+        ioctl: u32,
+        input: Option<RawBuffer>,
+        output: Option<RawBuffer>,
+    ) -> Result<()>;
+
+    /// Sends a formatted request asynchronously (`WdfRequestSend`).
+    ///
+    /// On `Ok`, `routine.completed` is called exactly once, later or already
+    /// during this call, on any thread. On `Err` the request was refused and
+    /// `routine` is dropped without being called.
+    fn send<C: CompletionRoutine>(
+        &self,
+        request: &Self::Request,
+        options: SendOptions,
+        routine: Arc<C>,
+    ) -> Result<()>;
+
+    /// Sends a formatted request and waits for it
+    /// (`WdfRequestSend` with `WDF_REQUEST_SEND_OPTION_SYNCHRONOUS`).
+    ///
+    /// `timeout_ms == 0` waits forever. Returns the bytes transferred on
+    /// success; `STATUS_IO_TIMEOUT` if the timeout expired.
+    /// Passive level only: it blocks.
+    fn send_synchronously(&self, request: &Self::Request, timeout_ms: u32) -> Result<usize>;
+}
+
+/// A `WDFREQUEST` owned by the caller. Dropping it deletes it; it must not be
+/// dropped while a send of it is in flight.
+pub trait Request: Send + Sync + Sized + 'static {
+    /// Re-initialises a completed request for another send (`WdfRequestReuse`).
+    fn reuse(&self) -> Result<()>;
+
+    /// Asks the framework to cancel the request if it is in flight
+    /// (`WdfRequestCancelSentRequest`). Returns whether cancellation was
+    /// initiated; `false` if it is not in flight. The completion routine still
+    /// runs (usually with `STATUS_CANCELLED`).
+    fn cancel_sent(&self) -> bool;
+}

@@ -1,0 +1,76 @@
+//! The [`Platform`] trait: constructors for the WDF objects, memory, time.
+
+use alloc::sync::Arc;
+use core::alloc::Layout;
+use core::ptr::NonNull;
+
+use crate::pnp::{InterfaceNotificationHandler, Notification};
+use crate::sync::{Event, Lock};
+use crate::timer::{Timer, TimerHandler};
+use crate::work_item::{WorkItem, WorkItemHandler};
+use crate::{Guid, IoTarget, Request, Result};
+
+/// Everything the DMF layers need from WDF, as one type parameter.
+///
+/// A platform value is a cheap handle (clone it freely): the simulator's is an
+/// `Arc` around the simulated machine, the kernel backend's wraps the client
+/// `WDFDEVICE`. All dispatch is static.
+///
+/// Two implementations exist: `dmf-sim` (std, simulated device stack, the
+/// default for tests and the demo) and `dmf-kmdf` (on `wdk-sys`, Windows only).
+pub trait Platform: Clone + Send + Sync + 'static {
+    /// `WDFIOTARGET`.
+    type IoTarget: IoTarget<Request = Self::Request>;
+    /// `WDFREQUEST`.
+    type Request: Request;
+    /// A spin lock owning data.
+    type Lock<T: Send>: Lock<T>;
+    /// A manual-reset event.
+    type Event: Event;
+    /// A one-shot passive timer.
+    type Timer: Timer;
+    /// A passive work item.
+    type WorkItem: WorkItem;
+    /// An interface-notification registration.
+    type Notification: Notification;
+
+    /// Monotonic time in 100 ns units (`KeQueryInterruptTime`).
+    fn now_100ns(&self) -> u64;
+
+    /// Allocates non-paged memory for buffers handed to devices.
+    /// `None` on failure (the simulator can inject failures).
+    fn allocate(&self, layout: Layout) -> Option<NonNull<u8>>;
+
+    /// Frees memory from [`Platform::allocate`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must come from `allocate` on this platform with the same `layout`
+    /// and not have been freed.
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout);
+
+    /// Creates a manual-reset event, signalled or not.
+    fn create_event(&self, signalled: bool) -> Result<Self::Event>;
+
+    /// Creates a one-shot timer running `handler` at passive level.
+    fn create_timer<H: TimerHandler>(&self, handler: Arc<H>) -> Result<Self::Timer>;
+
+    /// Creates a work item running `handler` at passive level.
+    fn create_work_item<H: WorkItemHandler>(&self, handler: Arc<H>) -> Result<Self::WorkItem>;
+
+    /// Creates an I/O target object, not yet open (`WdfIoTargetCreate`).
+    fn create_io_target(&self) -> Result<Self::IoTarget>;
+
+    /// Creates a request, optionally associated with `target`'s stack size
+    /// (`WdfRequestCreate`).
+    fn create_request(&self, target: Option<&Self::IoTarget>) -> Result<Self::Request>;
+
+    /// Registers `handler` for arrivals and removals of interfaces of class
+    /// `guid`. Interfaces already present are reported as arrivals right after
+    /// registration (on the PnP thread, possibly before this returns).
+    fn register_interface_notification<H: InterfaceNotificationHandler>(
+        &self,
+        guid: &Guid,
+        handler: Arc<H>,
+    ) -> Result<Self::Notification>;
+}
