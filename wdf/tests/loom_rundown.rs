@@ -18,7 +18,10 @@ struct LoomEvent {
 
 impl LoomEvent {
     fn new() -> Self {
-        LoomEvent { set: Mutex::new(false), cv: Condvar::new() }
+        LoomEvent {
+            set: Mutex::new(false),
+            cv: Condvar::new(),
+        }
     }
 }
 
