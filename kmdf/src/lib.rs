@@ -1,2 +1,120 @@
-//! The KMDF backend of the dmf-wdf platform seam, on wdk-sys (Windows only).
+//! # dmf-kmdf: the KMDF backend of the `dmf-wdf` platform seam
+//!
+//! A thin, 1:1 mapping of the [`dmf_wdf::Platform`] traits onto KMDF 1.33 and
+//! the kernel, through the raw bindings of
+//! [`wdk-sys`](https://github.com/microsoft/windows-drivers-rs) 0.5. All the
+//! interesting logic (reference counting, request reuse, cancel races,
+//! rundown on removal) lives above the seam, where the simulator tests it;
+//! this crate only translates.
+//!
+//! ## What maps to what
+//!
+//! | seam | KMDF / kernel | type here (Windows only) |
+//! |---|---|---|
+//! | `Platform` | the client `WDFDEVICE`, parent of every object created | `KmdfPlatform` |
+//! | `Platform::now_100ns` | `KeQueryInterruptTimePrecise` | |
+//! | `Platform::allocate` / `deallocate` | `ExAllocatePool2(POOL_FLAG_NON_PAGED, size, 'DmfK')` / `ExFreePool`, over-allocated for alignments above 16 ([`memory`]) | |
+//! | `Lock<T>` | `KSPIN_LOCK` + `UnsafeCell<T>`, `KeAcquireSpinLockRaiseToDpc` / `KeReleaseSpinLock` | `KmdfLock`, `KmdfLockGuard` |
+//! | `Event` | `KEVENT` (`NotificationEvent`) in its own pool block, `KeSetEvent` / `KeClearEvent` / `KeReadStateEvent` / `KeWaitForSingleObject` | `KmdfEvent` |
+//! | `Timer` | `WdfTimerCreate` (passive, not serialised, parent = device), `WdfTimerStart(WDF_REL_TIMEOUT_IN_MS)`, `WdfTimerStop`, `WdfObjectDelete` | `KmdfTimer` |
+//! | `WorkItem` | `WdfWorkItemCreate` (parent = device), `WdfWorkItemEnqueue`, `WdfWorkItemFlush` | `KmdfWorkItem` |
+//! | `IoTarget::open` / `reopen` | `WdfIoTargetCreate` + `WdfIoTargetOpen` (`..._INIT_OPEN_BY_NAME` / `..._INIT_REOPEN`) | `KmdfIoTarget` |
+//! | `TargetEvents` | `EvtIoTargetQueryRemove` / `RemoveCanceled` / `RemoveComplete` | |
+//! | `IoTarget::close` / `close_for_query_remove` / `start` / `stop` / `purge` / `state` | `WdfIoTargetClose` / `CloseForQueryRemove` / `Start` / `Stop` / `Purge` / `GetState` | |
+//! | `IoTarget::format_request` | `WdfIoTargetFormatRequestForRead` / `Write` / `Ioctl` / `InternalIoctl` on per-request `WdfMemoryCreatePreallocated` + `WdfMemoryAssignBuffer` memory | |
+//! | `IoTarget::send` + `CompletionRoutine` | `WdfRequestSetCompletionRoutine` + `WdfRequestSend` (`WDF_REQUEST_SEND_OPTION_TIMEOUT`) | |
+//! | `IoTarget::send_synchronously` | `WdfRequestSend` (`WDF_REQUEST_SEND_OPTION_SYNCHRONOUS`), `WdfRequestGetStatus` / `GetInformation` | |
+//! | `Request` | `WdfRequestCreate` (parent = device), `WdfRequestReuse`, `WdfRequestCancelSentRequest`, `WdfObjectDelete` | `KmdfRequest` |
+//! | `Platform::register_interface_notification` | `IoRegisterPlugPlayNotification(EventCategoryDeviceInterfaceChange, ..INCLUDE_EXISTING_INTERFACES)`, `IoUnregisterPlugPlayNotificationEx` | `KmdfNotification` |
+//! | `DeviceCallbacks` | `EvtDevicePrepareHardware` / `ReleaseHardware` / `D0Entry` / `D0Exit` | [`device_callbacks`] |
+//! | `Status` / `Guid` | `NTSTATUS` / `GUID` | `convert::wdk` |
+//!
+//! Rust handlers (timer, work item, target events) travel with their WDF
+//! object in a typed object context (`WDF_DECLARE_CONTEXT_TYPE` done by hand)
+//! and are released by the object's `EvtCleanupCallback`; completion routines
+//! travel as the `WDFCONTEXT` of the completion (`Arc::into_raw`), and
+//! notification handlers as the PnP context. Every callback is a
+//! monomorphized `extern "C"` trampoline.
+//!
+//! ## Windows-only items
+//!
+//! `KmdfPlatform` and the types in the table are compiled only for
+//! `cfg(all(windows, target_env = "msvc"))`, where `wdk-sys` exists. On any
+//! other target the crate contains only its host-independent parts —
+//! [`convert`] (timeouts, state and power mappings, GUIDs, UTF-16),
+//! [`memory`]'s alignment arithmetic and [`device_callbacks`] — which are
+//! unit-tested everywhere.
+//!
+//! **Everything that touches `wdk-sys` is verified only on Windows**: it is
+//! compiled and linted by `.github/workflows/windows.yml` on a Windows runner
+//! with the WDK, and runs only in a driver on a (test-signed) machine. No
+//! Linux test exercises it.
+//!
+//! ## Rules a driver must follow
+//!
+//! * Create the platform with `KmdfPlatform::new(device)` after
+//!   `WdfDeviceCreate`, and drop every layer built on it before the device is
+//!   deleted (`EvtDeviceReleaseHardware` or `EvtDeviceSelfManagedIoCleanup`):
+//!   WDF deletes a device's children with it.
+//! * The global allocator must return non-paged memory (`wdk-alloc` does):
+//!   locks, events and completion state are touched at `DISPATCH_LEVEL`.
+//! * Drop timers, work items, targets and notifications at `PASSIVE_LEVEL`,
+//!   never from their own callbacks (except targets, see `KmdfIoTarget`).
+//!
+//! ## Building
+//!
+//! On Windows with the WDK (or an eWDK prompt, which sets `WDKContentRoot`)
+//! and LLVM (`libclang`, for bindgen):
+//!
+//! ```text
+//! set RUSTFLAGS=-C target-feature=+crt-static
+//! cargo build -p dmf-kmdf --target x86_64-pc-windows-msvc
+//! ```
+//!
+//! `wdk-sys` generates its bindings for the driver model declared in the
+//! build graph, so the workspace must contain the driver crate with its
+//! `[package.metadata.wdk.driver-model]` (`sample-driver`: KMDF 1.33). On
+//! Linux, `cargo build -p dmf-kmdf` builds the host-independent parts only.
 #![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod convert;
+pub mod device_callbacks;
+pub mod memory;
+
+#[cfg(all(windows, target_env = "msvc"))]
+mod context;
+#[cfg(all(windows, target_env = "msvc"))]
+pub mod event;
+#[cfg(all(windows, target_env = "msvc"))]
+pub mod io_target;
+#[cfg(all(windows, target_env = "msvc"))]
+pub mod lock;
+#[cfg(all(windows, target_env = "msvc"))]
+pub mod platform;
+#[cfg(all(windows, target_env = "msvc"))]
+pub mod pnp;
+#[cfg(all(windows, target_env = "msvc"))]
+pub mod request;
+#[cfg(all(windows, target_env = "msvc"))]
+pub mod timer;
+#[cfg(all(windows, target_env = "msvc"))]
+pub mod work_item;
+
+#[cfg(all(windows, target_env = "msvc"))]
+pub use event::KmdfEvent;
+#[cfg(all(windows, target_env = "msvc"))]
+pub use io_target::KmdfIoTarget;
+#[cfg(all(windows, target_env = "msvc"))]
+pub use lock::{KmdfLock, KmdfLockGuard};
+#[cfg(all(windows, target_env = "msvc"))]
+pub use platform::KmdfPlatform;
+#[cfg(all(windows, target_env = "msvc"))]
+pub use pnp::KmdfNotification;
+#[cfg(all(windows, target_env = "msvc"))]
+pub use request::KmdfRequest;
+#[cfg(all(windows, target_env = "msvc"))]
+pub use timer::KmdfTimer;
+#[cfg(all(windows, target_env = "msvc"))]
+pub use work_item::KmdfWorkItem;

@@ -1,2 +1,417 @@
-//! The simulated WDF platform: a faithful std-only device stack, PnP bus and power model implementing the dmf-wdf seam.
-#![cfg_attr(not(test), no_std)]
+//! # dmf-sim: the simulated WDF platform
+//!
+//! `dmf-sim` implements the [`dmf_wdf::Platform`] seam in std Rust with a
+//! simulated device stack, PnP bus and client device. It is the platform the
+//! DMF layer crates' tests, the demo and the benchmarks run on, and it aims to
+//! be *faithful, not convenient*:
+//!
+//! * completions arrive on other threads than the sender's, after a
+//!   configurable [`Latency`]; a request can be cancelled while it completes,
+//!   and is completed exactly once either way;
+//! * PnP arrivals and removals come from a dedicated PnP thread; query-remove
+//!   can be vetoed or followed by remove-complete; surprise removal hits
+//!   targets with requests in flight;
+//! * the [`ClientDevice`] goes through `D0Exit`/`D0Entry` whenever the test
+//!   says so;
+//! * faults (allocation, request creation, open, send refusal, request
+//!   failure, latency spikes, work-item and timer/event creation) are
+//!   injectable ([`Faults`]) and runs are reproducible from a seed;
+//! * blocking operations panic in dispatch context (completion routines, spin
+//!   locks held), as the WDF verifier would complain;
+//! * [`Counters`] prove nothing leaked.
+//!
+//! | WDF / kernel | here |
+//! |---|---|
+//! | the machine | [`Sim`] ([`SimConfig`], [`ClockMode`]) |
+//! | `WDFIOTARGET` | [`SimIoTarget`] |
+//! | `WDFREQUEST` | [`SimRequest`] |
+//! | IRP at the lower driver | [`Irp`] |
+//! | lower driver / device | [`DeviceHandler`]: [`TestsIoctlHandler`], [`EchoDevice`], [`FixedResponseDevice`], [`ParkingDevice`] |
+//! | PnP manager, device interfaces | [`Bus`] |
+//! | `IoRegisterPlugPlayNotification` | [`SimNotification`] |
+//! | the client `WDFDEVICE` (PnP/power callbacks) | [`ClientDevice`] |
+//! | `WDFSPINLOCK`, `KEVENT`, `WDFTIMER`, `WDFWORKITEM` | [`SimLock`], [`SimEvent`], [`SimTimer`], [`SimWorkItem`] |
+//!
+//! ## Threads
+//!
+//! Each simulator runs named threads `dmf-sim-<n>-<role>`: a scheduler and
+//! `completion_threads` completion workers (real-time mode only),
+//! `passive_threads` passive workers (timers, work items) and one PnP thread.
+//! They stop when the last [`Sim`] handle is dropped (every simulated object
+//! holds one) or on [`Sim::shutdown`].
+//!
+//! ## Example
+//!
+//! ```
+//! use std::sync::{Arc, mpsc};
+//! use dmf_sim::{DeviceSpec, Sim, SimConfig, TestsIoctlHandler, GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER};
+//! use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP};
+//! use dmf_wdf::*;
+//!
+//! struct Events;
+//! impl TargetEvents for Events {
+//!     fn query_remove(&self) -> Status { Status::SUCCESS }
+//!     fn remove_canceled(&self) {}
+//!     fn remove_complete(&self) {}
+//! }
+//! struct Done(mpsc::Sender<Completed>);
+//! impl CompletionRoutine for Done {
+//!     fn completed(self: Arc<Self>, c: Completed) { self.0.send(c).unwrap(); }
+//! }
+//!
+//! let sim = Sim::new(SimConfig::default());
+//! let id = sim.bus().add_device(
+//!     DeviceSpec::new("tests", Arc::new(TestsIoctlHandler::default()))
+//!         .with_interface(GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER),
+//! ).unwrap();
+//! let link = sim.bus().symbolic_link(id, &GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER).unwrap();
+//!
+//! let target = sim.create_io_target().unwrap();
+//! target.open(&OpenParams {
+//!     symbolic_link: &link,
+//!     open_mode: OpenMode::READ_WRITE,
+//!     share_access: ShareAccess::READ_WRITE,
+//! }, Arc::new(Events)).unwrap();
+//!
+//! let request = sim.create_request(Some(&target)).unwrap();
+//! let input = encode_sleep(5_000);
+//! // SAFETY: `input` outlives the send (we wait for the completion below).
+//! unsafe {
+//!     target.format_request(&request, RequestType::Ioctl, IOCTL_SLEEP,
+//!                           Some(RawBuffer::from_slice(&input)), None).unwrap();
+//! }
+//! let (tx, rx) = mpsc::channel();
+//! target.send(&request, SendOptions { timeout_ms: 10 }, Arc::new(Done(tx))).unwrap();
+//! // The 10 ms timeout cancels the 5 s sleep.
+//! assert_eq!(rx.recv().unwrap().status, Status::CANCELLED);
+//! sim.wait_quiescent(std::time::Duration::from_secs(5));
+//! drop((request, target));
+//! assert!(sim.counters().is_clean());
+//! ```
+#![warn(missing_docs)]
+
+mod bus;
+mod client_device;
+mod clock;
+mod config;
+mod context;
+mod core;
+mod counters;
+mod device;
+mod faults;
+mod io_target;
+mod irp;
+mod memory;
+mod pnp;
+mod request;
+mod rng;
+mod scheduler;
+mod sync;
+mod timer;
+mod work_item;
+mod workers;
+
+pub mod ioctl_handler;
+
+use std::alloc::Layout;
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use dmf_wdf::{
+    Guid, InterfaceNotificationHandler, Platform, Status, TimerHandler, WorkItemHandler,
+};
+
+pub use crate::bus::{
+    AllowedAccess, Bus, DeviceId, DeviceInfo, DeviceSpec, InterfaceInfo, RemovalOutcome,
+};
+pub use crate::client_device::{ClientDevice, ClientState};
+pub use crate::clock::{ClockMode, TICKS_PER_MS};
+pub use crate::config::{Latency, SimConfig};
+pub use crate::counters::Counters;
+pub use crate::device::{DeviceHandler, EchoDevice, FixedResponseDevice, ParkingDevice};
+pub use crate::faults::{FaultPlan, FaultPoint, FaultSetting, Faults};
+pub use crate::io_target::SimIoTarget;
+pub use crate::ioctl_handler::{
+    IoctlHandlerConfig, TestsIoctlHandler, GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER,
+};
+pub use crate::irp::{CancelRoutine, Irp, IrpBuffers, IrpId, IrpInput, IrpOutput};
+pub use crate::pnp::SimNotification;
+pub use crate::request::SimRequest;
+pub use crate::rng::SplitMix64;
+pub use crate::sync::{SimEvent, SimLock, SimLockGuard};
+pub use crate::timer::SimTimer;
+pub use crate::work_item::SimWorkItem;
+
+use crate::core::Core;
+
+/// Most actions `run_until_idle` runs before giving up (a stream that
+/// re-sends on every completion is never idle).
+pub const RUN_UNTIL_IDLE_LIMIT: usize = 1_000_000;
+
+struct SimHandle {
+    core: Arc<Core>,
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.core.shutdown();
+        let panics = self.core.take_panics();
+        if !panics.is_empty()
+            && !std::thread::panicking()
+            && !context::is_sim_thread_of(self.core.id)
+        {
+            panic!(
+                "dmf-sim: {} callback(s) panicked on simulator threads:\n  {}",
+                panics.len(),
+                panics.join("\n  ")
+            );
+        }
+    }
+}
+
+/// A simulated machine: the [`Platform`] of the DMF layers.
+///
+/// A cheap handle (`Clone` is an `Arc` clone). Every object it creates holds
+/// one too; the simulator's threads stop when the last handle is dropped.
+/// Panics caught in callbacks on simulator threads (completion routines, timer
+/// and work-item handlers, PnP notifications) are re-raised then, unless taken
+/// with [`Sim::take_callback_panics`]; with a manual clock, callbacks run by
+/// [`Sim::advance`] panic directly in the caller.
+///
+/// See the [crate documentation](crate) for an example.
+#[derive(Clone)]
+pub struct Sim {
+    handle: Arc<SimHandle>,
+}
+
+impl fmt::Debug for Sim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sim")
+            .field("id", &self.core().id)
+            .field("seed", &self.core().seed)
+            .field("clock", &self.core().clock.mode())
+            .field("now_100ns", &self.core().clock.now())
+            .finish()
+    }
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Sim::new(SimConfig::default())
+    }
+}
+
+/// A weak handle to a [`Sim`] that does not keep it alive (for device
+/// handlers and other objects the simulator itself owns).
+#[derive(Clone, Debug, Default)]
+pub struct WeakSim {
+    handle: Weak<SimHandle>,
+}
+
+impl fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sim {}", self.core.id)
+    }
+}
+
+impl WeakSim {
+    /// The simulator, if it is still alive.
+    pub fn upgrade(&self) -> Option<Sim> {
+        self.handle.upgrade().map(|handle| Sim { handle })
+    }
+}
+
+impl Sim {
+    /// Builds a simulator and starts its threads.
+    pub fn new(config: SimConfig) -> Sim {
+        Sim {
+            handle: Arc::new(SimHandle {
+                core: Core::start(&config),
+            }),
+        }
+    }
+
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.handle.core
+    }
+
+    /// A weak handle.
+    pub fn downgrade(&self) -> WeakSim {
+        WeakSim {
+            handle: Arc::downgrade(&self.handle),
+        }
+    }
+
+    /// The seed of this simulator.
+    pub fn seed(&self) -> u64 {
+        self.core().seed
+    }
+
+    /// The clock mode.
+    pub fn clock_mode(&self) -> ClockMode {
+        self.core().clock.mode()
+    }
+
+    /// The simulator clock in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.core().clock.now() / TICKS_PER_MS
+    }
+
+    /// The PnP bus.
+    pub fn bus(&self) -> Bus {
+        Bus::new(self.clone())
+    }
+
+    /// The fault settings.
+    pub fn faults(&self) -> Faults {
+        Faults::new(Arc::clone(self.core()))
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> Counters {
+        self.core().counters()
+    }
+
+    /// A new client device (stopped, no callbacks).
+    pub fn client_device(&self) -> ClientDevice {
+        ClientDevice::new()
+    }
+
+    /// Waits (real time, at most `timeout`) until no IRP is in flight and no
+    /// completion, timer handler, work item or PnP job is queued or running.
+    /// Armed timers do not count. With a manual clock nothing scheduled runs
+    /// by itself: use [`Sim::run_until_idle`] first. Returns whether the
+    /// simulator became quiescent.
+    pub fn wait_quiescent(&self, timeout: Duration) -> bool {
+        self.core().wait_quiescent(timeout)
+    }
+
+    /// Manual clock: advances by `ms` milliseconds, running every due timer
+    /// and completion inline, in deadline order (FIFO among equal deadlines).
+    ///
+    /// # Panics
+    ///
+    /// With a real-time clock, or when called from a callback `advance` runs.
+    pub fn advance(&self, ms: u64) {
+        let now = self.core().clock.now();
+        self.advance_to(now.saturating_add(clock::ms_to_ticks(ms)));
+    }
+
+    /// Manual clock: advances to `t_100ns` (no-op if already past), running
+    /// everything due inline. Panics like [`Sim::advance`].
+    pub fn advance_to(&self, t_100ns: u64) {
+        scheduler::advance_to(self.core(), t_100ns);
+    }
+
+    /// Manual clock: runs every scheduled action in deadline order, moving the
+    /// clock to each deadline, until nothing is scheduled. Returns `false` if
+    /// it gave up after [`RUN_UNTIL_IDLE_LIMIT`] actions (for example a stream
+    /// that re-sends forever). Panics like [`Sim::advance`].
+    pub fn run_until_idle(&self) -> bool {
+        scheduler::run_until_idle(self.core(), RUN_UNTIL_IDLE_LIMIT)
+    }
+
+    /// Number of actions scheduled on the clock (including stale ones, such
+    /// as the timeouts of requests that already completed).
+    pub fn scheduled(&self) -> usize {
+        self.core().sched.len()
+    }
+
+    /// Stops the simulator now: new sends, opens, work items and bus changes
+    /// are refused; every IRP still pending at a device completes with
+    /// `STATUS_DEVICE_REMOVED` and its completion is delivered; then the
+    /// threads stop. Objects still alive keep working as closed/idle objects.
+    /// Idempotent; dropping the last handle does the same.
+    pub fn shutdown(&self) {
+        self.core().shutdown();
+    }
+
+    /// Takes the messages of panics caught in callbacks on simulator threads
+    /// (they would otherwise be re-raised when the last handle drops).
+    pub fn take_callback_panics(&self) -> Vec<String> {
+        self.core().take_panics()
+    }
+}
+
+impl Platform for Sim {
+    type IoTarget = SimIoTarget;
+    type Request = SimRequest;
+    type Lock<T: Send> = SimLock<T>;
+    type Event = SimEvent;
+    type Timer = SimTimer;
+    type WorkItem = SimWorkItem;
+    type Notification = SimNotification;
+
+    fn now_100ns(&self) -> u64 {
+        self.core().clock.now()
+    }
+
+    fn allocate(&self, layout: Layout) -> Option<NonNull<u8>> {
+        memory::allocate(self.core(), layout)
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded contract: `ptr` comes from `allocate` on this
+        // platform with `layout` and was not freed.
+        unsafe { memory::deallocate(self.core(), ptr, layout) }
+    }
+
+    fn create_event(&self, signalled: bool) -> dmf_wdf::Result<SimEvent> {
+        if let Some(status) = self.core().faults.check(FaultPoint::EventCreation) {
+            return Err(status);
+        }
+        Ok(SimEvent::new(Arc::clone(self.core()), signalled))
+    }
+
+    fn create_timer<H: TimerHandler>(&self, handler: Arc<H>) -> dmf_wdf::Result<SimTimer> {
+        if let Some(status) = self.core().faults.check(FaultPoint::TimerCreation) {
+            return Err(status);
+        }
+        Ok(SimTimer::new(self, handler))
+    }
+
+    fn create_work_item<H: WorkItemHandler>(
+        &self,
+        handler: Arc<H>,
+    ) -> dmf_wdf::Result<SimWorkItem> {
+        if let Some(status) = self.core().faults.check(FaultPoint::WorkItemCreation) {
+            return Err(status);
+        }
+        Ok(SimWorkItem::new(self, handler))
+    }
+
+    fn create_io_target(&self) -> dmf_wdf::Result<SimIoTarget> {
+        if let Some(status) = self.core().faults.check(FaultPoint::TargetCreation) {
+            return Err(status);
+        }
+        Ok(SimIoTarget::new(self))
+    }
+
+    fn create_request(&self, target: Option<&SimIoTarget>) -> dmf_wdf::Result<SimRequest> {
+        let _ = target;
+        if let Some(status) = self.core().faults.check(FaultPoint::RequestCreation) {
+            return Err(status);
+        }
+        Ok(SimRequest::new(self))
+    }
+
+    fn register_interface_notification<H: InterfaceNotificationHandler>(
+        &self,
+        guid: &Guid,
+        handler: Arc<H>,
+    ) -> dmf_wdf::Result<SimNotification> {
+        if let Some(status) = self
+            .core()
+            .faults
+            .check(FaultPoint::NotificationRegistration)
+        {
+            return Err(status);
+        }
+        if self.core().is_shutting_down() {
+            return Err(Status::INVALID_DEVICE_STATE);
+        }
+        pnp::register(self, *guid, handler)
+    }
+}

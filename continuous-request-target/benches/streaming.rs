@@ -1,0 +1,2 @@
+//! Streaming benchmark (filled in by the CRT benchmark work; see issue 5).
+fn main() {}

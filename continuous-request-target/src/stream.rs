@@ -1,0 +1,691 @@
+//! The streaming engine: N stream slots, each owning its request and (while
+//! in flight) its buffers, kept in flight by resending from the completion
+//! path.
+//!
+//! Synchronisation (see also [`protocol`](crate::protocol)):
+//!
+//! * **Slot ownership** — [`SlotState`]: exactly one party touches a slot's
+//!   request and buffers at a time.
+//! * **Send rundown** — every (re)send and every park happens under a
+//!   reference on `send_rundown`. `stop` ends the rundown first (waiting for
+//!   sends in progress), so afterwards every accepted request is visibly in
+//!   flight, and nothing is sent or parked any more: cancelling the N
+//!   requests and claiming the parked slots then reaches every slot, with no
+//!   window.
+//! * **Stream count** — [`StreamCount`] counts the slots in the stream; the
+//!   retirement that reaches 0 sets `all_retired`, which `stop` waits on.
+//!
+//! Lifetime: slots hold a `Weak` reference to the engine (no cycle); the
+//! engine owns the slots. `close` stops streaming and then waits for every
+//! timer handler and work item, so nothing runs afterwards and dropping the
+//! engine never blocks.
+
+use alloc::boxed::Box;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+
+use dmf_wdf::{
+    Completed, CompletionRoutine, Event, IoTarget, Lock, Platform, Request, Result, Rundown,
+    SendOptions, Status, Timer, TimerHandler, WorkItem, WorkItemHandler,
+};
+
+use crate::buffers::{InputBuffer, StreamPool};
+use crate::client::{OutputDisposition, RetireReason, Retirement, StreamClient, StreamCompletion};
+use crate::config::ContinuousRequestTargetConfig;
+use crate::protocol::{AfterSend, ClaimFilter, Entry, ParkKind, SlotState, StreamCount};
+use crate::stats::{bump, Counters};
+use crate::OutputBuffer;
+
+/// Whether streaming runs (`ContinuousRequestTarget::stream_state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StreamState {
+    /// Not streaming (initial state; after `stop` returned).
+    Stopped,
+    /// Started. Stream requests may still all have retired on their own
+    /// (see [`active_stream_requests`](crate::ContinuousRequestTarget::active_stream_requests)).
+    Running,
+    /// `stop` is cancelling and waiting.
+    Stopping,
+}
+
+const STOPPED: u8 = 0;
+const RUNNING: u8 = 1;
+const STOPPING: u8 = 2;
+
+/// What a completion decided for its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Send the request again now.
+    Resend,
+    /// Resend after this many milliseconds (back-off).
+    Backoff(u32),
+    /// Leave the stream.
+    Retire(RetireReason),
+}
+
+/// The mutable part of a slot; only its owner (see [`SlotState`]) locks it,
+/// so the lock is never contended — it exists to keep this safe code.
+pub(crate) struct SlotData<P: Platform> {
+    input: Option<InputBuffer<P>>,
+    output: Option<OutputBuffer<P>>,
+    /// A completion waiting for passive delivery.
+    pending: Option<(Completed, Entry)>,
+    /// The decision of an early completion, for the sender to apply.
+    decision: Option<Decision>,
+    /// Consecutive failed completions (back-off).
+    failures: u32,
+}
+
+/// One stream request.
+pub(crate) struct Slot<P: Platform, H: StreamClient<P>> {
+    pub(crate) index: usize,
+    engine: Weak<Engine<P, H>>,
+    pub(crate) state: SlotState,
+    pub(crate) request: P::Request,
+    data: P::Lock<SlotData<P>>,
+    /// Back-off / refill retry timer; also the fallback for passive delivery.
+    timer: P::Timer,
+    /// Passive delivery of completions (`passive_level` only).
+    work_item: Option<P::WorkItem>,
+}
+
+/// Runs a slot's timer and work item (holds no strong reference: no cycle).
+pub(crate) struct SlotHook<P: Platform, H: StreamClient<P>> {
+    engine: Weak<Engine<P, H>>,
+    index: usize,
+}
+
+/// The shared state of a CRT.
+pub(crate) struct Engine<P: Platform, H: StreamClient<P>> {
+    pub(crate) platform: P,
+    /// The module reference (DMF `DMF_ModuleReference`): public methods hold
+    /// one; close ends it.
+    pub(crate) module: Rundown<P::Event>,
+    /// Set when close begins: `start` is refused from then on.
+    pub(crate) closing: AtomicBool,
+    pub(crate) config: ContinuousRequestTargetConfig,
+    pub(crate) client: H,
+    /// The target streamed to (shared with the non-streaming transport).
+    pub(crate) target: P::Lock<Option<Arc<P::IoTarget>>>,
+    state: AtomicU8,
+    send_rundown: Rundown<P::Event>,
+    count: StreamCount,
+    all_retired: P::Event,
+    stopped: P::Event,
+    /// Whether streaming ran when the device left D0.
+    pub(crate) resume_after_d0: AtomicBool,
+    /// Incremented by `buffer_put` (missed-wake-up check of auto-refill).
+    buffer_returns: AtomicU64,
+    pub(crate) slots: Box<[Arc<Slot<P, H>>]>,
+    input_pool: Option<StreamPool<P>>,
+    pub(crate) output_pool: Option<StreamPool<P>>,
+    pub(crate) counters: Counters,
+}
+
+impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
+    /// Creates the pools, the N requests with their timers and work items,
+    /// and the events.
+    pub(crate) fn new(
+        platform: P,
+        config: ContinuousRequestTargetConfig,
+        client: H,
+    ) -> Result<Arc<Self>> {
+        let n = config.continuous_request_count as usize;
+        let input_pool = if config.buffer_input_size > 0 {
+            Some(StreamPool::new(
+                &platform,
+                config.buffer_count_input,
+                config.buffer_input_size,
+                config.buffer_context_input_size,
+                false,
+                config.pool_type_input,
+            )?)
+        } else {
+            None
+        };
+        let output_pool = if config.buffer_output_size > 0 {
+            Some(StreamPool::new(
+                &platform,
+                config.buffer_count_output,
+                config.buffer_output_size,
+                config.buffer_context_output_size,
+                config.enable_look_aside_output,
+                config.pool_type_output,
+            )?)
+        } else {
+            None
+        };
+        let mut requests = Vec::with_capacity(n);
+        for _ in 0..n {
+            requests.push(platform.create_request(None)?);
+        }
+        let module = Rundown::new(platform.create_event(false)?);
+        let send_rundown = Rundown::new(platform.create_event(false)?);
+        let all_retired = platform.create_event(true)?;
+        let stopped = platform.create_event(true)?;
+
+        let mut failure: Option<Status> = None;
+        let engine = Arc::new_cyclic(|weak: &Weak<Engine<P, H>>| {
+            let mut slots = Vec::with_capacity(n);
+            for (index, request) in requests.into_iter().enumerate() {
+                let hook = Arc::new(SlotHook {
+                    engine: weak.clone(),
+                    index,
+                });
+                let timer = match platform.create_timer(hook.clone()) {
+                    Ok(t) => t,
+                    Err(status) => {
+                        failure = Some(status);
+                        break;
+                    }
+                };
+                let work_item = if config.passive_level {
+                    match platform.create_work_item(hook) {
+                        Ok(w) => Some(w),
+                        Err(status) => {
+                            failure = Some(status);
+                            break;
+                        }
+                    }
+                } else {
+                    None
+                };
+                slots.push(Arc::new(Slot {
+                    index,
+                    engine: weak.clone(),
+                    state: SlotState::new(),
+                    request,
+                    data: P::Lock::new(SlotData {
+                        input: None,
+                        output: None,
+                        pending: None,
+                        decision: None,
+                        failures: 0,
+                    }),
+                    timer,
+                    work_item,
+                }));
+            }
+            Engine {
+                platform: platform.clone(),
+                module,
+                closing: AtomicBool::new(false),
+                config,
+                client,
+                target: P::Lock::new(None),
+                state: AtomicU8::new(STOPPED),
+                send_rundown,
+                count: StreamCount::new(),
+                all_retired,
+                stopped,
+                resume_after_d0: AtomicBool::new(false),
+                buffer_returns: AtomicU64::new(0),
+                slots: slots.into_boxed_slice(),
+                input_pool,
+                output_pool,
+                counters: Counters::default(),
+            }
+        });
+        match failure {
+            Some(status) => Err(status),
+            None => Ok(engine),
+        }
+    }
+
+    /// The current target, if any.
+    pub(crate) fn current_target(&self) -> Option<Arc<P::IoTarget>> {
+        self.target.lock().clone()
+    }
+
+    pub(crate) fn stream_state(&self) -> StreamState {
+        match self.state.load(Ordering::Acquire) {
+            STOPPED => StreamState::Stopped,
+            RUNNING => StreamState::Running,
+            _ => StreamState::Stopping,
+        }
+    }
+
+    pub(crate) fn active(&self) -> usize {
+        self.count.active()
+    }
+
+    // ------------------------------------------------------------------
+    // start / stop
+    // ------------------------------------------------------------------
+
+    /// Starts streaming. Passive level (the failure path waits).
+    pub(crate) fn start(&self) -> Result<()> {
+        if self.slots.is_empty() {
+            return Err(Status::NOT_SUPPORTED);
+        }
+        if self.current_target().is_none() || self.closing.load(Ordering::Acquire) {
+            return Err(Status::INVALID_DEVICE_STATE);
+        }
+        if self
+            .state
+            .compare_exchange(STOPPED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(Status::INVALID_DEVICE_STATE);
+        }
+        tracing::debug!(requests = self.slots.len(), "CRT: stream start");
+        self.stopped.reset();
+        self.all_retired.reset();
+        self.count.begin(self.slots.len());
+        self.send_rundown.start();
+
+        let mut failure: Option<Status> = None;
+        for slot in self.slots.iter() {
+            let claimed = slot.state.claim_idle();
+            debug_assert!(claimed, "slot {} not idle at start", slot.index);
+            if !claimed {
+                continue;
+            }
+            if failure.is_some() {
+                self.retire(slot, RetireReason::Stopped);
+                continue;
+            }
+            if let Some(reason) = self.run(slot) {
+                failure = Some(match reason {
+                    RetireReason::Stopped => Status::CANCELLED,
+                    RetireReason::SendFailed { status } => status,
+                    RetireReason::OutputBufferUnavailable
+                    | RetireReason::InputBufferUnavailable => Status::INSUFFICIENT_RESOURCES,
+                    RetireReason::ClientStopped { status } => status,
+                });
+            }
+        }
+        match failure {
+            None => Ok(()),
+            Some(status) => {
+                tracing::debug!(?status, "CRT: stream start failed, stopping");
+                self.stop();
+                Err(status)
+            }
+        }
+    }
+
+    /// Stops streaming: cancels every stream request and waits until all have
+    /// retired. Idempotent; concurrent callers all return once stopped.
+    /// Passive level.
+    pub(crate) fn stop(&self) {
+        loop {
+            match self.state.load(Ordering::Acquire) {
+                STOPPED => return,
+                STOPPING => {
+                    self.stopped.wait(None);
+                    return;
+                }
+                _ => {
+                    if self
+                        .state
+                        .compare_exchange(RUNNING, STOPPING, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::debug!(active = self.count.active(), "CRT: stream stop");
+        // No send or park starts after this; sends in progress have finished.
+        self.send_rundown.end_and_wait(None);
+        for slot in self.slots.iter() {
+            slot.request.cancel_sent();
+        }
+        for slot in self.slots.iter() {
+            if slot.state.claim_parked(ClaimFilter::Any) {
+                slot.timer.stop(false);
+                self.retire(slot, RetireReason::Stopped);
+            }
+        }
+        self.all_retired.wait(None);
+        self.state.store(STOPPED, Ordering::Release);
+        self.stopped.set();
+        tracing::debug!("CRT: stream stopped");
+    }
+
+    /// Waits for every slot timer handler and work item (close).
+    pub(crate) fn quiesce(&self) {
+        for slot in self.slots.iter() {
+            slot.timer.stop(true);
+            if let Some(w) = &slot.work_item {
+                w.flush();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // the send loop
+    // ------------------------------------------------------------------
+
+    /// Sends `slot` (owned by the caller, state `Sending`) and keeps going
+    /// while completions hand decisions back. Returns the retirement reason
+    /// if the *first* attempt could not be sent (used by `start`).
+    fn run(&self, slot: &Arc<Slot<P, H>>) -> Option<RetireReason> {
+        let mut first = true;
+        loop {
+            if self.send_rundown.reference().is_err() {
+                self.retire(slot, RetireReason::Stopped);
+                return first.then_some(RetireReason::Stopped);
+            }
+            let returns_before = self.buffer_returns.load(Ordering::Acquire);
+            if let Err(reason) = self.send_once(slot) {
+                if reason == RetireReason::OutputBufferUnavailable && self.config.auto_refill {
+                    self.park_for_buffer(slot);
+                    self.send_rundown.release();
+                    // A buffer returned between our attempt and the park
+                    // would have found nothing to wake: look again.
+                    if self.buffer_returns.load(Ordering::Acquire) != returns_before
+                        && slot.state.claim_parked(ClaimFilter::Buffer)
+                    {
+                        slot.timer.stop(false);
+                        bump(&self.counters.resumed);
+                        continue;
+                    }
+                    return None;
+                }
+                self.send_rundown.release();
+                self.retire(slot, reason);
+                return first.then_some(reason);
+            }
+            first = false;
+            let after = slot.state.sent();
+            self.send_rundown.release();
+            match after {
+                AfterSend::Released => return None,
+                AfterSend::Resumed => {
+                    let decision = slot.data.lock().decision.take();
+                    match decision.unwrap_or(Decision::Retire(RetireReason::Stopped)) {
+                        Decision::Resend => slot.state.to_sending(),
+                        Decision::Backoff(ms) => {
+                            self.park_for_backoff(slot, ms);
+                            return None;
+                        }
+                        Decision::Retire(reason) => {
+                            self.retire(slot, reason);
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One (re)send of `slot`. The caller owns the slot and holds a
+    /// send-rundown reference. On failure every buffer is back in its pool.
+    fn send_once(&self, slot: &Arc<Slot<P, H>>) -> core::result::Result<(), RetireReason> {
+        let failed = |status| RetireReason::SendFailed { status };
+        let target = self
+            .current_target()
+            .ok_or(failed(Status::INVALID_DEVICE_STATE))?;
+        slot.request.reuse().map_err(failed)?;
+        let mut input = match &self.input_pool {
+            Some(pool) => Some(pool.get().ok_or(RetireReason::InputBufferUnavailable)?),
+            None => None,
+        };
+        let mut output = match &self.output_pool {
+            Some(pool) => Some(pool.get().ok_or(RetireReason::OutputBufferUnavailable)?),
+            None => None,
+        };
+        let input_raw = input.as_mut().map(|buffer| {
+            let (data, context) = buffer.split_mut();
+            let len = self.client.buffer_input(data, context).min(data.len());
+            buffer.raw_prefix(len)
+        });
+        let output_raw = output.as_mut().map(|buffer| buffer.raw_prefix(usize::MAX));
+        // SAFETY: the buffers' memory belongs to their pools and does not move
+        // when the guards move. The guards are stored in the slot right below
+        // and only taken out by the completion of this send (or by the refusal
+        // path here), so the memory stays valid and untouched by us until the
+        // request completes; the request is re-initialised (`reuse`) before it
+        // is formatted again.
+        unsafe {
+            target.format_request(
+                &slot.request,
+                self.config.request_type,
+                self.config.continuous_request_target_ioctl,
+                input_raw,
+                output_raw,
+            )
+        }
+        .map_err(failed)?;
+        {
+            let mut data = slot.data.lock();
+            data.input = input;
+            data.output = output;
+        }
+        match target.send(&slot.request, SendOptions::default(), Arc::clone(slot)) {
+            Ok(()) => {
+                bump(&self.counters.sends);
+                tracing::trace!(slot = slot.index, "CRT: stream request sent");
+                Ok(())
+            }
+            Err(status) => {
+                let (input, output) = {
+                    let mut data = slot.data.lock();
+                    (data.input.take(), data.output.take())
+                };
+                drop((input, output));
+                Err(failed(status))
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // completion
+    // ------------------------------------------------------------------
+
+    /// Processes a completion (the caller owns the slot as `entry` says).
+    fn process(&self, slot: &Arc<Slot<P, H>>, completed: Completed, entry: Entry) {
+        let decision = self.decide(slot, completed);
+        if entry == Entry::Early {
+            slot.data.lock().decision = Some(decision);
+            if slot.state.finish_early() {
+                return; // the sender applies it
+            }
+            slot.data.lock().decision = None;
+        }
+        match decision {
+            Decision::Resend => {
+                slot.state.to_sending();
+                self.run(slot);
+            }
+            Decision::Backoff(ms) => self.park_for_backoff(slot, ms),
+            Decision::Retire(reason) => self.retire(slot, reason),
+        }
+    }
+
+    /// Runs the client's output callback and decides what happens next.
+    fn decide(&self, slot: &Slot<P, H>, completed: Completed) -> Decision {
+        let Completed {
+            status,
+            information,
+        } = completed;
+        bump(&self.counters.completions);
+        if status.is_error() {
+            bump(&self.counters.failed_completions);
+        }
+        tracing::trace!(
+            slot = slot.index,
+            ?status,
+            information,
+            "CRT: stream completion"
+        );
+        let (input, output) = {
+            let mut data = slot.data.lock();
+            (data.input.take(), data.output.take())
+        };
+        drop(input); // input buffers always go home
+        let stopping = self.state.load(Ordering::Acquire) != RUNNING;
+        if stopping {
+            bump(&self.counters.completions_during_stop);
+            if self.config.deliver_completions_during_stop {
+                bump(&self.counters.completions_delivered_during_stop);
+                let disposition = self.client.buffer_output(StreamCompletion {
+                    status,
+                    information,
+                    output,
+                    slot: slot.index,
+                    stopping: true,
+                });
+                self.settle(disposition);
+            }
+            return Decision::Retire(RetireReason::Stopped);
+        }
+        let disposition = self.client.buffer_output(StreamCompletion {
+            status,
+            information,
+            output,
+            slot: slot.index,
+            stopping: false,
+        });
+        if !self.settle(disposition) {
+            return Decision::Retire(RetireReason::ClientStopped { status });
+        }
+        let mut data = slot.data.lock();
+        if status.is_error() && self.config.backoff.is_enabled() {
+            data.failures = data.failures.saturating_add(1);
+            Decision::Backoff(self.config.backoff.delay_ms(data.failures))
+        } else {
+            if !status.is_error() {
+                data.failures = 0;
+            }
+            Decision::Resend
+        }
+    }
+
+    /// Applies the ownership part of a disposition; returns whether it continues.
+    fn settle(&self, disposition: OutputDisposition<P>) -> bool {
+        let continues = disposition.continues();
+        match disposition {
+            OutputDisposition::ModuleOwnsAndContinue(buffer)
+            | OutputDisposition::ModuleOwnsAndStop(buffer) => drop(buffer),
+            OutputDisposition::ClientOwnsAndContinue | OutputDisposition::ClientOwnsAndStop => {
+                bump(&self.counters.buffers_kept_by_client)
+            }
+        }
+        continues
+    }
+
+    // ------------------------------------------------------------------
+    // park / retire / resume
+    // ------------------------------------------------------------------
+
+    /// Owner only: park until the back-off timer fires.
+    fn park_for_backoff(&self, slot: &Slot<P, H>, ms: u32) {
+        if self.send_rundown.reference().is_err() {
+            self.retire(slot, RetireReason::Stopped);
+            return;
+        }
+        bump(&self.counters.backoffs);
+        tracing::trace!(slot = slot.index, ms, "CRT: stream request backs off");
+        slot.state.park(ParkKind::Timer);
+        // Armed after parking so a firing always finds the slot parked; the
+        // rundown reference keeps `stop` from passing before it is armed.
+        slot.timer.start(u64::from(ms));
+        self.send_rundown.release();
+    }
+
+    /// Owner only, holding a send-rundown reference: park until an output
+    /// buffer comes back.
+    fn park_for_buffer(&self, slot: &Slot<P, H>) {
+        bump(&self.counters.parked_for_buffer);
+        tracing::trace!(
+            slot = slot.index,
+            "CRT: stream request waits for an output buffer"
+        );
+        slot.state.park(ParkKind::Buffer);
+        if self.config.auto_refill_retry_ms > 0 {
+            slot.timer
+                .start(u64::from(self.config.auto_refill_retry_ms));
+        }
+    }
+
+    /// Owner only: the slot leaves the stream.
+    fn retire(&self, slot: &Slot<P, H>, reason: RetireReason) {
+        self.counters.retired(reason);
+        if reason != RetireReason::Stopped {
+            tracing::debug!(slot = slot.index, ?reason, "CRT: stream request retired");
+            self.client.stream_request_retired(Retirement {
+                slot: slot.index,
+                reason,
+                remaining: self.count.active().saturating_sub(1),
+            });
+        }
+        slot.state.retire();
+        if self.count.retire_one() {
+            tracing::debug!("CRT: no stream request left in flight");
+            self.all_retired.set();
+        }
+    }
+
+    /// A buffer came back through `buffer_put`: resume one slot waiting for one.
+    pub(crate) fn buffer_returned(&self) {
+        self.buffer_returns.fetch_add(1, Ordering::AcqRel);
+        if !self.config.auto_refill {
+            return;
+        }
+        for slot in self.slots.iter() {
+            if slot.state.claim_parked(ClaimFilter::Buffer) {
+                slot.timer.stop(false);
+                bump(&self.counters.resumed);
+                self.run(slot);
+                return;
+            }
+        }
+    }
+
+    /// A slot's timer fired or its work item ran (passive level).
+    fn hook(&self, index: usize) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        let pending = slot.data.lock().pending.take();
+        if let Some((completed, entry)) = pending {
+            self.process(slot, completed, entry);
+            return;
+        }
+        if slot.state.claim_parked(ClaimFilter::Any) {
+            bump(&self.counters.resumed);
+            self.run(slot);
+        }
+    }
+}
+
+impl<P: Platform, H: StreamClient<P>> CompletionRoutine for Slot<P, H> {
+    fn completed(self: Arc<Self>, completion: Completed) {
+        let entry = self.state.completing();
+        let Some(engine) = self.engine.upgrade() else {
+            // Unreachable: the engine outlives every stream request in flight.
+            return;
+        };
+        if let Some(work_item) = &self.work_item {
+            self.data.lock().pending = Some((completion, entry));
+            if work_item.enqueue().is_err() {
+                // Never lose a completion: the slot's timer is idle while the
+                // request is in flight, and its handler runs at passive level.
+                self.timer.start(0);
+            }
+            return;
+        }
+        engine.process(&self, completion, entry);
+    }
+}
+
+impl<P: Platform, H: StreamClient<P>> TimerHandler for SlotHook<P, H> {
+    fn fired(&self) {
+        if let Some(engine) = self.engine.upgrade() {
+            engine.hook(self.index);
+        }
+    }
+}
+
+impl<P: Platform, H: StreamClient<P>> WorkItemHandler for SlotHook<P, H> {
+    fn run(&self) {
+        if let Some(engine) = self.engine.upgrade() {
+            engine.hook(self.index);
+        }
+    }
+}

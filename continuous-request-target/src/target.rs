@@ -1,0 +1,359 @@
+//! The public [`ContinuousRequestTarget`] type: streaming control, target
+//! management, power policy and close. The non-streaming methods are in
+//! [`single`](crate::single).
+
+use alloc::sync::{Arc, Weak};
+use core::sync::atomic::Ordering;
+
+use dmf_wdf::{DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status};
+
+use crate::client::StreamClient;
+use crate::config::{ContinuousRequestTargetConfig, StreamMode};
+use crate::stats::StreamStatistics;
+use crate::stream::{Engine, StreamState};
+use crate::OutputBuffer;
+
+/// `DMF_ContinuousRequestTarget`: keeps N requests streaming to an I/O
+/// target, and sends single requests too.
+///
+/// See the [crate documentation](crate) for the overview, the example and
+/// the DMF name table.
+///
+/// `P` is the platform, `H` the client's [`StreamClient`] (static dispatch;
+/// `()` takes every default).
+///
+/// Dropping it closes it ([`close`](Self::close)): streaming is stopped and
+/// every request in flight has completed when the drop returns.
+pub struct ContinuousRequestTarget<P: Platform, H: StreamClient<P> = ()> {
+    pub(crate) engine: Arc<Engine<P, H>>,
+    pub(crate) single: crate::single::Single<P>,
+}
+
+impl<P: Platform, H: StreamClient<P>> core::fmt::Debug for ContinuousRequestTarget<P, H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ContinuousRequestTarget")
+            .field("stream_state", &self.engine.stream_state())
+            .field("active_stream_requests", &self.engine.active())
+            .field("has_target", &self.engine.current_target().is_some())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
+    /// Creates the module and opens it (DMF `…_Create` + Open with
+    /// `OPEN_Create`): validates `config`, creates the input and output pools
+    /// and the N stream requests with their timers (and work items when
+    /// `passive_level`). No target is set yet.
+    ///
+    /// Errors: `STATUS_INVALID_PARAMETER` for an inconsistent configuration
+    /// (see [`ContinuousRequestTargetConfig::validate`]), or the platform's
+    /// allocation failure. Passive level.
+    pub fn new(platform: P, config: ContinuousRequestTargetConfig, client: H) -> Result<Self> {
+        if let Err(problem) = config.validate() {
+            tracing::debug!(problem, "CRT: invalid configuration");
+            return Err(Status::INVALID_PARAMETER);
+        }
+        let single = crate::single::Single::new(&platform, config.passive_level)?;
+        let engine = Engine::new(platform, config, client)?;
+        engine.module.start();
+        tracing::debug!(
+            requests = config.continuous_request_count,
+            mode = ?config.continuous_request_target_mode,
+            "CRT: opened"
+        );
+        Ok(ContinuousRequestTarget { engine, single })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ContinuousRequestTargetConfig {
+        &self.engine.config
+    }
+
+    /// The client callbacks.
+    pub fn client(&self) -> &H {
+        &self.engine.client
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> &P {
+        &self.engine.platform
+    }
+
+    // ------------------------------------------------------------------
+    // target
+    // ------------------------------------------------------------------
+
+    /// `DMF_ContinuousRequestTarget_IoTargetSet`: sets the target to stream
+    /// and send to. The CRT keeps a clone of the `Arc`; the caller keeps
+    /// ownership of the target (open/close it as it likes, but clear it here
+    /// before closing it).
+    ///
+    /// In [`StreamMode::Automatic`] (and with N > 0) streaming starts now; its
+    /// failure is returned (the target stays set).
+    ///
+    /// Errors: `STATUS_INVALID_DEVICE_STATE` when closing/closed or while
+    /// streaming runs (clear first). Passive level in Automatic mode (start
+    /// may wait on failure), any level otherwise.
+    pub fn io_target_set(&self, target: Arc<P::IoTarget>) -> Result<()> {
+        let _reference = self.engine.module.acquire()?;
+        if self.engine.stream_state() != StreamState::Stopped {
+            return Err(Status::INVALID_DEVICE_STATE);
+        }
+        *self.engine.target.lock() = Some(target.clone());
+        self.single.io_target_set(target);
+        tracing::debug!("CRT: target set");
+        if self.engine.config.continuous_request_target_mode == StreamMode::Automatic
+            && !self.engine.slots.is_empty()
+        {
+            return self.engine.start();
+        }
+        Ok(())
+    }
+
+    /// `DMF_ContinuousRequestTarget_IoTargetClear`: stops streaming if it
+    /// runs (waiting for every stream request), then forgets the target.
+    /// Single sends already in flight keep their own reference to it.
+    /// Callable while closing. Passive level if streaming may run.
+    pub fn io_target_clear(&self) {
+        self.engine.stop();
+        self.single.io_target_clear();
+        let previous = self.engine.target.lock().take();
+        if previous.is_some() {
+            tracing::debug!("CRT: target cleared");
+        }
+        drop(previous);
+    }
+
+    /// The target currently set.
+    pub fn io_target(&self) -> Option<Arc<P::IoTarget>> {
+        self.engine.current_target()
+    }
+
+    // ------------------------------------------------------------------
+    // streaming
+    // ------------------------------------------------------------------
+
+    /// `DMF_ContinuousRequestTarget_Start`: sends the N stream requests.
+    ///
+    /// If one of them cannot be sent (target refuses, no buffer without
+    /// auto-refill), streaming is stopped again (waiting) and the failure
+    /// returned: the refusal status, `STATUS_INSUFFICIENT_RESOURCES` for an
+    /// empty pool, `STATUS_CANCELLED` if a concurrent `stop` won.
+    ///
+    /// Errors: `STATUS_NOT_SUPPORTED` with `continuous_request_count == 0`;
+    /// `STATUS_INVALID_DEVICE_STATE` when no target is set, when closing, or
+    /// when streaming is not stopped (already running: `stop` first — also
+    /// after every request retired on its own). Passive level.
+    pub fn start(&self) -> Result<()> {
+        let _reference = self.engine.module.acquire()?;
+        self.engine.start()
+    }
+
+    /// `DMF_ContinuousRequestTarget_StopAndWait`: cancels every stream request
+    /// and waits (on an event, no polling) until each has completed and left
+    /// the stream; completions arriving meanwhile are counted and, with
+    /// [`deliver_completions_during_stop`](ContinuousRequestTargetConfig::deliver_completions_during_stop),
+    /// delivered. Idempotent, callable when never started, on a CRT with
+    /// N = 0, and while closing. Passive level; never from a stream callback.
+    pub fn stop(&self) {
+        self.engine.stop();
+    }
+
+    /// Whether streaming is started (`Running`). Stream requests may all
+    /// have retired on their own meanwhile; see
+    /// [`active_stream_requests`](Self::active_stream_requests).
+    pub fn is_streaming(&self) -> bool {
+        self.engine.stream_state() == StreamState::Running
+    }
+
+    /// Stopped, running or stopping.
+    pub fn stream_state(&self) -> StreamState {
+        self.engine.stream_state()
+    }
+
+    /// Stream requests currently part of the stream (in flight, being
+    /// processed, or parked for back-off / a buffer).
+    pub fn active_stream_requests(&self) -> usize {
+        self.engine.active()
+    }
+
+    /// N, the number of stream requests.
+    pub fn stream_request_count(&self) -> usize {
+        self.engine.slots.len()
+    }
+
+    /// `DMF_ContinuousRequestTarget_BufferPut`: gives back an output buffer
+    /// the client kept (a `ClientOwns*` disposition). Dropping the guard does
+    /// the same; this method additionally wakes a stream request waiting for
+    /// a buffer at once ([`auto_refill`](ContinuousRequestTargetConfig::auto_refill)).
+    /// The buffer returns to its own pool in every case.
+    ///
+    /// Errors: `STATUS_INVALID_DEVICE_STATE` when closing/closed (the buffer
+    /// is still returned). Any level.
+    pub fn buffer_put(&self, buffer: OutputBuffer<P>) -> Result<()> {
+        drop(buffer);
+        let _reference = self.engine.module.acquire()?;
+        self.engine.buffer_returned();
+        Ok(())
+    }
+
+    /// Output buffers currently free in the output pool (diagnostics);
+    /// `None` without an output pool.
+    pub fn output_buffers_free(&self) -> Option<usize> {
+        self.engine.output_pool.as_ref().map(|p| p.free_count())
+    }
+
+    /// Stream health counters.
+    pub fn statistics(&self) -> StreamStatistics {
+        self.engine.counters.snapshot()
+    }
+
+    // ------------------------------------------------------------------
+    // power
+    // ------------------------------------------------------------------
+
+    /// A handle implementing [`DeviceCallbacks`] (D0 entry/exit, see
+    /// [Power](crate#power)) that does not keep the CRT alive, for
+    /// registration with the client device. The CRT itself implements
+    /// `DeviceCallbacks` too.
+    pub fn power_callbacks(&self) -> PowerCallbacks<P, H> {
+        PowerCallbacks {
+            engine: Arc::downgrade(&self.engine),
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // close
+    // ------------------------------------------------------------------
+
+    /// Closes the module (DMF Close; C-9 fixed): refuses new method calls,
+    /// stops streaming itself, waits for methods in progress and for every
+    /// single send in flight, stops the stream timers and work items, and
+    /// forgets the target. Afterwards every method fails with
+    /// `STATUS_INVALID_DEVICE_STATE`. Idempotent; also run by `drop`.
+    /// Passive level.
+    pub fn close(&self) {
+        if self.engine.closing.swap(true, Ordering::AcqRel) {
+            // Another close ran or runs; wait for its method rundown too.
+            self.engine.stop();
+            self.engine.module.end_and_wait(None);
+            return;
+        }
+        tracing::debug!("CRT: closing");
+        self.engine.stop();
+        self.engine.module.end_and_wait(None);
+        // A `start` that was already past its checks when close began.
+        self.engine.stop();
+        self.single.close();
+        self.engine.quiesce();
+        self.engine.target.lock().take();
+        tracing::debug!("CRT: closed");
+    }
+
+    /// Whether [`close`](Self::close) has begun.
+    pub fn is_closed(&self) -> bool {
+        self.engine.closing.load(Ordering::Acquire)
+    }
+}
+
+impl<P: Platform, H: StreamClient<P>> Drop for ContinuousRequestTarget<P, H> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// D0 exit / entry policy (SPEC §1.C.8 with C-3…C-6 fixed).
+fn d0_exit<P: Platform, H: StreamClient<P>>(engine: &Engine<P, H>, target_state: PowerState) {
+    let config = &engine.config;
+    let stream_policy = config.cancel_and_resend_request_in_d0_callbacks
+        || config.purge_and_start_target_in_d0_callbacks;
+    if stream_policy && !engine.slots.is_empty() {
+        let was_running = engine.stream_state() == StreamState::Running;
+        engine.resume_after_d0.store(was_running, Ordering::Release);
+        tracing::debug!(?target_state, was_running, "CRT: D0 exit");
+        if was_running {
+            engine.stop();
+        }
+    }
+    if config.purge_and_start_target_in_d0_callbacks {
+        if let Some(target) = engine.current_target() {
+            tracing::debug!("CRT: D0 exit purges the target");
+            target.purge(true);
+        }
+    }
+}
+
+fn d0_entry<P: Platform, H: StreamClient<P>>(
+    engine: &Engine<P, H>,
+    previous: PowerState,
+) -> Result<()> {
+    if previous == PowerState::D3Final {
+        return Ok(());
+    }
+    let config = &engine.config;
+    if config.purge_and_start_target_in_d0_callbacks {
+        if let Some(target) = engine.current_target() {
+            tracing::debug!(?previous, "CRT: D0 entry restarts the target");
+            target.start()?;
+        }
+    }
+    if engine.resume_after_d0.swap(false, Ordering::AcqRel) {
+        tracing::debug!(?previous, "CRT: D0 entry restarts streaming");
+        let _reference = engine.module.acquire()?;
+        engine.start()?;
+    }
+    Ok(())
+}
+
+/// Power policy (see [Power](crate#power)). D0 callbacks run at passive
+/// level; D0 exit waits for streaming to stop.
+impl<P: Platform, H: StreamClient<P>> DeviceCallbacks for ContinuousRequestTarget<P, H> {
+    fn d0_entry(&self, previous: PowerState) -> Result<()> {
+        d0_entry(&self.engine, previous)
+    }
+
+    fn d0_exit(&self, target: PowerState) -> Result<()> {
+        d0_exit(&self.engine, target);
+        Ok(())
+    }
+}
+
+/// The CRT's power callbacks without ownership
+/// ([`ContinuousRequestTarget::power_callbacks`]): they do nothing once the
+/// CRT is dropped.
+pub struct PowerCallbacks<P: Platform, H: StreamClient<P>> {
+    engine: Weak<Engine<P, H>>,
+}
+
+impl<P: Platform, H: StreamClient<P>> Clone for PowerCallbacks<P, H> {
+    fn clone(&self) -> Self {
+        PowerCallbacks {
+            engine: self.engine.clone(),
+        }
+    }
+}
+
+impl<P: Platform, H: StreamClient<P>> core::fmt::Debug for PowerCallbacks<P, H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PowerCallbacks")
+            .field("alive", &(self.engine.strong_count() > 0))
+            .finish()
+    }
+}
+
+impl<P: Platform, H: StreamClient<P>> DeviceCallbacks for PowerCallbacks<P, H> {
+    fn d0_entry(&self, previous: PowerState) -> Result<()> {
+        match self.engine.upgrade() {
+            Some(engine) if !engine.closing.load(Ordering::Acquire) => d0_entry(&engine, previous),
+            _ => Ok(()),
+        }
+    }
+
+    fn d0_exit(&self, target: PowerState) -> Result<()> {
+        if let Some(engine) = self.engine.upgrade() {
+            d0_exit(&engine, target);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! Thread-local execution context.
+//!
+//! The seam distinguishes *dispatch* context (completion routines, code
+//! holding a spin lock: must not block) from *passive* context (ordinary
+//! threads). The simulator tracks which one the current thread is in and
+//! makes every blocking operation panic with a clear message when called in
+//! dispatch context, as the WDF verifier would complain about IRQL.
+
+use std::cell::Cell;
+
+thread_local! {
+    static DISPATCH_DEPTH: Cell<u32> = const { Cell::new(0) };
+    static SIM_THREAD_OF: Cell<u64> = const { Cell::new(0) };
+    static PNP_THREAD_OF: Cell<u64> = const { Cell::new(0) };
+    static ADVANCING: Cell<u64> = const { Cell::new(0) };
+    static RUNNING_TIMER: Cell<usize> = const { Cell::new(0) };
+    static RUNNING_WORK_ITEM: Cell<usize> = const { Cell::new(0) };
+    static TOKEN: u8 = const { 0 };
+}
+
+/// Whether the current thread is in dispatch context.
+pub(crate) fn in_dispatch() -> bool {
+    DISPATCH_DEPTH.with(|d| d.get() > 0)
+}
+
+/// Panics if the current thread is in dispatch context: `op` would block.
+#[track_caller]
+pub(crate) fn assert_passive(op: &str) {
+    if in_dispatch() && !std::thread::panicking() {
+        panic!(
+            "dmf-sim: {op} may block, but it was called in dispatch context \
+             (inside a completion routine, or while holding a spin lock); \
+             WDF requires PASSIVE_LEVEL for it"
+        );
+    }
+}
+
+/// Marks the current thread as being in dispatch context while alive.
+pub(crate) struct DispatchScope(());
+
+impl DispatchScope {
+    pub(crate) fn enter() -> Self {
+        DISPATCH_DEPTH.with(|d| d.set(d.get() + 1));
+        DispatchScope(())
+    }
+}
+
+impl Drop for DispatchScope {
+    fn drop(&mut self) {
+        DISPATCH_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// A number unique to the current thread while it lives.
+pub(crate) fn thread_token() -> usize {
+    TOKEN.with(|t| t as *const u8 as usize)
+}
+
+/// Marks the current thread as a thread of simulator `core`.
+pub(crate) fn mark_sim_thread(core: u64) {
+    SIM_THREAD_OF.with(|c| c.set(core));
+}
+
+/// Whether the current thread is one of simulator `core`'s threads.
+pub(crate) fn is_sim_thread_of(core: u64) -> bool {
+    SIM_THREAD_OF.with(|c| c.get() == core)
+}
+
+/// Marks the current thread as the PnP thread of simulator `core`.
+pub(crate) fn mark_pnp_thread(core: u64) {
+    PNP_THREAD_OF.with(|c| c.set(core));
+}
+
+/// Whether the current thread is the PnP thread of simulator `core`.
+pub(crate) fn is_pnp_thread_of(core: u64) -> bool {
+    PNP_THREAD_OF.with(|c| c.get() == core)
+}
+
+/// Whether the current thread is inside `advance` of simulator `core`.
+pub(crate) fn is_advancing(core: u64) -> bool {
+    ADVANCING.with(|c| c.get() == core)
+}
+
+/// Sets a thread-local marker for the guard's lifetime, restoring the
+/// previous value afterwards.
+pub(crate) struct Marker {
+    which: MarkerKind,
+    previous: usize,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum MarkerKind {
+    Advancing,
+    Timer,
+    WorkItem,
+}
+
+impl Marker {
+    pub(crate) fn set(which: MarkerKind, value: usize) -> Self {
+        let previous = match which {
+            MarkerKind::Advancing => ADVANCING.with(|c| c.replace(value as u64)) as usize,
+            MarkerKind::Timer => RUNNING_TIMER.with(|c| c.replace(value)),
+            MarkerKind::WorkItem => RUNNING_WORK_ITEM.with(|c| c.replace(value)),
+        };
+        Marker { which, previous }
+    }
+}
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        match self.which {
+            MarkerKind::Advancing => ADVANCING.with(|c| c.set(self.previous as u64)),
+            MarkerKind::Timer => RUNNING_TIMER.with(|c| c.set(self.previous)),
+            MarkerKind::WorkItem => RUNNING_WORK_ITEM.with(|c| c.set(self.previous)),
+        }
+    }
+}
+
+/// Whether the current thread is running the handler of the timer `id`.
+pub(crate) fn is_running_timer(id: usize) -> bool {
+    RUNNING_TIMER.with(|c| c.get() == id)
+}
+
+/// Whether the current thread is running the handler of the work item `id`.
+pub(crate) fn is_running_work_item(id: usize) -> bool {
+    RUNNING_WORK_ITEM.with(|c| c.get() == id)
+}

@@ -1,0 +1,324 @@
+//! The simulated machine: clock, scheduler, worker threads, bus, faults,
+//! counters, and orderly shutdown.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::bus::BusState;
+use crate::clock::{Clock, TICKS_PER_MS, TICKS_PER_US};
+use crate::config::{Latency, SimConfig};
+use crate::context;
+use crate::counters::{CounterCells, Counters};
+use crate::faults::{FaultPoint, FaultState};
+use crate::irp;
+use crate::pnp::PnpJob;
+use crate::rng::SplitMix64;
+use crate::scheduler::{self, Action, Scheduler};
+use crate::timer;
+use crate::work_item;
+use crate::workers::{PassiveJob, Pool};
+
+static NEXT_CORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Locks a mutex, ignoring poisoning (a panicking callback must not wedge the
+/// simulator).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits on a condition variable, ignoring poisoning.
+pub(crate) fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The state shared by every handle and object of one simulator.
+pub(crate) struct Core {
+    pub(crate) id: u64,
+    pub(crate) seed: u64,
+    pub(crate) clock: Clock,
+    latency: Latency,
+    pub(crate) sched: Scheduler,
+    pub(crate) completions: Pool<Action>,
+    pub(crate) passive: Pool<PassiveJob>,
+    pub(crate) pnp: Pool<PnpJob>,
+    pub(crate) bus: Mutex<BusState>,
+    pub(crate) faults: FaultState,
+    pub(crate) counters: CounterCells,
+    latency_rng: Mutex<SplitMix64>,
+    quiet: Mutex<()>,
+    quiet_cv: Condvar,
+    shutting_down: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    panics: Mutex<Vec<String>>,
+    next_id: AtomicU64,
+}
+
+impl Core {
+    /// Builds the machine and starts its threads.
+    pub(crate) fn start(config: &SimConfig) -> Arc<Core> {
+        let id = NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed);
+        let core = Arc::new(Core {
+            id,
+            seed: config.seed,
+            clock: Clock::new(config.clock),
+            latency: config.latency,
+            sched: Scheduler::new(),
+            completions: Pool::new(),
+            passive: Pool::new(),
+            pnp: Pool::new(),
+            bus: Mutex::new(BusState::new()),
+            faults: FaultState::new(config.seed, &config.faults),
+            counters: CounterCells::default(),
+            latency_rng: Mutex::new(SplitMix64::derive(config.seed, 0x1A7E)),
+            quiet: Mutex::new(()),
+            quiet_cv: Condvar::new(),
+            shutting_down: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+            panics: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+        });
+        let mut handles = Vec::new();
+        if !core.clock.is_manual() {
+            handles.push(spawn(
+                &core,
+                "scheduler".to_string(),
+                scheduler::scheduler_thread,
+            ));
+            for i in 0..config.completion_threads.max(1) {
+                handles.push(spawn(&core, format!("completion-{i}"), completion_worker));
+            }
+        }
+        for i in 0..config.passive_threads.max(1) {
+            handles.push(spawn(&core, format!("passive-{i}"), passive_worker));
+        }
+        handles.push(spawn(&core, "pnp".to_string(), crate::pnp::pnp_thread));
+        *lock(&core.threads) = handles;
+        tracing::debug!(
+            sim = id,
+            seed = config.seed,
+            clock = ?config.clock,
+            "dmf-sim: simulator started"
+        );
+        core
+    }
+
+    /// A fresh object id (never 0).
+    pub(crate) fn new_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Schedules `action` after `delay` ticks of simulated time.
+    pub(crate) fn schedule(self: &Arc<Self>, delay: u64, action: Action) {
+        if delay == 0 && !self.clock.is_manual() {
+            scheduler::route(self, action);
+        } else {
+            let deadline = self.clock.now().saturating_add(delay);
+            self.sched.push(deadline, action);
+        }
+    }
+
+    /// Schedules `action` at the absolute simulated time `deadline`.
+    pub(crate) fn schedule_at(self: &Arc<Self>, deadline: u64, action: Action) {
+        if !self.clock.is_manual() && deadline <= self.clock.now() {
+            scheduler::route(self, action);
+        } else {
+            self.sched.push(deadline, action);
+        }
+    }
+
+    /// The delivery delay of one completion: configured latency plus an
+    /// injected spike.
+    pub(crate) fn latency_ticks(&self) -> u64 {
+        let Latency { min_us, max_us } = self.latency;
+        let mut ticks = if max_us == 0 {
+            0
+        } else {
+            lock(&self.latency_rng).range_inclusive(min_us, max_us) * TICKS_PER_US
+        };
+        if self.faults.check(FaultPoint::LatencySpike).is_some() {
+            ticks = ticks.saturating_add(self.faults.spike_extra_ms() * TICKS_PER_MS);
+        }
+        ticks
+    }
+
+    /// Records a panic caught in a callback running on a simulator thread.
+    pub(crate) fn record_panic(&self, what: &str, payload: Box<dyn Any + Send>) {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".to_string());
+        tracing::error!(sim = self.id, what, message, "dmf-sim: callback panicked");
+        crate::counters::bump(&self.counters.panics);
+        lock(&self.panics).push(format!("{what}: {message}"));
+    }
+
+    /// Runs `f`, recording a panic instead of unwinding further.
+    pub(crate) fn guarded<R>(&self, what: &str, f: impl FnOnce() -> R) -> Option<R> {
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(r) => Some(r),
+            Err(payload) => {
+                self.record_panic(what, payload);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn take_panics(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.panics))
+    }
+
+    pub(crate) fn counters(&self) -> Counters {
+        self.counters.snapshot(self.faults.total())
+    }
+
+    /// Wakes `wait_quiescent` callers after an activity count dropped to 0.
+    pub(crate) fn poke_quiet(&self) {
+        let _g = lock(&self.quiet);
+        self.quiet_cv.notify_all();
+    }
+
+    fn is_quiescent(&self) -> bool {
+        let c = &self.counters;
+        c.in_flight.load(Ordering::Acquire) == 0
+            && c.routines_running.load(Ordering::Acquire) == 0
+            && self.completions.busy() == 0
+            && self.passive.busy() == 0
+            && self.pnp.busy() == 0
+    }
+
+    /// Waits until no IRP is in flight and no completion, timer handler, work
+    /// item or PnP notification is queued or running.
+    pub(crate) fn wait_quiescent(&self, timeout: Duration) -> bool {
+        context::assert_passive("Sim::wait_quiescent");
+        let deadline = Instant::now() + timeout;
+        let mut g = lock(&self.quiet);
+        loop {
+            if self.is_quiescent() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            // Re-check periodically as well: a few activity counters change
+            // without a notification when they do not reach zero.
+            let step = (deadline - now).min(Duration::from_millis(20));
+            g = self
+                .quiet_cv
+                .wait_timeout(g, step)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Stops the machine: refuses new work, completes every IRP still pending
+    /// at a device with `STATUS_DEVICE_REMOVED`, lets their completions be
+    /// delivered, stops the threads (joining them, unless called on one of
+    /// them), and drops everything queued.
+    pub(crate) fn shutdown(self: &Arc<Self>) {
+        let first = !self.shutting_down.swap(true, Ordering::AcqRel);
+        let on_sim_thread = context::is_sim_thread_of(self.id);
+        if first {
+            tracing::debug!(sim = self.id, "dmf-sim: shutting down");
+            let devices: Vec<_> = lock(&self.bus).devices.values().cloned().collect();
+            for device in devices {
+                for (req, gen) in device.take_pending() {
+                    irp::complete_internal(&req, gen, dmf_wdf::Status::DEVICE_REMOVED, 0);
+                }
+            }
+            if self.clock.is_manual() {
+                if !context::is_advancing(self.id) {
+                    scheduler::run_until_idle(self, 1_000_000);
+                }
+            } else if !on_sim_thread {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while self.counters.in_flight.load(Ordering::Acquire) > 0
+                    && Instant::now() < deadline
+                {
+                    let g = lock(&self.quiet);
+                    let _ = self
+                        .quiet_cv
+                        .wait_timeout(g, Duration::from_millis(10))
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+            self.sched.shutdown();
+            drop(self.completions.shutdown());
+            for job in self.passive.shutdown() {
+                if let PassiveJob::Work(item) = job {
+                    work_item::abandon(&item);
+                }
+            }
+            drop(self.pnp.shutdown());
+        }
+        let handles = std::mem::take(&mut *lock(&self.threads));
+        if on_sim_thread {
+            // Joining from one of our own threads could wait for a thread that
+            // waits for us: detach instead; they exit as soon as they see the
+            // stopped queues.
+            drop(handles);
+        } else {
+            for h in handles {
+                let _ = h.join();
+            }
+        }
+        if first {
+            let (devices, regs) = {
+                let mut bus = lock(&self.bus);
+                (
+                    std::mem::take(&mut bus.devices),
+                    std::mem::take(&mut bus.registrations),
+                )
+            };
+            drop(devices);
+            drop(regs);
+            tracing::debug!(sim = self.id, "dmf-sim: stopped");
+        }
+    }
+}
+
+fn spawn(core: &Arc<Core>, role: String, body: fn(Arc<Core>)) -> JoinHandle<()> {
+    let c = Arc::clone(core);
+    let id = core.id;
+    thread::Builder::new()
+        .name(format!("dmf-sim-{id}-{role}"))
+        .spawn(move || {
+            context::mark_sim_thread(id);
+            body(c);
+        })
+        .expect("dmf-sim: cannot spawn a simulator thread")
+}
+
+fn completion_worker(core: Arc<Core>) {
+    while let Some(action) = core.completions.next() {
+        core.guarded("completion thread", || action.run());
+        if core.completions.done() == 0 {
+            core.poke_quiet();
+        }
+    }
+}
+
+fn passive_worker(core: Arc<Core>) {
+    while let Some(job) = core.passive.next() {
+        match job {
+            PassiveJob::Timer(t, gen) => {
+                core.guarded("timer handler", || timer::fire(&t, gen));
+            }
+            PassiveJob::Work(w) => {
+                core.guarded("work item handler", || work_item::run(&w));
+            }
+        }
+        if core.passive.done() == 0 {
+            core.poke_quiet();
+        }
+    }
+}

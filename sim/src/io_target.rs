@@ -1,0 +1,646 @@
+//! I/O targets (see [`SimIoTarget`]).
+
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use dmf_wdf::{
+    CompletionRoutine, IoTarget, OpenMode, OpenParams, RawBuffer, RequestType, SendOptions,
+    SentIoAction, ShareAccess, Status, TargetEvents, TargetState,
+};
+
+use crate::bus::{self, DeviceId, DeviceInner};
+use crate::context;
+use crate::core::{lock, wait, Core};
+use crate::counters;
+use crate::faults::FaultPoint;
+use crate::irp::{self, Irp, IrpInfo};
+use crate::pnp::CallGate;
+use crate::request::{Parked, Phase, RequestInner, SimRequest};
+use crate::scheduler::Action;
+use crate::Sim;
+
+/// The simulator's target states (`Purged` reports as `Stopped`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TState {
+    Created,
+    Started,
+    Stopped,
+    Purged,
+    ClosedForQueryRemove,
+    Closed,
+}
+
+impl TState {
+    fn is_open(self) -> bool {
+        matches!(self, TState::Started | TState::Stopped | TState::Purged)
+    }
+}
+
+#[derive(Clone)]
+struct SavedOpen {
+    link: String,
+    mode: OpenMode,
+    share: ShareAccess,
+}
+
+pub(crate) struct TargetData {
+    state: TState,
+    device: Option<Arc<DeviceInner>>,
+    saved: Option<SavedOpen>,
+    /// Sends pending at the device (not yet completed), for cancellation.
+    pending: Vec<(Arc<RequestInner>, u64)>,
+    /// Sends whose completion has not been fully delivered.
+    outstanding: usize,
+}
+
+/// The shared part of a target.
+pub(crate) struct TargetInner {
+    pub(crate) core: Arc<Core>,
+    pub(crate) id: u64,
+    data: Mutex<TargetData>,
+    drained: Condvar,
+    /// The `TargetEvents` registered by `open`, called by the PnP thread.
+    pub(crate) events: CallGate<dyn TargetEvents>,
+}
+
+impl TargetInner {
+    fn lock(&self) -> MutexGuard<'_, TargetData> {
+        lock(&self.data)
+    }
+
+    /// Moves the target to `Started` on `device` if it is in one of `expect`
+    /// (called with the device lock held, by `bus::open_target`).
+    pub(crate) fn attach_started(
+        &self,
+        device: &Arc<DeviceInner>,
+        expect: &[TState],
+    ) -> dmf_wdf::Result<()> {
+        let mut t = self.lock();
+        if !expect.contains(&t.state) {
+            return Err(Status::INVALID_DEVICE_STATE);
+        }
+        t.state = TState::Started;
+        t.device = Some(Arc::clone(device));
+        Ok(())
+    }
+
+    pub(crate) fn remove_pending(&self, req: &Arc<RequestInner>, gen: u64) {
+        let mut t = self.lock();
+        if let Some(i) = t
+            .pending
+            .iter()
+            .position(|(r, g)| Arc::ptr_eq(r, req) && *g == gen)
+        {
+            t.pending.swap_remove(i);
+        }
+    }
+
+    /// One send's completion was delivered.
+    pub(crate) fn finish_one(&self) {
+        let mut t = self.lock();
+        t.outstanding = t.outstanding.saturating_sub(1);
+        if t.outstanding == 0 {
+            self.drained.notify_all();
+        }
+    }
+
+    fn wait_drained(&self, op: &str) {
+        context::assert_passive(op);
+        let mut t = self.lock();
+        while t.outstanding > 0 {
+            t = wait(&self.drained, t);
+        }
+    }
+}
+
+fn cancel_all(list: Vec<(Arc<RequestInner>, u64)>) {
+    for (req, gen) in list {
+        irp::cancel(&req, Some(gen), false);
+    }
+}
+
+/// A simulated `WDFIOTARGET`. Dropping it closes it (waiting for everything
+/// sent through it) and deletes it.
+///
+/// Target states: `Created --open--> Started <--start/stop/purge--> Stopped`;
+/// `close_for_query_remove` moves an open target to `ClosedForQueryRemove`
+/// (it keeps its removal notifications and can `reopen`); `close` moves any
+/// state to `Closed` (which may be opened again). Sends are accepted only in
+/// `Started`; otherwise they are refused with `STATUS_INVALID_DEVICE_STATE`.
+///
+/// `close`, `close_for_query_remove`, `stop(Cancel)` and `purge` cancel every
+/// request sent through the target; `close`, `close_for_query_remove`,
+/// `stop(Cancel | WaitForCompletion)` and `purge(true)` then wait until every
+/// completion routine of those requests has returned.
+///
+/// See [`SimRequest`] for an example.
+pub struct SimIoTarget {
+    _sim: Sim,
+    inner: Arc<TargetInner>,
+}
+
+impl fmt::Debug for SimIoTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.inner.lock();
+        f.debug_struct("SimIoTarget")
+            .field("id", &self.inner.id)
+            .field("state", &t.state)
+            .field("device", &t.device.as_ref().map(|d| d.id))
+            .field("outstanding", &t.outstanding)
+            .finish()
+    }
+}
+
+impl SimIoTarget {
+    pub(crate) fn new(sim: &Sim) -> SimIoTarget {
+        let core = Arc::clone(sim.core());
+        let id = core.new_id();
+        counters::add(&core.counters.live_targets, 1);
+        SimIoTarget {
+            _sim: sim.clone(),
+            inner: Arc::new(TargetInner {
+                id,
+                data: Mutex::new(TargetData {
+                    state: TState::Created,
+                    device: None,
+                    saved: None,
+                    pending: Vec::with_capacity(16),
+                    outstanding: 0,
+                }),
+                drained: Condvar::new(),
+                events: CallGate::new(core.id, None),
+                core,
+            }),
+        }
+    }
+
+    /// The target's id (unique within its simulator).
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The device it is (or was last) opened on.
+    pub fn device(&self) -> Option<DeviceId> {
+        self.inner.lock().device.as_ref().map(|d| d.id)
+    }
+
+    /// The symbolic link it was last opened with.
+    pub fn symbolic_link(&self) -> Option<String> {
+        self.inner.lock().saved.as_ref().map(|s| s.link.clone())
+    }
+
+    /// Sends through this target whose completion has not been delivered yet.
+    pub fn outstanding(&self) -> usize {
+        self.inner.lock().outstanding
+    }
+
+    /// Accepts or refuses a send; on acceptance hands the IRP to the device.
+    fn send_impl(
+        &self,
+        request: &SimRequest,
+        timeout_ms: u32,
+        routine: Option<Arc<dyn CompletionRoutine>>,
+    ) -> dmf_wdf::Result<u64> {
+        let core = &self.inner.core;
+        let req = &request.inner;
+        if !Arc::ptr_eq(&req.core, core) {
+            return Err(Status::INVALID_PARAMETER);
+        }
+        if core.is_shutting_down() {
+            return Err(Status::INVALID_DEVICE_STATE);
+        }
+        let (gen, device, info, check) = {
+            let mut d = req.lock();
+            match d.phase {
+                Phase::AtDevice | Phase::Completing => {
+                    drop(d);
+                    panic!(
+                        "dmf-sim: request {} sent while a previous send of it is still in flight \
+                         (a bug in the layer above)",
+                        req.id
+                    );
+                }
+                Phase::Fresh => {
+                    tracing::trace!(
+                        request = req.id,
+                        "dmf-sim: send refused: request not formatted"
+                    );
+                    return Err(Status::INVALID_DEVICE_STATE);
+                }
+                Phase::Completed => {
+                    tracing::trace!(
+                        request = req.id,
+                        "dmf-sim: send refused: request completed and not reused"
+                    );
+                    return Err(Status::INVALID_DEVICE_STATE);
+                }
+                Phase::Formatted => {}
+            }
+            if d.formatted_for != self.inner.id {
+                return Err(Status::INVALID_DEVICE_REQUEST);
+            }
+            if let Some(status) = core.faults.check(FaultPoint::SendRefusal) {
+                return Err(status);
+            }
+            let gen = d.gen + 1;
+            let device = {
+                let mut t = self.inner.lock();
+                if t.state != TState::Started {
+                    return Err(Status::INVALID_DEVICE_STATE);
+                }
+                let device = t.device.clone().expect("a started target has a device");
+                t.pending.push((Arc::clone(req), gen));
+                t.outstanding += 1;
+                device
+            };
+            d.gen = gen;
+            d.phase = Phase::AtDevice;
+            d.sync = routine.is_none();
+            d.routine = routine;
+            d.delivered = false;
+            d.target = Some(Arc::clone(&self.inner));
+            d.device = Some(Arc::clone(&device));
+            d.cancel_requested = false;
+            d.cancel_routine = None;
+            d.parked = Parked::No;
+            d.timed_out = false;
+            let check = irp::arm_timeout(&mut d, core.clock.now(), timeout_ms);
+            let info = IrpInfo {
+                request_type: d.request_type,
+                ioctl: d.ioctl,
+                input_len: d.input.map_or(0, |b| b.len()),
+                output_len: d.output.map_or(0, |b| b.len()),
+            };
+            (gen, device, info, check)
+        };
+        counters::add(&core.counters.in_flight, 1);
+        counters::bump(&core.counters.sent);
+        if let Some(deadline) = check {
+            core.schedule_at(
+                deadline,
+                Action::CancelTimeout {
+                    req: Arc::clone(req),
+                    deadline,
+                },
+            );
+        }
+        tracing::trace!(
+            request = req.id,
+            send = gen,
+            device = device.id.0,
+            "dmf-sim: IRP sent"
+        );
+        if !device.push_pending(req, gen) {
+            irp::complete_internal(req, gen, Status::DELETE_PENDING, 0);
+        } else if let Some(status) = core.faults.check(FaultPoint::RequestFailure) {
+            irp::complete_internal(req, gen, status, 0);
+        } else {
+            let irp = Irp::new(
+                Arc::clone(req),
+                gen,
+                device.id,
+                Arc::clone(&device.rng),
+                info,
+            );
+            device.handler.handle(irp);
+        }
+        Ok(gen)
+    }
+
+    fn check_open_faults(&self, link: &str) -> dmf_wdf::Result<()> {
+        let faults = &self.inner.core.faults;
+        if let Some(status) = faults.check(FaultPoint::TargetOpen) {
+            return Err(status);
+        }
+        if let Some(status) = faults.check_link(link) {
+            return Err(status);
+        }
+        Ok(())
+    }
+}
+
+impl IoTarget for SimIoTarget {
+    type Request = SimRequest;
+
+    fn open<E: TargetEvents>(
+        &self,
+        params: &OpenParams<'_>,
+        events: Arc<E>,
+    ) -> dmf_wdf::Result<()> {
+        context::assert_passive("IoTarget::open");
+        let core = &self.inner.core;
+        if core.is_shutting_down() {
+            return Err(Status::INVALID_DEVICE_STATE);
+        }
+        {
+            let mut t = self.inner.lock();
+            if !matches!(t.state, TState::Created | TState::Closed) {
+                return Err(Status::INVALID_DEVICE_STATE);
+            }
+            t.saved = Some(SavedOpen {
+                link: params.symbolic_link.to_string(),
+                mode: params.open_mode,
+                share: params.share_access,
+            });
+        }
+        let link = params.symbolic_link;
+        let result = self.check_open_faults(link).and_then(|()| {
+            let events: Arc<dyn TargetEvents> = events;
+            self.inner.events.set(events);
+            bus::open_target(
+                core,
+                &self.inner,
+                link,
+                params.open_mode,
+                params.share_access,
+                &[TState::Created, TState::Closed],
+            )
+        });
+        match result {
+            Ok(device) => {
+                counters::add(&core.counters.open_targets, 1);
+                tracing::debug!(
+                    sim = core.id,
+                    target = self.inner.id,
+                    device = device.id.0,
+                    link,
+                    "dmf-sim: target opened"
+                );
+                Ok(())
+            }
+            Err(status) => {
+                drop(self.inner.events.clear());
+                tracing::debug!(
+                    sim = core.id,
+                    target = self.inner.id,
+                    link,
+                    ?status,
+                    "dmf-sim: target open failed"
+                );
+                Err(status)
+            }
+        }
+    }
+
+    fn reopen(&self) -> dmf_wdf::Result<()> {
+        context::assert_passive("IoTarget::reopen");
+        let core = &self.inner.core;
+        let saved = {
+            let t = self.inner.lock();
+            if t.state != TState::ClosedForQueryRemove {
+                return Err(Status::INVALID_DEVICE_STATE);
+            }
+            t.saved.clone().ok_or(Status::INVALID_DEVICE_STATE)?
+        };
+        let result = self.check_open_faults(&saved.link).and_then(|()| {
+            bus::open_target(
+                core,
+                &self.inner,
+                &saved.link,
+                saved.mode,
+                saved.share,
+                &[TState::ClosedForQueryRemove],
+            )
+        });
+        match result {
+            Ok(_) => {
+                counters::add(&core.counters.open_targets, 1);
+                tracing::debug!(
+                    sim = core.id,
+                    target = self.inner.id,
+                    link = saved.link,
+                    "dmf-sim: target reopened"
+                );
+                Ok(())
+            }
+            Err(status) => {
+                tracing::debug!(
+                    sim = core.id,
+                    target = self.inner.id,
+                    link = saved.link,
+                    ?status,
+                    "dmf-sim: target reopen failed"
+                );
+                Err(status)
+            }
+        }
+    }
+
+    fn close(&self) {
+        let idle = {
+            let t = self.inner.lock();
+            matches!(t.state, TState::Created | TState::Closed)
+        };
+        if idle && !self.inner.events.is_set() {
+            return;
+        }
+        context::assert_passive("IoTarget::close");
+        let events = self.inner.events.clear();
+        let (was_open, device, pending) = {
+            let mut t = self.inner.lock();
+            let was_open = t.state.is_open();
+            if t.state != TState::Created {
+                t.state = TState::Closed;
+            }
+            (was_open, t.device.take(), t.pending.clone())
+        };
+        let core = &self.inner.core;
+        if was_open {
+            counters::add(&core.counters.open_targets, -1);
+        }
+        if let Some(device) = &device {
+            bus::release_target(device, self.inner.id, true);
+        }
+        cancel_all(pending);
+        self.inner.wait_drained("IoTarget::close");
+        drop(events);
+        tracing::debug!(
+            sim = core.id,
+            target = self.inner.id,
+            "dmf-sim: target closed"
+        );
+    }
+
+    fn close_for_query_remove(&self) {
+        context::assert_passive("IoTarget::close_for_query_remove");
+        let (device, pending) = {
+            let mut t = self.inner.lock();
+            if !t.state.is_open() {
+                return;
+            }
+            t.state = TState::ClosedForQueryRemove;
+            (t.device.clone(), t.pending.clone())
+        };
+        let core = &self.inner.core;
+        counters::add(&core.counters.open_targets, -1);
+        if let Some(device) = &device {
+            bus::release_target(device, self.inner.id, false);
+        }
+        cancel_all(pending);
+        self.inner.wait_drained("IoTarget::close_for_query_remove");
+        tracing::debug!(
+            sim = core.id,
+            target = self.inner.id,
+            "dmf-sim: target closed for query-remove"
+        );
+    }
+
+    fn start(&self) -> dmf_wdf::Result<()> {
+        let mut t = self.inner.lock();
+        match t.state {
+            TState::Started => Ok(()),
+            TState::Stopped | TState::Purged => {
+                t.state = TState::Started;
+                drop(t);
+                tracing::debug!(
+                    sim = self.inner.core.id,
+                    target = self.inner.id,
+                    "dmf-sim: target started"
+                );
+                Ok(())
+            }
+            TState::Created | TState::ClosedForQueryRemove | TState::Closed => {
+                Err(Status::INVALID_DEVICE_STATE)
+            }
+        }
+    }
+
+    fn stop(&self, action: SentIoAction) {
+        if action != SentIoAction::LeavePending {
+            context::assert_passive("IoTarget::stop");
+        }
+        let pending = {
+            let mut t = self.inner.lock();
+            if !t.state.is_open() {
+                return;
+            }
+            t.state = TState::Stopped;
+            if action == SentIoAction::Cancel {
+                t.pending.clone()
+            } else {
+                Vec::new()
+            }
+        };
+        tracing::debug!(
+            sim = self.inner.core.id,
+            target = self.inner.id,
+            ?action,
+            "dmf-sim: target stopped"
+        );
+        match action {
+            SentIoAction::Cancel => {
+                cancel_all(pending);
+                self.inner.wait_drained("IoTarget::stop");
+            }
+            SentIoAction::WaitForCompletion => self.inner.wait_drained("IoTarget::stop"),
+            SentIoAction::LeavePending => {}
+        }
+    }
+
+    fn purge(&self, wait: bool) {
+        if wait {
+            context::assert_passive("IoTarget::purge");
+        }
+        let pending = {
+            let mut t = self.inner.lock();
+            if !t.state.is_open() {
+                return;
+            }
+            t.state = TState::Purged;
+            t.pending.clone()
+        };
+        tracing::debug!(
+            sim = self.inner.core.id,
+            target = self.inner.id,
+            wait,
+            "dmf-sim: target purged"
+        );
+        cancel_all(pending);
+        if wait {
+            self.inner.wait_drained("IoTarget::purge");
+        }
+    }
+
+    fn state(&self) -> TargetState {
+        match self.inner.lock().state {
+            TState::Created => TargetState::Created,
+            TState::Started => TargetState::Started,
+            TState::Stopped | TState::Purged => TargetState::Stopped,
+            TState::ClosedForQueryRemove => TargetState::ClosedForQueryRemove,
+            TState::Closed => TargetState::Closed,
+        }
+    }
+
+    unsafe fn format_request(
+        &self,
+        request: &SimRequest,
+        request_type: RequestType,
+        ioctl: u32,
+        input: Option<RawBuffer>,
+        output: Option<RawBuffer>,
+    ) -> dmf_wdf::Result<()> {
+        let mut d = request.inner.lock();
+        match d.phase {
+            Phase::AtDevice | Phase::Completing | Phase::Completed => {
+                return Err(Status::INVALID_DEVICE_STATE)
+            }
+            Phase::Fresh | Phase::Formatted => {}
+        }
+        if request_type == RequestType::Invalid {
+            return Err(Status::INVALID_PARAMETER);
+        }
+        d.request_type = request_type;
+        d.ioctl = match request_type {
+            RequestType::Ioctl | RequestType::InternalIoctl => ioctl,
+            _ => 0,
+        };
+        d.input = if request_type.uses_input() {
+            input
+        } else {
+            None
+        };
+        d.output = if request_type.uses_output() {
+            output
+        } else {
+            None
+        };
+        d.formatted_for = self.inner.id;
+        d.phase = Phase::Formatted;
+        Ok(())
+    }
+
+    fn send<C: CompletionRoutine>(
+        &self,
+        request: &SimRequest,
+        options: SendOptions,
+        routine: Arc<C>,
+    ) -> dmf_wdf::Result<()> {
+        let routine: Arc<dyn CompletionRoutine> = routine;
+        self.send_impl(request, options.timeout_ms, Some(routine))
+            .map(|_| ())
+    }
+
+    fn send_synchronously(&self, request: &SimRequest, timeout_ms: u32) -> dmf_wdf::Result<usize> {
+        context::assert_passive("IoTarget::send_synchronously");
+        let gen = self.send_impl(request, timeout_ms, None)?;
+        let req = &request.inner;
+        let mut d = req.lock();
+        while d.gen == gen && !d.delivered {
+            d = wait(&req.cv, d);
+        }
+        let (result, timed_out) = (d.result, d.timed_out);
+        drop(d);
+        if timed_out && result.status == Status::CANCELLED {
+            return Err(Status::IO_TIMEOUT);
+        }
+        result.status.ok()?;
+        Ok(result.information)
+    }
+}
+
+impl Drop for SimIoTarget {
+    fn drop(&mut self) {
+        self.close();
+        counters::add(&self.inner.core.counters.live_targets, -1);
+    }
+}

@@ -1,0 +1,370 @@
+//! `cargo xtask package` and `sign` end to end on Linux: stamped INF in both
+//! encodings, package layout, atomic publishing, and real signing and
+//! verification with osslsigncode (catalog included).
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use sha1::{Digest, Sha1};
+use xtask::inf::{encode, InfEncoding};
+
+#[test]
+fn package_from_utf16_inx_lays_out_package_and_keeps_encoding() {
+    let fx = fixture();
+    let sys = fx.sys.to_string_lossy().into_owned();
+    let out = fx.run_ok(&["package", "--sys", &sys]);
+    assert!(
+        out.contains("==> package: using prebuilt driver binary"),
+        "{out}"
+    );
+    assert!(out.contains("built-in stampinf"), "{out}");
+
+    let dir = fx.package_dir();
+    assert_eq!(
+        names(&dir),
+        [
+            "sample_driver.cat",
+            "sample_driver.inf",
+            "sample_driver.sys"
+        ]
+    );
+    assert_eq!(
+        std::fs::read(dir.join("sample_driver.sys")).unwrap(),
+        std::fs::read(&fx.sys).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(dir.join("sample_driver.inf")).unwrap(),
+        encode(
+            &SAMPLE_INF_AMD64.replace('\n', "\r\n"),
+            InfEncoding::Utf16LeBom
+        ),
+        "UTF-16LE input must give the expected UTF-16LE INF"
+    );
+    // Nothing but the package next to it: no staging leftovers.
+    assert_eq!(names(&fx.target().join("debug")), ["sample_driver_package"]);
+}
+
+#[test]
+fn package_from_ascii_inx_gives_ascii_inf() {
+    let fx = fixture_with_inx(SAMPLE_INX.as_bytes());
+    let sys = fx.sys.to_string_lossy().into_owned();
+    fx.run_ok(&[
+        "package",
+        "--sys",
+        &sys,
+        "--profile",
+        "release",
+        "--driver-date",
+        "03/07/2026",
+    ]);
+    let inf = std::fs::read(
+        fx.target()
+            .join("release/sample_driver_package/sample_driver.inf"),
+    )
+    .unwrap();
+    assert_eq!(String::from_utf8(inf).unwrap(), SAMPLE_INF_AMD64);
+}
+
+#[test]
+fn package_version_override_and_arm64_mismatch() {
+    let fx = fixture_with_inx(SAMPLE_INX.as_bytes());
+    let sys = fx.sys.to_string_lossy().into_owned();
+    fx.run_ok(&["package", "--sys", &sys, "--driver-version", "2.1.0.7"]);
+    let inf = std::fs::read_to_string(fx.package_dir().join("sample_driver.inf")).unwrap();
+    assert!(inf.contains("DriverVer   = 03/07/2026,2.1.0.7\n"), "{inf}");
+
+    let err = fx.run_err(&["package", "--sys", &sys, "--target-arch", "arm64"]);
+    assert!(
+        err.contains("is built for amd64, but --target-arch is arm64"),
+        "{err}"
+    );
+}
+
+#[test]
+fn package_without_sys_on_linux_explains_what_to_do() {
+    let fx = fixture();
+    let err = fx.run_err(&["package"]);
+    assert!(
+        err.contains("cannot build a KMDF driver on this host (linux)"),
+        "{err}"
+    );
+    assert!(err.contains("--sys PATH"), "{err}");
+    assert!(!fx.target().exists(), "nothing may be written");
+}
+
+#[test]
+fn package_errors_are_clear() {
+    let fx = fixture();
+    // Not a PE image.
+    let bogus = fx.tmp.path().join("bogus.sys");
+    std::fs::write(&bogus, b"\x7fELF not a driver").unwrap();
+    let err = fx.run_err(&["package", "--sys", &bogus.to_string_lossy()]);
+    assert!(err.contains("is not a PE image: no MZ signature"), "{err}");
+    // Missing driver crate.
+    let err = fx.run_err(&[
+        "package",
+        "--sys",
+        &fx.sys.to_string_lossy(),
+        "--driver-package",
+        "nope",
+    ]);
+    assert!(err.contains("driver crate `nope` not found"), "{err}");
+    // Missing .inx.
+    std::fs::remove_file(fx.root.join("sample-driver/sample_driver.inx")).unwrap();
+    let err = fx.run_err(&["package", "--sys", &fx.sys.to_string_lossy()]);
+    assert!(err.contains("sample_driver.inx not found"), "{err}");
+}
+
+#[test]
+fn failed_package_leaves_previous_package_untouched_and_no_staging() {
+    let fx = fixture_with_inx(SAMPLE_INX.as_bytes());
+    let sys = fx.sys.to_string_lossy().into_owned();
+    fx.run_ok(&["package", "--sys", &sys]);
+    let before = std::fs::read(fx.package_dir().join("sample_driver.inf")).unwrap();
+
+    // A template without [Version] fails after staging has started.
+    std::fs::write(
+        fx.root.join("sample-driver/sample_driver.inx"),
+        "[Strings]\nA=\"b\"\n",
+    )
+    .unwrap();
+    let err = fx.run_err(&["package", "--sys", &sys]);
+    assert!(err.contains("the INF has no [Version] section"), "{err}");
+    assert_eq!(
+        std::fs::read(fx.package_dir().join("sample_driver.inf")).unwrap(),
+        before
+    );
+    assert_eq!(names(&fx.target().join("debug")), ["sample_driver_package"]);
+}
+
+#[test]
+fn sign_without_package_is_clear() {
+    let fx = fixture();
+    let err = fx.run_err(&["sign"]);
+    assert!(err.contains("no package at"), "{err}");
+    assert!(err.contains("run `cargo xtask package` first"), "{err}");
+}
+
+fn osslsigncode(args: &[&str]) -> (bool, String) {
+    let out = Command::new("osslsigncode").args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn sign_with_test_certificate_then_verify_sys_and_catalog_independently() {
+    if !require("sign_with_test_certificate", &["osslsigncode", "openssl"]) {
+        return;
+    }
+    let fx = fixture();
+    let sys_arg = fx.sys.to_string_lossy().into_owned();
+    fx.run_ok(&["package", "--sys", &sys_arg]);
+    let out = fx.run_ok(&["sign"]);
+    assert!(out.contains("create test certificate"), "{out}");
+    assert!(
+        out.contains("==> sign: verify sample_driver.sys in sample_driver.cat"),
+        "{out}"
+    );
+
+    let dir = fx.package_dir();
+    assert_eq!(
+        names(&dir),
+        [
+            "DmfSampleTestCert.cer",
+            "sample_driver.cat",
+            "sample_driver.inf",
+            "sample_driver.sys"
+        ]
+    );
+    let certs = fx.target().join("xtask-cert");
+    assert_eq!(
+        names(&certs),
+        [
+            "DmfSampleTestCert.cer",
+            "DmfSampleTestCert.key.pem",
+            "DmfSampleTestCert.pem",
+            "DmfSampleTestCert.pfx"
+        ]
+    );
+    let ca = certs.join("DmfSampleTestCert.pem");
+    let ca = ca.to_string_lossy();
+    let sys = dir.join("sample_driver.sys");
+    let cat = dir.join("sample_driver.cat");
+    let (sys, cat) = (sys.to_string_lossy(), cat.to_string_lossy());
+
+    // Embedded signature of the .sys.
+    let (ok, text) = osslsigncode(&["verify", "-CAfile", &ca, "-in", &sys]);
+    assert!(ok && text.contains("Signature verification: ok"), "{text}");
+    // Signature of the catalog.
+    let (ok, text) = osslsigncode(&["verify", "-CAfile", &ca, "-in", &cat]);
+    assert!(ok && text.contains("Signature verification: ok"), "{text}");
+    // The .sys is a member of the signed catalog (Authenticode hash matches).
+    let (ok, text) = osslsigncode(&["verify", "-CAfile", &ca, "-catalog", &cat, "-in", &sys]);
+    assert!(ok && text.contains("File is signed in catalog"), "{text}");
+    // The catalog lists the INF with the SHA-1 of its bytes.
+    let (ok, text) = osslsigncode(&["verify", "-verbose", "-CAfile", &ca, "-in", &cat]);
+    assert!(ok, "{text}");
+    let inf_sha1: String = Sha1::digest(std::fs::read(dir.join("sample_driver.inf")).unwrap())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    assert!(text.contains("File name: sample_driver.inf"), "{text}");
+    assert!(
+        text.contains(&inf_sha1),
+        "INF digest {inf_sha1} not listed: {text}"
+    );
+
+    // A changed driver no longer matches the catalog.
+    let tampered = fx.tmp.path().join("tampered.sys");
+    let mut bytes = std::fs::read(dir.join("sample_driver.sys")).unwrap();
+    bytes[0x208] ^= 0xFF;
+    std::fs::write(&tampered, bytes).unwrap();
+    let (ok, text) = osslsigncode(&[
+        "verify",
+        "-CAfile",
+        &ca,
+        "-catalog",
+        &cat,
+        "-in",
+        &tampered.to_string_lossy(),
+    ]);
+    assert!(!ok, "tampered file must fail catalog verification: {text}");
+
+    // Signing again reuses the certificate and re-signs cleanly.
+    let out = fx.run_ok(&["sign"]);
+    assert!(out.contains("(reused)"), "{out}");
+    let (ok, text) = osslsigncode(&["verify", "-CAfile", &ca, "-catalog", &cat, "-in", &sys]);
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn sign_with_given_pfx_and_der_certificate() {
+    if !require("sign_with_given_pfx", &["osslsigncode", "openssl"]) {
+        return;
+    }
+    let fx = fixture_with_inx(SAMPLE_INX.as_bytes());
+    let sys = fx.sys.to_string_lossy().into_owned();
+    fx.run_ok(&["package", "--sys", &sys]);
+    // Make a certificate elsewhere (as a developer would bring one).
+    let own = fx.tmp.path().join("own");
+    std::fs::create_dir(&own).unwrap();
+    let key = own.join("k.pem");
+    let pem = own.join("c.pem");
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Own Test Signer",
+        ])
+        .args([
+            "-addext",
+            "extendedKeyUsage=codeSigning",
+            "-addext",
+            "keyUsage=critical,digitalSignature",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&pem)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let cer = own.join("own.cer");
+    let pfx = own.join("own.pfx");
+    assert!(Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&pem)
+        .arg("-out")
+        .arg(&cer)
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("openssl")
+        .args(["pkcs12", "-export", "-passout", "pass:s3cret", "-inkey"])
+        .arg(&key)
+        .arg("-in")
+        .arg(&pem)
+        .arg("-out")
+        .arg(&pfx)
+        .status()
+        .unwrap()
+        .success());
+
+    // Signed once with the test certificate first: re-signing must replace its .cer.
+    fx.run_ok(&["sign", "--no-verify"]);
+    assert!(names(&fx.package_dir()).contains(&"DmfSampleTestCert.cer".to_owned()));
+    std::fs::remove_dir_all(fx.target().join("xtask-cert")).unwrap();
+
+    let (pfx, cer) = (
+        pfx.to_string_lossy().into_owned(),
+        cer.to_string_lossy().into_owned(),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(fx.args(&["sign", "--pfx", &pfx, "--cer", &cer]))
+        .env("XTASK_PFX_PASSWORD", "s3cret")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("-pkcs12"), "{stdout}");
+    assert!(
+        stdout.contains("-pass ******"),
+        "password must be redacted: {stdout}"
+    );
+    assert!(!stdout.contains("s3cret"), "password leaked: {stdout}");
+    assert_eq!(
+        names(&fx.package_dir()),
+        [
+            "own.cer",
+            "sample_driver.cat",
+            "sample_driver.inf",
+            "sample_driver.sys"
+        ]
+    );
+    assert!(
+        !fx.target().join("xtask-cert").exists(),
+        "no test certificate when one is given"
+    );
+
+    // A wrong password fails at signing and leaves the package as it was.
+    let cat_before = std::fs::read(fx.package_dir().join("sample_driver.cat")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(fx.args(&[
+            "sign",
+            "--pfx",
+            &pfx,
+            "--cer",
+            &cer,
+            "--pfx-password",
+            "wrong",
+        ]))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("sign: signing sample_driver.sys failed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(fx.package_dir().join("sample_driver.cat")).unwrap(),
+        cat_before
+    );
+    assert_eq!(names(&fx.target().join("debug")), ["sample_driver_package"]);
+}
