@@ -1,2 +1,133 @@
-//! DMF_RequestTarget in Rust: send requests to an I/O target, sync or async, with timeouts, cancellation and reusable requests.
+//! # dmf-request-target: DMF_RequestTarget in Rust
+//!
+//! Sends requests to one I/O target, synchronously or asynchronously, with
+//! per-request completion callbacks carrying a client context, timeouts,
+//! cancellation by id and reusable requests; completions are delivered in
+//! dispatch or passive context, chosen per module (DMF's `PassiveLevel`) and
+//! per call. No streaming (that is `dmf-continuous-request-target`, which
+//! embeds a [`RequestTarget`] for its non-streaming methods).
+//!
+//! `no_std` + `alloc`, generic over the platform seam [`dmf_wdf::Platform`];
+//! tested on `dmf-sim`.
+//!
+//! ## DMF name -> Rust name
+//!
+//! | DMF | here |
+//! |---|---|
+//! | `DMF_RequestTarget_Create` (+ Open, `OPEN_Create`) | [`RequestTarget::new`] |
+//! | module attribute `PassiveLevel` | [`RequestTargetConfig::passive_level`] |
+//! | child BufferPool of single-async contexts (1 + look-aside) | pooled send contexts: [`RequestTargetConfig::preallocated_contexts`], [`RequestTargetConfig::max_contexts`] |
+//! | `DMF_RequestTarget_IoTargetSet` / `IoTargetClear` | [`RequestTarget::io_target_set`] / [`RequestTarget::io_target_clear`] |
+//! | `DMF_RequestTarget_SendSynchronously` | [`RequestTarget::send_synchronously`] |
+//! | `DMF_RequestTarget_Send` | [`RequestTarget::send`] |
+//! | `DMF_RequestTarget_SendEx` (with `RequestId` out-parameter) | [`RequestTarget::send_ex`] |
+//! | `DMF_RequestTarget_Cancel` | [`RequestTarget::cancel`] |
+//! | `DMF_RequestTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`RequestTarget::reuse_create`] / [`RequestTarget::reuse_send`] / [`RequestTarget::reuse_delete`] |
+//! | Close (module destruction) | [`RequestTarget::close`], `Drop` |
+//! | `ContinuousRequestTarget_RequestType` | [`dmf_wdf::RequestType`] |
+//! | `RequestType`, `RequestIoctl`, `RequestTimeoutMilliseconds` parameters | [`SendParams`] |
+//! | `ContinuousRequestTarget_CompletionOptions` (`Default`/`Dispatch`/`Passive`) | [`CompletionDelivery`] (`Module`/`Dispatch`/`Passive`) |
+//! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` | [`SendCompletion`] (trait, closures implement it), [`Completion`] (`Arc<dyn SendCompletion>`) |
+//! | its parameters (`ClientRequestContext`, buffers, byte counts, status) | [`SendCompleted`] |
+//! | `RequestId` (cancel) / reuse `RUNTIME_REQUEST_ID` | [`CancelId`] / [`ReuseId`] |
+//!
+//! ## Differences from DMF (bugs of SPEC §4.2 fixed)
+//!
+//! * **R-1**: a failed send never loses its pooled context (RAII lease).
+//! * **R-2**: if the work item of a passive completion cannot be queued, the
+//!   completion is deferred and delivered by the next passive handler or by
+//!   close; it is never lost and close never hangs on it.
+//! * **R-3**: close waits on an event (no polling) and deletes reusable
+//!   requests the client forgot, with a warning.
+//! * **R-4**: [`RequestTarget::reuse_delete`] of a request in flight defers
+//!   the deletion to its completion ([`ReuseDeletion::Deferred`]).
+//! * Completion context can be chosen per call ([`SendParams::delivery`]).
+//! * Sends made before a failure of the platform's work-queue are unaffected.
+//! * Optional cancellation of sends still in flight at close after a grace
+//!   period ([`RequestTargetConfig::cancel_in_flight_on_close_after_ms`]).
+//!
+//! ## Memory and allocation
+//!
+//! Each send context is a platform request plus a work item, pooled and
+//! reused: in steady state (same target, enough contexts) an asynchronous
+//! send allocates nothing — the completion callback is an `Arc` the client
+//! clones per send, the client context a `usize`. Contexts are recreated
+//! when the target changes (a request is created for its target's stack).
+//! The layer never hands its own memory to a device, so it does not use
+//! [`Platform::allocate`](dmf_wdf::Platform::allocate); its bookkeeping
+//! (pool vectors, `Arc`s) uses the global allocator and grows only with the
+//! number of concurrent sends.
+//!
+//! Asynchronous sends take the client's buffers as [`dmf_wdf::RawBuffer`]s
+//! and are `unsafe`, exactly like DMF (and the seam's `format_request`): the
+//! caller keeps the memory alive until the completion.
+//!
+//! ## Example
+//!
+//! ```
+//! use std::sync::{mpsc, Arc, Mutex};
+//! use dmf_request_target::{Completion, RequestTarget, RequestTargetConfig, SendCompleted, SendParams};
+//! use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP};
+//! use dmf_sim::{DeviceSpec, Sim, SimConfig, TestsIoctlHandler};
+//! use dmf_wdf::*;
+//!
+//! struct NoEvents;
+//! impl TargetEvents for NoEvents {
+//!     fn query_remove(&self) -> Status { Status::SUCCESS }
+//!     fn remove_canceled(&self) {}
+//!     fn remove_complete(&self) {}
+//! }
+//!
+//! let sim = Sim::new(SimConfig::default());
+//! let id = sim.bus().add_device(DeviceSpec::new("dev", Arc::new(TestsIoctlHandler::default()))).unwrap();
+//! let link = sim.bus().device_link(id).unwrap();
+//! let target = Arc::new(sim.create_io_target().unwrap());
+//! target.open(&OpenParams { symbolic_link: &link, open_mode: OpenMode::READ_WRITE,
+//!     share_access: ShareAccess::READ_WRITE }, Arc::new(NoEvents)).unwrap();
+//!
+//! let module = RequestTarget::new(sim.clone(), RequestTargetConfig::default()).unwrap();
+//! module.io_target_set(Arc::clone(&target)).unwrap();
+//!
+//! // Synchronous: sleep 5 ms at the device.
+//! let n = module.send_synchronously(&encode_sleep(5), &mut [], SendParams::ioctl(IOCTL_SLEEP)).unwrap();
+//! assert_eq!(n, 0);
+//!
+//! // Asynchronous with a cancel id: a 10 s sleep, cancelled.
+//! let (tx, rx) = mpsc::channel();
+//! let tx = Mutex::new(tx);
+//! let done: Completion = Arc::new(move |c: &SendCompleted<'_>| {
+//!     tx.lock().unwrap().send((c.status, c.client_context)).unwrap();
+//! });
+//! let input = encode_sleep(10_000);
+//! // SAFETY: `input` outlives the send: we wait for the completion below.
+//! let id = unsafe {
+//!     module.send_ex(Some(RawBuffer::from_slice(&input)), None, SendParams::ioctl(IOCTL_SLEEP),
+//!                    Some(done), 42)
+//! }.unwrap();
+//! assert!(module.cancel(id));
+//! assert_eq!(rx.recv().unwrap(), (Status::CANCELLED, 42));
+//!
+//! module.close();
+//! assert_eq!(module.reuse_create().err(), Some(Status::INVALID_DEVICE_STATE));
+//! drop(module);
+//! target.close();
+//! drop(target);
+//! assert!(sim.counters().is_clean(), "{}", sim.counters());
+//! ```
 #![cfg_attr(not(test), no_std)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+mod completion;
+mod config;
+mod gate;
+mod ids;
+mod target;
+
+pub use completion::{
+    Completion, CompletionDelivery, DeliveryContext, SendCompleted, SendCompletion,
+};
+pub use config::{RequestTargetConfig, SendParams};
+pub use ids::{CancelId, ReuseId};
+pub use target::{RequestTarget, ReuseDeletion};

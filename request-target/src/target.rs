@@ -1,0 +1,1118 @@
+//! [`RequestTarget`]: the module, its pool of send contexts, the send,
+//! completion, cancel and reuse paths, and close.
+
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::fmt;
+
+use dmf_wdf::{
+    Completed, CompletionRoutine, Event, IoTarget, Lock, Platform, RawBuffer, Request, RequestType,
+    Result, SendOptions, Status, WorkItem, WorkItemHandler,
+};
+
+use crate::completion::{Completion, CompletionDelivery, DeliveryContext, SendCompleted};
+use crate::config::{RequestTargetConfig, SendParams};
+use crate::gate::{Gate, GateRef};
+use crate::ids::{CancelId, ReuseId};
+
+/// What [`RequestTarget::reuse_delete`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReuseDeletion {
+    /// The reusable request was idle and is deleted.
+    Deleted,
+    /// A send of it is in flight (or being cancelled): it is deleted as soon
+    /// as that send has completed and its callback returned (DMF bug R-4
+    /// fixed; DMF fails instead). The id is already unusable.
+    Deferred,
+}
+
+/// `DMF_RequestTarget`: sends requests to one I/O target, synchronously or
+/// asynchronously, with completion callbacks, timeouts, cancellation by id and
+/// reusable requests.
+///
+/// See the [crate documentation](crate) for the overview, the DMF name table
+/// and an example.
+///
+/// * Every method takes a module reference first; once [`close`](Self::close)
+///   has begun every method fails with `STATUS_INVALID_DEVICE_STATE` (or
+///   returns `false`), except [`io_target_clear`](Self::io_target_clear).
+/// * Every accepted asynchronous send holds a module reference until its
+///   completion callback has returned, so close waits for it.
+/// * Dropping the module closes it.
+pub struct RequestTarget<P: Platform> {
+    shared: Arc<Shared<P>>,
+}
+
+impl<P: Platform> fmt::Debug for RequestTarget<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.shared.state.lock();
+        f.debug_struct("RequestTarget")
+            .field("passive_level", &self.shared.config.passive_level)
+            .field("has_target", &st.target.is_some())
+            .field("contexts", &st.pooled)
+            .field("free_contexts", &st.free.len())
+            .field("reuse_requests", &st.reuse_count)
+            .field("references", &self.shared.gate.references())
+            .field("closing", &self.shared.gate.is_closing())
+            .finish()
+    }
+}
+
+/// Per-send data, filled before the send, taken by completion processing.
+struct SendData {
+    callback: Option<Completion>,
+    client_context: usize,
+    request_type: RequestType,
+    input: Option<RawBuffer>,
+    output: Option<RawBuffer>,
+    passive: bool,
+    cancel_id: Option<CancelId>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A pooled send context (DMF: context buffer + per-send request).
+    Pooled,
+    /// A request created by `reuse_create`.
+    Reuse { id: ReuseId, delete_pending: bool },
+}
+
+/// One send context: a platform request (inside [`Slot`]) plus a work item
+/// for passive delivery and the per-send bookkeeping.
+///
+/// # Invariants (under the state lock)
+///
+/// * A pooled entry is in `State::free` iff `!owner && cancel_holds == 0 &&
+///   pending.is_none()`.
+/// * `owner` is set from the moment a method takes the entry until the
+///   completion of its send has been processed (pooled: after the callback;
+///   reusable: before it, so the callback may resend), or the send failed.
+/// * `cancel_id` is non-zero only while a send with a cancel id is in flight
+///   (between registration before the send and the completion).
+struct Entry<P: Platform> {
+    slot: Arc<Slot<P>>,
+    work: P::WorkItem,
+    kind: Kind,
+    owner: bool,
+    cancel_holds: u32,
+    cancel_id: u64,
+    pending: Option<Completed>,
+    send: Option<SendData>,
+}
+
+struct State<P: Platform> {
+    target: Option<Arc<P::IoTarget>>,
+    /// Bumped at every `io_target_set`; requests are (re)created per target.
+    target_gen: u64,
+    entries: Vec<Option<Entry<P>>>,
+    /// Indices of `None` entries (reserved or deleted), for reuse.
+    holes: Vec<usize>,
+    /// Pooled entries ready for a send.
+    free: Vec<usize>,
+    /// Completions to deliver at passive level whose work item could not be
+    /// queued: delivered by the next passive handler, or by close.
+    deferred: Vec<usize>,
+    /// Number of pooled entries (existing or being created).
+    pooled: usize,
+    /// Number of reusable requests.
+    reuse_count: usize,
+}
+
+pub(crate) struct Shared<P: Platform> {
+    platform: P,
+    config: RequestTargetConfig,
+    gate: Gate<P::Event>,
+    /// Set when close has finished (second closers wait on it).
+    closed: P::Event,
+    state: P::Lock<State<P>>,
+}
+
+/// The request of an entry, and its completion routine.
+struct Slot<P: Platform> {
+    request: P::Request,
+    /// `State::target_gen` the request was created for.
+    target_gen: u64,
+    index: usize,
+    shared: Weak<Shared<P>>,
+}
+
+impl<P: Platform> CompletionRoutine for Slot<P> {
+    fn completed(self: Arc<Self>, completion: Completed) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.on_completed(self.index, completion);
+        }
+    }
+}
+
+/// The work item handler of one entry: delivers its completion at passive
+/// level, then any deferred ones.
+struct PassiveWork<P: Platform> {
+    shared: Weak<Shared<P>>,
+    index: usize,
+}
+
+impl<P: Platform> WorkItemHandler for PassiveWork<P> {
+    fn run(&self) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.process_pending(self.index);
+            shared.drain_deferred();
+        }
+    }
+}
+
+/// An entry owned by a method call; released (returned to the pool, or made
+/// sendable again) on drop unless committed to an accepted send.
+struct Lease<'a, P: Platform> {
+    shared: &'a Arc<Shared<P>>,
+    index: usize,
+    slot: Arc<Slot<P>>,
+    target: Arc<P::IoTarget>,
+    target_gen: u64,
+    committed: bool,
+}
+
+impl<P: Platform> Drop for Lease<'_, P> {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        let (send, removed) = {
+            let mut st = self.shared.state.lock();
+            let send = st.entries[self.index].as_mut().and_then(|e| {
+                e.owner = false;
+                e.cancel_id = 0;
+                e.send.take()
+            });
+            let removed = release_locked(&mut st, self.index);
+            (send, removed)
+        };
+        drop(send);
+        drop(removed);
+    }
+}
+
+impl<P: Platform> Lease<'_, P> {
+    /// Recreates the request if it was created for another target.
+    fn ensure_fresh(&mut self) -> Result<()> {
+        if self.slot.target_gen == self.target_gen {
+            return Ok(());
+        }
+        let request = self.shared.platform.create_request(Some(&self.target))?;
+        let slot = Arc::new(Slot {
+            request,
+            target_gen: self.target_gen,
+            index: self.index,
+            shared: Arc::downgrade(self.shared),
+        });
+        let old = {
+            let mut st = self.shared.state.lock();
+            match st.entries[self.index].as_mut() {
+                Some(e) => core::mem::replace(&mut e.slot, Arc::clone(&slot)),
+                None => return Err(Status::INVALID_DEVICE_STATE),
+            }
+        };
+        drop(old);
+        self.slot = slot;
+        Ok(())
+    }
+}
+
+/// Makes an entry available again if nobody uses it; returns an entry to
+/// drop (outside the lock) when a deferred reuse deletion completes.
+fn release_locked<P: Platform>(st: &mut State<P>, index: usize) -> Option<Entry<P>> {
+    let e = st.entries[index].as_mut()?;
+    if e.owner || e.cancel_holds > 0 || e.pending.is_some() {
+        return None;
+    }
+    match e.kind {
+        Kind::Pooled => {
+            st.free.push(index);
+            None
+        }
+        Kind::Reuse {
+            delete_pending: true,
+            ..
+        } => {
+            let entry = st.entries[index].take();
+            st.holes.push(index);
+            st.reuse_count -= 1;
+            entry
+        }
+        Kind::Reuse { .. } => None,
+    }
+}
+
+fn non_empty(buffer: Option<RawBuffer>) -> Option<RawBuffer> {
+    buffer.filter(|b| !b.is_empty())
+}
+
+impl<P: Platform> Shared<P> {
+    fn resolve(&self, delivery: CompletionDelivery) -> bool {
+        match delivery {
+            CompletionDelivery::Module => self.config.passive_level,
+            CompletionDelivery::Dispatch => false,
+            CompletionDelivery::Passive => true,
+        }
+    }
+
+    /// Reserves an entry index, creates the entry's objects outside the lock,
+    /// and installs it (owned by the caller when `owner`).
+    fn create_entry(
+        self: &Arc<Self>,
+        kind: Kind,
+        owner: bool,
+        target: Option<&Arc<P::IoTarget>>,
+        target_gen: u64,
+    ) -> Result<(usize, Arc<Slot<P>>)> {
+        let index = {
+            let mut st = self.state.lock();
+            match st.holes.pop() {
+                Some(i) => i,
+                None => {
+                    st.entries.push(None);
+                    st.entries.len() - 1
+                }
+            }
+        };
+        let created = self
+            .platform
+            .create_request(target.map(|t| &**t))
+            .and_then(|request| {
+                let handler = Arc::new(PassiveWork {
+                    shared: Arc::downgrade(self),
+                    index,
+                });
+                let work = self.platform.create_work_item(handler)?;
+                Ok((request, work))
+            });
+        let (request, work) = match created {
+            Ok(v) => v,
+            Err(status) => {
+                self.state.lock().holes.push(index);
+                return Err(status);
+            }
+        };
+        let slot = Arc::new(Slot {
+            request,
+            target_gen,
+            index,
+            shared: Arc::downgrade(self),
+        });
+        let mut st = self.state.lock();
+        st.entries[index] = Some(Entry {
+            slot: Arc::clone(&slot),
+            work,
+            kind,
+            owner,
+            cancel_holds: 0,
+            cancel_id: 0,
+            pending: None,
+            send: None,
+        });
+        Ok((index, slot))
+    }
+
+    /// Takes a pooled send context for the current target, growing the pool
+    /// if it is empty.
+    fn lease_pooled(self: &Arc<Self>) -> Result<Lease<'_, P>> {
+        let (target, target_gen) = {
+            let mut st = self.state.lock();
+            let target = st.target.clone().ok_or(Status::INVALID_DEVICE_STATE)?;
+            let target_gen = st.target_gen;
+            if let Some(index) = st.free.pop() {
+                let e = st.entries[index]
+                    .as_mut()
+                    .expect("free list holds live entries");
+                e.owner = true;
+                let slot = Arc::clone(&e.slot);
+                drop(st);
+                return Ok(Lease {
+                    shared: self,
+                    index,
+                    slot,
+                    target,
+                    target_gen,
+                    committed: false,
+                });
+            }
+            if self.config.max_contexts != 0 && st.pooled >= self.config.max_contexts {
+                return Err(Status::INSUFFICIENT_RESOURCES);
+            }
+            st.pooled += 1;
+            (target, target_gen)
+        };
+        match self.create_entry(Kind::Pooled, true, Some(&target), target_gen) {
+            Ok((index, slot)) => {
+                tracing::trace!(index, "RequestTarget: send context pool grew");
+                Ok(Lease {
+                    shared: self,
+                    index,
+                    slot,
+                    target,
+                    target_gen,
+                    committed: false,
+                })
+            }
+            Err(status) => {
+                self.state.lock().pooled -= 1;
+                tracing::debug!(?status, "RequestTarget: send context pool cannot grow");
+                Err(status)
+            }
+        }
+    }
+
+    /// Takes the reusable request `id` for a send.
+    fn lease_reuse(self: &Arc<Self>, id: ReuseId) -> Result<Lease<'_, P>> {
+        let mut st = self.state.lock();
+        let target = st.target.clone().ok_or(Status::INVALID_DEVICE_STATE)?;
+        let target_gen = st.target_gen;
+        let index = st
+            .entries
+            .iter()
+            .position(|e| {
+                e.as_ref().is_some_and(|e| {
+                    e.kind
+                        == Kind::Reuse {
+                            id,
+                            delete_pending: false,
+                        }
+                })
+            })
+            .ok_or(Status::OBJECTID_NOT_FOUND)?;
+        let e = st.entries[index].as_mut().expect("found above");
+        if e.owner || e.cancel_holds > 0 || e.pending.is_some() {
+            return Err(Status::OBJECTID_NOT_FOUND);
+        }
+        e.owner = true;
+        let slot = Arc::clone(&e.slot);
+        drop(st);
+        Ok(Lease {
+            shared: self,
+            index,
+            slot,
+            target,
+            target_gen,
+            committed: false,
+        })
+    }
+
+    /// Formats and sends the request of `lease`; on acceptance the lease and
+    /// the module reference `reference` belong to the completion.
+    ///
+    /// # Safety
+    ///
+    /// As [`RequestTarget::send`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn send_leased(
+        &self,
+        mut lease: Lease<'_, P>,
+        reference: GateRef<'_, P::Event>,
+        input: Option<RawBuffer>,
+        output: Option<RawBuffer>,
+        params: SendParams,
+        callback: Option<Completion>,
+        client_context: usize,
+        want_cancel_id: bool,
+    ) -> Result<Option<CancelId>> {
+        lease.ensure_fresh()?;
+        let request = &lease.slot.request;
+        request.reuse()?;
+        // SAFETY: the caller guarantees the buffers stay valid (and the
+        // output untouched) until the completion callback has returned or
+        // this send failed, which covers the contract of `format_request`.
+        unsafe {
+            lease.target.format_request(
+                request,
+                params.request_type,
+                params.ioctl,
+                non_empty(input),
+                non_empty(output),
+            )?;
+        }
+        let cancel_id = want_cancel_id.then(CancelId::fresh);
+        {
+            let mut st = self.state.lock();
+            let e = st.entries[lease.index]
+                .as_mut()
+                .expect("a leased entry exists");
+            e.cancel_id = cancel_id.map_or(0, CancelId::get);
+            e.send = Some(SendData {
+                callback,
+                client_context,
+                request_type: params.request_type,
+                input: non_empty(input),
+                output: non_empty(output),
+                passive: self.resolve(params.delivery),
+                cancel_id,
+            });
+        }
+        let options = SendOptions {
+            timeout_ms: params.timeout_ms,
+        };
+        match lease.target.send(request, options, Arc::clone(&lease.slot)) {
+            Ok(()) => {
+                // From here the completion owns the entry and the reference
+                // (it may already have run).
+                lease.committed = true;
+                reference.keep();
+                tracing::trace!(
+                    index = lease.index,
+                    cancel_id = cancel_id.map_or(0, CancelId::get),
+                    "RequestTarget: request sent"
+                );
+                Ok(cancel_id)
+            }
+            Err(status) => {
+                tracing::trace!(?status, "RequestTarget: send refused");
+                Err(status)
+            }
+        }
+    }
+
+    /// The completion routine of every asynchronous send (dispatch context).
+    fn on_completed(self: &Arc<Self>, index: usize, completion: Completed) {
+        let passive = {
+            let mut st = self.state.lock();
+            let Some(e) = st.entries[index].as_mut() else {
+                debug_assert!(false, "completion for a missing entry");
+                return;
+            };
+            e.cancel_id = 0;
+            let passive = e.send.as_ref().is_some_and(|s| s.passive);
+            if passive {
+                e.pending = Some(completion);
+                if let Err(status) = e.work.enqueue() {
+                    // never lose the completion (it holds a module
+                    // reference close waits for).
+                    st.deferred.push(index);
+                    tracing::warn!(
+                        ?status,
+                        index,
+                        "RequestTarget: work item enqueue failed; completion deferred"
+                    );
+                    if self.gate.is_closing() {
+                        self.gate.wake.set();
+                    }
+                }
+            }
+            // Retry completions deferred earlier.
+            while let Some(&i) = st.deferred.last() {
+                if i == index {
+                    break;
+                }
+                let queued = st.entries[i]
+                    .as_ref()
+                    .is_some_and(|e| e.work.enqueue().is_ok());
+                if !queued {
+                    break;
+                }
+                st.deferred.pop();
+            }
+            passive
+        };
+        if !passive {
+            self.process(index, completion, DeliveryContext::Dispatch);
+        }
+    }
+
+    /// Processes the stored completion of `index` if it is still pending
+    /// (exactly once, whoever gets here first). Passive level.
+    fn process_pending(&self, index: usize) {
+        let completion = {
+            let mut st = self.state.lock();
+            st.entries
+                .get_mut(index)
+                .and_then(|e| e.as_mut())
+                .and_then(|e| e.pending.take())
+        };
+        if let Some(completion) = completion {
+            self.process(index, completion, DeliveryContext::Passive);
+        }
+    }
+
+    /// Delivers the completions whose work item could not be queued.
+    /// Passive level.
+    fn drain_deferred(&self) {
+        loop {
+            let next = self.state.lock().deferred.pop();
+            match next {
+                Some(index) => self.process_pending(index),
+                None => return,
+            }
+        }
+    }
+
+    /// DMF `RequestTarget_ProcessAsynchronousRequestRoot`: extracts the
+    /// buffers, frees a reusable request for resending, calls the client,
+    /// returns the context, releases the module reference.
+    fn process(&self, index: usize, completion: Completed, context: DeliveryContext) {
+        let (send, reuse_id) = {
+            let mut st = self.state.lock();
+            let e = st.entries[index]
+                .as_mut()
+                .expect("an entry with a send in flight exists");
+            let send = e.send.take();
+            let reuse_id = match e.kind {
+                Kind::Reuse { id, .. } => {
+                    // Before the callback: the client may resend from it.
+                    e.owner = false;
+                    Some(id)
+                }
+                Kind::Pooled => None,
+            };
+            (send, reuse_id)
+        };
+        let removed = if let Some(send) = send {
+            let information = completion.information;
+            let (input, output) = buffers(&send, information);
+            if let Some(callback) = &send.callback {
+                callback.send_completed(&SendCompleted {
+                    status: completion.status,
+                    information,
+                    request_type: send.request_type,
+                    input,
+                    output,
+                    client_context: send.client_context,
+                    cancel_id: send.cancel_id,
+                    reuse_id,
+                    context,
+                });
+            }
+            let mut st = self.state.lock();
+            if let Some(e) = st.entries[index].as_mut() {
+                if e.kind == Kind::Pooled {
+                    e.owner = false;
+                }
+            }
+            let removed = release_locked(&mut st, index);
+            drop(st);
+            drop(send);
+            removed
+        } else {
+            debug_assert!(false, "completion without send data");
+            None
+        };
+        drop(removed);
+        tracing::trace!(index, status = ?completion.status, "RequestTarget: request completed");
+        self.gate.release();
+    }
+}
+
+/// The client's buffers as the completion reports them (see [`SendCompleted`]).
+fn buffers<'a>(send: &SendData, information: usize) -> (&'a [u8], &'a [u8]) {
+    let view = |b: Option<RawBuffer>, len: Option<usize>| -> &'a [u8] {
+        match b {
+            // SAFETY: the sender guaranteed (contract of `RequestTarget::send`)
+            // that its buffers stay valid until the completion callback has
+            // returned, and the device no longer accesses them (the request
+            // completed). The slice does not outlive the callback.
+            Some(b) => unsafe {
+                let full = b.as_slice();
+                &full[..len.unwrap_or(full.len()).min(full.len())]
+            },
+            None => &[],
+        }
+    };
+    match send.request_type {
+        RequestType::Read => (&[], view(send.output, Some(information))),
+        RequestType::Write => (view(send.input, Some(information)), &[]),
+        RequestType::Ioctl | RequestType::InternalIoctl => {
+            (view(send.input, None), view(send.output, Some(information)))
+        }
+        RequestType::Invalid => (&[], &[]),
+    }
+}
+
+impl<P: Platform> RequestTarget<P> {
+    /// Creates the module and opens it (DMF `DMF_RequestTarget_Create`, open
+    /// option `OPEN_Create`): creates the close events and
+    /// `preallocated_contexts` send contexts (requests and work items). No
+    /// target is set yet.
+    ///
+    /// Errors: the platform's creation failures. Passive level.
+    pub fn new(platform: P, config: RequestTargetConfig) -> Result<Self> {
+        let wake = platform.create_event(false)?;
+        let closed = platform.create_event(false)?;
+        let shared = Arc::new(Shared {
+            platform,
+            config,
+            gate: Gate::new(wake),
+            closed,
+            state: P::Lock::new(State {
+                target: None,
+                target_gen: 0,
+                entries: Vec::new(),
+                holes: Vec::new(),
+                free: Vec::new(),
+                deferred: Vec::new(),
+                pooled: 0,
+                reuse_count: 0,
+            }),
+        });
+        let module = RequestTarget { shared };
+        let count = if config.max_contexts == 0 {
+            config.preallocated_contexts
+        } else {
+            config.preallocated_contexts.min(config.max_contexts)
+        };
+        {
+            let mut st = module.shared.state.lock();
+            st.entries.reserve(count);
+            st.free.reserve(count);
+            st.deferred.reserve(count);
+        }
+        for _ in 0..count {
+            module.shared.state.lock().pooled += 1;
+            match module.shared.create_entry(Kind::Pooled, false, None, 0) {
+                Ok((index, _)) => module.shared.state.lock().free.push(index),
+                Err(status) => {
+                    module.shared.state.lock().pooled -= 1;
+                    return Err(status);
+                }
+            }
+        }
+        tracing::debug!(
+            passive_level = config.passive_level,
+            contexts = count,
+            "RequestTarget: opened"
+        );
+        Ok(module)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RequestTargetConfig {
+        &self.shared.config
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> &P {
+        &self.shared.platform
+    }
+
+    /// `DMF_RequestTarget_IoTargetSet`: sets the target every later send goes
+    /// to, replacing any previous one (DMF asserts none was set). The module
+    /// keeps a clone of the `Arc` until [`io_target_clear`](Self::io_target_clear)
+    /// or close; the caller opens and closes the target itself. Sends already
+    /// in flight are not affected.
+    ///
+    /// Errors: `STATUS_INVALID_DEVICE_STATE` once close has begun. Any level.
+    pub fn io_target_set(&self, target: Arc<P::IoTarget>) -> Result<()> {
+        let _reference = self.shared.gate.acquire()?;
+        let previous = {
+            let mut st = self.shared.state.lock();
+            st.target_gen += 1;
+            st.target.replace(target)
+        };
+        drop(previous);
+        tracing::debug!("RequestTarget: target set");
+        Ok(())
+    }
+
+    /// `DMF_RequestTarget_IoTargetClear`: forgets the target; later sends
+    /// fail with `STATUS_INVALID_DEVICE_STATE` until a target is set again.
+    /// Sends in flight are not affected (cancel them, or close or purge the
+    /// target, to finish them). Works also while closing. Any level (the
+    /// caller must not let this drop the last reference of an open target in
+    /// dispatch context).
+    pub fn io_target_clear(&self) {
+        let previous = self.shared.state.lock().target.take();
+        if previous.is_some() {
+            tracing::debug!("RequestTarget: target cleared");
+        }
+        drop(previous);
+    }
+
+    /// The target currently set.
+    pub fn io_target(&self) -> Option<Arc<P::IoTarget>> {
+        self.shared.state.lock().target.clone()
+    }
+
+    /// `DMF_RequestTarget_SendSynchronously`: sends a request and waits for
+    /// its completion; returns the bytes transferred (the request's
+    /// `Information`). An empty slice means "no buffer" (`Write` uses
+    /// `input`, `Read` uses `output`, IOCTLs both). `params.timeout_ms == 0`
+    /// waits forever; on expiry the request is cancelled and the call fails
+    /// with `STATUS_IO_TIMEOUT`. `params.delivery` is ignored.
+    ///
+    /// Errors: `STATUS_INVALID_DEVICE_STATE` once close has begun or without
+    /// a target; `STATUS_INVALID_PARAMETER` for `RequestType::Invalid`;
+    /// `STATUS_INSUFFICIENT_RESOURCES` when the context pool is at
+    /// `max_contexts`; platform failures; the request's failure status.
+    ///
+    /// Passive level only: it blocks (DMF annotates it ≤ DISPATCH, bug R-5).
+    pub fn send_synchronously(
+        &self,
+        input: &[u8],
+        output: &mut [u8],
+        params: SendParams,
+    ) -> Result<usize> {
+        let _reference = self.shared.gate.acquire()?;
+        let mut lease = self.shared.lease_pooled()?;
+        lease.ensure_fresh()?;
+        let request = &lease.slot.request;
+        request.reuse()?;
+        let input = (!input.is_empty()).then(|| RawBuffer::from_slice(input));
+        let output = (!output.is_empty()).then(|| RawBuffer::from_mut_slice(output));
+        // SAFETY: both buffers are borrowed for this whole call, and the
+        // synchronous send returns only after the request has completed (also
+        // on timeout: it is cancelled and waited for); `output` is exclusively
+        // borrowed, so nobody else touches it meanwhile.
+        unsafe {
+            lease.target.format_request(
+                request,
+                params.request_type,
+                params.ioctl,
+                input,
+                output,
+            )?;
+        }
+        let result = lease.target.send_synchronously(request, params.timeout_ms);
+        tracing::trace!(?result, "RequestTarget: synchronous send done");
+        result
+    }
+
+    /// `DMF_RequestTarget_Send`: sends a request asynchronously. `callback`
+    /// (if any) is called once with the completion and `client_context`, in
+    /// the context chosen by `params.delivery`; it is never called when this
+    /// method returns an error. Empty buffers count as none.
+    ///
+    /// Errors: `STATUS_INVALID_DEVICE_STATE` once close has begun or without
+    /// a target; `STATUS_INVALID_PARAMETER` for `RequestType::Invalid`;
+    /// `STATUS_INSUFFICIENT_RESOURCES` when the context pool is at
+    /// `max_contexts`; the platform's failure to create a request or work
+    /// item (pool growth) or to accept the send. No context is lost on any
+    /// of these paths (DMF bug R-1 fixed).
+    ///
+    /// Steady state (same target, pool large enough) allocates nothing.
+    /// Any level.
+    ///
+    /// # Safety
+    ///
+    /// If this returns `Ok`, `input` must stay valid for reads and `output`
+    /// valid for reads and writes, and neither may be written (nor `output`
+    /// read) by anyone else, until the completion callback has returned (or,
+    /// without a callback, until the request completed: close the module or
+    /// the target to be sure). If it returns `Err`, nothing is retained.
+    pub unsafe fn send(
+        &self,
+        input: Option<RawBuffer>,
+        output: Option<RawBuffer>,
+        params: SendParams,
+        callback: Option<Completion>,
+        client_context: usize,
+    ) -> Result<()> {
+        let reference = self.shared.gate.acquire()?;
+        let lease = self.shared.lease_pooled()?;
+        // SAFETY: forwarded contract.
+        unsafe {
+            self.shared.send_leased(
+                lease,
+                reference,
+                input,
+                output,
+                params,
+                callback,
+                client_context,
+                false,
+            )
+        }
+        .map(|_| ())
+    }
+
+    /// `DMF_RequestTarget_SendEx` with a `RequestId` out-parameter: as
+    /// [`send`](Self::send), and returns the id to [`cancel`](Self::cancel)
+    /// this send with. The id is registered before the send and returned
+    /// only if the send was accepted.
+    ///
+    /// Errors: as [`send`](Self::send).
+    ///
+    /// # Safety
+    ///
+    /// As [`send`](Self::send).
+    pub unsafe fn send_ex(
+        &self,
+        input: Option<RawBuffer>,
+        output: Option<RawBuffer>,
+        params: SendParams,
+        callback: Option<Completion>,
+        client_context: usize,
+    ) -> Result<CancelId> {
+        let reference = self.shared.gate.acquire()?;
+        let lease = self.shared.lease_pooled()?;
+        // SAFETY: forwarded contract.
+        let id = unsafe {
+            self.shared.send_leased(
+                lease,
+                reference,
+                input,
+                output,
+                params,
+                callback,
+                client_context,
+                true,
+            )
+        }?;
+        id.ok_or(Status::UNSUCCESSFUL)
+    }
+
+    /// `DMF_RequestTarget_Cancel`: asks the framework to cancel the send with
+    /// this id. Returns `true` if cancellation was initiated (the callback
+    /// still runs, usually with `STATUS_CANCELLED`); `false` if the id is
+    /// unknown, its send already completed, cancellation was already
+    /// requested, or close has begun. A completed send's id never matches a
+    /// later send, even on the same request object. Any level.
+    pub fn cancel(&self, id: CancelId) -> bool {
+        let Ok(_reference) = self.shared.gate.acquire() else {
+            return false;
+        };
+        let (index, slot) = {
+            let mut st = self.shared.state.lock();
+            let found = st.entries.iter_mut().enumerate().find_map(|(i, e)| {
+                e.as_mut()
+                    .filter(|e| e.cancel_id == id.get() && e.owner)
+                    .map(|e| {
+                        // Pins the entry: it cannot be sent again (with
+                        // another id) before we are done.
+                        e.cancel_holds += 1;
+                        (i, Arc::clone(&e.slot))
+                    })
+            });
+            match found {
+                Some(v) => v,
+                None => return false,
+            }
+        };
+        let cancelled = slot.request.cancel_sent();
+        let removed = {
+            let mut st = self.shared.state.lock();
+            if let Some(e) = st.entries[index].as_mut() {
+                e.cancel_holds -= 1;
+            }
+            release_locked(&mut st, index)
+        };
+        drop(removed);
+        drop(slot);
+        tracing::trace!(cancel_id = id.get(), cancelled, "RequestTarget: cancel");
+        cancelled
+    }
+
+    /// `DMF_RequestTarget_ReuseCreate`: creates a request that can be sent
+    /// many times with [`reuse_send`](Self::reuse_send) until
+    /// [`reuse_delete`](Self::reuse_delete) (close deletes forgotten ones and
+    /// logs them, bug R-3 fixed).
+    ///
+    /// Errors: `STATUS_INVALID_DEVICE_STATE` once close has begun; the
+    /// platform's failure to create the request or its work item. Any level.
+    pub fn reuse_create(&self) -> Result<ReuseId> {
+        let _reference = self.shared.gate.acquire()?;
+        let (target, target_gen) = {
+            let st = self.shared.state.lock();
+            (st.target.clone(), st.target_gen)
+        };
+        let id = ReuseId::fresh();
+        let kind = Kind::Reuse {
+            id,
+            delete_pending: false,
+        };
+        self.shared
+            .create_entry(kind, false, target.as_ref(), target_gen)?;
+        self.shared.state.lock().reuse_count += 1;
+        tracing::debug!(
+            reuse_id = id.get(),
+            "RequestTarget: reusable request created"
+        );
+        Ok(id)
+    }
+
+    /// `DMF_RequestTarget_ReuseSend`: sends the reusable request `id`
+    /// asynchronously, like [`send_ex`](Self::send_ex), to the current
+    /// target. The request is busy from this call until its completion
+    /// callback *starts* (so the callback may resend it).
+    ///
+    /// Errors: `STATUS_OBJECTID_NOT_FOUND` if `id` is unknown, deleted, or
+    /// busy (in flight, or a cancel of it is in progress); the errors of
+    /// [`send`](Self::send). On error the request is idle again.
+    ///
+    /// # Safety
+    ///
+    /// As [`send`](Self::send).
+    pub unsafe fn reuse_send(
+        &self,
+        id: ReuseId,
+        input: Option<RawBuffer>,
+        output: Option<RawBuffer>,
+        params: SendParams,
+        callback: Option<Completion>,
+        client_context: usize,
+    ) -> Result<CancelId> {
+        let reference = self.shared.gate.acquire()?;
+        let lease = self.shared.lease_reuse(id)?;
+        // SAFETY: forwarded contract.
+        let cancel_id = unsafe {
+            self.shared.send_leased(
+                lease,
+                reference,
+                input,
+                output,
+                params,
+                callback,
+                client_context,
+                true,
+            )
+        }?;
+        cancel_id.ok_or(Status::UNSUCCESSFUL)
+    }
+
+    /// `DMF_RequestTarget_ReuseDelete`: deletes the reusable request `id`.
+    /// If a send of it is in flight the deletion happens right after its
+    /// completion callback returned ([`ReuseDeletion::Deferred`], bug R-4
+    /// fixed); either way the id is unusable from now on.
+    ///
+    /// Errors: `STATUS_OBJECTID_NOT_FOUND` for an unknown or already deleted
+    /// id; `STATUS_INVALID_DEVICE_STATE` once close has begun (close deletes
+    /// every remaining reusable request itself). Any level.
+    pub fn reuse_delete(&self, id: ReuseId) -> Result<ReuseDeletion> {
+        let _reference = self.shared.gate.acquire()?;
+        let (outcome, removed) = {
+            let mut st = self.shared.state.lock();
+            let index = st
+                .entries
+                .iter()
+                .position(|e| {
+                    e.as_ref()
+                        .is_some_and(|e| matches!(e.kind, Kind::Reuse { id: i, delete_pending: false } if i == id))
+                })
+                .ok_or(Status::OBJECTID_NOT_FOUND)?;
+            let e = st.entries[index].as_mut().expect("found above");
+            e.kind = Kind::Reuse {
+                id,
+                delete_pending: true,
+            };
+            match release_locked(&mut st, index) {
+                Some(entry) => (ReuseDeletion::Deleted, Some(entry)),
+                None => (ReuseDeletion::Deferred, None),
+            }
+        };
+        drop(removed);
+        tracing::debug!(
+            reuse_id = id.get(),
+            ?outcome,
+            "RequestTarget: reusable request deleted"
+        );
+        Ok(outcome)
+    }
+
+    /// Asynchronous sends in flight plus method calls in progress (diagnostics).
+    pub fn references(&self) -> usize {
+        self.shared.gate.references()
+    }
+
+    /// Number of pooled send contexts (each owns a platform request).
+    pub fn context_count(&self) -> usize {
+        self.shared.state.lock().pooled
+    }
+
+    /// Number of reusable requests not yet deleted.
+    pub fn reuse_count(&self) -> usize {
+        self.shared.state.lock().reuse_count
+    }
+
+    /// Whether [`close`](Self::close) has begun.
+    pub fn is_closing(&self) -> bool {
+        self.shared.gate.is_closing()
+    }
+
+    /// Closes the module (DMF Close, bugs fixed): from now on every
+    /// method fails with `STATUS_INVALID_DEVICE_STATE`; then waits (on an
+    /// event, no polling) for method calls in progress and for every
+    /// asynchronous send in flight to complete and its callback to return —
+    /// delivering here any passive completion whose work item could not be
+    /// queued, and, with
+    /// [`cancel_in_flight_on_close_after_ms`](RequestTargetConfig::cancel_in_flight_on_close_after_ms),
+    /// cancelling sends still in flight after that grace period. Then
+    /// deletes the reusable requests the client forgot (with a warning each)
+    /// and every send context, and forgets the target.
+    ///
+    /// Idempotent: a second caller waits until the first close finished.
+    /// Also run by `drop`. Passive level; never from a completion callback of
+    /// this module (it would wait for itself).
+    pub fn close(&self) {
+        let shared = &self.shared;
+        if !shared.gate.begin_close() {
+            shared.closed.wait(None);
+            return;
+        }
+        tracing::debug!(
+            in_flight = shared.gate.references(),
+            "RequestTarget: closing"
+        );
+        let mut grace = shared.config.cancel_in_flight_on_close_after_ms;
+        loop {
+            shared.drain_deferred();
+            shared.gate.wake.reset();
+            if shared.gate.references() == 0 {
+                break;
+            }
+            if !shared.state.lock().deferred.is_empty() {
+                continue;
+            }
+            if !shared.gate.wake.wait(grace) {
+                grace = None;
+                self.cancel_all_in_flight();
+            }
+        }
+        let (entries, target, forgotten) = {
+            let mut st = shared.state.lock();
+            let entries = core::mem::take(&mut st.entries);
+            st.holes.clear();
+            st.free.clear();
+            st.deferred.clear();
+            st.pooled = 0;
+            let forgotten = core::mem::replace(&mut st.reuse_count, 0);
+            (entries, st.target.take(), forgotten)
+        };
+        for entry in entries.iter().flatten() {
+            if let Kind::Reuse { id, delete_pending } = entry.kind {
+                if !delete_pending {
+                    tracing::warn!(
+                        reuse_id = id.get(),
+                        "RequestTarget: close deletes a reusable request the client did not delete"
+                    );
+                }
+            }
+        }
+        drop(entries);
+        drop(target);
+        shared.closed.set();
+        tracing::debug!(
+            forgotten_reuse_requests = forgotten,
+            "RequestTarget: closed"
+        );
+    }
+
+    /// Close's grace period expired: cancel every send still in flight.
+    fn cancel_all_in_flight(&self) {
+        let in_flight: Vec<Arc<Slot<P>>> = {
+            let st = self.shared.state.lock();
+            st.entries
+                .iter()
+                .flatten()
+                .filter(|e| e.owner && e.send.is_some())
+                .map(|e| Arc::clone(&e.slot))
+                .collect()
+        };
+        tracing::warn!(
+            count = in_flight.len(),
+            "RequestTarget: close grace period expired; cancelling sends in flight"
+        );
+        for slot in in_flight {
+            slot.request.cancel_sent();
+        }
+    }
+}
+
+impl<P: Platform> Drop for RequestTarget<P> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
