@@ -106,6 +106,8 @@ impl Default for Backoff {
 /// | — (new, C-8) | [`deliver_completions_during_stop`](Self::deliver_completions_during_stop) |
 /// | — (new, C-2) | [`auto_refill`](Self::auto_refill), [`auto_refill_retry_ms`](Self::auto_refill_retry_ms) |
 /// | — (new, M-9) | [`backoff`](Self::backoff) |
+/// | child context pool of single sends (8 + look-aside) | [`single_send_contexts`](Self::single_send_contexts), [`single_send_max_contexts`](Self::single_send_max_contexts) |
+/// | — (new, SPEC §5.12) | [`cancel_single_sends_on_close_after_ms`](Self::cancel_single_sends_on_close_after_ms) |
 ///
 /// `Default` is DMF's zeroed configuration (no streaming, manual mode) with
 /// the new options at their defaults (back-off on, the rest off).
@@ -166,6 +168,16 @@ pub struct ContinuousRequestTargetConfig {
     pub auto_refill_retry_ms: u32,
     /// Resend back-off for failing stream requests (M-9).
     pub backoff: Backoff,
+    /// Send contexts of the non-streaming transport created up front (DMF:
+    /// 8 pre-allocated context buffers). Default 8.
+    pub single_send_contexts: usize,
+    /// Bound on concurrent single sends (`0` = grow on demand, DMF's
+    /// look-aside; the default). See
+    /// [`RequestTargetConfig::max_contexts`](dmf_request_target::RequestTargetConfig::max_contexts).
+    pub single_send_max_contexts: usize,
+    /// Close waits for single sends in flight (DMF); with `Some(ms)` it
+    /// cancels those still in flight after `ms` milliseconds. Default `None`.
+    pub cancel_single_sends_on_close_after_ms: Option<u32>,
 }
 
 impl Default for ContinuousRequestTargetConfig {
@@ -191,6 +203,9 @@ impl Default for ContinuousRequestTargetConfig {
             auto_refill: false,
             auto_refill_retry_ms: 10,
             backoff: Backoff::default(),
+            single_send_contexts: 8,
+            single_send_max_contexts: 0,
+            cancel_single_sends_on_close_after_ms: None,
         }
     }
 }

@@ -29,10 +29,17 @@
 //! decision itself.
 //!
 //! [`StreamCount`] counts the slots that are part of the running stream; the
-//! retirement that brings it to zero reports it, and the engine then signals
-//! the "all retired" event `stop` waits on.
+//! retirement that brings it to zero reports it.
+//!
+//! [`StreamControl`] is the start/stop state machine around them: the stream
+//! phase (stopped / starting / running / stopping) with the number of
+//! concurrent `stop` callers waiting, the *send rundown* that brackets every
+//! (re)send and park, the stream count, and the two events `stop` waits on.
+//! See its docs for the protocol.
 
-use crate::primitive::{AtomicU8, AtomicUsize, Ordering};
+use dmf_wdf::{Event, Result, Rundown, Status};
+
+use crate::primitive::{spin_loop, AtomicU8, AtomicUsize, Ordering};
 
 /// Not part of the stream.
 const IDLE: u8 = 0;
@@ -301,5 +308,252 @@ impl StreamCount {
     /// Slots currently in the stream.
     pub fn active(&self) -> usize {
         self.active.load(Ordering::Acquire)
+    }
+}
+
+/// Whether streaming runs ([`ContinuousRequestTarget::stream_state`](crate::ContinuousRequestTarget::stream_state)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StreamState {
+    /// Not streaming (initial state; after `stop` returned).
+    Stopped,
+    /// `start` is arming the stream (a few atomic operations, never blocks).
+    Starting,
+    /// Started. Stream requests may still all have retired on their own
+    /// (see [`active_stream_requests`](crate::ContinuousRequestTarget::active_stream_requests)).
+    Running,
+    /// `stop` is cancelling and waiting.
+    Stopping,
+}
+
+/// Phase bits of [`StreamControl::word`].
+const PHASE_MASK: usize = 0b11;
+const P_STOPPED: usize = 0;
+const P_STARTING: usize = 1;
+const P_RUNNING: usize = 2;
+const P_STOPPING: usize = 3;
+/// One `stop` caller waiting for the stop in progress (upper bits).
+const WAITER: usize = 1 << 2;
+
+/// What [`StreamControl::begin_stop`] made of the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[must_use]
+pub enum StopRole {
+    /// Streaming was not running: nothing to do.
+    NotRunning,
+    /// Another caller was stopping; this one waited until it finished.
+    Waited,
+    /// This caller stops the stream: the send rundown has ended (no send or
+    /// park is in progress or will start), so it must now cancel every stream
+    /// request, claim the parked slots, and call
+    /// [`finish_stop`](StreamControl::finish_stop).
+    Owner,
+}
+
+/// The start/stop state machine of a stream (no I/O inside; the engine
+/// cancels and claims slots between [`begin_stop`](Self::begin_stop) and
+/// [`finish_stop`](Self::finish_stop)).
+///
+/// Protocol:
+///
+/// * `begin_start(n)`: `Stopped → Starting` (refused in any other phase),
+///   resets the events, sets the stream count to `n`, re-arms the send
+///   rundown, then `Starting → Running`. Only after that does the caller
+///   send; so a concurrent `stop` either finds `Stopped` (and returns; the
+///   start then runs normally), or sees `Starting`/`Running` and stops the
+///   whole armed stream.
+/// * Every send and every park of a slot happens between
+///   [`enter_send`](Self::enter_send) (refused once a stop has begun) and
+///   [`leave_send`](Self::leave_send).
+/// * `begin_stop`: `Running → Stopping`, then ends the send rundown, waiting
+///   for sends in progress. From then on each accepted request is visibly in
+///   flight or its completion is running, so cancelling the N requests
+///   reaches everything; resends fail, and each slot retires.
+///   A caller finding `Stopping` registers as a waiter (in the same atomic
+///   word as the phase) and waits for the `stopped` event; `begin_start`
+///   cannot reset that event while waiters remain, so a waiter never
+///   misses the wake-up. A caller finding `Starting` spins (start never
+///   blocks in that phase).
+/// * The retirement that brings the count to zero signals `all_retired`;
+///   `finish_stop` waits for it, then `Stopping → Stopped` and signals
+///   `stopped`.
+///
+/// # Invariants
+///
+/// The stream count is 0 whenever the phase is `Stopped`; the send rundown
+/// is stopped whenever the phase is `Stopped` or (after `begin_stop`
+/// returned `Owner`) `Stopping`.
+pub struct StreamControl<E: Event> {
+    /// Phase in the low two bits, waiting stoppers × [`WAITER`] above.
+    word: AtomicUsize,
+    send_rundown: Rundown<E>,
+    count: StreamCount,
+    all_retired: E,
+    stopped: E,
+}
+
+impl<E: Event> core::fmt::Debug for StreamControl<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StreamControl")
+            .field("state", &self.state())
+            .field("active", &self.active())
+            .finish()
+    }
+}
+
+impl<E: Event> StreamControl<E> {
+    /// A stopped stream. The events must be created signalled/unsignalled as
+    /// named: `rundown_event` unsignalled, `all_retired` and `stopped`
+    /// signalled.
+    pub fn new(rundown_event: E, all_retired: E, stopped: E) -> Self {
+        StreamControl {
+            word: AtomicUsize::new(P_STOPPED),
+            send_rundown: Rundown::new(rundown_event),
+            count: StreamCount::new(),
+            all_retired,
+            stopped,
+        }
+    }
+
+    /// The current phase (a racy snapshot).
+    pub fn state(&self) -> StreamState {
+        match self.word.load(Ordering::Acquire) & PHASE_MASK {
+            P_STOPPED => StreamState::Stopped,
+            P_STARTING => StreamState::Starting,
+            P_RUNNING => StreamState::Running,
+            _ => StreamState::Stopping,
+        }
+    }
+
+    /// Whether the phase is `Running` (completions use it to tell
+    /// completions during stop apart).
+    pub fn is_running(&self) -> bool {
+        self.word.load(Ordering::Acquire) & PHASE_MASK == P_RUNNING
+    }
+
+    /// Slots currently part of the stream.
+    pub fn active(&self) -> usize {
+        self.count.active()
+    }
+
+    /// Arms a stream of `n` slots (see the protocol). Refused with
+    /// `STATUS_INVALID_DEVICE_STATE` unless stopped. Never blocks (it may
+    /// spin briefly while woken stoppers leave).
+    pub fn begin_start(&self, n: usize) -> Result<()> {
+        let mut current = self.word.load(Ordering::Acquire);
+        loop {
+            if current & PHASE_MASK != P_STOPPED {
+                return Err(Status::INVALID_DEVICE_STATE);
+            }
+            if current != P_STOPPED {
+                // Stopped, but stoppers woken by the last stop have not left
+                // yet: resetting `stopped` now could strand them.
+                spin_loop();
+                current = self.word.load(Ordering::Acquire);
+                continue;
+            }
+            match self.word.compare_exchange(
+                P_STOPPED,
+                P_STARTING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        self.stopped.reset();
+        self.all_retired.reset();
+        self.count.begin(n);
+        if n == 0 {
+            self.all_retired.set();
+        }
+        self.send_rundown.start();
+        // Only `begin_start` leaves `Starting`, and stoppers only spin on
+        // it, so a plain store of the phase keeps the (zero) waiter bits.
+        self.word.store(P_RUNNING, Ordering::Release);
+        Ok(())
+    }
+
+    /// Before a (re)send or a park: refused (returns `false`) once a stop
+    /// has begun. Pair a `true` with [`leave_send`](Self::leave_send).
+    pub fn enter_send(&self) -> bool {
+        self.send_rundown.reference().is_ok()
+    }
+
+    /// After the send (accepted or not) or the park.
+    pub fn leave_send(&self) {
+        self.send_rundown.release();
+    }
+
+    /// One slot left the stream. Returns `true` if it was the last one (the
+    /// `all_retired` event is then signalled).
+    pub fn retire_one(&self) -> bool {
+        let last = self.count.retire_one();
+        if last {
+            self.all_retired.set();
+        }
+        last
+    }
+
+    /// Starts stopping (see the protocol and [`StopRole`]). Blocks: as a
+    /// waiter until the stop in progress finished; as the owner until every
+    /// send in progress has left. Passive level.
+    pub fn begin_stop(&self) -> StopRole {
+        let mut current = self.word.load(Ordering::Acquire);
+        loop {
+            match current & PHASE_MASK {
+                P_STOPPED => return StopRole::NotRunning,
+                P_STARTING => {
+                    spin_loop();
+                    current = self.word.load(Ordering::Acquire);
+                }
+                P_RUNNING => match self.word.compare_exchange(
+                    current,
+                    (current & !PHASE_MASK) | P_STOPPING,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break,
+                    Err(actual) => current = actual,
+                },
+                _ => match self.word.compare_exchange(
+                    current,
+                    current + WAITER,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        self.stopped.wait(None);
+                        self.word.fetch_sub(WAITER, Ordering::AcqRel);
+                        return StopRole::Waited;
+                    }
+                    Err(actual) => current = actual,
+                },
+            }
+        }
+        // No send or park starts after this; those in progress have left.
+        self.send_rundown.end_and_wait(None);
+        StopRole::Owner
+    }
+
+    /// The owner of a stop, after cancelling and claiming: waits until every
+    /// slot retired, then `Stopping → Stopped` and wakes the waiters.
+    pub fn finish_stop(&self) {
+        self.all_retired.wait(None);
+        debug_assert_eq!(self.count.active(), 0);
+        let mut current = self.word.load(Ordering::Acquire);
+        loop {
+            debug_assert_eq!(current & PHASE_MASK, P_STOPPING);
+            match self.word.compare_exchange(
+                current,
+                (current & !PHASE_MASK) | P_STOPPED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        self.stopped.set();
     }
 }

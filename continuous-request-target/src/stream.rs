@@ -6,14 +6,14 @@
 //!
 //! * **Slot ownership** — [`SlotState`]: exactly one party touches a slot's
 //!   request and buffers at a time.
-//! * **Send rundown** — every (re)send and every park happens under a
-//!   reference on `send_rundown`. `stop` ends the rundown first (waiting for
-//!   sends in progress), so afterwards every accepted request is visibly in
-//!   flight, and nothing is sent or parked any more: cancelling the N
-//!   requests and claiming the parked slots then reaches every slot, with no
-//!   window.
-//! * **Stream count** — [`StreamCount`] counts the slots in the stream; the
-//!   retirement that reaches 0 sets `all_retired`, which `stop` waits on.
+//! * **Start/stop** — [`StreamControl`]: every (re)send and every park
+//!   happens between `enter_send` and `leave_send` (the send rundown).
+//!   `stop` ends the rundown first (waiting for sends in progress), so
+//!   afterwards every accepted request is visibly in flight, and nothing is
+//!   sent or parked any more: cancelling the N requests and claiming the
+//!   parked slots then reaches every slot, with no window. The stream count
+//!   tracks the slots in the stream; the retirement that reaches 0 signals
+//!   the event `stop` waits on.
 //!
 //! Lifetime: slots hold a `Weak` reference to the engine (no cycle); the
 //! engine owns the slots. `close` stops streaming and then waits for every
@@ -23,35 +23,21 @@
 use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dmf_wdf::{
-    Completed, CompletionRoutine, Event, IoTarget, Lock, Platform, Request, Result, Rundown,
-    SendOptions, Status, Timer, TimerHandler, WorkItem, WorkItemHandler,
+    Completed, CompletionRoutine, IoTarget, Lock, Platform, Request, Result, Rundown, SendOptions,
+    Status, Timer, TimerHandler, WorkItem, WorkItemHandler,
 };
 
 use crate::buffers::{InputBuffer, StreamPool};
 use crate::client::{OutputDisposition, RetireReason, Retirement, StreamClient, StreamCompletion};
 use crate::config::ContinuousRequestTargetConfig;
-use crate::protocol::{AfterSend, ClaimFilter, Entry, ParkKind, SlotState, StreamCount};
+use crate::protocol::{
+    AfterSend, ClaimFilter, Entry, ParkKind, SlotState, StopRole, StreamControl, StreamState,
+};
 use crate::stats::{bump, Counters};
 use crate::OutputBuffer;
-
-/// Whether streaming runs (`ContinuousRequestTarget::stream_state`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StreamState {
-    /// Not streaming (initial state; after `stop` returned).
-    Stopped,
-    /// Started. Stream requests may still all have retired on their own
-    /// (see [`active_stream_requests`](crate::ContinuousRequestTarget::active_stream_requests)).
-    Running,
-    /// `stop` is cancelling and waiting.
-    Stopping,
-}
-
-const STOPPED: u8 = 0;
-const RUNNING: u8 = 1;
-const STOPPING: u8 = 2;
 
 /// What a completion decided for its slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,11 +94,8 @@ pub(crate) struct Engine<P: Platform, H: StreamClient<P>> {
     pub(crate) client: H,
     /// The target streamed to (shared with the non-streaming transport).
     pub(crate) target: P::Lock<Option<Arc<P::IoTarget>>>,
-    state: AtomicU8,
-    send_rundown: Rundown<P::Event>,
-    count: StreamCount,
-    all_retired: P::Event,
-    stopped: P::Event,
+    /// Start/stop protocol: phase, send rundown, stream count, events.
+    control: StreamControl<P::Event>,
     /// Whether streaming ran when the device left D0.
     pub(crate) resume_after_d0: AtomicBool,
     /// Incremented by `buffer_put` (missed-wake-up check of auto-refill).
@@ -161,9 +144,11 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             requests.push(platform.create_request(None)?);
         }
         let module = Rundown::new(platform.create_event(false)?);
-        let send_rundown = Rundown::new(platform.create_event(false)?);
-        let all_retired = platform.create_event(true)?;
-        let stopped = platform.create_event(true)?;
+        let control = StreamControl::new(
+            platform.create_event(false)?,
+            platform.create_event(true)?,
+            platform.create_event(true)?,
+        );
 
         let mut failure: Option<Status> = None;
         let engine = Arc::new_cyclic(|weak: &Weak<Engine<P, H>>| {
@@ -214,11 +199,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                 config,
                 client,
                 target: P::Lock::new(None),
-                state: AtomicU8::new(STOPPED),
-                send_rundown,
-                count: StreamCount::new(),
-                all_retired,
-                stopped,
+                control,
                 resume_after_d0: AtomicBool::new(false),
                 buffer_returns: AtomicU64::new(0),
                 slots: slots.into_boxed_slice(),
@@ -239,15 +220,11 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
     }
 
     pub(crate) fn stream_state(&self) -> StreamState {
-        match self.state.load(Ordering::Acquire) {
-            STOPPED => StreamState::Stopped,
-            RUNNING => StreamState::Running,
-            _ => StreamState::Stopping,
-        }
+        self.control.state()
     }
 
     pub(crate) fn active(&self) -> usize {
-        self.count.active()
+        self.control.active()
     }
 
     // ------------------------------------------------------------------
@@ -262,24 +239,17 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         if self.current_target().is_none() || self.closing.load(Ordering::Acquire) {
             return Err(Status::INVALID_DEVICE_STATE);
         }
-        if self
-            .state
-            .compare_exchange(STOPPED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return Err(Status::INVALID_DEVICE_STATE);
-        }
+        self.control.begin_start(self.slots.len())?;
         tracing::debug!(requests = self.slots.len(), "CRT: stream start");
-        self.stopped.reset();
-        self.all_retired.reset();
-        self.count.begin(self.slots.len());
-        self.send_rundown.start();
 
         let mut failure: Option<Status> = None;
         for slot in self.slots.iter() {
             let claimed = slot.state.claim_idle();
             debug_assert!(claimed, "slot {} not idle at start", slot.index);
             if !claimed {
+                // Unreachable (a stop returns only once every slot is idle);
+                // keep the count right regardless so `stop` cannot hang.
+                self.control.retire_one();
                 continue;
             }
             if failure.is_some() {
@@ -310,27 +280,12 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
     /// retired. Idempotent; concurrent callers all return once stopped.
     /// Passive level.
     pub(crate) fn stop(&self) {
-        loop {
-            match self.state.load(Ordering::Acquire) {
-                STOPPED => return,
-                STOPPING => {
-                    self.stopped.wait(None);
-                    return;
-                }
-                _ => {
-                    if self
-                        .state
-                        .compare_exchange(RUNNING, STOPPING, Ordering::AcqRel, Ordering::Acquire)
-                        .is_ok()
-                    {
-                        break;
-                    }
-                }
-            }
+        if self.control.begin_stop() != StopRole::Owner {
+            return;
         }
-        tracing::debug!(active = self.count.active(), "CRT: stream stop");
-        // No send or park starts after this; sends in progress have finished.
-        self.send_rundown.end_and_wait(None);
+        tracing::debug!(active = self.control.active(), "CRT: stream stop");
+        // Every request accepted by the target is now in flight or being
+        // completed, and no resend can follow: cancel them all.
         for slot in self.slots.iter() {
             slot.request.cancel_sent();
         }
@@ -340,9 +295,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                 self.retire(slot, RetireReason::Stopped);
             }
         }
-        self.all_retired.wait(None);
-        self.state.store(STOPPED, Ordering::Release);
-        self.stopped.set();
+        self.control.finish_stop();
         tracing::debug!("CRT: stream stopped");
     }
 
@@ -366,7 +319,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
     fn run(&self, slot: &Arc<Slot<P, H>>) -> Option<RetireReason> {
         let mut first = true;
         loop {
-            if self.send_rundown.reference().is_err() {
+            if !self.control.enter_send() {
                 self.retire(slot, RetireReason::Stopped);
                 return first.then_some(RetireReason::Stopped);
             }
@@ -374,7 +327,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             if let Err(reason) = self.send_once(slot) {
                 if reason == RetireReason::OutputBufferUnavailable && self.config.auto_refill {
                     self.park_for_buffer(slot);
-                    self.send_rundown.release();
+                    self.control.leave_send();
                     // A buffer returned between our attempt and the park
                     // would have found nothing to wake: look again.
                     if self.buffer_returns.load(Ordering::Acquire) != returns_before
@@ -386,13 +339,13 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                     }
                     return None;
                 }
-                self.send_rundown.release();
+                self.control.leave_send();
                 self.retire(slot, reason);
                 return first.then_some(reason);
             }
             first = false;
             let after = slot.state.sent();
-            self.send_rundown.release();
+            self.control.leave_send();
             match after {
                 AfterSend::Released => return None,
                 AfterSend::Resumed => {
@@ -518,7 +471,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             (data.input.take(), data.output.take())
         };
         drop(input); // input buffers always go home
-        let stopping = self.state.load(Ordering::Acquire) != RUNNING;
+        let stopping = !self.control.is_running();
         if stopping {
             bump(&self.counters.completions_during_stop);
             if self.config.deliver_completions_during_stop {
@@ -575,7 +528,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
 
     /// Owner only: park until the back-off timer fires.
     fn park_for_backoff(&self, slot: &Slot<P, H>, ms: u32) {
-        if self.send_rundown.reference().is_err() {
+        if !self.control.enter_send() {
             self.retire(slot, RetireReason::Stopped);
             return;
         }
@@ -585,7 +538,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         // Armed after parking so a firing always finds the slot parked; the
         // rundown reference keeps `stop` from passing before it is armed.
         slot.timer.start(u64::from(ms));
-        self.send_rundown.release();
+        self.control.leave_send();
     }
 
     /// Owner only, holding a send-rundown reference: park until an output
@@ -611,13 +564,12 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             self.client.stream_request_retired(Retirement {
                 slot: slot.index,
                 reason,
-                remaining: self.count.active().saturating_sub(1),
+                remaining: self.control.active().saturating_sub(1),
             });
         }
         slot.state.retire();
-        if self.count.retire_one() {
+        if self.control.retire_one() {
             tracing::debug!("CRT: no stream request left in flight");
-            self.all_retired.set();
         }
     }
 

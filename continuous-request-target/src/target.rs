@@ -5,12 +5,14 @@
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
 
+use dmf_request_target::{RequestTarget, RequestTargetConfig};
 use dmf_wdf::{DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status};
 
 use crate::client::StreamClient;
 use crate::config::{ContinuousRequestTargetConfig, StreamMode};
 use crate::stats::StreamStatistics;
-use crate::stream::{Engine, StreamState};
+use crate::protocol::StreamState;
+use crate::stream::Engine;
 use crate::OutputBuffer;
 
 /// `DMF_ContinuousRequestTarget`: keeps N requests streaming to an I/O
@@ -26,7 +28,7 @@ use crate::OutputBuffer;
 /// every request in flight has completed when the drop returns.
 pub struct ContinuousRequestTarget<P: Platform, H: StreamClient<P> = ()> {
     pub(crate) engine: Arc<Engine<P, H>>,
-    pub(crate) single: crate::single::Single<P>,
+    pub(crate) single: RequestTarget<P>,
 }
 
 impl<P: Platform, H: StreamClient<P>> core::fmt::Debug for ContinuousRequestTarget<P, H> {
@@ -54,7 +56,15 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
             tracing::debug!(problem, "CRT: invalid configuration");
             return Err(Status::INVALID_PARAMETER);
         }
-        let single = crate::single::Single::new(&platform, config.passive_level)?;
+        let single = RequestTarget::new(
+            platform.clone(),
+            RequestTargetConfig {
+                passive_level: config.passive_level,
+                preallocated_contexts: config.single_send_contexts,
+                max_contexts: config.single_send_max_contexts,
+                cancel_in_flight_on_close_after_ms: config.cancel_single_sends_on_close_after_ms,
+            },
+        )?;
         let engine = Engine::new(platform, config, client)?;
         engine.module.start();
         tracing::debug!(
@@ -100,8 +110,8 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
         if self.engine.stream_state() != StreamState::Stopped {
             return Err(Status::INVALID_DEVICE_STATE);
         }
-        *self.engine.target.lock() = Some(target.clone());
-        self.single.io_target_set(target);
+        self.single.io_target_set(target.clone())?;
+        *self.engine.target.lock() = Some(target);
         tracing::debug!("CRT: target set");
         if self.engine.config.continuous_request_target_mode == StreamMode::Automatic
             && !self.engine.slots.is_empty()
@@ -156,7 +166,11 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
     /// [`deliver_completions_during_stop`](ContinuousRequestTargetConfig::deliver_completions_during_stop),
     /// delivered. Idempotent, callable when never started, on a CRT with
     /// N = 0, and while closing. Passive level; never from a stream callback.
+    ///
+    /// An explicit stop also cancels a pending power-policy resume: if the
+    /// device is in low power, streaming is not restarted at D0 entry.
     pub fn stop(&self) {
+        self.engine.resume_after_d0.store(false, Ordering::Release);
         self.engine.stop();
     }
 
@@ -269,12 +283,13 @@ fn d0_exit<P: Platform, H: StreamClient<P>>(engine: &Engine<P, H>, target_state:
     let stream_policy = config.cancel_and_resend_request_in_d0_callbacks
         || config.purge_and_start_target_in_d0_callbacks;
     if stream_policy && !engine.slots.is_empty() {
-        let was_running = engine.stream_state() == StreamState::Running;
+        let was_running = matches!(
+            engine.stream_state(),
+            StreamState::Running | StreamState::Starting
+        );
         engine.resume_after_d0.store(was_running, Ordering::Release);
         tracing::debug!(?target_state, was_running, "CRT: D0 exit");
-        if was_running {
-            engine.stop();
-        }
+        engine.stop();
     }
     if config.purge_and_start_target_in_d0_callbacks {
         if let Some(target) = engine.current_target() {
@@ -298,7 +313,9 @@ fn d0_entry<P: Platform, H: StreamClient<P>>(
             target.start()?;
         }
     }
-    if engine.resume_after_d0.swap(false, Ordering::AcqRel) {
+    if engine.resume_after_d0.swap(false, Ordering::AcqRel)
+        && engine.stream_state() == StreamState::Stopped
+    {
         tracing::debug!(?previous, "CRT: D0 entry restarts streaming");
         let _reference = engine.module.acquire()?;
         engine.start()?;

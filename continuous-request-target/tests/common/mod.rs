@@ -72,3 +72,147 @@ pub fn assert_clean(sim: &Sim, target: Arc<SimIoTarget>) {
     let counters = sim.counters();
     assert!(counters.is_clean(), "{counters}");
 }
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use dmf_continuous_request_target::{
+    OutputBuffer, OutputDisposition, Retirement, StreamClient, StreamCompletion,
+};
+
+/// What [`Recorder::buffer_output`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// DMF's default: module owns; continue on success, stop on failure.
+    Default,
+    /// Module owns, always continue (even on failure: exercises back-off).
+    AlwaysContinue,
+    /// Keep the buffer, continue.
+    KeepAndContinue,
+    /// Keep the buffer, stop.
+    KeepAndStop,
+    /// Module owns; continue for the first `n` completions of the whole
+    /// stream, then stop.
+    StopAfter(usize),
+}
+
+/// A stream client that records what it sees.
+pub struct Recorder {
+    pub policy: Policy,
+    /// Completions seen (all statuses).
+    pub completions: AtomicUsize,
+    /// Successful completions seen.
+    pub successes: AtomicUsize,
+    /// Completions seen with `stopping` set.
+    pub during_stop: AtomicUsize,
+    /// Statuses and information of every completion.
+    pub seen: Mutex<Vec<(Status, usize, Option<Vec<u8>>, bool)>>,
+    /// Output buffers kept (`Keep*` policies).
+    pub kept: Mutex<Vec<OutputBuffer<Sim>>>,
+    /// Retirements reported.
+    pub retirements: Mutex<Vec<Retirement>>,
+    /// Input callback: bytes written are 1, 2, 3, ...; returns this length.
+    pub input_len: AtomicUsize,
+    /// Input callback invocations.
+    pub inputs: AtomicUsize,
+    /// Context sizes seen by the input callback.
+    pub input_context_len: AtomicUsize,
+}
+
+impl Recorder {
+    pub fn new(policy: Policy) -> Self {
+        Recorder {
+            policy,
+            completions: AtomicUsize::new(0),
+            successes: AtomicUsize::new(0),
+            during_stop: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
+            kept: Mutex::new(Vec::new()),
+            retirements: Mutex::new(Vec::new()),
+            input_len: AtomicUsize::new(usize::MAX),
+            inputs: AtomicUsize::new(0),
+            input_context_len: AtomicUsize::new(usize::MAX),
+        }
+    }
+
+    pub fn completions(&self) -> usize {
+        self.completions.load(Ordering::SeqCst)
+    }
+
+    pub fn successes(&self) -> usize {
+        self.successes.load(Ordering::SeqCst)
+    }
+
+    pub fn take_kept(&self) -> Vec<OutputBuffer<Sim>> {
+        std::mem::take(&mut *self.kept.lock().unwrap())
+    }
+
+    pub fn retirements(&self) -> Vec<Retirement> {
+        self.retirements.lock().unwrap().clone()
+    }
+}
+
+impl StreamClient<Sim> for Recorder {
+    fn buffer_input(&self, input: &mut [u8], context: &mut [u8]) -> usize {
+        self.inputs.fetch_add(1, Ordering::SeqCst);
+        self.input_context_len
+            .store(context.len(), Ordering::SeqCst);
+        for (i, b) in input.iter_mut().enumerate() {
+            *b = (i + 1) as u8;
+        }
+        self.input_len.load(Ordering::SeqCst)
+    }
+
+    fn buffer_output(&self, mut c: StreamCompletion<Sim>) -> OutputDisposition<Sim> {
+        let n = self.completions.fetch_add(1, Ordering::SeqCst) + 1;
+        if c.status.is_success() {
+            self.successes.fetch_add(1, Ordering::SeqCst);
+        }
+        if c.stopping {
+            self.during_stop.fetch_add(1, Ordering::SeqCst);
+        }
+        let data = c.output.as_ref().map(|_| c.data().to_vec());
+        self.seen
+            .lock()
+            .unwrap()
+            .push((c.status, c.information, data, c.stopping));
+        match self.policy {
+            Policy::Default => {
+                if c.status.is_error() {
+                    c.module_owns_and_stop()
+                } else {
+                    c.module_owns_and_continue()
+                }
+            }
+            Policy::AlwaysContinue => c.module_owns_and_continue(),
+            Policy::KeepAndContinue | Policy::KeepAndStop => {
+                if let Some(buffer) = c.take_output() {
+                    self.kept.lock().unwrap().push(buffer);
+                }
+                if self.policy == Policy::KeepAndContinue {
+                    OutputDisposition::ClientOwnsAndContinue
+                } else {
+                    OutputDisposition::ClientOwnsAndStop
+                }
+            }
+            Policy::StopAfter(limit) => {
+                if n < limit {
+                    c.module_owns_and_continue()
+                } else {
+                    c.module_owns_and_stop()
+                }
+            }
+        }
+    }
+
+    fn stream_request_retired(&self, retirement: Retirement) {
+        self.retirements.lock().unwrap().push(retirement);
+    }
+}
+
+/// A simulator with a [`ParkingDevice`](dmf_sim::ParkingDevice) (cancelable).
+pub fn sim_with_parking() -> (Sim, Arc<SimIoTarget>, Arc<dmf_sim::ParkingDevice>) {
+    let device = dmf_sim::ParkingDevice::new();
+    let (sim, target) = sim_with_device(SimConfig::default(), device.clone());
+    (sim, target, device)
+}
