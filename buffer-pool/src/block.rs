@@ -1,0 +1,356 @@
+//! One buffer's memory block: metadata, data, context and guard bytes in a
+//! single platform allocation (DMF §2.2).
+//!
+//! ```text
+//! [ Header<P> (rounded to ALIGN) | data | data guard (4) | pad to ALIGN | context | context guard (4) | pad ]
+//! ```
+//!
+//! Unlike DMF the guards sit *immediately* after the data and the context
+//! (not after the rounded-up size), so an overrun of a single byte is caught.
+//!
+//! # Invariants
+//!
+//! * A block is allocated by its home [`SourceShared`] with that pool's
+//!   layout and owns one strong count of the home (`Arc::into_raw`), released
+//!   by [`free_block`] after the memory is returned to the platform. So the
+//!   home pool's shared state outlives every block it created.
+//! * At any time a block has exactly one owner: its home's free list, one
+//!   [`PoolBuffer`](crate::PoolBuffer) guard, one sink's list, or a timer
+//!   handler between unlinking it and handing out a guard.
+//! * [`Header::link`] is accessed only by the block's owner; while the block
+//!   is in a sink, the owner is whoever holds that sink's lock.
+
+use alloc::sync::{Arc, Weak};
+use core::alloc::Layout;
+use core::cell::UnsafeCell;
+use core::mem::{align_of, size_of};
+use core::ptr::{self, NonNull};
+
+use dmf_wdf::{Platform, Timer};
+
+use crate::error::Overrun;
+use crate::sink::SinkShared;
+use crate::source::SourceShared;
+use crate::ExpiryCallback;
+
+/// Metadata signature (DMF's `0x87654321`).
+pub(crate) const SIGNATURE: u32 = 0x8765_4321;
+/// Guard after the data (DMF's data sentinel `0x33334444`).
+pub(crate) const DATA_GUARD: [u8; 4] = 0x3333_4444u32.to_le_bytes();
+/// Guard after the context (DMF's context sentinel `0x11112222`).
+pub(crate) const CONTEXT_GUARD: [u8; 4] = 0x1111_2222u32.to_le_bytes();
+/// Alignment of every component (`MEMORY_ALLOCATION_ALIGNMENT` on 64-bit).
+pub(crate) const ALIGN: usize = 16;
+
+const fn round_up(n: usize, a: usize) -> usize {
+    (n + a - 1) & !(a - 1)
+}
+
+/// Sink membership and expiry state of a block.
+pub(crate) struct Link<P: Platform> {
+    pub(crate) prev: Option<HeaderPtr<P>>,
+    pub(crate) next: Option<HeaderPtr<P>>,
+    /// The sink whose list holds the block (null: none).
+    pub(crate) sink: *const SinkShared<P>,
+    /// The timer is armed for this sink (DMF: timer callback set).
+    pub(crate) armed: bool,
+    /// Duration of the arming, for resets.
+    pub(crate) timeout_ms: u64,
+    /// Absolute deadline in 100 ns units.
+    pub(crate) deadline: u64,
+    pub(crate) on_expiry: Option<Arc<dyn ExpiryCallback<P>>>,
+}
+
+impl<P: Platform> Link<P> {
+    const fn new() -> Self {
+        Link {
+            prev: None,
+            next: None,
+            sink: ptr::null(),
+            armed: false,
+            timeout_ms: 0,
+            deadline: 0,
+            on_expiry: None,
+        }
+    }
+}
+
+/// The metadata in front of a buffer's data.
+#[repr(C)]
+pub(crate) struct Header<P: Platform> {
+    pub(crate) signature: u32,
+    pub(crate) data_size: u32,
+    pub(crate) context_offset: u32,
+    pub(crate) context_size: u32,
+    /// The creating source pool (one strong count, see module invariants).
+    pub(crate) home: NonNull<SourceShared<P>>,
+    /// The buffer's timer (source `create_with_timer`); set at creation.
+    pub(crate) timer: Option<P::Timer>,
+    pub(crate) link: UnsafeCell<Link<P>>,
+    /// The sink the timer was last armed for. Written only by the block's
+    /// owner before arming; read only by the timer handler after it fired.
+    pub(crate) expiry_sink: UnsafeCell<Option<Weak<SinkShared<P>>>>,
+}
+
+/// A pointer to a block's header.
+pub(crate) struct HeaderPtr<P: Platform>(pub(crate) NonNull<Header<P>>);
+
+impl<P: Platform> Clone for HeaderPtr<P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P: Platform> Copy for HeaderPtr<P> {}
+impl<P: Platform> PartialEq for HeaderPtr<P> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+// SAFETY: a `HeaderPtr` is an address; ownership of the block it designates
+// moves with it between threads (module invariants), and the header's shared
+// fields (`home`, `timer`, sizes) are `Sync`.
+unsafe impl<P: Platform> Send for HeaderPtr<P> {}
+// SAFETY: as above.
+unsafe impl<P: Platform> Sync for HeaderPtr<P> {}
+
+/// The sizes and offsets of a pool's blocks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BlockLayout {
+    pub(crate) layout: Layout,
+    pub(crate) data_size: usize,
+    pub(crate) context_offset: usize,
+    pub(crate) context_size: usize,
+}
+
+/// Offset of the data from the block start (= from the header).
+pub(crate) const fn data_offset<P: Platform>() -> usize {
+    round_up(size_of::<Header<P>>(), ALIGN)
+}
+
+impl BlockLayout {
+    /// The layout for `data_size` + `context_size`; `None` on overflow.
+    pub(crate) fn new<P: Platform>(data_size: usize, context_size: usize) -> Option<Self> {
+        let data_guard = data_offset::<P>().checked_add(data_size)?;
+        let context_offset = round_up(data_guard.checked_add(4 + ALIGN)?, ALIGN) - ALIGN;
+        let context_guard = context_offset.checked_add(context_size)?;
+        let total = round_up(context_guard.checked_add(4 + ALIGN)?, ALIGN) - ALIGN;
+        if u32::try_from(context_offset).is_err() {
+            return None;
+        }
+        let align = if align_of::<Header<P>>() > ALIGN {
+            align_of::<Header<P>>()
+        } else {
+            ALIGN
+        };
+        Some(BlockLayout {
+            layout: Layout::from_size_align(total, align).ok()?,
+            data_size,
+            context_offset,
+            context_size,
+        })
+    }
+}
+
+impl<P: Platform> HeaderPtr<P> {
+    #[inline]
+    pub(crate) fn header(&self) -> &Header<P> {
+        // SAFETY: a `HeaderPtr` in use designates a live, initialised block
+        // (module invariants); the fields read through `&Header` are either
+        // immutable after creation or behind `UnsafeCell`.
+        unsafe { self.0.as_ref() }
+    }
+
+    #[inline]
+    pub(crate) fn data_ptr(&self) -> NonNull<u8> {
+        // SAFETY: the data starts `data_offset` bytes into the block.
+        unsafe { self.0.cast::<u8>().add(data_offset::<P>()) }
+    }
+
+    #[inline]
+    pub(crate) fn context_ptr(&self) -> NonNull<u8> {
+        let off = self.header().context_offset as usize;
+        // SAFETY: the context starts `context_offset` bytes into the block.
+        unsafe { self.0.cast::<u8>().add(off) }
+    }
+
+    /// Recovers the header from a data pointer.
+    ///
+    /// # Safety
+    ///
+    /// `data` must come from [`HeaderPtr::data_ptr`] of a live block.
+    #[inline]
+    pub(crate) unsafe fn from_data(data: NonNull<u8>) -> Self {
+        // SAFETY: per the contract the header is `data_offset` bytes before.
+        HeaderPtr(unsafe { data.sub(data_offset::<P>()) }.cast())
+    }
+
+    /// Exclusive access to the sink link.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the block (module invariants): it holds the lock of the
+    /// sink that lists it, or it owns it outright; no other reference to the
+    /// link is alive.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn link(&self) -> &mut Link<P> {
+        // SAFETY: exclusivity is the caller's contract.
+        unsafe { &mut *self.header().link.get() }
+    }
+
+    fn guard_ptrs(&self) -> (*mut u8, *mut u8) {
+        let h = self.header();
+        // SAFETY: both guards lie inside the block (see `BlockLayout::new`).
+        unsafe {
+            (
+                self.data_ptr().as_ptr().add(h.data_size as usize),
+                self.context_ptr().as_ptr().add(h.context_size as usize),
+            )
+        }
+    }
+
+    /// Checks the guard bytes and the signature without changing anything.
+    pub(crate) fn check(&self) -> Result<(), Overrun> {
+        let (dg, cg) = self.guard_ptrs();
+        // SAFETY: the guards are 4 initialised bytes inside the block, owned
+        // by the caller (the block's owner), read unaligned.
+        let (d, c) = unsafe {
+            (
+                ptr::read_unaligned(dg as *const [u8; 4]),
+                ptr::read_unaligned(cg as *const [u8; 4]),
+            )
+        };
+        let o = Overrun {
+            data: d != DATA_GUARD,
+            context: c != CONTEXT_GUARD,
+            signature: self.header().signature != SIGNATURE,
+        };
+        if o.any() {
+            Err(o)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Checks and, if needed, rewrites the guard bytes and the signature;
+    /// logs a detected overrun.
+    pub(crate) fn check_and_repair(&self) -> Result<(), Overrun> {
+        let result = self.check();
+        if let Err(o) = result {
+            tracing::error!(
+                data = o.data,
+                context = o.context,
+                signature = o.signature,
+                buffer = ?self.data_ptr(),
+                "dmf-buffer-pool: buffer overrun detected; guard bytes repaired"
+            );
+            self.write_guards();
+        }
+        result
+    }
+
+    fn write_guards(&self) {
+        let (dg, cg) = self.guard_ptrs();
+        // SAFETY: the guards and the signature lie inside the block, owned by
+        // the caller; unaligned writes of plain bytes.
+        unsafe {
+            ptr::write_unaligned(dg as *mut [u8; 4], DATA_GUARD);
+            ptr::write_unaligned(cg as *mut [u8; 4], CONTEXT_GUARD);
+            ptr::addr_of_mut!((*self.0.as_ptr()).signature).write(SIGNATURE);
+        }
+    }
+
+    /// Zeroes data and context (source put).
+    #[inline]
+    pub(crate) fn zero(&self) {
+        let h = self.header();
+        // SAFETY: data and context are in the block, owned by the caller.
+        unsafe {
+            ptr::write_bytes(self.data_ptr().as_ptr(), 0, h.data_size as usize);
+            ptr::write_bytes(self.context_ptr().as_ptr(), 0, h.context_size as usize);
+        }
+    }
+
+    /// Whether the block's home is `pool`.
+    #[inline]
+    pub(crate) fn is_home(&self, pool: *const SourceShared<P>) -> bool {
+        ptr::eq(self.header().home.as_ptr(), pool)
+    }
+
+    /// The timer, if the block has one.
+    #[inline]
+    pub(crate) fn timer(&self) -> Option<&P::Timer> {
+        self.header().timer.as_ref()
+    }
+}
+
+/// Allocates and initialises a block for `home` (data and context zeroed,
+/// guards written, timer created when configured).
+pub(crate) fn allocate_block<P: Platform>(
+    home: &Arc<SourceShared<P>>,
+) -> dmf_wdf::Result<HeaderPtr<P>> {
+    let l = home.layout;
+    let raw = home
+        .platform
+        .allocate(l.layout)
+        .ok_or(dmf_wdf::Status::INSUFFICIENT_RESOURCES)?;
+    let hdr = HeaderPtr::<P>(raw.cast());
+    // SAFETY: `raw` is a fresh allocation of `l.layout`, aligned for
+    // `Header<P>` and large enough for header, data, context and guards.
+    unsafe {
+        hdr.0.as_ptr().write(Header {
+            signature: SIGNATURE,
+            data_size: l.data_size as u32,
+            context_offset: l.context_offset as u32,
+            context_size: l.context_size as u32,
+            home: NonNull::new_unchecked(Arc::into_raw(Arc::clone(home)) as *mut SourceShared<P>),
+            timer: None,
+            link: UnsafeCell::new(Link::new()),
+            expiry_sink: UnsafeCell::new(None),
+        });
+    }
+    hdr.zero();
+    hdr.write_guards();
+    home.live.fetch_add(1, crate::sync::Ordering::Relaxed);
+    if home.config.create_with_timer {
+        let handler = Arc::new(crate::sink::BufferTimer { hdr });
+        match home.platform.create_timer(handler) {
+            // SAFETY: the block is fresh and owned by us; nobody else sees it.
+            Ok(timer) => unsafe { (*hdr.0.as_ptr()).timer = Some(timer) },
+            Err(status) => {
+                // SAFETY: the block is initialised and owned by us.
+                unsafe { free_block(hdr) };
+                return Err(status);
+            }
+        }
+    }
+    Ok(hdr)
+}
+
+/// Drops the header (stopping and deleting the timer, waiting for a running
+/// handler unless called from it), returns the memory to the platform and
+/// releases the block's count of its home.
+///
+/// # Safety
+///
+/// The caller owns the block, which is in no list, and never uses `hdr` again.
+pub(crate) unsafe fn free_block<P: Platform>(hdr: HeaderPtr<P>) {
+    let home_ptr = hdr.header().home;
+    // SAFETY: the block holds a strong count of its home, so it is alive.
+    let home = unsafe { home_ptr.as_ref() };
+    if let Some(timer) = hdr.timer() {
+        // A block is freed only when it is not armed; make sure of it without
+        // waiting (the free may run inside this very timer's handler).
+        timer.stop(false);
+    }
+    // SAFETY: the header is initialised and owned by us; after this it is
+    // never read again.
+    unsafe { ptr::drop_in_place(hdr.0.as_ptr()) };
+    // SAFETY: the block came from `home.platform.allocate(home.layout.layout)`
+    // and is freed once.
+    unsafe { home.platform.deallocate(hdr.0.cast(), home.layout.layout) };
+    home.live.fetch_sub(1, crate::sync::Ordering::Relaxed);
+    // SAFETY: releases the count taken by `allocate_block` (`Arc::into_raw`).
+    unsafe { Arc::decrement_strong_count(home_ptr.as_ptr() as *const SourceShared<P>) };
+}

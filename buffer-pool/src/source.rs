@@ -1,0 +1,411 @@
+//! Source pools: [`BufferPool`].
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::ptr::NonNull;
+
+use dmf_wdf::{Lock, Platform, Result, Status};
+
+use crate::block::{allocate_block, free_block, BlockLayout, HeaderPtr};
+use crate::error::{Overrun, PutError};
+use crate::queue::{BoundedQueue, PushError};
+use crate::sync::{AtomicUsize, Ordering};
+use crate::{BufferPoolConfig, BufferPoolMode, PoolBuffer};
+
+/// Buffers put at the head (LIFO end) of a source pool's list.
+pub(crate) struct HeadStack<P: Platform> {
+    items: Vec<HeaderPtr<P>>,
+    closed: bool,
+}
+
+/// The state of a source pool shared by its handle and its buffers.
+pub(crate) struct SourceShared<P: Platform> {
+    pub(crate) platform: P,
+    pub(crate) config: BufferPoolConfig,
+    pub(crate) layout: BlockLayout,
+    /// The list's FIFO part (tail = where `put` appends).
+    queue: BoundedQueue<HeaderPtr<P>>,
+    /// The list's head part: `put_at_head` pushes here, `get` pops here
+    /// first. The list is `reverse(head) ++ queue`.
+    head: P::Lock<HeadStack<P>>,
+    head_len: AtomicUsize,
+    /// Look-aside buffers allocated beyond `buffer_count` and not yet freed.
+    extra: AtomicUsize,
+    /// Blocks alive (listed, lent out, or in sinks).
+    pub(crate) live: AtomicUsize,
+    overruns: AtomicUsize,
+}
+
+impl<P: Platform> SourceShared<P> {
+    #[inline]
+    fn pop_head(&self) -> Option<HeaderPtr<P>> {
+        let mut head = self.head.lock();
+        let item = head.items.pop();
+        self.head_len.store(head.items.len(), Ordering::Relaxed);
+        item
+    }
+
+    #[inline]
+    fn pop(&self) -> Option<HeaderPtr<P>> {
+        if self.head_len.load(Ordering::Relaxed) != 0 {
+            if let Some(h) = self.pop_head() {
+                return Some(h);
+            }
+        }
+        if let Some(h) = self.queue.pop() {
+            return Some(h);
+        }
+        if self.head_len.load(Ordering::Acquire) != 0 {
+            return self.pop_head();
+        }
+        None
+    }
+
+    /// Takes one look-aside credit, if any: the caller frees its buffer.
+    #[inline]
+    fn take_extra(&self) -> bool {
+        let mut e = self.extra.load(Ordering::Relaxed);
+        while e != 0 {
+            match self
+                .extra
+                .compare_exchange_weak(e, e - 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(v) => e = v,
+            }
+        }
+        false
+    }
+
+    /// Returns a block to this, its home pool (DMF `BufferPool_Put` on a
+    /// source): checks and repairs the guards, zeroes data and context, frees
+    /// it if look-aside grew the pool (or the pool is closed), else lists it.
+    #[inline]
+    pub(crate) fn put_back(
+        &self,
+        hdr: HeaderPtr<P>,
+        at_head: bool,
+    ) -> core::result::Result<(), Overrun> {
+        let checked = hdr.check_and_repair();
+        if checked.is_err() {
+            self.overruns.fetch_add(1, Ordering::Relaxed);
+        }
+        hdr.zero();
+        if self.config.create_with_timer {
+            // SAFETY: the caller owns the block (it came from a guard).
+            unsafe { *hdr.header().expiry_sink.get() = None };
+            // SAFETY: as above.
+            debug_assert!(!unsafe { hdr.link() }.armed);
+        }
+        if self.config.enable_look_aside && self.take_extra() {
+            // SAFETY: we own the block, which is in no list.
+            unsafe { free_block(hdr) };
+            return checked;
+        }
+        if at_head {
+            let mut head = self.head.lock();
+            if head.closed {
+                drop(head);
+                // SAFETY: we own the block; the pool is closed.
+                unsafe { free_block(hdr) };
+                return checked;
+            }
+            if head.items.len() < head.items.capacity() {
+                head.items.push(hdr);
+                self.head_len.store(head.items.len(), Ordering::Relaxed);
+                return checked;
+            }
+            // No room at the head without allocating: append instead.
+        }
+        match self.queue.push(hdr) {
+            Ok(()) => {}
+            Err(PushError::Closed(h)) => {
+                // SAFETY: we own the block; the pool is closed.
+                unsafe { free_block(h) };
+            }
+            Err(PushError::Full(h)) => {
+                // The list already holds `buffer_count` buffers: this one is
+                // a look-aside extra whose credit another put consumed.
+                self.take_extra();
+                // SAFETY: we own the block, which is in no list.
+                unsafe { free_block(h) };
+            }
+        }
+        checked
+    }
+
+    /// Closes the pool: no buffer is listed again; listed ones are freed.
+    fn close(&self) {
+        self.queue.close();
+        while let Some(h) = self.queue.pop() {
+            // SAFETY: popped from the free list, so owned by us.
+            unsafe { free_block(h) };
+        }
+        let items = {
+            let mut head = self.head.lock();
+            head.closed = true;
+            self.head_len.store(0, Ordering::Relaxed);
+            core::mem::take(&mut head.items)
+        };
+        for h in items {
+            // SAFETY: taken from the head list, so owned by us.
+            unsafe { free_block(h) };
+        }
+    }
+}
+
+/// A source pool (`DMF_BufferPool` in `BufferPool_Mode_Source`): allocates
+/// `buffer_count` fixed-size buffers with a client context area and hands
+/// them out as [`PoolBuffer`] guards.
+///
+/// * [`get`](Self::get) takes the buffer at the head of the list (growing
+///   the pool by one buffer when it is empty and look-aside is on).
+/// * Dropping a guard, [`PoolBuffer::put_home`] or [`put`](Self::put) zeroes
+///   data and context and appends the buffer (FIFO); [`put_at_head`](Self::put_at_head)
+///   or [`PoolBuffer::put_home_at_head`] inserts it at the head (LIFO).
+/// * Dropping the pool closes it: listed buffers are freed; buffers held by
+///   clients or sinks stay valid and are freed when they come home.
+///
+/// `get` and the puts never allocate and never take a lock (unless
+/// `put_at_head` was used): the list is a lock-free bounded queue sized at
+/// open.
+///
+/// ```
+/// use dmf_buffer_pool::{BufferPool, BufferPoolConfig};
+/// use dmf_sim::Sim;
+///
+/// let sim = Sim::default();
+/// let pool = BufferPool::new(&sim, &BufferPoolConfig::new(2, 32).with_context_size(8)).unwrap();
+/// let mut a = pool.get().unwrap();
+/// a.data_mut()[0] = 7;
+/// a.context_mut()[0] = 1;
+/// assert_eq!(pool.count(), 1);
+/// drop(a);                                   // back home, zeroed
+/// assert_eq!(pool.count(), 2);
+/// let b = pool.get().unwrap();               // FIFO: the other buffer
+/// let c = pool.get().unwrap();               // the one we wrote to...
+/// assert_eq!((c.data()[0], c.context()[0]), (0, 0)); // ...zeroed on put
+/// assert!(pool.get().is_err());              // empty, no look-aside
+/// # drop((b, c));
+/// ```
+pub struct BufferPool<P: Platform> {
+    shared: Arc<SourceShared<P>>,
+}
+
+/// Sizes and addresses of one buffer (`DMF_BufferPool_ParametersGet`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferParameters {
+    /// Usable bytes of the data area.
+    pub buffer_size: usize,
+    /// Bytes of the client context area.
+    pub context_size: usize,
+    /// Start of the data area (stable for the buffer's life).
+    pub data: NonNull<u8>,
+    /// Start of the context area, `None` when `context_size == 0`.
+    pub context: Option<NonNull<u8>>,
+}
+
+impl<P: Platform> BufferPool<P> {
+    /// Creates and opens a source pool (`DMF_BufferPool_Create` with
+    /// `BufferPool_Mode_Source`): validates `config`
+    /// ([`BufferPoolConfig::validate`]), allocates the list and
+    /// `buffer_count` buffers (each with a timer if `create_with_timer`).
+    ///
+    /// # Errors
+    ///
+    /// `STATUS_INVALID_PARAMETER` for an invalid config or sizes that
+    /// overflow; `STATUS_INSUFFICIENT_RESOURCES` when an allocation fails;
+    /// the platform's status when creating a timer fails. Nothing is leaked.
+    pub fn new(platform: &P, config: &BufferPoolConfig) -> Result<Self> {
+        config.validate()?;
+        let layout = BlockLayout::new::<P>(
+            config.buffer_size as usize,
+            config.buffer_context_size as usize,
+        )
+        .ok_or(Status::INVALID_PARAMETER)?;
+        let cap = (config.buffer_count as usize).max(1);
+        let shared = Arc::new(SourceShared {
+            platform: platform.clone(),
+            config: *config,
+            layout,
+            queue: BoundedQueue::new(cap),
+            head: P::Lock::new(HeadStack {
+                items: Vec::with_capacity(cap),
+                closed: false,
+            }),
+            head_len: AtomicUsize::new(0),
+            extra: AtomicUsize::new(0),
+            live: AtomicUsize::new(0),
+            overruns: AtomicUsize::new(0),
+        });
+        let pool = BufferPool { shared };
+        for _ in 0..config.buffer_count {
+            // On failure `pool` drops and frees what was allocated.
+            let hdr = allocate_block(&pool.shared)?;
+            if pool.shared.queue.push(hdr).is_err() {
+                // SAFETY: fresh block, owned by us, in no list.
+                unsafe { free_block(hdr) };
+                return Err(Status::INSUFFICIENT_RESOURCES);
+            }
+        }
+        tracing::debug!(
+            buffer_count = config.buffer_count,
+            buffer_size = config.buffer_size,
+            context_size = config.buffer_context_size,
+            look_aside = config.enable_look_aside,
+            timers = config.create_with_timer,
+            "dmf-buffer-pool: source pool opened"
+        );
+        Ok(pool)
+    }
+
+    /// Takes the buffer at the head of the list (`DMF_BufferPool_Get`,
+    /// `…GetWithMemory`, `…GetWithMemoryDescriptor`: the guard gives the data
+    /// and context pointers and, through [`PoolBuffer::raw_buffer`], the
+    /// memory to hand to a device).
+    ///
+    /// When the list is empty and look-aside is on, allocates one more buffer
+    /// (the pool shrinks back on a later put). A source pool never lists a
+    /// buffer whose timer is armed, so an empty-looking list always falls
+    /// back to allocation (fixes B-2).
+    ///
+    /// # Errors
+    ///
+    /// `STATUS_UNSUCCESSFUL` when empty without look-aside (DMF's code);
+    /// `STATUS_INSUFFICIENT_RESOURCES` (or the timer creation status) when
+    /// look-aside allocation fails.
+    #[inline]
+    pub fn get(&self) -> Result<PoolBuffer<P>> {
+        if let Some(h) = self.shared.pop() {
+            // SAFETY: popped from the list, so owned by us; the guard takes it.
+            return Ok(unsafe { PoolBuffer::from_header(h) });
+        }
+        if self.shared.config.enable_look_aside {
+            self.grow()
+        } else {
+            Err(Status::UNSUCCESSFUL)
+        }
+    }
+
+    #[cold]
+    fn grow(&self) -> Result<PoolBuffer<P>> {
+        self.shared.extra.fetch_add(1, Ordering::AcqRel);
+        match allocate_block(&self.shared) {
+            // SAFETY: fresh block, owned by us; the guard takes it.
+            Ok(h) => Ok(unsafe { PoolBuffer::from_header(h) }),
+            Err(status) => {
+                self.shared.take_extra();
+                Err(status)
+            }
+        }
+    }
+
+    /// Returns `buffer` to the tail of this pool (`DMF_BufferPool_Put` on a
+    /// source). Same as dropping it, but reports errors.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::ForeignBuffer`] (buffer handed back) when this pool is not
+    /// the buffer's home; [`PutError::Overrun`] (buffer returned anyway) when
+    /// its guard bytes were overwritten.
+    pub fn put(&self, buffer: PoolBuffer<P>) -> core::result::Result<(), PutError<P>> {
+        self.put_impl(buffer, false)
+    }
+
+    /// Returns `buffer` to the head of this pool (`DMF_BufferPool_PutAtHead`):
+    /// the next [`get`](Self::get) returns it. Errors as [`put`](Self::put).
+    pub fn put_at_head(&self, buffer: PoolBuffer<P>) -> core::result::Result<(), PutError<P>> {
+        self.put_impl(buffer, true)
+    }
+
+    fn put_impl(
+        &self,
+        buffer: PoolBuffer<P>,
+        at_head: bool,
+    ) -> core::result::Result<(), PutError<P>> {
+        if !buffer.is_from(self) {
+            return Err(PutError::ForeignBuffer(buffer));
+        }
+        let h = buffer.into_header();
+        self.shared.put_back(h, at_head).map_err(PutError::Overrun)
+    }
+
+    /// Number of buffers listed (`DMF_BufferPool_Count`; a snapshot).
+    pub fn count(&self) -> usize {
+        self.shared.queue.len() + self.shared.head_len.load(Ordering::Relaxed)
+    }
+
+    /// Buffers alive that are not listed: lent to clients or sitting in sinks
+    /// (DMF's "buffers in use" diagnostic).
+    pub fn buffers_in_use(&self) -> usize {
+        self.shared
+            .live
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.count())
+    }
+
+    /// Buffers alive (listed, lent or in sinks): `buffer_count` plus the
+    /// look-aside buffers currently allocated beyond it.
+    pub fn buffers_allocated(&self) -> usize {
+        self.shared.live.load(Ordering::Relaxed)
+    }
+
+    /// Overruns detected by puts into this pool so far (including drops).
+    pub fn overruns_detected(&self) -> usize {
+        self.shared.overruns.load(Ordering::Relaxed)
+    }
+
+    /// The configuration the pool was created with.
+    pub fn config(&self) -> &BufferPoolConfig {
+        &self.shared.config
+    }
+
+    /// [`BufferPoolMode::Source`].
+    pub fn mode(&self) -> BufferPoolMode {
+        BufferPoolMode::Source
+    }
+
+    /// `DMF_BufferPool_ParametersGet`: sizes and addresses of `buffer`,
+    /// which must come from this pool.
+    ///
+    /// # Errors
+    ///
+    /// `STATUS_INVALID_PARAMETER` when this pool is not the buffer's home
+    /// (DMF only asserts).
+    pub fn parameters(&self, buffer: &PoolBuffer<P>) -> Result<BufferParameters> {
+        if !buffer.is_from(self) {
+            return Err(Status::INVALID_PARAMETER);
+        }
+        Ok(BufferParameters {
+            buffer_size: buffer.buffer_size(),
+            context_size: buffer.context_size(),
+            data: buffer.data_ptr(),
+            context: (buffer.context_size() != 0).then(|| buffer.context_ptr()),
+        })
+    }
+
+    pub(crate) fn shared_ptr(&self) -> *const SourceShared<P> {
+        Arc::as_ptr(&self.shared)
+    }
+}
+
+impl<P: Platform> Drop for BufferPool<P> {
+    fn drop(&mut self) {
+        self.shared.close();
+        tracing::debug!(
+            still_out = self.shared.live.load(Ordering::Relaxed),
+            "dmf-buffer-pool: source pool closed"
+        );
+    }
+}
+
+impl<P: Platform> fmt::Debug for BufferPool<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferPool")
+            .field("config", &self.shared.config)
+            .field("count", &self.count())
+            .field("allocated", &self.buffers_allocated())
+            .finish()
+    }
+}
