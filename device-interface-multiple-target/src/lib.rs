@@ -1,10 +1,178 @@
-//! DMF_DeviceInterfaceMultipleTarget in Rust: follow every device exposing an
-//! interface GUID, open it as it arrives, stream to it, close it as it leaves.
+//! # dmf-device-interface-multiple-target: DMF_DeviceInterfaceMultipleTarget in Rust
+//!
+//! Follows every device that exposes a device interface class (GUID): each
+//! interface instance that arrives — including the ones present when the
+//! module registers — is offered to the client's filter, opened with the
+//! configured open mode and share access, and given its own transport (a
+//! [`RequestTarget`](dmf_request_target::RequestTarget) for single sends,
+//! plus a [`ContinuousRequestTarget`](dmf_continuous_request_target::ContinuousRequestTarget)
+//! streaming to it when the configuration has a stream). The client sees
+//! each target through a [`TargetHandle`] and a state callback, and calls
+//! the per-target methods with the handle.
+//!
+//! `no_std` + `alloc`, generic over the platform seam [`dmf_wdf::Platform`];
+//! tested on `dmf-sim`.
+//!
+//! ## Example
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use dmf_device_interface_multiple_target::*;
+//! use dmf_request_target::SendParams;
+//! use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP};
+//! use dmf_sim::{DeviceSpec, Sim, SimConfig, TestsIoctlHandler, GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER};
+//! use dmf_wdf::Status;
+//!
+//! /// Remembers the open targets.
+//! #[derive(Default)]
+//! struct Client(Mutex<Vec<TargetHandle>>);
+//!
+//! impl DimtClient<Sim> for Client {
+//!     fn on_state_change(&self, _m: &Dimt<Sim, Self>, t: TargetHandle, s: TargetStateType) -> Status {
+//!         let mut open = self.0.lock().unwrap();
+//!         match s {
+//!             TargetStateType::Open | TargetStateType::QueryRemoveCancelled => open.push(t),
+//!             TargetStateType::QueryRemove | TargetStateType::Close => open.retain(|&o| o != t),
+//!             _ => {}
+//!         }
+//!         Status::SUCCESS
+//!     }
+//! }
+//!
+//! let sim = Sim::new(SimConfig::default());
+//! let device = sim.bus().add_device(
+//!     DeviceSpec::new("dev", Arc::new(TestsIoctlHandler::default()))
+//!         .with_interface(GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER),
+//! ).unwrap();
+//!
+//! let config = DeviceInterfaceMultipleTargetConfig {
+//!     module_open_option: PnpRegisterWhen::Create,
+//!     ..DeviceInterfaceMultipleTargetConfig::new(GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER)
+//! };
+//! let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), config, Client::default()).unwrap();
+//! sim.bus().flush().unwrap(); // existing interfaces are reported on the PnP thread
+//! let target = dimt.client().0.lock().unwrap()[0];
+//!
+//! let n = dimt.send_synchronously(target, &encode_sleep(1), &mut [], SendParams::ioctl(IOCTL_SLEEP)).unwrap();
+//! assert_eq!(n, 0);
+//!
+//! // The device goes away: the target is query-removed, then gone.
+//! sim.bus().remove_device(device).unwrap();
+//! assert!(dimt.client().0.lock().unwrap().is_empty());
+//! assert_eq!(
+//!     dimt.send_synchronously(target, &[], &mut [], SendParams::ioctl(IOCTL_SLEEP)),
+//!     Err(Status::INVALID_DEVICE_STATE), // a stale handle is refused, never used
+//! );
+//! drop(dimt);
+//! sim.wait_quiescent(std::time::Duration::from_secs(5));
+//! assert!(sim.counters().is_clean(), "{}", sim.counters());
+//! ```
+//!
+//! ## DMF name -> Rust name
+//!
+//! | DMF | here |
+//! |---|---|
+//! | `DMF_DeviceInterfaceMultipleTarget_Create` | [`DeviceInterfaceMultipleTarget::new`] |
+//! | `DMFMODULE` (in callbacks and methods) | [`Dimt`] (the owner dereferences to it) |
+//! | `DMF_CONFIG_DeviceInterfaceMultipleTarget` | [`DeviceInterfaceMultipleTargetConfig`] |
+//! | `.ModuleOpenOption` | [`DeviceInterfaceMultipleTargetConfig::module_open_option`] |
+//! | `.DeviceInterfaceMultipleTargetGuid` | [`DeviceInterfaceMultipleTargetConfig::device_interface_multiple_target_guid`] |
+//! | `.OpenMode` | [`DeviceInterfaceMultipleTargetConfig::open_mode`] ([`dmf_wdf::OpenMode`]) |
+//! | `.ShareAccess` | [`DeviceInterfaceMultipleTargetConfig::share_access`] ([`dmf_wdf::ShareAccess`]) |
+//! | `.ContinuousRequestTargetModuleConfig` | [`DeviceInterfaceMultipleTargetConfig::continuous_request_target_module_config`] |
+//! | `.EvtDeviceInterfaceMultipleTargetOnStateChange` / `…OnStateChangeEx` | [`DimtClient::on_state_change`] (returns a status: the Ex variant) |
+//! | `.EvtDeviceInterfaceMultipleTargetOnPnpNotification` | [`DimtClient::on_pnp_notification`] (returns the `IoTargetOpen` flag) |
+//! | CRT `EvtContinuousRequestTargetBufferInput` / `…BufferOutput` (re-targeted by DIMT's trampolines) | [`DimtClient::buffer_input`] / [`DimtClient::buffer_output`] |
+//! | `DeviceInterfaceMultipleTarget_PnpRegisterWhen_Type` (`_PrepareHardware`, `_D0Entry`, `_Create`) | [`PnpRegisterWhen`] (`PrepareHardware`, `D0Entry`, `Create`) |
+//! | `DeviceInterfaceMultipleTarget_StateType` (`_Invalid`, `_Open`, `_QueryRemove`, `_QueryRemoveCancelled`, `_QueryRemoveComplete`, `_Close`, `_Maximum`) | [`TargetStateType`] (same names) |
+//! | `DMFIOTARGET` / `DeviceInterfaceMultipleTarget_Target` | [`TargetHandle`] (generation-checked) |
+//! | `DMF_DeviceInterfaceMultipleTarget_BufferPut` | [`Dimt::buffer_put`] |
+//! | `DMF_DeviceInterfaceMultipleTarget_Get` | [`Dimt::get`] |
+//! | `DMF_DeviceInterfaceMultipleTarget_GuidGet` | [`Dimt::guid_get`] |
+//! | `DMF_DeviceInterfaceMultipleTarget_Send` | [`Dimt::send`] |
+//! | `DMF_DeviceInterfaceMultipleTarget_SendEx` | [`Dimt::send_ex`] |
+//! | `DMF_DeviceInterfaceMultipleTarget_SendSynchronously` | [`Dimt::send_synchronously`] |
+//! | `DMF_DeviceInterfaceMultipleTarget_Cancel` | [`Dimt::cancel`] |
+//! | `DMF_DeviceInterfaceMultipleTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`Dimt::reuse_create`] / [`Dimt::reuse_send`] / [`Dimt::reuse_delete`] |
+//! | `DMF_DeviceInterfaceMultipleTarget_StreamStart` / `StreamStop` | [`Dimt::stream_start`] / [`Dimt::stream_stop`] |
+//! | `DMF_DeviceInterfaceMultipleTarget_TargetReference` / `TargetDereference` | [`Dimt::target_reference`] / [`Dimt::target_dereference`], or the guard [`Dimt::target_guard`] |
+//! | `RequestType`, `RequestIoctl`, `RequestTimeoutMilliseconds` | [`dmf_request_target::SendParams`] |
+//! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` + context | [`dmf_request_target::Completion`] + `client_context: usize` |
+//! | module D0Entry/D0Exit/PrepareHardware/ReleaseHardware hooks | [`DeviceInterfaceMultipleTarget::device_callbacks`] |
+//! | `NumberOfTargetsOpened` | [`Dimt::open_target_count`] |
+//!
+//! ## Target states and callback order
+//!
+//! Every path, in order (`client(X)` = [`DimtClient::on_state_change`] with
+//! `X`). The client always hears of a departure *before* the target's I/O
+//! is cancelled and its methods start failing (upstream PR #274; DMF's
+//! snapshot reported `Close` after both).
+//!
+//! * **Arrival**: link not tracked → filter → open the target (configured
+//!   mode/share, M-1) → create the transport → methods enabled →
+//!   `client(Open)`. A veto (failure status) closes the target again with
+//!   no further callback. In `Automatic` stream mode streaming then starts;
+//!   if that fails: `client(Close)` and the target is destroyed.
+//! * **Close** (interface disabled, module unregistering — release-hardware,
+//!   D0 exit with `D0Entry`, drop): `client(Close)` (methods still work) →
+//!   stop streaming → close the target (cancels every request, synchronous
+//!   ones included) → wait for methods in progress → handle stale.
+//! * **QueryRemove**: `client(QueryRemove)`; a veto keeps the target open
+//!   (and the following remove-cancel is swallowed, as in DMF). Otherwise →
+//!   stop streaming (remembering it ran) → close the target for
+//!   query-remove (cancelling a blocked synchronous send, so it cannot hold
+//!   up the removal: M-7) → wait for methods in progress; methods fail
+//!   until the removal is cancelled.
+//! * **RemoveCancel** after an accepted QueryRemove: reopen → methods
+//!   enabled → restart streaming if it ran → `client(QueryRemoveCancelled)`.
+//!   If the reopen fails: `client(Close)` and the record is destroyed (DMF
+//!   keeps a zombie record: M-8).
+//! * **RemoveComplete** after QueryRemove: `client(QueryRemoveComplete)` →
+//!   destroyed, no `Close` (as DMF).
+//! * **Surprise removal** (RemoveComplete without QueryRemove):
+//!   `client(QueryRemoveComplete)` → `client(Close)` → as Close.
+//! * A query-removed target whose interface disappears, or that is still
+//!   query-removed when the module unregisters: `client(Close)` (DMF
+//!   reports nothing there), so every lifetime ends with
+//!   `QueryRemoveComplete` or `Close`.
+//!
+//! Transitions of one target never overlap; methods run concurrently with
+//! them and are gated by the target's rundown.
+//!
+//! ## Differences from DMF
+//!
+//! * Stale handles are refused with `STATUS_INVALID_DEVICE_STATE` (M-6).
+//! * Open mode and share access are honoured (M-1).
+//! * Open targets are counted once per record (M-3); with zero targets the
+//!   module itself stays usable (there is no module-level open/close).
+//! * Reuse methods are gated like the others (M-4).
+//! * A blocked synchronous send cannot hold up query-remove (M-7).
+//! * No zombie records after a failed reopen (M-8).
+//! * Arrival, lookup and removal are O(1) in the number of targets (DMF
+//!   scans a list).
+//! * For streaming targets, D0 transitions (open options `PrepareHardware`
+//!   and `Create`) are forwarded to each target's CRT, which applies its
+//!   power policy; DMF's per-target CRT could not (dynamic modules).
+//! * Single sends go to a per-target `RequestTarget` also on streaming
+//!   targets (DMF sends them through the CRT, which has the same contract).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
-#[allow(dead_code)] // used by the module implementation in progress
+mod client;
+mod config;
+mod module;
+mod record;
+mod serial;
+mod state;
 mod target_table;
 
+pub use client::DimtClient;
+pub use config::{DeviceInterfaceMultipleTargetConfig, PnpRegisterWhen};
+pub use module::{DeviceInterfaceMultipleTarget, Dimt, DimtDeviceCallbacks, TargetGuard};
+pub use state::TargetStateType;
 pub use target_table::TargetHandle;
+
+pub use dmf_request_target::{
+    CancelId, Completion, CompletionDelivery, ReuseDeletion, ReuseId, SendCompleted, SendParams,
+};

@@ -5,35 +5,56 @@
 //!
 //! DMF uses a sleeping lock (`WDFWAITLOCK`) for its target list for the same
 //! reason.
+//!
+//! A holder that starts closing the target *retires* the mutex: waiters give
+//! up at once instead of waiting. This matters because closing an I/O target
+//! waits for a target PnP callback that is running, and that callback may be
+//! the one waiting here.
 
 use dmf_wdf::{Event, Lock, Platform};
+
+struct SerialState {
+    busy: bool,
+    retired: bool,
+}
 
 /// A blocking mutex without data (`WDFWAITLOCK`-like), passive level only.
 ///
 /// # Invariants
 ///
 /// `busy` is true exactly while a [`SerialGuard`] exists. A waiter resets the
-/// event only while holding the spin lock and having seen `busy == true`; a
-/// releaser sets the event after clearing `busy`, so a wakeup is never lost.
+/// event only while holding the spin lock and having seen `busy == true` and
+/// `retired == false`; a releaser (or retirer) sets the event after changing
+/// the state under the spin lock, so a wakeup is never lost.
 pub(crate) struct Serial<P: Platform> {
-    busy: P::Lock<bool>,
+    state: P::Lock<SerialState>,
     released: P::Event,
 }
 
 impl<P: Platform> Serial<P> {
     /// A free mutex; `released` must be a fresh event.
     pub(crate) fn new(released: P::Event) -> Self {
-        Serial { busy: P::Lock::new(false), released }
+        Serial {
+            state: P::Lock::new(SerialState {
+                busy: false,
+                retired: false,
+            }),
+            released,
+        }
     }
 
-    /// Blocks until the mutex is free, then holds it.
-    pub(crate) fn enter(&self) -> SerialGuard<'_, P> {
+    /// Blocks until the mutex is free, then holds it. `None` once the mutex
+    /// is retired (the target is closing or closed).
+    pub(crate) fn enter(&self) -> Option<SerialGuard<'_, P>> {
         loop {
             {
-                let mut busy = self.busy.lock();
-                if !*busy {
-                    *busy = true;
-                    return SerialGuard { serial: self };
+                let mut state = self.state.lock();
+                if state.retired {
+                    return None;
+                }
+                if !state.busy {
+                    state.busy = true;
+                    return Some(SerialGuard { serial: self });
                 }
                 self.released.reset();
             }
@@ -47,9 +68,18 @@ pub(crate) struct SerialGuard<'a, P: Platform> {
     serial: &'a Serial<P>,
 }
 
+impl<P: Platform> SerialGuard<'_, P> {
+    /// Retires the mutex: current and future waiters get `None`. The holder
+    /// keeps it until the guard drops.
+    pub(crate) fn retire(&self) {
+        self.serial.state.lock().retired = true;
+        self.serial.released.set();
+    }
+}
+
 impl<P: Platform> Drop for SerialGuard<'_, P> {
     fn drop(&mut self) {
-        *self.serial.busy.lock() = false;
+        self.serial.state.lock().busy = false;
         self.serial.released.set();
     }
 }

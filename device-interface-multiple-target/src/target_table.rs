@@ -141,6 +141,15 @@ impl<T> TargetTable<T> {
         slot.entry.as_ref().map(|(_, v)| v)
     }
 
+    /// The value of a live handle, mutable; `None` for stale handles. O(1).
+    pub(crate) fn get_mut(&mut self, handle: TargetHandle) -> Option<&mut T> {
+        let slot = self.slots.get_mut(handle.index as usize)?;
+        if slot.generation != handle.generation {
+            return None;
+        }
+        slot.entry.as_mut().map(|(_, v)| v)
+    }
+
     /// The handle tracked under `link`. O(1).
     pub(crate) fn find(&self, link: &str) -> Option<TargetHandle> {
         let index = *self.by_link.get(link)?;
@@ -168,6 +177,7 @@ impl<T> TargetTable<T> {
     }
 
     /// Removes every tracked target (order unspecified).
+    #[cfg(test)]
     pub(crate) fn drain(&mut self) -> Vec<(TargetHandle, String, T)> {
         let handles: Vec<TargetHandle> = self.handles().collect();
         handles
@@ -177,6 +187,7 @@ impl<T> TargetTable<T> {
     }
 
     /// Handles of every tracked target.
+    #[cfg(test)]
     pub(crate) fn handles(&self) -> impl Iterator<Item = TargetHandle> + '_ {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
             s.entry.as_ref().map(|_| TargetHandle {

@@ -1,0 +1,530 @@
+//! One tracked target: its record, its transport, and its PnP transitions
+//! (SPEC §1.D.5, with this port's fixes).
+
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use dmf_continuous_request_target::{
+    ContinuousRequestTarget, ContinuousRequestTargetConfig, OutputDisposition, Retirement,
+    StreamClient, StreamCompletion, StreamMode,
+};
+use dmf_request_target::{RequestTarget, RequestTargetConfig};
+use dmf_wdf::{
+    DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Rundown, Status, TargetEvents,
+};
+
+use crate::serial::{Serial, SerialGuard};
+use crate::{Dimt, DimtClient, TargetHandle};
+
+/// Where a record is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Arrival in progress (target being opened).
+    Opening,
+    /// Open: methods work (between transitions).
+    Open,
+    /// Query-remove accepted, target closed for query-remove.
+    QueryRemoved,
+    /// Being closed and destroyed.
+    Closing,
+    /// Destroyed (about to leave, or left, the table).
+    Closed,
+}
+
+pub(crate) struct RecordState {
+    pub(crate) phase: Phase,
+    /// A query-remove was vetoed (by the client); the matching remove-cancel
+    /// is swallowed, as in DMF.
+    pub(crate) query_remove_vetoed: bool,
+    /// Streaming ran when the query-remove stopped it: restart on cancel.
+    pub(crate) resume_streaming: bool,
+}
+
+/// The per-target record (DMF `DeviceInterfaceMultipleTarget_IoTarget`).
+pub(crate) struct Record<P: Platform, C: DimtClient<P>> {
+    pub(crate) handle: TargetHandle,
+    pub(crate) link: String,
+    /// Serialises this target's PnP transitions.
+    pub(crate) serial: Serial<P>,
+    /// Gates every method (DMF's per-target `DMF_Rundown`).
+    pub(crate) rundown: Rundown<P::Event>,
+    pub(crate) io_target: Arc<P::IoTarget>,
+    /// `Some` from open to destroy; taken (and dropped) by the destroying
+    /// thread once the rundown has ended, so no method holds it then.
+    pub(crate) transport: P::Lock<Option<Arc<Transport<P, C>>>>,
+    pub(crate) state: P::Lock<RecordState>,
+    /// Whether this record is counted in the module's open targets (M-3).
+    pub(crate) counted: AtomicBool,
+    /// References taken by `target_reference` and not yet released.
+    pub(crate) client_refs: AtomicUsize,
+}
+
+impl<P: Platform, C: DimtClient<P>> Record<P, C> {
+    pub(crate) fn new(platform: &P, handle: TargetHandle, link: &str) -> Result<Self> {
+        Ok(Record {
+            handle,
+            link: String::from(link),
+            serial: Serial::new(platform.create_event(false)?),
+            rundown: Rundown::new(platform.create_event(false)?),
+            io_target: Arc::new(platform.create_io_target()?),
+            transport: P::Lock::new(None),
+            state: P::Lock::new(RecordState {
+                phase: Phase::Opening,
+                query_remove_vetoed: false,
+                resume_streaming: false,
+            }),
+            counted: AtomicBool::new(false),
+            client_refs: AtomicUsize::new(0),
+        })
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        self.state.lock().phase
+    }
+
+    pub(crate) fn set_phase(&self, phase: Phase) {
+        self.state.lock().phase = phase;
+    }
+
+    pub(crate) fn transport(&self) -> Option<Arc<Transport<P, C>>> {
+        self.transport.lock().clone()
+    }
+}
+
+/// The CRT client of one target: re-invokes the DIMT client with the module
+/// and the target handle (DMF's `…_Stream_BufferInput/Output` trampolines).
+pub(crate) struct StreamHook<P: Platform, C: DimtClient<P>> {
+    pub(crate) dimt: Weak<Dimt<P, C>>,
+    pub(crate) handle: TargetHandle,
+}
+
+impl<P: Platform, C: DimtClient<P>> StreamClient<P> for StreamHook<P, C> {
+    fn buffer_input(&self, input: &mut [u8], context: &mut [u8]) -> usize {
+        match self.dimt.upgrade() {
+            Some(dimt) => dimt.client.buffer_input(&dimt, self.handle, input, context),
+            None => input.len(),
+        }
+    }
+
+    fn buffer_output(&self, completion: StreamCompletion<P>) -> OutputDisposition<P> {
+        match self.dimt.upgrade() {
+            Some(dimt) => dimt.client.buffer_output(&dimt, self.handle, completion),
+            None => completion.module_owns_and_stop(),
+        }
+    }
+
+    fn stream_request_retired(&self, retirement: Retirement) {
+        if let Some(dimt) = self.dimt.upgrade() {
+            dimt.client
+                .stream_request_retired(&dimt, self.handle, retirement);
+        }
+    }
+}
+
+/// The transport of one target: a [`RequestTarget`] for the single sends
+/// and, when streaming is configured, a [`ContinuousRequestTarget`] for the
+/// stream.
+pub(crate) struct Transport<P: Platform, C: DimtClient<P>> {
+    pub(crate) stream: Option<ContinuousRequestTarget<P, StreamHook<P, C>>>,
+    pub(crate) single: RequestTarget<P>,
+}
+
+impl<P: Platform, C: DimtClient<P>> Transport<P, C> {
+    pub(crate) fn new(
+        platform: &P,
+        config: &ContinuousRequestTargetConfig,
+        hook: StreamHook<P, C>,
+        target: &Arc<P::IoTarget>,
+    ) -> Result<Self> {
+        let stream = if config.continuous_request_count > 0 {
+            let mut config = *config;
+            // DIMT itself implements Automatic (after the Open callback).
+            config.continuous_request_target_mode = StreamMode::Manual;
+            let crt = ContinuousRequestTarget::new(platform.clone(), config, hook)?;
+            crt.io_target_set(Arc::clone(target))?;
+            Some(crt)
+        } else {
+            None
+        };
+        let single = RequestTarget::new(
+            platform.clone(),
+            RequestTargetConfig {
+                passive_level: config.passive_level,
+                ..RequestTargetConfig::default()
+            },
+        )?;
+        single.io_target_set(Arc::clone(target))?;
+        Ok(Transport { stream, single })
+    }
+
+    pub(crate) fn stream(&self) -> Result<&ContinuousRequestTarget<P, StreamHook<P, C>>> {
+        self.stream.as_ref().ok_or(Status::NOT_SUPPORTED)
+    }
+
+    /// Stops streaming (waiting); returns whether it was running.
+    pub(crate) fn stream_stop(&self) -> bool {
+        match &self.stream {
+            Some(crt) => {
+                let running = crt.is_streaming();
+                crt.stop();
+                running
+            }
+            None => false,
+        }
+    }
+
+    /// Closes the transport: the target must be closed already.
+    pub(crate) fn close(&self) {
+        if let Some(crt) = &self.stream {
+            crt.io_target_clear();
+            crt.close();
+        }
+        self.single.io_target_clear();
+        self.single.close();
+    }
+
+    pub(crate) fn d0_exit(&self, target: PowerState) {
+        if let Some(crt) = &self.stream {
+            let _ = crt.d0_exit(target);
+        }
+    }
+
+    pub(crate) fn d0_entry(&self, previous: PowerState) -> Result<()> {
+        match &self.stream {
+            Some(crt) => crt.d0_entry(previous),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The target's PnP notifications, forwarded to the module.
+pub(crate) struct Events<P: Platform, C: DimtClient<P>> {
+    pub(crate) dimt: Weak<Dimt<P, C>>,
+    pub(crate) record: Weak<Record<P, C>>,
+}
+
+impl<P: Platform, C: DimtClient<P>> TargetEvents for Events<P, C> {
+    fn query_remove(&self) -> Status {
+        match (self.dimt.upgrade(), self.record.upgrade()) {
+            (Some(dimt), Some(record)) => dimt.query_remove(&record),
+            _ => Status::SUCCESS,
+        }
+    }
+
+    fn remove_canceled(&self) {
+        if let (Some(dimt), Some(record)) = (self.dimt.upgrade(), self.record.upgrade()) {
+            dimt.remove_canceled(&record);
+        }
+    }
+
+    fn remove_complete(&self) {
+        if let (Some(dimt), Some(record)) = (self.dimt.upgrade(), self.record.upgrade()) {
+            dimt.remove_complete(&record);
+        }
+    }
+}
+
+/// Why a record is destroyed (what the client is told first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Report {
+    /// Nothing more (a vetoed open, or after `QueryRemoveComplete`).
+    Nothing,
+    /// `Close`.
+    Close,
+}
+
+impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
+    /// Counts `record` as open (once).
+    pub(crate) fn count_open(&self, record: &Record<P, C>) {
+        if !record.counted.swap(true, Ordering::AcqRel) {
+            self.open_targets.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Uncounts `record` (once; M-3).
+    pub(crate) fn uncount_open(&self, record: &Record<P, C>) {
+        if record.counted.swap(false, Ordering::AcqRel) {
+            self.open_targets.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn untrack(&self, record: &Record<P, C>) {
+        let removed = self.table.lock().remove(record.handle);
+        drop(removed);
+    }
+
+    fn notify(&self, record: &Record<P, C>, state: crate::TargetStateType) -> Status {
+        tracing::debug!(target_handle = %record.handle, link = %record.link, ?state, "DIMT: state change");
+        self.client.on_state_change(self, record.handle, state)
+    }
+
+    /// An interface instance arrived (`…InitializeIoTargetIfNeeded`).
+    pub(crate) fn interface_arrived(&self, link: &str) {
+        if self.table.lock().find(link).is_some() {
+            tracing::trace!(link, "DIMT: arrival of a tracked link ignored");
+            return;
+        }
+        if !self.client.on_pnp_notification(self, link) {
+            tracing::debug!(link, "DIMT: client declined the interface");
+            return;
+        }
+        let Ok(handle) = self.table.lock().insert(link, None) else {
+            return;
+        };
+        if let Err(status) = self.open_target(handle, link) {
+            tracing::debug!(link, ?status, "DIMT: target not opened");
+        }
+    }
+
+    fn open_target(&self, handle: TargetHandle, link: &str) -> Result<()> {
+        let record = match Record::new(&self.platform, handle, link) {
+            Ok(record) => Arc::new(record),
+            Err(status) => {
+                drop(self.table.lock().remove(handle));
+                return Err(status);
+            }
+        };
+        if let Some(slot) = self.table.lock().get_mut(handle) {
+            *slot = Some(Arc::clone(&record));
+        }
+        let Some(guard) = record.serial.enter() else {
+            unreachable!("a new record's serial is not retired");
+        };
+        let events = Arc::new(Events {
+            dimt: self.this.clone(),
+            record: Arc::downgrade(&record),
+        });
+        let params = dmf_wdf::OpenParams {
+            symbolic_link: link,
+            open_mode: self.config.open_mode,
+            share_access: self.config.share_access,
+        };
+        if let Err(status) = record.io_target.open(&params, events) {
+            record.set_phase(Phase::Closed);
+            guard.retire();
+            self.untrack(&record);
+            return Err(status);
+        }
+        let hook = StreamHook {
+            dimt: self.this.clone(),
+            handle,
+        };
+        let crt_config = &self.config.continuous_request_target_module_config;
+        let transport = match Transport::new(&self.platform, crt_config, hook, &record.io_target) {
+            Ok(transport) => Arc::new(transport),
+            Err(status) => {
+                record.set_phase(Phase::Closed);
+                guard.retire();
+                record.io_target.close();
+                self.untrack(&record);
+                return Err(status);
+            }
+        };
+        *record.transport.lock() = Some(Arc::clone(&transport));
+        record.rundown.start();
+        self.count_open(&record);
+        record.set_phase(Phase::Open);
+        tracing::debug!(target_handle = %handle, link, "DIMT: target opened");
+        let status = self.notify(&record, crate::TargetStateType::Open);
+        if !status.is_success() {
+            tracing::debug!(target_handle = %handle, ?status, "DIMT: client vetoed the open");
+            self.destroy(&record, &guard, Report::Nothing);
+            return Err(status);
+        }
+        if self.automatic() {
+            if let Err(status) = transport.stream().and_then(|crt| crt.start()) {
+                tracing::debug!(target_handle = %handle, ?status, "DIMT: automatic stream start failed");
+                self.destroy(&record, &guard, Report::Close);
+                return Err(status);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn automatic(&self) -> bool {
+        let crt = &self.config.continuous_request_target_module_config;
+        crt.continuous_request_count > 0
+            && crt.continuous_request_target_mode == StreamMode::Automatic
+    }
+
+    /// Destroys a record (`…TargetDestroy`): tells the client first (PR
+    /// #274), then stops streaming, closes the target (cancelling every
+    /// request, synchronous ones included), ends the method rundown, closes
+    /// the transport, and untracks the record (its handle becomes stale).
+    pub(crate) fn destroy(
+        &self,
+        record: &Arc<Record<P, C>>,
+        guard: &SerialGuard<'_, P>,
+        report: Report,
+    ) {
+        guard.retire();
+        record.set_phase(Phase::Closing);
+        if report == Report::Close {
+            self.notify(record, crate::TargetStateType::Close);
+        }
+        if let Some(transport) = record.transport() {
+            transport.stream_stop();
+        }
+        record.io_target.close();
+        record.rundown.end_and_wait(None);
+        self.uncount_open(record);
+        let transport = record.transport.lock().take();
+        if let Some(transport) = transport {
+            transport.close();
+            drop(transport);
+        }
+        record.set_phase(Phase::Closed);
+        self.untrack(record);
+        tracing::debug!(target_handle = %record.handle, link = %record.link, "DIMT: target destroyed");
+    }
+
+    /// `EvtIoTargetQueryRemove`.
+    pub(crate) fn query_remove(&self, record: &Arc<Record<P, C>>) -> Status {
+        let Some(_guard) = record.serial.enter() else {
+            return Status::SUCCESS;
+        };
+        if record.phase() != Phase::Open {
+            tracing::debug!(target_handle = %record.handle, "DIMT: duplicate query-remove ignored");
+            return Status::SUCCESS;
+        }
+        let status = self.notify(record, crate::TargetStateType::QueryRemove);
+        if !status.is_success() {
+            record.state.lock().query_remove_vetoed = true;
+            tracing::debug!(target_handle = %record.handle, ?status, "DIMT: client vetoed query-remove");
+            return status;
+        }
+        let transport = record.transport();
+        let was_running = transport.as_ref().is_some_and(|t| t.stream_stop());
+        // Close before waiting for the methods in progress: this cancels a
+        // synchronous send blocked on the target (M-7).
+        record.io_target.close_for_query_remove();
+        record.rundown.end_and_wait(None);
+        if let Some(t) = &transport {
+            // A `stream_start` that raced with the stop above.
+            t.stream_stop();
+        }
+        self.uncount_open(record);
+        {
+            let mut state = record.state.lock();
+            state.phase = Phase::QueryRemoved;
+            state.resume_streaming = was_running;
+        }
+        tracing::debug!(target_handle = %record.handle, "DIMT: target closed for query-remove");
+        Status::SUCCESS
+    }
+
+    /// `EvtIoTargetRemoveCanceled`.
+    pub(crate) fn remove_canceled(&self, record: &Arc<Record<P, C>>) {
+        let Some(guard) = record.serial.enter() else {
+            return;
+        };
+        match record.phase() {
+            Phase::Open => {
+                // After a veto (ours or another driver's): nothing to undo,
+                // and DMF reports nothing.
+                record.state.lock().query_remove_vetoed = false;
+            }
+            Phase::QueryRemoved => match record.io_target.reopen() {
+                Err(status) => {
+                    // M-8: do not keep a zombie record; report Close.
+                    tracing::debug!(target_handle = %record.handle, ?status, "DIMT: reopen after remove-cancel failed");
+                    self.destroy(record, &guard, Report::Close);
+                }
+                Ok(()) => {
+                    record.rundown.start();
+                    self.count_open(record);
+                    let resume = {
+                        let mut state = record.state.lock();
+                        state.phase = Phase::Open;
+                        state.query_remove_vetoed = false;
+                        core::mem::take(&mut state.resume_streaming)
+                    };
+                    if resume {
+                        if let Some(Err(status)) = record
+                            .transport()
+                            .map(|t| t.stream().and_then(|crt| crt.start()))
+                        {
+                            tracing::debug!(target_handle = %record.handle, ?status, "DIMT: stream restart after remove-cancel failed");
+                        }
+                    }
+                    tracing::debug!(target_handle = %record.handle, "DIMT: target reopened");
+                    self.notify(record, crate::TargetStateType::QueryRemoveCancelled);
+                }
+            },
+            _ => {}
+        }
+    }
+
+    /// `EvtIoTargetRemoveComplete`.
+    pub(crate) fn remove_complete(&self, record: &Arc<Record<P, C>>) {
+        let Some(guard) = record.serial.enter() else {
+            return;
+        };
+        match record.phase() {
+            Phase::QueryRemoved => {
+                self.notify(record, crate::TargetStateType::QueryRemoveComplete);
+                self.destroy(record, &guard, Report::Nothing);
+            }
+            Phase::Open => {
+                // Surprise removal.
+                self.notify(record, crate::TargetStateType::QueryRemoveComplete);
+                self.destroy(record, &guard, Report::Close);
+            }
+            _ => {}
+        }
+    }
+
+    /// An interface instance was removed (`…UninitializeIoTargetIfNeeded`).
+    pub(crate) fn interface_removed(&self, link: &str) {
+        let record = {
+            let table = self.table.lock();
+            table
+                .find(link)
+                .and_then(|h| table.get(h))
+                .and_then(|r| r.clone())
+        };
+        if let Some(record) = record {
+            self.close_if_tracked(&record);
+        }
+    }
+
+    /// Closes an open or query-removed record, reporting `Close`.
+    pub(crate) fn close_if_tracked(&self, record: &Arc<Record<P, C>>) {
+        let Some(guard) = record.serial.enter() else {
+            return;
+        };
+        if matches!(record.phase(), Phase::Open | Phase::QueryRemoved) {
+            self.destroy(record, &guard, Report::Close);
+        }
+    }
+
+    /// Forwards a power transition to every open target's CRT.
+    pub(crate) fn forward_d0(
+        &self,
+        exit: Option<PowerState>,
+        entry: Option<PowerState>,
+    ) -> Result<()> {
+        let mut first = Ok(());
+        for record in self.records() {
+            let Some(_guard) = record.serial.enter() else {
+                continue;
+            };
+            if record.phase() != Phase::Open {
+                continue;
+            }
+            if let Some(transport) = record.transport() {
+                if let Some(target) = exit {
+                    transport.d0_exit(target);
+                }
+                if let Some(previous) = entry {
+                    let r = transport.d0_entry(previous);
+                    if first.is_ok() {
+                        first = r;
+                    }
+                }
+            }
+        }
+        first
+    }
+}
