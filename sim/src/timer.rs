@@ -153,13 +153,15 @@ impl SimTimer {
         if was_armed {
             counters::add(&self.inner.core.counters.armed_timers, -1);
         }
-        s.deferred = None;
+        // An expiry deferred behind the running handler is an arming that
+        // will now not fire: report it as stopped.
+        let was_deferred = s.deferred.take().is_some();
         if wait_for_handler {
             while s.running {
                 s = wait(&self.inner.idle, s);
             }
         }
-        was_armed
+        was_armed || was_deferred
     }
 }
 
