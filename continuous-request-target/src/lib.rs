@@ -3,7 +3,6 @@
 
 extern crate alloc;
 
-mod buffers;
 mod client;
 mod config;
 pub mod protocol;
@@ -27,7 +26,7 @@ mod primitive {
     }
 }
 
-pub use buffers::{PoolBuffer, PoolType};
+pub use dmf_buffer_pool::{PoolBuffer, PoolType};
 pub use client::{OutputDisposition, RetireReason, Retirement, StreamClient, StreamCompletion};
 pub use config::{Backoff, ContinuousRequestTargetConfig, StreamMode};
 pub use stats::StreamStatistics;

@@ -30,7 +30,7 @@ use dmf_wdf::{
     Status, Timer, TimerHandler, WorkItem, WorkItemHandler,
 };
 
-use crate::buffers::{InputBuffer, StreamPool};
+use dmf_buffer_pool::{BufferPool, BufferPoolConfig, PoolBuffer};
 use crate::client::{OutputDisposition, RetireReason, Retirement, StreamClient, StreamCompletion};
 use crate::config::ContinuousRequestTargetConfig;
 use crate::protocol::{
@@ -53,7 +53,7 @@ pub(crate) enum Decision {
 /// The mutable part of a slot; only its owner (see [`SlotState`]) locks it,
 /// so the lock is never contended — it exists to keep this safe code.
 pub(crate) struct SlotData<P: Platform> {
-    input: Option<InputBuffer<P>>,
+    input: Option<PoolBuffer<P>>,
     output: Option<OutputBuffer<P>>,
     /// A completion waiting for passive delivery.
     pending: Option<(Completed, Entry)>,
@@ -101,8 +101,8 @@ pub(crate) struct Engine<P: Platform, H: StreamClient<P>> {
     /// Incremented by `buffer_put` (missed-wake-up check of auto-refill).
     buffer_returns: AtomicU64,
     pub(crate) slots: Box<[Arc<Slot<P, H>>]>,
-    input_pool: Option<StreamPool<P>>,
-    pub(crate) output_pool: Option<StreamPool<P>>,
+    input_pool: Option<BufferPool<P>>,
+    pub(crate) output_pool: Option<BufferPool<P>>,
     pub(crate) counters: Counters,
 }
 
@@ -115,26 +115,24 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         client: H,
     ) -> Result<Arc<Self>> {
         let n = config.continuous_request_count as usize;
-        let input_pool = if config.buffer_input_size > 0 {
-            Some(StreamPool::new(
+        // Pools only for a stream (N = 0: a plain transport needs none).
+        let input_pool = if n > 0 && config.buffer_input_size > 0 {
+            Some(BufferPool::new(
                 &platform,
-                config.buffer_count_input,
-                config.buffer_input_size,
-                config.buffer_context_input_size,
-                false,
-                config.pool_type_input,
+                &BufferPoolConfig::new(config.buffer_count_input, config.buffer_input_size)
+                    .with_context_size(config.buffer_context_input_size)
+                    .with_pool_type(config.pool_type_input),
             )?)
         } else {
             None
         };
-        let output_pool = if config.buffer_output_size > 0 {
-            Some(StreamPool::new(
+        let output_pool = if n > 0 && config.buffer_output_size > 0 {
+            Some(BufferPool::new(
                 &platform,
-                config.buffer_count_output,
-                config.buffer_output_size,
-                config.buffer_context_output_size,
-                config.enable_look_aside_output,
-                config.pool_type_output,
+                &BufferPoolConfig::new(config.buffer_count_output, config.buffer_output_size)
+                    .with_context_size(config.buffer_context_output_size)
+                    .with_look_aside(config.enable_look_aside_output)
+                    .with_pool_type(config.pool_type_output),
             )?)
         } else {
             None
@@ -375,11 +373,17 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             .ok_or(failed(Status::INVALID_DEVICE_STATE))?;
         slot.request.reuse().map_err(failed)?;
         let mut input = match &self.input_pool {
-            Some(pool) => Some(pool.get().ok_or(RetireReason::InputBufferUnavailable)?),
+            Some(pool) => Some(
+                pool.get()
+                    .map_err(|_| RetireReason::InputBufferUnavailable)?,
+            ),
             None => None,
         };
         let mut output = match &self.output_pool {
-            Some(pool) => Some(pool.get().ok_or(RetireReason::OutputBufferUnavailable)?),
+            Some(pool) => Some(
+                pool.get()
+                    .map_err(|_| RetireReason::OutputBufferUnavailable)?,
+            ),
             None => None,
         };
         let input_raw = input.as_mut().map(|buffer| {
@@ -387,7 +391,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             let len = self.client.buffer_input(data, context).min(data.len());
             buffer.raw_prefix(len)
         });
-        let output_raw = output.as_mut().map(|buffer| buffer.raw_prefix(usize::MAX));
+        let output_raw = output.as_mut().map(|buffer| buffer.raw_buffer());
         // SAFETY: the buffers' memory belongs to their pools and does not move
         // when the guards move. The guards are stored in the slot right below
         // and only taken out by the completion of this send (or by the refusal

@@ -198,16 +198,33 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
     }
 
     /// `DMF_ContinuousRequestTarget_BufferPut`: gives back an output buffer
-    /// the client kept (a `ClientOwns*` disposition). Dropping the guard does
-    /// the same; this method additionally wakes a stream request waiting for
-    /// a buffer at once ([`auto_refill`](ContinuousRequestTargetConfig::auto_refill)).
-    /// The buffer returns to its own pool in every case.
+    /// the client kept (a `ClientOwns*` disposition). Dropping the guard
+    /// returns it too; this method additionally reports problems and wakes a
+    /// stream request waiting for a buffer at once
+    /// ([`auto_refill`](ContinuousRequestTargetConfig::auto_refill)).
+    /// The buffer goes to its own home pool in every case, even on error.
     ///
-    /// Errors: `STATUS_INVALID_DEVICE_STATE` when closing/closed (the buffer
-    /// is still returned). Any level.
+    /// Errors: `STATUS_INVALID_DEVICE_STATE` when closing/closed;
+    /// `STATUS_INVALID_PARAMETER` when the buffer is not from this CRT's
+    /// output pool (DMF only asserts); `STATUS_HEAP_CORRUPTION` when the
+    /// buffer's guard bytes were overwritten (it is returned anyway). Any
+    /// level.
     pub fn buffer_put(&self, buffer: OutputBuffer<P>) -> Result<()> {
-        drop(buffer);
-        let _reference = self.engine.module.acquire()?;
+        let reference = self.engine.module.acquire();
+        let put = match &self.engine.output_pool {
+            Some(pool) => pool.put(buffer).map_err(|error| {
+                let status = error.status();
+                // A foreign buffer is handed back: let it go to its own home.
+                drop(error.into_buffer());
+                status
+            }),
+            None => {
+                drop(buffer);
+                Err(Status::INVALID_PARAMETER)
+            }
+        };
+        let _reference = reference?;
+        put?;
         self.engine.buffer_returned();
         Ok(())
     }
@@ -215,7 +232,7 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
     /// Output buffers currently free in the output pool (diagnostics);
     /// `None` without an output pool.
     pub fn output_buffers_free(&self) -> Option<usize> {
-        self.engine.output_pool.as_ref().map(|p| p.free_count())
+        self.engine.output_pool.as_ref().map(|p| p.count())
     }
 
     /// Stream health counters.
