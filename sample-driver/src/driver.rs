@@ -1,0 +1,255 @@
+//! The driver logic, written once for every platform: a
+//! `DeviceInterfaceMultipleTarget` client that streams an IOCTL to every
+//! device exposing the sample interface and counts what completes.
+//!
+//! | what | KMDF (src/kmdf.rs) | host run (dmf-sim) |
+//! |---|---|---|
+//! | [`SampleDriver::new`] | `EvtDriverDeviceAdd`, after `WdfDeviceCreate` | at start |
+//! | [`DeviceCallbacks`] of [`SampleDriver`] | `EvtDevicePrepareHardware` / `ReleaseHardware` / `D0Entry` / `D0Exit` | the simulated client device |
+//! | [`SampleDriver::handle_ioctl`] | `EvtIoDeviceControl` of the default queue | the live view, every 0.5 s |
+//!
+//! ## Policy
+//!
+//! * Every interface instance of [`SampleConfig::interface_guid`] is opened
+//!   (read/write, shared) and streams [`SampleConfig::requests_per_target`]
+//!   requests of [`SampleConfig::ioctl`] with a
+//!   [`SampleConfig::output_size`]-byte output buffer, re-sent on completion
+//!   (DMF `ContinuousRequestTarget`, automatic mode).
+//! * Targets follow the driver's own power state
+//!   ([`PnpRegisterWhen::D0Entry`]): leaving D0 closes every target
+//!   (cancelling their requests), entering D0 reopens every interface
+//!   present. The driver never touches its devices while powered down.
+//! * Query-removes are accepted; a target whose removal is cancelled (vetoed
+//!   by someone else) is reopened and streams again.
+//! * Every completion is counted, including those that arrive while a
+//!   target stops (`deliver_completions_during_stop`), so the figures add up
+//!   to exactly what the devices completed.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use dmf_continuous_request_target::{
+    Backoff, ContinuousRequestTargetConfig, OutputDisposition, StreamCompletion, StreamMode,
+};
+use dmf_device_interface_multiple_target::{
+    DeviceInterfaceMultipleTarget, DeviceInterfaceMultipleTargetConfig, Dimt, DimtClient,
+    DimtDeviceCallbacks, PnpRegisterWhen, TargetHandle, TargetStateType,
+};
+use dmf_wdf::{DeviceCallbacks, Guid, Lock, Platform, PowerState, RequestType, Result, Status};
+
+use crate::ioctl::{ctl_code, FILE_DEVICE_UNKNOWN, METHOD_BUFFERED};
+use crate::stats::{Statistics, TargetState, TargetStats};
+
+/// DMF's `GUID_DEVINTERFACE_Tests_IoctlHandler`
+/// (`{FD9FF0B7-029F-4D1E-94DA-8D8CC2BD40CF}`): the interface followed by default.
+pub const GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER: Guid =
+    Guid::from_u128(0xFD9F_F0B7_029F_4D1E_94DA_8D8C_C2BD_40CF);
+
+/// DMF's `IOCTL_Tests_IoctlHandler_ZEROBUFFER`: the device zeroes the output
+/// buffer and completes after a short random delay. Streamed by default.
+pub const IOCTL_TESTS_ZEROBUFFER: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 4001, METHOD_BUFFERED, 0x0002);
+
+/// What the driver follows and streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleConfig {
+    /// Device interface class to follow.
+    pub interface_guid: Guid,
+    /// IOCTL streamed to every target (`IRP_MJ_DEVICE_CONTROL`).
+    pub ioctl: u32,
+    /// Output buffer size of each request, bytes.
+    pub output_size: u32,
+    /// Requests kept in flight per target.
+    pub requests_per_target: u32,
+}
+
+impl Default for SampleConfig {
+    /// The `Tests_IoctlHandler` interface, `ZEROBUFFER` with 4 KiB buffers,
+    /// 4 requests per target.
+    fn default() -> Self {
+        SampleConfig {
+            interface_guid: GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER,
+            ioctl: IOCTL_TESTS_ZEROBUFFER,
+            output_size: 4096,
+            requests_per_target: 4,
+        }
+    }
+}
+
+impl SampleConfig {
+    /// The DIMT configuration this driver uses.
+    pub fn dimt_config(&self) -> DeviceInterfaceMultipleTargetConfig {
+        DeviceInterfaceMultipleTargetConfig {
+            module_open_option: PnpRegisterWhen::D0Entry,
+            continuous_request_target_module_config: ContinuousRequestTargetConfig {
+                continuous_request_count: self.requests_per_target,
+                buffer_count_output: self.requests_per_target,
+                buffer_output_size: self.output_size,
+                request_type: RequestType::Ioctl,
+                continuous_request_target_ioctl: self.ioctl,
+                continuous_request_target_mode: StreamMode::Automatic,
+                deliver_completions_during_stop: true,
+                backoff: Backoff {
+                    initial_ms: 1,
+                    max_ms: 100,
+                },
+                ..ContinuousRequestTargetConfig::default()
+            },
+            ..DeviceInterfaceMultipleTargetConfig::new(self.interface_guid)
+        }
+    }
+}
+
+/// The DIMT client: maps targets to their statistics.
+pub struct SampleClient<P: Platform> {
+    stats: Arc<Statistics<P>>,
+    /// Indexed by [`TargetHandle::index`]; an entry stays until its slot is
+    /// reused, so completions that arrive after `Close` (the transport stops
+    /// after the callback) still find their target.
+    targets: P::Lock<Vec<Option<(TargetHandle, Arc<TargetStats>)>>>,
+}
+
+impl<P: Platform> SampleClient<P> {
+    fn stats_of(&self, target: TargetHandle) -> Option<Arc<TargetStats>> {
+        let targets = self.targets.lock();
+        match targets.get(target.index() as usize) {
+            Some(Some((h, s))) if *h == target => Some(Arc::clone(s)),
+            _ => None,
+        }
+    }
+
+    fn track(&self, target: TargetHandle, stats: Arc<TargetStats>) {
+        let index = target.index() as usize;
+        let mut targets = self.targets.lock();
+        if targets.len() <= index {
+            targets.resize(index + 1, None);
+        }
+        let previous = targets[index].replace((target, stats));
+        drop(targets);
+        drop(previous);
+    }
+}
+
+impl<P: Platform> DimtClient<P> for SampleClient<P> {
+    fn on_state_change(
+        &self,
+        module: &Dimt<P, Self>,
+        target: TargetHandle,
+        state: TargetStateType,
+    ) -> Status {
+        if state == TargetStateType::Open {
+            let link = match module.symbolic_link(target) {
+                Ok(link) => link,
+                Err(status) => return status,
+            };
+            let stats = self.stats.target_opened(&link);
+            self.track(target, stats);
+            return Status::SUCCESS;
+        }
+        let new = match state {
+            TargetStateType::QueryRemove => TargetState::QueryRemoved,
+            TargetStateType::QueryRemoveCancelled => TargetState::Open,
+            TargetStateType::QueryRemoveComplete => TargetState::Removed,
+            TargetStateType::Close => TargetState::Closed,
+            _ => return Status::SUCCESS,
+        };
+        if let Some(stats) = self.stats_of(target) {
+            self.stats.set_state(&stats, new);
+        }
+        Status::SUCCESS
+    }
+
+    fn buffer_output(
+        &self,
+        _module: &Dimt<P, Self>,
+        target: TargetHandle,
+        completion: StreamCompletion<P>,
+    ) -> OutputDisposition<P> {
+        // Completion context: a spin lock for the lookup, atomics for the figures.
+        {
+            let targets = self.targets.lock();
+            if let Some(Some((h, stats))) = targets.get(target.index() as usize) {
+                if *h == target {
+                    self.stats
+                        .record_completion(stats, completion.status, completion.information);
+                }
+            }
+        }
+        // Keep streaming after a failure too: the CRT backs off, and a target
+        // that is going away is stopped by DIMT.
+        completion.module_owns_and_continue()
+    }
+}
+
+/// The sample driver: one per driver device (`WDFDEVICE`).
+pub struct SampleDriver<P: Platform> {
+    stats: Arc<Statistics<P>>,
+    dimt: DeviceInterfaceMultipleTarget<P, SampleClient<P>>,
+    dimt_callbacks: DimtDeviceCallbacks<P, SampleClient<P>>,
+}
+
+impl<P: Platform> SampleDriver<P> {
+    /// Creates the driver logic on `platform`. Nothing is opened until the
+    /// device enters D0 (see [`DeviceCallbacks`]). Passive level.
+    ///
+    /// Errors: the platform's (allocation, event creation) and
+    /// `STATUS_INVALID_PARAMETER` for a configuration DIMT refuses.
+    pub fn new(platform: P, config: SampleConfig) -> Result<Self> {
+        let stats = Arc::new(Statistics::new(platform.clone()));
+        let client = SampleClient {
+            stats: Arc::clone(&stats),
+            targets: P::Lock::new(Vec::new()),
+        };
+        let dimt = DeviceInterfaceMultipleTarget::new(platform, config.dimt_config(), client)?;
+        let dimt_callbacks = dimt.device_callbacks();
+        Ok(SampleDriver {
+            stats,
+            dimt,
+            dimt_callbacks,
+        })
+    }
+
+    /// Serves one of the driver's IOCTLs ([`crate::ioctl`]): writes the reply
+    /// into `output`, returns its length.
+    pub fn handle_ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> Result<usize> {
+        crate::ioctl::handle_ioctl(&self.stats, code, input, output)
+    }
+
+    /// The figures.
+    pub fn statistics(&self) -> &Statistics<P> {
+        &self.stats
+    }
+
+    /// The DIMT module (its methods take the handles the client sees).
+    pub fn module(&self) -> &Dimt<P, SampleClient<P>> {
+        &self.dimt
+    }
+}
+
+/// The driver device's PnP/power callbacks: forwarded to DIMT (which opens
+/// targets in D0 entry and closes them in D0 exit), plus the power state in
+/// the figures.
+impl<P: Platform> DeviceCallbacks for SampleDriver<P> {
+    fn prepare_hardware(&self) -> Result<()> {
+        self.dimt_callbacks.prepare_hardware()
+    }
+
+    fn release_hardware(&self) -> Result<()> {
+        self.dimt_callbacks.release_hardware()
+    }
+
+    fn d0_entry(&self, previous: PowerState) -> Result<()> {
+        // Powered first, so targets opened by the entry count as streaming.
+        self.stats.set_powered(true);
+        let result = self.dimt_callbacks.d0_entry(previous);
+        if result.is_err() {
+            self.stats.set_powered(false);
+        }
+        result
+    }
+
+    fn d0_exit(&self, target: PowerState) -> Result<()> {
+        let result = self.dimt_callbacks.d0_exit(target);
+        self.stats.set_powered(false);
+        result
+    }
+}
