@@ -1,0 +1,689 @@
+//! DIMT anchor scenarios (SPEC §3.5 DIMT-1..DIMT-6) and the derived cases of
+//! §3.6, on the simulator.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use dmf_continuous_request_target::{ContinuousRequestTargetConfig, StreamMode};
+use dmf_device_interface_multiple_target::*;
+use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP, IOCTL_ZEROBUFFER};
+use dmf_sim::{
+    AllowedAccess, ClientDevice, DeviceSpec, FaultPlan, RemovalOutcome, TestsIoctlHandler,
+};
+use dmf_wdf::{
+    DeviceCallbacks, IoTarget, OpenMode, OpenParams, Platform, RawBuffer, RequestType, ShareAccess,
+    Status, TargetEvents,
+};
+
+use TargetStateType as S;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn sleep_params() -> SendParams {
+    SendParams::ioctl(IOCTL_SLEEP)
+}
+
+fn sync_sleep(
+    dimt: &Dimt<dmf_sim::Sim, Recorder>,
+    t: TargetHandle,
+    ms: i32,
+) -> dmf_wdf::Result<usize> {
+    dimt.send_synchronously(t, &encode_sleep(ms), &mut [], sleep_params())
+}
+
+/// A completion callback reporting statuses on a channel.
+fn channel_completion() -> (Completion, mpsc::Receiver<(Status, usize)>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let c: Completion = Arc::new(move |c: &SendCompleted<'_>| {
+        let _ = tx.lock().unwrap().send((c.status, c.client_context));
+    });
+    (c, rx)
+}
+
+fn streaming_config(mode: StreamMode, count: u32) -> DeviceInterfaceMultipleTargetConfig {
+    DeviceInterfaceMultipleTargetConfig {
+        continuous_request_target_module_config: ContinuousRequestTargetConfig {
+            continuous_request_count: count,
+            buffer_count_output: count,
+            buffer_output_size: 4,
+            request_type: RequestType::Ioctl,
+            continuous_request_target_ioctl: IOCTL_ZEROBUFFER,
+            continuous_request_target_mode: mode,
+            ..ContinuousRequestTargetConfig::default()
+        },
+        ..config(PnpRegisterWhen::Create)
+    }
+}
+
+struct NoEvents;
+impl TargetEvents for NoEvents {
+    fn query_remove(&self) -> Status {
+        Status::SUCCESS
+    }
+    fn remove_canceled(&self) {}
+    fn remove_complete(&self) {}
+}
+
+/// DIMT-1: existing and new interfaces arrive, pass the filter, open, and
+/// work from the Open callback on; `target_reference` / `get` /
+/// `target_dereference` as in the DMF test; `guid_get`.
+#[test]
+fn dimt1_arrival_of_existing_and_new_interfaces() {
+    let sim = sim();
+    let a = add_device(&sim, "a");
+    let rejected = add_device(&sim, "nope");
+    let client = Recorder::default();
+    client.reject.lock().unwrap().push("#nope#".into());
+    let dimt = created(&sim, config(PnpRegisterWhen::Create), client);
+    let b = add_device(&sim, "b");
+    let c = dimt.client();
+    assert_eq!(c.filter_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(dimt.target_count(), 2);
+    assert_eq!(dimt.open_target_count(), 2);
+    assert_eq!(dimt.guid_get(), GUID);
+    let events = c.events();
+    assert_eq!(events.len(), 2);
+    assert!(events
+        .iter()
+        .all(|e| e.state == S::Open && e.methods_worked));
+    assert!(dimt.find(&link_of(&sim, rejected)).is_none());
+    for id in [a, b] {
+        let t = dimt.find(&link_of(&sim, id)).expect("tracked");
+        assert_eq!(dimt.symbolic_link(t).unwrap(), link_of(&sim, id));
+        dimt.target_reference(t).unwrap();
+        let io = dimt.get(t).unwrap();
+        assert_eq!(io.device(), Some(id));
+        dimt.target_dereference(t);
+        dimt.target_dereference(t); // unbalanced: ignored
+        assert_eq!(sync_sleep(&dimt, t, 1), Ok(0));
+    }
+    // The filter answer is not remembered: a rejected link is asked again.
+    sim.bus().disable_interface(rejected, &GUID).unwrap();
+    c.reject.lock().unwrap().clear();
+    sim.bus().enable_interface(rejected, &GUID).unwrap();
+    assert_eq!(dimt.target_count(), 3);
+    let module = finish(&sim, dimt);
+    assert_eq!(
+        module
+            .client()
+            .events()
+            .iter()
+            .filter(|e| e.state == S::Close)
+            .count(),
+        3
+    );
+    drop(module);
+    assert_clean(&sim);
+}
+
+/// DIMT-2 (and §3.6 "QueryRemove path, no Close"): an orderly removal
+/// reports QueryRemove (methods still work in it) then QueryRemoveComplete,
+/// and no Close; the handle is stale afterwards.
+#[test]
+fn dimt2_orderly_removal_reports_query_remove_then_complete() {
+    let sim = sim();
+    let id = add_device(&sim, "a");
+    let dimt = created(&sim, config(PnpRegisterWhen::Create), Recorder::default());
+    let t = dimt.targets()[0];
+    assert_eq!(sim.bus().remove_device(id), Ok(RemovalOutcome::Removed));
+    let events = dimt.client().events();
+    let states: Vec<_> = events.iter().map(|e| e.state).collect();
+    assert_eq!(states, [S::Open, S::QueryRemove, S::QueryRemoveComplete]);
+    assert!(events[1].methods_worked, "methods work during QueryRemove");
+    assert!(!events[2].methods_worked, "not after the query-remove");
+    assert_eq!(sync_sleep(&dimt, t, 1), Err(Status::INVALID_DEVICE_STATE));
+    assert_eq!(dimt.get(t).err(), Some(Status::INVALID_DEVICE_STATE));
+    assert_eq!(dimt.target_count(), 0);
+    assert_eq!(dimt.open_target_count(), 0);
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
+/// DIMT-3/DIMT-4: async sends, the cancel matrix cases with a sure outcome,
+/// and the reuse matrix, on one target; completions carry the context.
+#[test]
+fn dimt3_dimt4_async_cancel_and_reuse() {
+    let sim = sim();
+    add_device(&sim, "a");
+    let dimt = created(&sim, config(PnpRegisterWhen::Create), Recorder::default());
+    let t = dimt.targets()[0];
+    let (done, rx) = channel_completion();
+    let long = encode_sleep(10_000);
+    let short = encode_sleep(1);
+
+    // Async, completes normally.
+    // SAFETY: `short` outlives the send: we wait for its completion below.
+    unsafe {
+        dimt.send(
+            t,
+            Some(RawBuffer::from_slice(&short)),
+            None,
+            sleep_params(),
+            Some(done.clone()),
+            7,
+        )
+    }
+    .unwrap();
+    assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), (Status::SUCCESS, 7));
+
+    // "Must be cancelled" (DIMT-4 / CRT-5 e).
+    // SAFETY: as above.
+    let id = unsafe {
+        dimt.send_ex(
+            t,
+            Some(RawBuffer::from_slice(&long)),
+            None,
+            sleep_params(),
+            Some(done.clone()),
+            8,
+        )
+    }
+    .unwrap();
+    assert!(dimt.cancel(t, id));
+    assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), (Status::CANCELLED, 8));
+    assert!(!dimt.cancel(t, id), "a finished id cancels nothing");
+
+    // Timeout.
+    // SAFETY: as above.
+    unsafe {
+        dimt.send(
+            t,
+            Some(RawBuffer::from_slice(&long)),
+            None,
+            sleep_params().with_timeout(20),
+            Some(done.clone()),
+            9,
+        )
+    }
+    .unwrap();
+    assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), (Status::CANCELLED, 9));
+
+    // Reuse matrix (CRT-6): the same id three times, busy while in flight.
+    let reuse = dimt.reuse_create(t).unwrap();
+    assert_eq!(dimt.reuse_count(t), Ok(1));
+    for round in 0..3 {
+        // SAFETY: as above.
+        let cancel = unsafe {
+            dimt.reuse_send(
+                t,
+                reuse,
+                Some(RawBuffer::from_slice(&long)),
+                None,
+                sleep_params(),
+                Some(done.clone()),
+                round,
+            )
+        }
+        .unwrap();
+        // SAFETY: as above (this send is refused).
+        let busy = unsafe {
+            dimt.reuse_send(
+                t,
+                reuse,
+                Some(RawBuffer::from_slice(&long)),
+                None,
+                sleep_params(),
+                Some(done.clone()),
+                99,
+            )
+        };
+        assert_eq!(busy.err(), Some(Status::OBJECTID_NOT_FOUND));
+        assert!(dimt.cancel(t, cancel));
+        assert_eq!(
+            rx.recv_timeout(5 * SECOND).unwrap(),
+            (Status::CANCELLED, round)
+        );
+    }
+    wait_until("reuse idle", 5 * SECOND, || {
+        dimt.reuse_delete(t, reuse) == Ok(ReuseDeletion::Deleted)
+    });
+    assert_eq!(dimt.reuse_count(t), Ok(0));
+    // A forgotten reuse id does not hang the close.
+    dimt.reuse_create(t).unwrap();
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
+/// DIMT-5 (short, deterministic part): every method on a target that is
+/// gone fails cleanly, including a handle whose slot was reused (M-6).
+#[test]
+fn dimt5_methods_on_gone_targets_fail_cleanly() {
+    let sim = sim();
+    let id = add_device(&sim, "a");
+    let dimt = created(&sim, config(PnpRegisterWhen::Create), Recorder::default());
+    let old = dimt.targets()[0];
+    sim.bus().disable_interface(id, &GUID).unwrap();
+    sim.bus().enable_interface(id, &GUID).unwrap();
+    let new = dimt.targets()[0];
+    assert_eq!(old.index(), new.index(), "slot reused");
+    assert_ne!(old, new);
+    assert_eq!(dimt.client().states_of(old), [S::Open, S::Close]);
+    assert_eq!(dimt.client().states_of(new), [S::Open]);
+    for t in [
+        old,
+        TargetHandle::from_u64(u64::MAX),
+        TargetHandle::from_u64(0),
+    ] {
+        let bad: dmf_wdf::Result<()> = Err(Status::INVALID_DEVICE_STATE);
+        assert_eq!(sync_sleep(&dimt, t, 1).err(), bad.err());
+        assert_eq!(dimt.get(t).err(), bad.err());
+        // SAFETY: refused sends retain nothing.
+        unsafe {
+            assert_eq!(dimt.send(t, None, None, sleep_params(), None, 0), bad);
+            assert_eq!(
+                dimt.send_ex(t, None, None, sleep_params(), None, 0).err(),
+                bad.err()
+            );
+        }
+        assert!(!dimt.cancel(t, CancelId::from_raw(0x100).unwrap()));
+        assert_eq!(dimt.reuse_create(t).err(), bad.err());
+        let r = ReuseId::from_raw(0x100).unwrap();
+        // SAFETY: refused.
+        unsafe {
+            assert_eq!(
+                dimt.reuse_send(t, r, None, None, sleep_params(), None, 0)
+                    .err(),
+                bad.err()
+            );
+        }
+        assert_eq!(dimt.reuse_delete(t, r).err(), bad.err());
+        assert_eq!(dimt.stream_start(t), bad);
+        assert_eq!(dimt.stream_stop(t), bad);
+        assert_eq!(dimt.target_reference(t), bad);
+        dimt.target_dereference(t);
+        assert!(dimt.target_guard(t).is_err());
+        assert!(dimt.symbolic_link(t).is_err());
+    }
+    assert_eq!(sync_sleep(&dimt, new, 1), Ok(0));
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
+/// DIMT-6 / M-7: a synchronous send blocked on the target (no timeout)
+/// does not hold up query-remove: the module closes the target before
+/// waiting for methods in progress. Also with the DMF test's workaround
+/// (purging in the QueryRemove callback).
+#[test]
+fn dimt6_blocked_sync_send_does_not_hold_up_query_remove() {
+    for purge in [false, true] {
+        let sim = sim();
+        let id = add_device(&sim, "a");
+        let client = Recorder::default();
+        client.purge_on_query_remove.store(purge, Ordering::SeqCst);
+        let dimt = created(&sim, config(PnpRegisterWhen::Create), client);
+        let t = dimt.targets()[0];
+        let module = dimt.module();
+        let blocked = std::thread::spawn(move || sync_sleep(&module, t, 600_000));
+        wait_until("send at the device", 5 * SECOND, || {
+            sim.bus().device(id).unwrap().pending_irps == 1
+        });
+        let start = Instant::now();
+        assert_eq!(sim.bus().remove_device(id), Ok(RemovalOutcome::Removed));
+        assert!(start.elapsed() < 5 * SECOND);
+        assert_eq!(blocked.join().unwrap(), Err(Status::CANCELLED));
+        assert_eq!(
+            dimt.client().states_of(t),
+            [S::Open, S::QueryRemove, S::QueryRemoveComplete]
+        );
+        drop(finish(&sim, dimt));
+        assert_clean(&sim);
+    }
+}
+
+/// §3.6: a vetoed Open closes the target again, reports nothing more, and
+/// leaves nothing open; the next arrival is asked again.
+#[test]
+fn veto_open() {
+    let sim = sim();
+    let id = add_device(&sim, "a");
+    let client = Recorder::default();
+    client.veto_open.store(true, Ordering::SeqCst);
+    let dimt = created(&sim, config(PnpRegisterWhen::Create), client);
+    assert_eq!(dimt.target_count(), 0);
+    assert_eq!(dimt.open_target_count(), 0);
+    assert_eq!(sim.counters().open_targets, 0);
+    let events = dimt.client().events();
+    assert_eq!(events.len(), 1);
+    assert!(events[0].vetoed && events[0].methods_worked);
+    dimt.client().veto_open.store(false, Ordering::SeqCst);
+    sim.bus().disable_interface(id, &GUID).unwrap();
+    sim.bus().enable_interface(id, &GUID).unwrap();
+    assert_eq!(dimt.open_target_count(), 1);
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
+/// §3.6: a vetoed QueryRemove keeps the target open and working; the
+/// following remove-cancel is swallowed; a later removal proceeds.
+#[test]
+fn veto_query_remove() {
+    let sim = sim();
+    let id = add_device(&sim, "a");
+    let client = Recorder::default();
+    client.veto_query_remove.store(true, Ordering::SeqCst);
+    let dimt = created(&sim, config(PnpRegisterWhen::Create), client);
+    let t = dimt.targets()[0];
+    assert!(matches!(
+        sim.bus().remove_device(id),
+        Ok(RemovalOutcome::Vetoed { .. })
+    ));
+    assert_eq!(dimt.client().states_of(t), [S::Open, S::QueryRemove]);
+    assert_eq!(sync_sleep(&dimt, t, 1), Ok(0));
+    assert_eq!(dimt.open_target_count(), 1);
+    dimt.client()
+        .veto_query_remove
+        .store(false, Ordering::SeqCst);
+    assert_eq!(sim.bus().remove_device(id), Ok(RemovalOutcome::Removed));
+    assert_eq!(
+        dimt.client().states_of(t),
+        [
+            S::Open,
+            S::QueryRemove,
+            S::QueryRemove,
+            S::QueryRemoveComplete
+        ]
+    );
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
+/// §3.6: RemoveCancel after an accepted QueryRemove reopens the target,
+/// restarts the stream it had, and reports QueryRemoveCancelled.
+#[test]
+fn remove_cancel_reopens_and_restarts_streaming() {
+    let sim = sim();
+    let id = add_device(&sim, "a");
+    let dimt = created(
+        &sim,
+        streaming_config(StreamMode::Automatic, 2),
+        Recorder::default(),
+    );
+    let t = dimt.targets()[0];
+    wait_until("streaming", 5 * SECOND, || dimt.client().completions(t) > 5);
+    assert_eq!(dimt.is_streaming(t), Ok(true));
+    assert_eq!(
+        sim.bus().query_remove_then_cancel(id),
+        Ok(RemovalOutcome::Cancelled)
+    );
+    assert_eq!(
+        dimt.client().states_of(t),
+        [S::Open, S::QueryRemove, S::QueryRemoveCancelled]
+    );
+    assert_eq!(dimt.is_streaming(t), Ok(true));
+    let before = dimt.client().completions(t);
+    wait_until("streaming again", 5 * SECOND, || {
+        dimt.client().completions(t) > before + 5
+    });
+    assert_eq!(sync_sleep(&dimt, t, 1), Ok(0));
+    assert_eq!(dimt.open_target_count(), 1);
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
+/// §3.6 / M-8: when the reopen after RemoveCancel fails, the client gets
+/// Close and the record is dropped (no zombie); the link can open again.
+#[test]
+fn remove_cancel_reopen_failure_reports_close() {
+    let sim = sim();
+    let id = add_device(&sim, "a");
+    let link = link_of(&sim, id);
+    let dimt = created(&sim, config(PnpRegisterWhen::Create), Recorder::default());
+    let t = dimt.targets()[0];
+    sim.faults()
+        .set_open_failure_for_link(&link, FaultPlan::Always, None);
+    assert_eq!(
+        sim.bus().query_remove_then_cancel(id),
+        Ok(RemovalOutcome::Cancelled)
+    );
+    assert_eq!(
+        dimt.client().states_of(t),
+        [S::Open, S::QueryRemove, S::Close]
+    );
+    assert_eq!(dimt.target_count(), 0);
+    assert_eq!(dimt.open_target_count(), 0);
+    sim.faults().clear_open_failure_for_link(&link);
+    sim.bus().disable_interface(id, &GUID).unwrap();
+    sim.bus().enable_interface(id, &GUID).unwrap();
+    assert_eq!(dimt.open_target_count(), 1);
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
+/// §3.6: surprise removal with I/O in flight reports QueryRemoveComplete
+/// then Close; the send completes (removed or cancelled).
+#[test]
+fn surprise_removal_order() {
+    let sim = sim();
+    let id = add_device(&sim, "a");
+    let dimt = created(
+        &sim,
+        streaming_config(StreamMode::Automatic, 1),
+        Recorder::default(),
+    );
+    let t = dimt.targets()[0];
+    let (done, rx) = channel_completion();
+    let long = encode_sleep(10_000);
+    // SAFETY: `long` outlives the send: we wait for the completion below.
+    unsafe {
+        dimt.send(
+            t,
+            Some(RawBuffer::from_slice(&long)),
+            None,
+            sleep_params(),
+            Some(done),
+            1,
+        )
+    }
+    .unwrap();
+    sim.bus().surprise_remove(id).unwrap();
+    let (status, _) = rx.recv_timeout(5 * SECOND).unwrap();
+    assert!(
+        status == Status::DEVICE_REMOVED || status == Status::CANCELLED,
+        "{status:?}"
+    );
+    let events = dimt.client().events();
+    let states: Vec<_> = events.iter().map(|e| e.state).collect();
+    assert_eq!(states, [S::Open, S::QueryRemoveComplete, S::Close]);
+    assert!(events[2].methods_worked, "Close comes before the rundown");
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
+/// §3.6 / M-3: two targets; one query-removed and removed (its interface
+/// removal follows); the open count drops by exactly one and the other
+/// target keeps working.
+#[test]
+fn open_count_is_per_record() {
+    let sim = sim();
+    let a = add_device(&sim, "a");
+    let b = add_device(&sim, "b");
+    let dimt = created(&sim, config(PnpRegisterWhen::Create), Recorder::default());
+    assert_eq!(dimt.open_target_count(), 2);
+    let tb = dimt.find(&link_of(&sim, b)).unwrap();
+    let client = dimt.client();
+    client.veto_query_remove.store(false, Ordering::SeqCst);
+    // Query-removed, then cancelled by someone else, then removed for real.
+    sim.bus().query_remove_then_cancel(a).unwrap();
+    assert_eq!(dimt.open_target_count(), 2);
+    sim.bus().remove_device(a).unwrap();
+    assert_eq!(dimt.open_target_count(), 1);
+    assert_eq!(dimt.target_count(), 1);
+    assert_eq!(sync_sleep(&dimt, tb, 1), Ok(0));
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
+/// M-1: the configured open mode and share access are used.
+#[test]
+fn open_mode_and_share_access_are_honoured() {
+    let sim = sim();
+    let ro = sim
+        .bus()
+        .add_device(
+            DeviceSpec::new("ro", Arc::new(TestsIoctlHandler::default()))
+                .with_interface(GUID)
+                .with_access(AllowedAccess::ReadOnly),
+        )
+        .unwrap();
+    // Read-write (DMF's hard-coded mode) is refused by a read-only device.
+    let rw = created(&sim, config(PnpRegisterWhen::Create), Recorder::default());
+    assert_eq!(rw.target_count(), 0);
+    drop(finish(&sim, rw));
+    // Read-only, exclusive: opens, and excludes other openers.
+    let cfg = DeviceInterfaceMultipleTargetConfig {
+        open_mode: OpenMode::READ,
+        share_access: ShareAccess::NONE,
+        ..config(PnpRegisterWhen::Create)
+    };
+    let dimt = created(&sim, cfg, Recorder::default());
+    assert_eq!(dimt.open_target_count(), 1);
+    let other = sim.create_io_target().unwrap();
+    let link = link_of(&sim, ro);
+    let params = OpenParams {
+        symbolic_link: &link,
+        open_mode: OpenMode::READ,
+        share_access: ShareAccess::READ_WRITE,
+    };
+    assert_eq!(
+        other.open(&params, Arc::new(NoEvents)),
+        Err(Status::SHARING_VIOLATION)
+    );
+    drop(other);
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
+/// Open options: PrepareHardware (targets survive power cycles), D0Entry
+/// (every D0 exit closes, every D0 entry re-opens), Create.
+#[test]
+fn open_options_follow_the_client_device() {
+    let sim = sim();
+    add_device(&sim, "a");
+
+    let dimt = DeviceInterfaceMultipleTarget::new(
+        sim.clone(),
+        config(PnpRegisterWhen::PrepareHardware),
+        Recorder::default(),
+    )
+    .unwrap();
+    let device = ClientDevice::new();
+    let callbacks: Arc<dyn DeviceCallbacks> = Arc::new(dimt.device_callbacks());
+    device.register(callbacks);
+    assert!(!dimt.is_registered());
+    device.start().unwrap();
+    sim.bus().flush().unwrap();
+    assert_eq!(dimt.open_target_count(), 1);
+    device.power_cycle().unwrap();
+    assert_eq!(
+        dimt.client().events().len(),
+        1,
+        "targets survive D0 transitions"
+    );
+    device.stop().unwrap();
+    assert!(!dimt.is_registered());
+    assert_eq!(dimt.target_count(), 0);
+    let t = dimt.client().events()[0].target;
+    assert_eq!(dimt.client().states_of(t), [S::Open, S::Close]);
+    drop(finish(&sim, dimt));
+
+    let dimt = DeviceInterfaceMultipleTarget::new(
+        sim.clone(),
+        config(PnpRegisterWhen::D0Entry),
+        Recorder::default(),
+    )
+    .unwrap();
+    let device = ClientDevice::new();
+    let callbacks: Arc<dyn DeviceCallbacks> = Arc::new(dimt.device_callbacks());
+    device.register(callbacks);
+    device.start().unwrap();
+    sim.bus().flush().unwrap();
+    let first = dimt.targets()[0];
+    device.power_down().unwrap();
+    assert_eq!(dimt.target_count(), 0);
+    assert_eq!(dimt.client().states_of(first), [S::Open, S::Close]);
+    device.power_up().unwrap();
+    sim.bus().flush().unwrap();
+    let second = dimt.targets()[0];
+    assert_ne!(first, second);
+    assert_eq!(sync_sleep(&dimt, second, 1), Ok(0));
+    device.stop().unwrap();
+    assert_eq!(dimt.client().states_of(second), [S::Open, S::Close]);
+    drop(finish(&sim, dimt));
+
+    let dimt = created(&sim, config(PnpRegisterWhen::Create), Recorder::default());
+    assert!(dimt.is_registered());
+    assert_eq!(dimt.open_target_count(), 1);
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
+/// Manual streaming: start/stop per target; methods of streaming targets on
+/// non-streaming modules fail with NOT_SUPPORTED.
+#[test]
+fn manual_streaming_and_not_supported() {
+    let sim = sim();
+    add_device(&sim, "a");
+    let dimt = created(
+        &sim,
+        streaming_config(StreamMode::Manual, 2),
+        Recorder::default(),
+    );
+    let t = dimt.targets()[0];
+    assert_eq!(dimt.is_streaming(t), Ok(false));
+    dimt.stream_start(t).unwrap();
+    wait_until("completions", 5 * SECOND, || {
+        dimt.client().completions(t) > 4
+    });
+    dimt.stream_stop(t).unwrap();
+    let n = dimt.client().completions(t);
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(dimt.client().completions(t), n, "stopped");
+    let stats = dimt.stream_statistics(t).unwrap();
+    let _ = stats;
+    drop(finish(&sim, dimt));
+
+    add_device(&sim, "b");
+    let plain = created(&sim, config(PnpRegisterWhen::Create), Recorder::default());
+    let t = plain.targets()[0];
+    assert_eq!(plain.stream_start(t), Err(Status::NOT_SUPPORTED));
+    assert_eq!(plain.stream_stop(t), Err(Status::NOT_SUPPORTED));
+    assert_eq!(plain.is_streaming(t), Ok(false));
+    drop(finish(&sim, plain));
+    assert_clean(&sim);
+}
+
+/// D0 transitions reach each target's CRT with a power policy configured:
+/// streaming stops on D0 exit and resumes on D0 entry.
+#[test]
+fn d0_transitions_reach_the_per_target_stream() {
+    let sim = sim();
+    add_device(&sim, "a");
+    let mut cfg = streaming_config(StreamMode::Automatic, 1);
+    cfg.module_open_option = PnpRegisterWhen::PrepareHardware;
+    cfg.continuous_request_target_module_config
+        .cancel_and_resend_request_in_d0_callbacks = true;
+    let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), cfg, Recorder::default()).unwrap();
+    let device = ClientDevice::new();
+    let callbacks: Arc<dyn DeviceCallbacks> = Arc::new(dimt.device_callbacks());
+    device.register(callbacks);
+    device.start().unwrap();
+    sim.bus().flush().unwrap();
+    let t = dimt.targets()[0];
+    wait_until("streaming", 5 * SECOND, || dimt.client().completions(t) > 2);
+    device.power_down().unwrap();
+    assert_eq!(dimt.is_streaming(t), Ok(false));
+    device.power_up().unwrap();
+    assert_eq!(dimt.is_streaming(t), Ok(true));
+    let n = dimt.client().completions(t);
+    wait_until("streaming again", 5 * SECOND, || {
+        dimt.client().completions(t) > n + 2
+    });
+    device.stop().unwrap();
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
