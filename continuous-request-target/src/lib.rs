@@ -26,11 +26,11 @@ mod primitive {
     }
 }
 
-pub use dmf_buffer_pool::{PoolBuffer, PoolType};
 pub use client::{OutputDisposition, RetireReason, Retirement, StreamClient, StreamCompletion};
 pub use config::{Backoff, ContinuousRequestTargetConfig, StreamMode};
-pub use stats::StreamStatistics;
+pub use dmf_buffer_pool::{PoolBuffer, PoolType};
 pub use protocol::StreamState;
+pub use stats::StreamStatistics;
 pub use target::{ContinuousRequestTarget, PowerCallbacks};
 
 pub use dmf_request_target::{

@@ -30,7 +30,6 @@ use dmf_wdf::{
     Status, Timer, TimerHandler, WorkItem, WorkItemHandler,
 };
 
-use dmf_buffer_pool::{BufferPool, BufferPoolConfig, PoolBuffer};
 use crate::client::{OutputDisposition, RetireReason, Retirement, StreamClient, StreamCompletion};
 use crate::config::ContinuousRequestTargetConfig;
 use crate::protocol::{
@@ -38,6 +37,7 @@ use crate::protocol::{
 };
 use crate::stats::{bump, Counters};
 use crate::OutputBuffer;
+use dmf_buffer_pool::{BufferPool, BufferPoolConfig, PoolBuffer};
 
 /// What a completion decided for its slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use dmf_wdf::{DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Sta
 
 use crate::client::StreamClient;
 use crate::config::{ContinuousRequestTargetConfig, StreamMode};
-use crate::stats::StreamStatistics;
 use crate::protocol::StreamState;
+use crate::stats::StreamStatistics;
 use crate::stream::Engine;
 use crate::OutputBuffer;
 

@@ -14,8 +14,7 @@
 #![cfg(loom)]
 
 use dmf_continuous_request_target::protocol::{
-    AfterSend, ClaimFilter, Entry, ParkKind, Phase, SlotState, StopRole, StreamControl,
-    StreamState,
+    AfterSend, ClaimFilter, Entry, ParkKind, Phase, SlotState, StopRole, StreamControl, StreamState,
 };
 use dmf_wdf::Event;
 use loom::sync::atomic::{AtomicUsize, Ordering};

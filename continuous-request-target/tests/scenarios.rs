@@ -180,15 +180,23 @@ struct Completions {
     tx: Mutex<Option<mpsc::Sender<(Status, usize, DeliveryContext, Option<CancelId>)>>>,
 }
 
-fn recorder() -> (Completion, mpsc::Receiver<(Status, usize, DeliveryContext, Option<CancelId>)>) {
+fn recorder() -> (
+    Completion,
+    mpsc::Receiver<(Status, usize, DeliveryContext, Option<CancelId>)>,
+) {
     let (tx, rx) = mpsc::channel();
     let c = Completions {
         tx: Mutex::new(Some(tx)),
     };
     let callback: Completion = Arc::new(move |done: &SendCompleted<'_>| {
         let tx = c.tx.lock().unwrap().clone().unwrap();
-        tx.send((done.status, done.client_context, done.context, done.cancel_id))
-            .unwrap();
+        tx.send((
+            done.status,
+            done.client_context,
+            done.context,
+            done.cancel_id,
+        ))
+        .unwrap();
     });
     (callback, rx)
 }
@@ -360,7 +368,10 @@ fn single_methods_after_close() {
     let r = unsafe { crt.send(None, None, SendParams::ioctl(IOCTL_SLEEP), None, 0) };
     assert_eq!(r, Err(Status::INVALID_DEVICE_STATE));
     assert_eq!(crt.reuse_create().err(), Some(Status::INVALID_DEVICE_STATE));
-    assert_eq!(crt.reuse_delete(reuse).err(), Some(Status::INVALID_DEVICE_STATE));
+    assert_eq!(
+        crt.reuse_delete(reuse).err(),
+        Some(Status::INVALID_DEVICE_STATE)
+    );
     drop(crt);
     assert_clean(&sim, target);
 }

@@ -69,8 +69,8 @@ fn crt1(passive: bool) {
         successes: Default::default(),
         cancelled: Default::default(),
     };
-    let crt = ContinuousRequestTarget::new(sim.clone(), zerobuffer_config(1, passive), client)
-        .unwrap();
+    let crt =
+        ContinuousRequestTarget::new(sim.clone(), zerobuffer_config(1, passive), client).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("CRT-1 completions", LONG, || {
@@ -107,8 +107,8 @@ fn crt2_zero_size_streaming() {
         passive_level: true,
         ..Default::default()
     };
-    let crt = ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::Default))
-        .unwrap();
+    let crt =
+        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::Default)).unwrap();
     assert_eq!(crt.output_buffers_free(), None);
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
@@ -164,7 +164,9 @@ fn input_length_from_callback_is_applied() {
     crt.client().seen.lock().unwrap().clear();
     crt.client().completions.store(0, Ordering::SeqCst);
     crt.start().unwrap();
-    wait_until("3 more completions", LONG, || crt.active_stream_requests() == 0);
+    wait_until("3 more completions", LONG, || {
+        crt.active_stream_requests() == 0
+    });
     for (_, information, data, _) in crt.client().seen.lock().unwrap().iter() {
         assert_eq!(*information, 8);
         assert_eq!(data.as_deref().unwrap(), &[1, 2, 3, 4, 5, 6, 7, 8]);
@@ -335,7 +337,9 @@ fn auto_refill_retry_timer_finds_dropped_buffers() {
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     for round in 1..=5 {
-        wait_until("a kept buffer", LONG, || crt.client().kept.lock().unwrap().len() == 1);
+        wait_until("a kept buffer", LONG, || {
+            crt.client().kept.lock().unwrap().len() == 1
+        });
         assert_eq!(crt.client().completions(), round);
         drop(crt.client().take_kept());
     }
@@ -351,9 +355,12 @@ fn auto_refill_retry_timer_finds_dropped_buffers() {
 #[test]
 fn stop_dispositions_retire_with_reason() {
     let (sim, target) = sim_with_ioctl_handler(1);
-    let crt =
-        ContinuousRequestTarget::new(sim.clone(), keep_config(2, 2), Recorder::new(Policy::KeepAndStop))
-            .unwrap();
+    let crt = ContinuousRequestTarget::new(
+        sim.clone(),
+        keep_config(2, 2),
+        Recorder::new(Policy::KeepAndStop),
+    )
+    .unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("both retired", LONG, || crt.active_stream_requests() == 0);
@@ -471,7 +478,9 @@ fn backoff_resets_after_success() {
     crt.io_target_set(target.clone()).unwrap();
     let t0 = Instant::now();
     crt.start().unwrap();
-    wait_until("3 back-offs resumed", LONG, || crt.statistics().resumed >= 3);
+    wait_until("3 back-offs resumed", LONG, || {
+        crt.statistics().resumed >= 3
+    });
     let elapsed = t0.elapsed();
     // 3 x 100 ms with the reset; 100 + 200 + 400 ms without it.
     assert!(elapsed >= Duration::from_millis(290), "{elapsed:?}");
@@ -532,8 +541,12 @@ fn completions_during_stop_counted_and_optionally_delivered() {
 #[test]
 fn close_stops_streaming() {
     let (sim, target, device) = sim_with_parking();
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(3, 3), Recorder::new(Policy::Default))
-        .unwrap();
+    let crt = ContinuousRequestTarget::new(
+        sim.clone(),
+        keep_config(3, 3),
+        Recorder::new(Policy::Default),
+    )
+    .unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     assert!(device.wait_for_pending(3, LONG));
@@ -544,7 +557,10 @@ fn close_stops_streaming() {
     assert_eq!(device.pending(), 0);
     assert_eq!(crt.active_stream_requests(), 0);
     assert_eq!(crt.start(), Err(Status::INVALID_DEVICE_STATE));
-    assert_eq!(crt.io_target_set(target.clone()), Err(Status::INVALID_DEVICE_STATE));
+    assert_eq!(
+        crt.io_target_set(target.clone()),
+        Err(Status::INVALID_DEVICE_STATE)
+    );
     crt.stop(); // still callable
     crt.close(); // idempotent
     drop(crt);
@@ -578,7 +594,10 @@ fn automatic_mode_follows_the_target() {
     assert!(crt.is_streaming());
     assert!(device.wait_for_pending(2, LONG));
     // Setting again while streaming is refused.
-    assert_eq!(crt.io_target_set(target.clone()), Err(Status::INVALID_DEVICE_STATE));
+    assert_eq!(
+        crt.io_target_set(target.clone()),
+        Err(Status::INVALID_DEVICE_STATE)
+    );
     crt.io_target_clear();
     assert!(!crt.is_streaming());
     assert!(crt.io_target().is_none());
@@ -667,8 +686,12 @@ fn start_stop_errors() {
 #[test]
 fn start_failure_when_target_refuses() {
     let (sim, target) = sim_with_ioctl_handler(1);
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(4, 4), Recorder::new(Policy::Default))
-        .unwrap();
+    let crt = ContinuousRequestTarget::new(
+        sim.clone(),
+        keep_config(4, 4),
+        Recorder::new(Policy::Default),
+    )
+    .unwrap();
     crt.io_target_set(target.clone()).unwrap();
     sim.faults().set(FaultPoint::SendRefusal, FaultPlan::Always);
     assert_eq!(crt.start(), Err(Status::INSUFFICIENT_RESOURCES));
@@ -679,7 +702,8 @@ fn start_failure_when_target_refuses() {
     assert_eq!(stats.retired_send_failed, 1);
     assert_eq!(stats.retired_stopped, 3);
     // A refusal on the third request: the two already sent are cancelled.
-    sim.faults().set(FaultPoint::SendRefusal, FaultPlan::EveryNth(3));
+    sim.faults()
+        .set(FaultPoint::SendRefusal, FaultPlan::EveryNth(3));
     assert_eq!(crt.start(), Err(Status::INSUFFICIENT_RESOURCES));
     assert_eq!(crt.stream_state(), StreamState::Stopped);
     assert_eq!(crt.active_stream_requests(), 0);
@@ -695,12 +719,19 @@ fn start_failure_when_target_refuses() {
 #[test]
 fn refused_resend_is_reported() {
     let (sim, target) = sim_with_ioctl_handler(1);
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(2, 2), Recorder::new(Policy::Default))
-        .unwrap();
+    let crt = ContinuousRequestTarget::new(
+        sim.clone(),
+        keep_config(2, 2),
+        Recorder::new(Policy::Default),
+    )
+    .unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
-    sim.faults().set(FaultPoint::SendRefusal, FaultPlan::Next(1));
-    wait_until("a retirement", LONG, || !crt.client().retirements().is_empty());
+    sim.faults()
+        .set(FaultPoint::SendRefusal, FaultPlan::Next(1));
+    wait_until("a retirement", LONG, || {
+        !crt.client().retirements().is_empty()
+    });
     let r = crt.client().retirements()[0];
     assert_eq!(
         r.reason,

@@ -43,6 +43,24 @@ pub fn sim_with_device(
     (sim, Arc::new(target))
 }
 
+/// Opens another target to the only device of `sim`.
+pub fn open_another_target(sim: &Sim) -> Arc<SimIoTarget> {
+    let id = sim.bus().devices()[0].id;
+    let link = sim.bus().device_link(id).unwrap();
+    let target = sim.create_io_target().unwrap();
+    target
+        .open(
+            &OpenParams {
+                symbolic_link: &link,
+                open_mode: OpenMode::READ_WRITE,
+                share_access: ShareAccess::READ_WRITE,
+            },
+            Arc::new(NoEvents),
+        )
+        .unwrap();
+    Arc::new(target)
+}
+
 /// A simulator with DMF's Tests_IoctlHandler (random delays up to `max_delay_ms`).
 pub fn sim_with_ioctl_handler(max_delay_ms: u32) -> (Sim, Arc<SimIoTarget>) {
     let handler = TestsIoctlHandler::new(IoctlHandlerConfig {
@@ -117,6 +135,8 @@ pub struct Recorder {
     pub inputs: AtomicUsize,
     /// Context sizes seen by the input callback.
     pub input_context_len: AtomicUsize,
+    /// If not empty, the input callback writes these bytes instead.
+    pub input_bytes: Mutex<Vec<u8>>,
 }
 
 impl Recorder {
@@ -132,6 +152,7 @@ impl Recorder {
             input_len: AtomicUsize::new(usize::MAX),
             inputs: AtomicUsize::new(0),
             input_context_len: AtomicUsize::new(usize::MAX),
+            input_bytes: Mutex::new(Vec::new()),
         }
     }
 
@@ -157,8 +178,14 @@ impl StreamClient<Sim> for Recorder {
         self.inputs.fetch_add(1, Ordering::SeqCst);
         self.input_context_len
             .store(context.len(), Ordering::SeqCst);
-        for (i, b) in input.iter_mut().enumerate() {
-            *b = (i + 1) as u8;
+        let fixed = self.input_bytes.lock().unwrap();
+        if fixed.is_empty() {
+            for (i, b) in input.iter_mut().enumerate() {
+                *b = (i + 1) as u8;
+            }
+        } else {
+            let n = fixed.len().min(input.len());
+            input[..n].copy_from_slice(&fixed[..n]);
         }
         self.input_len.load(Ordering::SeqCst)
     }
