@@ -23,15 +23,28 @@ struct Fixture {
 /// an expiry callback recording (tag, time) and sending the buffer home.
 fn fixture(n: u32) -> Fixture {
     let sim = Sim::new(SimConfig::manual());
-    let source = BufferPool::new(&sim, &BufferPoolConfig::new(n, 8).with_context_size(4).with_timers(true)).unwrap();
+    let source = BufferPool::new(
+        &sim,
+        &BufferPoolConfig::new(n, 8)
+            .with_context_size(4)
+            .with_timers(true),
+    )
+    .unwrap();
     let sink = SinkPool::new(&sim);
     let expired = Arc::new(Mutex::new(Vec::new()));
     let log = expired.clone();
     let clock = sim.clone();
-    let on_expiry: Arc<dyn ExpiryCallback<Sim>> = Arc::new(move |_s: &SinkPool<Sim>, b: PoolBuffer<Sim>| {
-        log.lock().unwrap().push((b.data()[0], clock.now_ms()));
-    });
-    Fixture { sim, source, sink, expired, on_expiry }
+    let on_expiry: Arc<dyn ExpiryCallback<Sim>> =
+        Arc::new(move |_s: &SinkPool<Sim>, b: PoolBuffer<Sim>| {
+            log.lock().unwrap().push((b.data()[0], clock.now_ms()));
+        });
+    Fixture {
+        sim,
+        source,
+        sink,
+        expired,
+        on_expiry,
+    }
 }
 
 impl Fixture {
@@ -41,7 +54,9 @@ impl Fixture {
         b
     }
     fn timed(&self, tag: u8, ms: u64) {
-        self.sink.put_with_timer(self.tagged(tag), ms, self.on_expiry.clone()).unwrap();
+        self.sink
+            .put_with_timer(self.tagged(tag), ms, self.on_expiry.clone())
+            .unwrap();
     }
     fn expired(&self) -> Vec<(u8, u64)> {
         self.expired.lock().unwrap().clone()
@@ -55,9 +70,15 @@ impl Fixture {
         tags
     }
     fn finish(self) {
-        let Fixture { sim, source, sink, .. } = self;
+        let Fixture {
+            sim, source, sink, ..
+        } = self;
         drop(sink);
-        assert_eq!(source.count(), source.config().buffer_count as usize, "every buffer came home");
+        assert_eq!(
+            source.count(),
+            source.config().buffer_count as usize,
+            "every buffer came home"
+        );
         drop(source);
         sim.run_until_idle();
         assert!(sim.counters().is_clean(), "{}", sim.counters());
@@ -137,9 +158,14 @@ fn callback_may_put_the_buffer_back_into_the_sink_with_a_new_timer() {
             }
         }
     }
-    let again = Arc::new(Again { fired: fired.clone(), sim: sim.clone(), me: Mutex::new(None) });
+    let again = Arc::new(Again {
+        fired: fired.clone(),
+        sim: sim.clone(),
+        me: Mutex::new(None),
+    });
     *again.me.lock().unwrap() = Some(again.clone());
-    sink.put_with_timer(source.get().unwrap(), 7, again.clone()).unwrap();
+    sink.put_with_timer(source.get().unwrap(), 7, again.clone())
+        .unwrap();
     sim.advance(100);
     assert_eq!(*fired.lock().unwrap(), [7, 14, 21]);
     assert_eq!((sink.count(), source.count()), (0, 1));
@@ -219,7 +245,10 @@ fn remove_and_stop_returns_the_buffer_with_its_timer_stopped() {
 
 #[test]
 fn stop_timer_dispositions_keep_the_buffer_without_expiry() {
-    for (disposition, visits) in [(D::StopTimerAndStopEnumeration, 1), (D::StopTimerAndContinueEnumeration, 2)] {
+    for (disposition, visits) in [
+        (D::StopTimerAndStopEnumeration, 1),
+        (D::StopTimerAndContinueEnumeration, 2),
+    ] {
         let f = fixture(2);
         f.timed(1, 10);
         f.timed(2, 10);
@@ -244,7 +273,10 @@ fn stop_timer_dispositions_keep_the_buffer_without_expiry() {
 
 #[test]
 fn reset_restarts_the_full_duration_and_moves_the_deadline_b1() {
-    for (disposition, visits) in [(D::ResetTimerAndStopEnumeration, 1), (D::ResetTimerAndContinueEnumeration, 2)] {
+    for (disposition, visits) in [
+        (D::ResetTimerAndStopEnumeration, 1),
+        (D::ResetTimerAndContinueEnumeration, 2),
+    ] {
         let f = fixture(2);
         f.timed(1, 50);
         f.timed(2, 50);
@@ -296,7 +328,13 @@ fn closing_a_sink_sends_its_buffers_home_and_disarms_timers() {
     assert!(clone.same_sink(&f.sink));
     drop(clone);
     assert_eq!(f.source.count(), 1);
-    let Fixture { sim, source, sink, expired, .. } = f;
+    let Fixture {
+        sim,
+        source,
+        sink,
+        expired,
+        ..
+    } = f;
     drop(sink);
     assert_eq!(source.count(), 4);
     assert_eq!(sim.counters().armed_timers, 0);
@@ -317,8 +355,10 @@ fn the_last_sink_handle_may_be_dropped_by_an_expiry_callback() {
         drop(b);
         s.lock().unwrap().take(); // drops a handle while the handler holds one
     });
-    sink.put_with_timer(source.get().unwrap(), 5, on_expiry.clone()).unwrap();
-    sink.put_with_timer(source.get().unwrap(), 50, on_expiry).unwrap();
+    sink.put_with_timer(source.get().unwrap(), 5, on_expiry.clone())
+        .unwrap();
+    sink.put_with_timer(source.get().unwrap(), 50, on_expiry)
+        .unwrap();
     *slot.lock().unwrap() = Some(sink);
     sim.advance(10);
     // The sink closed when the handler released the last handle; the other
@@ -334,7 +374,8 @@ fn real_clock_timers_and_gets_race_without_loss() {
     let sim = Sim::default();
     let source = BufferPool::new(&sim, &BufferPoolConfig::new(64, 8).with_timers(true)).unwrap();
     let sink = SinkPool::new(&sim);
-    let on_expiry: Arc<dyn ExpiryCallback<Sim>> = Arc::new(|_: &SinkPool<Sim>, b: PoolBuffer<Sim>| drop(b));
+    let on_expiry: Arc<dyn ExpiryCallback<Sim>> =
+        Arc::new(|_: &SinkPool<Sim>, b: PoolBuffer<Sim>| drop(b));
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(400);
     let mut gets = 0u64;
     while std::time::Instant::now() < deadline {
