@@ -126,6 +126,8 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
     /// Single sends already in flight keep their own reference to it.
     /// Callable while closing. Passive level if streaming may run.
     pub fn io_target_clear(&self) {
+        // Like an explicit stop: no resume at the next D0 entry.
+        self.engine.resume_after_d0.store(false, Ordering::Release);
         self.engine.stop();
         self.single.io_target_clear();
         let previous = self.engine.target.lock().take();
@@ -332,6 +334,7 @@ fn d0_entry<P: Platform, H: StreamClient<P>>(
     }
     if engine.resume_after_d0.swap(false, Ordering::AcqRel)
         && engine.stream_state() == StreamState::Stopped
+        && engine.current_target().is_some()
     {
         tracing::debug!(?previous, "CRT: D0 entry restarts streaming");
         let _reference = engine.module.acquire()?;
