@@ -47,7 +47,8 @@ pub const GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER: Guid =
 
 /// DMF's `IOCTL_Tests_IoctlHandler_ZEROBUFFER`: the device zeroes the output
 /// buffer and completes after a short random delay. Streamed by default.
-pub const IOCTL_TESTS_ZEROBUFFER: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 4001, METHOD_BUFFERED, 0x0002);
+pub const IOCTL_TESTS_ZEROBUFFER: u32 =
+    ctl_code(FILE_DEVICE_UNKNOWN, 4001, METHOD_BUFFERED, 0x0002);
 
 /// What the driver follows and streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,13 +100,16 @@ impl SampleConfig {
     }
 }
 
+/// The statistics of each target, by [`TargetHandle::index`].
+type TargetSlots = Vec<Option<(TargetHandle, Arc<TargetStats>)>>;
+
 /// The DIMT client: maps targets to their statistics.
 pub struct SampleClient<P: Platform> {
     stats: Arc<Statistics<P>>,
     /// Indexed by [`TargetHandle::index`]; an entry stays until its slot is
     /// reused, so completions that arrive after `Close` (the transport stops
     /// after the callback) still find their target.
-    targets: P::Lock<Vec<Option<(TargetHandle, Arc<TargetStats>)>>>,
+    targets: P::Lock<TargetSlots>,
 }
 
 impl<P: Platform> SampleClient<P> {
@@ -217,6 +221,13 @@ impl<P: Platform> SampleDriver<P> {
     /// The figures.
     pub fn statistics(&self) -> &Statistics<P> {
         &self.stats
+    }
+
+    /// The figures, shared: an IOCTL path can keep them while the driver
+    /// logic is being dropped (dropping them is allowed at any IRQL up to
+    /// `DISPATCH_LEVEL`, unlike dropping the driver logic).
+    pub fn shared_statistics(&self) -> Arc<Statistics<P>> {
+        Arc::clone(&self.stats)
     }
 
     /// The DIMT module (its methods take the handles the client sees).

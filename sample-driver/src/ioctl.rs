@@ -47,12 +47,20 @@ pub const GUID_DEVINTERFACE_SAMPLE_DRIVER: Guid =
     Guid::from_u128(0x8C0E_1B52_3D6A_4F7B_9E21_5A4C_7D93_B160);
 
 /// Per-target figures and totals: [`StatisticsHeader`] + [`TargetRecord`]s.
-pub const IOCTL_SAMPLE_GET_STATISTICS: u32 =
-    ctl_code(FILE_DEVICE_UNKNOWN, 0x900, METHOD_BUFFERED, FILE_READ_ACCESS);
+pub const IOCTL_SAMPLE_GET_STATISTICS: u32 = ctl_code(
+    FILE_DEVICE_UNKNOWN,
+    0x900,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS,
+);
 
 /// Completion statuses seen: [`StatusCountsHeader`] + [`StatusCount`]s.
-pub const IOCTL_SAMPLE_GET_STATUS_COUNTS: u32 =
-    ctl_code(FILE_DEVICE_UNKNOWN, 0x901, METHOD_BUFFERED, FILE_READ_ACCESS);
+pub const IOCTL_SAMPLE_GET_STATUS_COUNTS: u32 = ctl_code(
+    FILE_DEVICE_UNKNOWN,
+    0x901,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS,
+);
 
 /// `"DMFS"`, the first four bytes of both replies.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"DMFS");
@@ -571,4 +579,285 @@ pub fn decode_status_counts(
         )?);
     }
     Ok((header, entries))
+}
+
+#[cfg(all(test, feature = "sim", not(all(windows, target_env = "msvc"))))]
+mod tests {
+    use super::*;
+    use crate::stats::{Statistics, HISTORY, STATUS_SLOTS};
+    use dmf_sim::{Sim, SimConfig};
+    use std::sync::Arc;
+
+    fn stats() -> Statistics<Sim> {
+        Statistics::new(Sim::new(SimConfig::manual()))
+    }
+
+    fn read(stats: &Statistics<Sim>, records: usize) -> (StatisticsHeader, Vec<TargetRecord>) {
+        let mut buf = vec![0u8; HEADER_SIZE + records * RECORD_SIZE + RECORD_SIZE - 1];
+        let n = handle_ioctl(stats, IOCTL_SAMPLE_GET_STATISTICS, &[], &mut buf).unwrap();
+        assert_eq!((n - HEADER_SIZE) % RECORD_SIZE, 0, "whole records only");
+        decode_statistics(&buf[..n]).unwrap()
+    }
+
+    #[test]
+    fn codes_are_ctl_codes_of_the_unknown_device_type() {
+        assert_eq!(IOCTL_SAMPLE_GET_STATISTICS, 0x0022_6400);
+        assert_eq!(IOCTL_SAMPLE_GET_STATUS_COUNTS, 0x0022_6404);
+        assert_eq!(
+            crate::driver::IOCTL_TESTS_ZEROBUFFER,
+            dmf_sim::ioctl_handler::IOCTL_ZEROBUFFER
+        );
+        assert_eq!(
+            crate::driver::GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER,
+            dmf_sim::GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER
+        );
+    }
+
+    #[test]
+    fn empty_driver_returns_a_bare_header() {
+        let s = stats();
+        let mut buf = [0xAAu8; HEADER_SIZE];
+        assert_eq!(
+            handle_ioctl(&s, IOCTL_SAMPLE_GET_STATISTICS, &[1, 2, 3], &mut buf),
+            Ok(HEADER_SIZE)
+        );
+        let h = StatisticsHeader::decode(&buf).unwrap();
+        assert_eq!(
+            h,
+            StatisticsHeader {
+                uptime_100ns: h.uptime_100ns,
+                ..Default::default()
+            }
+        );
+        assert_eq!(&buf[..4], b"DMFS");
+    }
+
+    #[test]
+    fn small_buffers_and_unknown_codes_fail_clearly() {
+        let s = stats();
+        let mut small = [0u8; HEADER_SIZE - 1];
+        assert_eq!(
+            handle_ioctl(&s, IOCTL_SAMPLE_GET_STATISTICS, &[], &mut small),
+            Err(Status::BUFFER_TOO_SMALL)
+        );
+        let mut small = [0u8; STATUS_HEADER_SIZE - 1];
+        assert_eq!(
+            handle_ioctl(&s, IOCTL_SAMPLE_GET_STATUS_COUNTS, &[], &mut small),
+            Err(Status::BUFFER_TOO_SMALL)
+        );
+        let mut buf = [0u8; 4096];
+        assert_eq!(
+            handle_ioctl(&s, IOCTL_SAMPLE_GET_STATISTICS + 4 * 7, &[], &mut buf),
+            Err(Status::INVALID_DEVICE_REQUEST)
+        );
+    }
+
+    #[test]
+    fn records_newest_first_truncated_to_the_buffer_with_totals() {
+        let s = stats();
+        let a = s.target_opened("\\??\\A#{x}");
+        let b = s.target_opened("\\??\\B#{x}");
+        let c = s.target_opened("\\??\\C#{x}");
+        for _ in 0..5 {
+            s.record_completion(&a, Status::SUCCESS, 100);
+        }
+        s.record_completion(&b, Status::SUCCESS, 7);
+        s.record_completion(&b, Status::CANCELLED, 100);
+        s.set_state(&b, TargetState::QueryRemoved);
+        s.set_state(&c, TargetState::Removed);
+        s.set_powered(true);
+
+        let (h, records) = read(&s, 2);
+        assert_eq!((h.records_total, h.records_returned), (3, 2));
+        assert_eq!(records.iter().map(|r| r.id).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(
+            (
+                h.completed,
+                h.errors,
+                h.bytes,
+                h.targets_open,
+                h.targets_opened
+            ),
+            (6, 1, 507, 1, 3)
+        );
+        assert_eq!((h.query_removes, h.remove_completes, h.powered), (1, 1, 1));
+        assert_eq!(records[0].state, TargetState::Removed);
+        assert_ne!(records[0].ended_100ns, 0);
+        assert_eq!(records[1].state, TargetState::QueryRemoved);
+        assert_eq!(records[1].last_error, Status::CANCELLED);
+        assert_eq!(
+            (records[1].completed, records[1].errors, records[1].bytes),
+            (1, 1, 7)
+        );
+        assert_eq!(records[1].link(), "\\??\\B#{x}");
+
+        let (h, records) = read(&s, 10);
+        assert_eq!(h.records_returned, 3);
+        assert_eq!(records[2].id, 1);
+        assert_eq!((records[2].completed, records[2].bytes), (5, 500));
+        assert_eq!(records[2].last_error, Status::SUCCESS);
+        assert_eq!(records[2].ended_100ns, 0);
+    }
+
+    #[test]
+    fn remove_cancel_and_close_are_counted_and_ended_targets_stay_ended() {
+        let s = stats();
+        let t = s.target_opened("l");
+        s.set_state(&t, TargetState::QueryRemoved);
+        s.set_state(&t, TargetState::Open);
+        s.set_state(&t, TargetState::Closed);
+        s.set_state(&t, TargetState::Open); // ignored: it ended
+        s.set_state(&t, TargetState::Removed); // ignored too
+        let (h, records) = read(&s, 1);
+        assert_eq!(
+            (
+                h.query_removes,
+                h.remove_cancels,
+                h.closes,
+                h.remove_completes
+            ),
+            (1, 1, 1, 0)
+        );
+        assert_eq!(records[0].state, TargetState::Closed);
+    }
+
+    #[test]
+    fn long_links_are_cut_at_a_character_boundary() {
+        let mut r = TargetRecord::default();
+        let link: String = "é".repeat(LINK_CAPACITY); // 2 bytes each
+        r.set_link(&link);
+        assert_eq!(r.link().len(), LINK_CAPACITY);
+        let link = format!("x{}", "é".repeat(LINK_CAPACITY));
+        r.set_link(&link);
+        assert_eq!(r.link().len(), LINK_CAPACITY - 1);
+        let mut buf = [0u8; RECORD_SIZE];
+        r.encode(&mut buf);
+        assert_eq!(TargetRecord::decode(&buf).unwrap().link(), r.link());
+    }
+
+    #[test]
+    fn history_is_bounded_but_totals_are_not() {
+        let s = stats();
+        let targets: Vec<_> = (0..HISTORY + 10)
+            .map(|i| s.target_opened(&format!("t{i}")))
+            .collect();
+        let open = s.target_opened("stays");
+        for t in &targets {
+            s.record_completion(t, Status::SUCCESS, 1);
+            s.set_state(t, TargetState::Closed);
+        }
+        let (h, records) = read(&s, 1000);
+        assert_eq!(h.records_total as usize, HISTORY + 1);
+        assert_eq!(h.completed as usize, HISTORY + 10);
+        assert_eq!(h.targets_opened as usize, HISTORY + 11);
+        // The tracked target is kept, the oldest ended ones went.
+        assert!(records.iter().any(|r| r.id == open.id()));
+        assert!(records.iter().all(|r| r.id > 10));
+    }
+
+    #[test]
+    fn status_counts_reply() {
+        let s = stats();
+        let t = s.target_opened("l");
+        for status in [
+            Status::SUCCESS,
+            Status::SUCCESS,
+            Status::CANCELLED,
+            Status::DEVICE_REMOVED,
+        ] {
+            s.record_completion(&t, status, 0);
+        }
+        let mut buf = [0u8; STATUS_HEADER_SIZE + 2 * STATUS_ENTRY_SIZE + 3];
+        let n = handle_ioctl(&s, IOCTL_SAMPLE_GET_STATUS_COUNTS, &[], &mut buf).unwrap();
+        assert_eq!(n, STATUS_HEADER_SIZE + 2 * STATUS_ENTRY_SIZE);
+        let (h, entries) = decode_status_counts(&buf[..n]).unwrap();
+        assert_eq!((h.entries_total, h.entries_returned, h.other), (3, 2, 0));
+        assert_eq!(
+            entries,
+            [
+                StatusCount {
+                    status: Status::SUCCESS,
+                    count: 2
+                },
+                StatusCount {
+                    status: Status::CANCELLED,
+                    count: 1
+                }
+            ]
+        );
+        // More distinct statuses than slots: the rest is "other".
+        for i in 0..STATUS_SLOTS as i32 {
+            s.record_completion(&t, Status::from_raw(-1 - i), 0);
+        }
+        let mut buf = [0u8; 1024];
+        let n = handle_ioctl(&s, IOCTL_SAMPLE_GET_STATUS_COUNTS, &[], &mut buf).unwrap();
+        let (h, entries) = decode_status_counts(&buf[..n]).unwrap();
+        assert_eq!(h.entries_total as usize, STATUS_SLOTS);
+        assert_eq!(entries.len(), STATUS_SLOTS);
+        assert_eq!(h.other, 3);
+    }
+
+    #[test]
+    fn decoding_rejects_foreign_replies() {
+        let mut buf = [0u8; HEADER_SIZE];
+        StatisticsHeader::default().encode(&mut buf);
+        assert!(StatisticsHeader::decode(&buf[..HEADER_SIZE - 1]) == Err(DecodeError::Truncated));
+        let mut bad = buf;
+        bad[0] = b'X';
+        assert_eq!(StatisticsHeader::decode(&bad), Err(DecodeError::BadMagic));
+        let mut bad = buf;
+        bad[4] = 9;
+        assert_eq!(
+            StatisticsHeader::decode(&bad),
+            Err(DecodeError::UnsupportedLayout)
+        );
+        let mut rec = [0u8; RECORD_SIZE];
+        TargetRecord::default().encode(&mut rec);
+        rec[4] = 2; // no state 2
+        assert_eq!(TargetRecord::decode(&rec), Err(DecodeError::BadState(2)));
+        assert_eq!(
+            StatusCountsHeader::decode(&[0; 3]),
+            Err(DecodeError::Truncated)
+        );
+    }
+
+    #[test]
+    fn completions_from_many_threads_while_reading_add_up() {
+        let s = Arc::new(stats());
+        let targets: Vec<_> = (0..4).map(|i| s.target_opened(&format!("t{i}"))).collect();
+        let threads: Vec<_> = targets
+            .iter()
+            .cloned()
+            .map(|t| {
+                let s = Arc::clone(&s);
+                std::thread::spawn(move || {
+                    for i in 0..20_000u32 {
+                        let status = if i % 10 == 0 {
+                            Status::CANCELLED
+                        } else {
+                            Status::SUCCESS
+                        };
+                        s.record_completion(&t, status, 3);
+                    }
+                })
+            })
+            .collect();
+        let mut last = 0;
+        while threads.iter().any(|t| !t.is_finished()) {
+            let (h, records) = read(&s, 8);
+            // Totals never go backwards and never exceed what was sent.
+            assert!(h.completed + h.errors >= last && h.completed + h.errors <= 80_000);
+            last = h.completed + h.errors;
+            assert_eq!(records.len(), 4);
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+        let (h, records) = read(&s, 8);
+        assert_eq!((h.completed, h.errors, h.bytes), (72_000, 8_000, 216_000));
+        assert!(records
+            .iter()
+            .all(|r| r.completed == 18_000 && r.errors == 2_000));
+        assert_eq!(s.statuses().count(Status::CANCELLED), 8_000);
+    }
 }

@@ -1,8 +1,8 @@
 //! Command-line options of the host run (`cargo run -p sample-driver -- --help`).
 
-use std::prelude::rust_2021::*;
-use std::format;
 use std::fmt;
+use std::format;
+use std::prelude::rust_2021::*;
 use std::time::Duration;
 
 /// What `--help` prints.
@@ -67,11 +67,7 @@ pub struct ArgError(pub String);
 
 impl fmt::Display for ArgError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "error: {}\n\nrun with --help for the options",
-            self.0
-        )
+        write!(f, "error: {}\n\nrun with --help for the options", self.0)
     }
 }
 

@@ -253,7 +253,9 @@ pub fn cross_check(report: &Report) -> Result<(), String> {
         );
         for (link, (received, zeroed)) in &report.devices {
             let mine = records.iter().filter(|r| short_link(r.link()) == link);
-            let (ok, all) = mine.fold((0, 0), |(o, a), r| (o + r.completed, a + r.completed + r.errors));
+            let (ok, all) = mine.fold((0, 0), |(o, a), r| {
+                (o + r.completed, a + r.completed + r.errors)
+            });
             check(
                 ok <= *received && *received <= all && *zeroed == received * size,
                 format!(
@@ -274,8 +276,7 @@ fn read_statistics(driver: &SampleDriver<Sim>) -> Reading {
     let n = driver
         .handle_ioctl(IOCTL_SAMPLE_GET_STATISTICS, &[], &mut buf)
         .expect("the statistics IOCTL succeeds with a large buffer");
-    let (header, records) =
-        decode_statistics(&buf[..n]).expect("the driver's reply decodes");
+    let (header, records) = decode_statistics(&buf[..n]).expect("the driver's reply decodes");
     Reading { header, records }
 }
 
@@ -308,7 +309,9 @@ impl Harness {
         let spec = DeviceSpec::new(format!("sample-{slot:02}"), device.clone())
             .with_interface(GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER);
         let bus = self.sim.bus();
-        let id = bus.add_device(spec).map_err(|s| format!("add_device: {s}"))?;
+        let id = bus
+            .add_device(spec)
+            .map_err(|s| format!("add_device: {s}"))?;
         let link = bus
             .symbolic_link(id, &GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER)
             .unwrap_or_default();
@@ -370,12 +373,10 @@ impl Harness {
                 Ok(dmf_sim::RemovalOutcome::Vetoed { .. }) => Ok(()),
                 other => Err(format!("vetoed removal: {other:?}")),
             },
-            (Action::QueryRemoveCancelled(_), Some(id)) => {
-                match bus.query_remove_then_cancel(id) {
-                    Ok(dmf_sim::RemovalOutcome::Cancelled) => Ok(()),
-                    other => Err(format!("cancelled removal: {other:?}")),
-                }
-            }
+            (Action::QueryRemoveCancelled(_), Some(id)) => match bus.query_remove_then_cancel(id) {
+                Ok(dmf_sim::RemovalOutcome::Cancelled) => Ok(()),
+                other => Err(format!("cancelled removal: {other:?}")),
+            },
             (Action::SurpriseRemove(slot), Some(id)) => {
                 let r = bus.surprise_remove(id).map_err(|s| format!("{s}"));
                 self.slots[slot] = DeviceSlot {
@@ -505,7 +506,8 @@ pub fn run(options: &Options, out: &mut dyn Write, tty: bool) -> io::Result<Repo
         }
     }
     if !sim.wait_quiescent(Duration::from_secs(10)) {
-        h.notes.push("the simulator did not become quiescent".to_owned());
+        h.notes
+            .push("the simulator did not become quiescent".to_owned());
     }
     let devices = h
         .devices

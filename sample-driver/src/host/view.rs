@@ -1,10 +1,10 @@
 //! The live view and the summary of the host run: plain text rendered from
 //! what the driver's IOCTLs return (exactly what a user-mode tool would see).
 
-use std::prelude::rust_2021::*;
-use std::{format, writeln};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::prelude::rust_2021::*;
+use std::{format, writeln};
 
 use dmf_wdf::Status;
 
@@ -77,8 +77,7 @@ pub fn render_frame(now: &Reading, previous: Option<&Reading>) -> String {
     );
     let _ = writeln!(
         out,
-        "{:>4}  {:<24} {:<13} {:>10} {:>7} {:>9} {:>10}  {}",
-        "id", "device", "state", "completed", "errors", "req/s", "bytes/s", "last error"
+        "  id  device                   state          completed  errors     req/s    bytes/s  last error"
     );
     let tracked = now.records.iter().filter(|r| r.state.is_tracked());
     let ended = now
@@ -172,11 +171,7 @@ impl Default for SummaryInput {
 }
 
 /// Renders the summary printed at the end of a run.
-pub fn render_summary(
-    reading: &Reading,
-    statuses: &[StatusCount],
-    extra: &SummaryInput,
-) -> String {
+pub fn render_summary(reading: &Reading, statuses: &[StatusCount], extra: &SummaryInput) -> String {
     let h = &reading.header;
     let mut out = String::new();
     let up = secs(h.uptime_100ns).max(1e-9);
