@@ -161,6 +161,8 @@ extern crate alloc;
 
 mod client;
 mod config;
+#[doc(hidden)]
+pub mod gate;
 mod module;
 mod record;
 mod serial;

@@ -97,12 +97,22 @@ impl<P: Platform, C: DimtClient<P>> InterfaceNotificationHandler for Notify<P, C
 /// rundown (released on drop) and its transport.
 struct Gate<P: Platform, C: DimtClient<P>> {
     record: Arc<Record<P, C>>,
-    transport: Arc<Transport<P, C>>,
+    /// `Some` until the drop (which drops it before leaving the gate).
+    transport: Option<Arc<Transport<P, C>>>,
+}
+
+impl<P: Platform, C: DimtClient<P>> Gate<P, C> {
+    fn transport(&self) -> &Transport<P, C> {
+        self.transport.as_deref().expect("set until drop")
+    }
 }
 
 impl<P: Platform, C: DimtClient<P>> Drop for Gate<P, C> {
     fn drop(&mut self) {
-        self.record.rundown.release();
+        // The transport clone must be gone before the reference is released
+        // (see `TargetGate`).
+        drop(self.transport.take());
+        self.record.gate.leave();
     }
 }
 
@@ -420,15 +430,11 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             Some(Some(record)) => Arc::clone(record),
             _ => return Err(Status::INVALID_DEVICE_STATE),
         };
-        record.rundown.reference()?;
-        let transport = record.transport();
-        match transport {
-            Some(transport) => Ok(Gate { record, transport }),
-            None => {
-                record.rundown.release();
-                Err(Status::INVALID_DEVICE_STATE)
-            }
-        }
+        let transport = record.gate.enter()?;
+        Ok(Gate {
+            record,
+            transport: Some(transport),
+        })
     }
 
     // ------------------------------------------------------------------
@@ -474,7 +480,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         let gate = self.gate(target)?;
         // SAFETY: forwarded contract.
         unsafe {
-            gate.transport
+            gate.transport()
                 .single
                 .send(input, output, params, callback, client_context)
         }
@@ -498,7 +504,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         let gate = self.gate(target)?;
         // SAFETY: forwarded contract.
         unsafe {
-            gate.transport
+            gate.transport()
                 .single
                 .send_ex(input, output, params, callback, client_context)
         }
@@ -516,7 +522,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         params: SendParams,
     ) -> Result<usize> {
         let gate = self.gate(target)?;
-        gate.transport
+        gate.transport()
             .single
             .send_synchronously(input, output, params)
     }
@@ -527,7 +533,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// finished id, or a target that is not open. Any level.
     pub fn cancel(&self, target: TargetHandle, id: CancelId) -> bool {
         match self.gate(target) {
-            Ok(gate) => gate.transport.single.cancel(id),
+            Ok(gate) => gate.transport().single.cancel(id),
             Err(_) => false,
         }
     }
@@ -538,7 +544,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// . Any level.
     pub fn reuse_create(&self, target: TargetHandle) -> Result<ReuseId> {
         let gate = self.gate(target)?;
-        gate.transport.single.reuse_create()
+        gate.transport().single.reuse_create()
     }
 
     /// `DMF_DeviceInterfaceMultipleTarget_ReuseSend`: sends the reusable
@@ -563,7 +569,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         let gate = self.gate(target)?;
         // SAFETY: forwarded contract.
         unsafe {
-            gate.transport
+            gate.transport()
                 .single
                 .reuse_send(id, input, output, params, callback, client_context)
         }
@@ -576,13 +582,13 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// close deletes its reuse ids anyway. Any level.
     pub fn reuse_delete(&self, target: TargetHandle, id: ReuseId) -> Result<ReuseDeletion> {
         let gate = self.gate(target)?;
-        gate.transport.single.reuse_delete(id)
+        gate.transport().single.reuse_delete(id)
     }
 
     /// Reusable requests alive on a target (diagnostics).
     pub fn reuse_count(&self, target: TargetHandle) -> Result<usize> {
         let gate = self.gate(target)?;
-        Ok(gate.transport.single.reuse_count())
+        Ok(gate.transport().single.reuse_count())
     }
 
     /// `DMF_DeviceInterfaceMultipleTarget_BufferPut`: gives back an output
@@ -598,7 +604,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                 return Err(status);
             }
         };
-        match gate.transport.stream() {
+        match gate.transport().stream() {
             Ok(crt) => crt.buffer_put(buffer),
             Err(status) => {
                 drop(buffer);
@@ -613,7 +619,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// the CRT's start failure. Passive level.
     pub fn stream_start(&self, target: TargetHandle) -> Result<()> {
         let gate = self.gate(target)?;
-        gate.transport.stream()?.start()
+        gate.transport().stream()?.start()
     }
 
     /// `DMF_DeviceInterfaceMultipleTarget_StreamStop`: stops streaming and
@@ -623,7 +629,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// callback.
     pub fn stream_stop(&self, target: TargetHandle) -> Result<()> {
         let gate = self.gate(target)?;
-        gate.transport.stream()?.stop();
+        gate.transport().stream()?.stop();
         Ok(())
     }
 
@@ -631,7 +637,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     pub fn is_streaming(&self, target: TargetHandle) -> Result<bool> {
         let gate = self.gate(target)?;
         Ok(gate
-            .transport
+            .transport()
             .stream
             .as_ref()
             .is_some_and(|crt| crt.is_streaming()))
@@ -640,7 +646,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// The target's stream counters (see [`StreamStatistics`]).
     pub fn stream_statistics(&self, target: TargetHandle) -> Result<StreamStatistics> {
         let gate = self.gate(target)?;
-        Ok(gate.transport.stream()?.statistics())
+        Ok(gate.transport().stream()?.statistics())
     }
 
     /// `DMF_DeviceInterfaceMultipleTarget_TargetReference`: keeps the
@@ -652,7 +658,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             Some(Some(record)) => Arc::clone(record),
             _ => return Err(Status::INVALID_DEVICE_STATE),
         };
-        record.rundown.reference()?;
+        record.gate.reference()?;
         record.client_refs.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
@@ -670,7 +676,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
             .is_ok();
         if taken {
-            record.rundown.release();
+            record.gate.leave();
         }
     }
 

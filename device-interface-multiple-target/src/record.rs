@@ -11,9 +11,10 @@ use dmf_continuous_request_target::{
 };
 use dmf_request_target::{RequestTarget, RequestTargetConfig};
 use dmf_wdf::{
-    DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Rundown, Status, TargetEvents,
+    DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status, TargetEvents,
 };
 
+use crate::gate::TargetGate;
 use crate::serial::{Serial, SerialGuard};
 use crate::{Dimt, DimtClient, TargetHandle};
 
@@ -41,18 +42,23 @@ pub(crate) struct RecordState {
     pub(crate) resume_streaming: bool,
 }
 
+/// The gate of a record, on the platform's lock and event.
+pub(crate) type RecordGate<P, C> = TargetGate<
+    <P as Platform>::Event,
+    <P as Platform>::Lock<Option<Arc<Transport<P, C>>>>,
+    Transport<P, C>,
+>;
+
 /// The per-target record (DMF `DeviceInterfaceMultipleTarget_IoTarget`).
 pub(crate) struct Record<P: Platform, C: DimtClient<P>> {
     pub(crate) handle: TargetHandle,
     pub(crate) link: String,
     /// Serialises this target's PnP transitions.
     pub(crate) serial: Serial<P>,
-    /// Gates every method (DMF's per-target `DMF_Rundown`).
-    pub(crate) rundown: Rundown<P::Event>,
+    /// Gates every method (DMF's per-target `DMF_Rundown`) and holds the
+    /// transport.
+    pub(crate) gate: RecordGate<P, C>,
     pub(crate) io_target: Arc<P::IoTarget>,
-    /// `Some` from open to destroy; taken (and dropped) by the destroying
-    /// thread once the rundown has ended, so no method holds it then.
-    pub(crate) transport: P::Lock<Option<Arc<Transport<P, C>>>>,
     pub(crate) state: P::Lock<RecordState>,
     /// Whether this record is counted in the module's open targets (M-3).
     pub(crate) counted: AtomicBool,
@@ -66,9 +72,8 @@ impl<P: Platform, C: DimtClient<P>> Record<P, C> {
             handle,
             link: String::from(link),
             serial: Serial::new(platform.create_event(false)?),
-            rundown: Rundown::new(platform.create_event(false)?),
+            gate: TargetGate::new(platform.create_event(false)?),
             io_target: Arc::new(platform.create_io_target()?),
-            transport: P::Lock::new(None),
             state: P::Lock::new(RecordState {
                 phase: Phase::Opening,
                 query_remove_vetoed: false,
@@ -88,7 +93,7 @@ impl<P: Platform, C: DimtClient<P>> Record<P, C> {
     }
 
     pub(crate) fn transport(&self) -> Option<Arc<Transport<P, C>>> {
-        self.transport.lock().clone()
+        self.gate.transport()
     }
 }
 
@@ -321,8 +326,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                 return Err(status);
             }
         };
-        *record.transport.lock() = Some(Arc::clone(&transport));
-        record.rundown.start();
+        record.gate.open(Arc::clone(&transport));
         self.count_open(&record);
         record.set_phase(Phase::Open);
         tracing::debug!(target_handle = %handle, link, "DIMT: target opened");
@@ -367,9 +371,8 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             transport.stream_stop();
         }
         record.io_target.close();
-        record.rundown.end_and_wait(None);
+        let transport = record.gate.close();
         self.uncount_open(record);
-        let transport = record.transport.lock().take();
         if let Some(transport) = transport {
             transport.close();
             drop(transport);
@@ -399,7 +402,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         // Close before waiting for the methods in progress: this cancels a
         // synchronous send blocked on the target (M-7).
         record.io_target.close_for_query_remove();
-        record.rundown.end_and_wait(None);
+        record.gate.suspend();
         if let Some(t) = &transport {
             // A `stream_start` that raced with the stop above.
             t.stream_stop();
@@ -432,7 +435,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                     self.destroy(record, &guard, Report::Close);
                 }
                 Ok(()) => {
-                    record.rundown.start();
+                    record.gate.resume();
                     self.count_open(record);
                     let resume = {
                         let mut state = record.state.lock();

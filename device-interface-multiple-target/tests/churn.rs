@@ -38,7 +38,7 @@ fn accepted(r: dmf_wdf::Result<impl Sized>) {
 /// Sleep inputs that live for the whole test (async sends borrow them).
 fn sleep_input(ms: usize) -> &'static [u8; SLEEP_INPUT_SIZE] {
     static INPUTS: OnceLock<Vec<[u8; SLEEP_INPUT_SIZE]>> = OnceLock::new();
-    &INPUTS.get_or_init(|| (0..32).map(|i| encode_sleep(i as i32)).collect())[ms % 32]
+    &INPUTS.get_or_init(|| (0..32).map(encode_sleep).collect())[ms % 32]
 }
 
 #[derive(Default)]
