@@ -215,7 +215,7 @@ impl StatusCounts {
 }
 
 /// Ended targets kept in the history (tracked targets are always kept).
-pub const HISTORY: usize = 64;
+pub const HISTORY: usize = 256;
 
 #[derive(Default)]
 struct Table {

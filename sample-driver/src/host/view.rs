@@ -226,21 +226,34 @@ pub fn render_summary(reading: &Reading, statuses: &[StatusCount], extra: &Summa
         "  {:<24} {:>8} {:>10} {:>8} {:>11} {:>12}",
         "device", "targets", "completed", "errors", "irps seen", "bytes zeroed"
     );
+    let oldest_kept = reading.records.iter().map(|r| r.id).min().unwrap_or(0);
+    let dropped = h.targets_opened.saturating_sub(h.records_total);
     for (link, (received, zeroed)) in &extra.devices {
         let mine: Vec<&TargetRecord> = reading
             .records
             .iter()
             .filter(|r| short_link(r.link()) == link)
             .collect();
+        let (targets, completed, errors) = if mine.is_empty() && dropped > 0 {
+            ("-".to_owned(), "-".to_owned(), "-".to_owned())
+        } else {
+            (
+                mine.len().to_string(),
+                mine.iter().map(|r| r.completed).sum::<u64>().to_string(),
+                mine.iter().map(|r| r.errors).sum::<u64>().to_string(),
+            )
+        };
         let _ = writeln!(
             out,
             "  {:<24} {:>8} {:>10} {:>8} {:>11} {:>12}",
-            link,
-            mine.len(),
-            mine.iter().map(|r| r.completed).sum::<u64>(),
-            mine.iter().map(|r| r.errors).sum::<u64>(),
-            received,
-            zeroed
+            link, targets, completed, errors, received, zeroed
+        );
+    }
+    if dropped > 0 {
+        let _ = writeln!(
+            out,
+            "  (the driver keeps the last {} ended targets: {dropped} older ones, before id {oldest_kept}, are only in the totals)",
+            crate::stats::HISTORY
         );
     }
     match &extra.cross_check {
