@@ -687,3 +687,34 @@ fn d0_transitions_reach_the_per_target_stream() {
     drop(finish(&sim, dimt));
     assert_clean(&sim);
 }
+
+/// Teardown racing with PnP: the module is dropped while a removal's
+/// QueryRemove callback runs, and a removal arrives while the teardown's
+/// Close callback runs. Neither deadlocks (a closing target's transitions
+/// give way instead of waiting), and every target ends exactly once.
+#[test]
+fn teardown_racing_with_removal_does_not_deadlock() {
+    for removal_first in [true, false] {
+        let sim = sim();
+        let id = add_device(&sim, "a");
+        let dimt = created(&sim, config(PnpRegisterWhen::Create), Recorder::default());
+        dimt.client().departure_delay_ms.store(50, Ordering::SeqCst);
+        let bus = sim.bus();
+        let remover = if removal_first {
+            let r = std::thread::spawn(move || bus.remove_device(id));
+            std::thread::sleep(Duration::from_millis(10));
+            r
+        } else {
+            // Arrives while the teardown below sleeps in its Close callback.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                bus.remove_device(id)
+            })
+        };
+        let module = finish(&sim, dimt);
+        let outcome = remover.join().unwrap();
+        assert!(outcome.is_ok(), "{outcome:?}");
+        drop(module);
+        assert_clean(&sim);
+    }
+}

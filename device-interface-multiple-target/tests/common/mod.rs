@@ -46,6 +46,8 @@ pub struct Recorder {
     pub stream_statuses: Mutex<Vec<Status>>,
     /// Open targets as the client sees them.
     pub open: Mutex<Vec<TargetHandle>>,
+    /// Sleep this long (ms) in every Close / QueryRemove callback.
+    pub departure_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Recorder {
@@ -93,6 +95,12 @@ impl DimtClient<Sim> for Recorder {
         state: TargetStateType,
     ) -> Status {
         let methods_worked = module.get(target).is_ok();
+        if matches!(state, TargetStateType::Close | TargetStateType::QueryRemove) {
+            let ms = self.departure_delay_ms.load(Ordering::SeqCst);
+            if ms > 0 {
+                std::thread::sleep(Duration::from_millis(ms));
+            }
+        }
         let vetoed = match state {
             TargetStateType::Open => self.veto_open.load(Ordering::SeqCst),
             TargetStateType::QueryRemove => self.veto_query_remove.load(Ordering::SeqCst),
