@@ -718,3 +718,100 @@ fn teardown_racing_with_removal_does_not_deadlock() {
         assert_clean(&sim);
     }
 }
+
+/// Keeps output buffers and fills input buffers, per target.
+#[derive(Default)]
+struct Keeper {
+    inputs: Mutex<Vec<TargetHandle>>,
+    kept: Mutex<
+        Vec<(
+            TargetHandle,
+            dmf_continuous_request_target::OutputBuffer<dmf_sim::Sim>,
+        )>,
+    >,
+}
+
+impl DimtClient<dmf_sim::Sim> for Keeper {
+    fn buffer_input(
+        &self,
+        _m: &Dimt<dmf_sim::Sim, Self>,
+        target: TargetHandle,
+        input: &mut [u8],
+        _context: &mut [u8],
+    ) -> usize {
+        let sleep = encode_sleep(1);
+        input[..sleep.len()].copy_from_slice(&sleep);
+        let mut inputs = self.inputs.lock().unwrap();
+        if inputs.len() < 100 {
+            inputs.push(target);
+        }
+        sleep.len()
+    }
+
+    fn buffer_output(
+        &self,
+        _m: &Dimt<dmf_sim::Sim, Self>,
+        target: TargetHandle,
+        mut completion: dmf_continuous_request_target::StreamCompletion<dmf_sim::Sim>,
+    ) -> dmf_continuous_request_target::OutputDisposition<dmf_sim::Sim> {
+        let mut kept = self.kept.lock().unwrap();
+        if kept.len() < 4 {
+            if let Some(buffer) = completion.take_output() {
+                kept.push((target, buffer));
+                return dmf_continuous_request_target::OutputDisposition::ClientOwnsAndContinue;
+            }
+        }
+        completion.module_owns_and_continue()
+    }
+}
+
+/// The CRT's buffer callbacks reach the client with the target's handle;
+/// buffers the client keeps go back with `buffer_put` (BufferPut).
+#[test]
+fn stream_buffer_callbacks_and_buffer_put() {
+    let sim = sim();
+    let a = add_device(&sim, "a");
+    let b = add_device(&sim, "b");
+    let mut cfg = streaming_config(StreamMode::Automatic, 1);
+    let crt = &mut cfg.continuous_request_target_module_config;
+    crt.request_type = RequestType::Ioctl;
+    crt.continuous_request_target_ioctl = IOCTL_SLEEP;
+    crt.buffer_input_size = dmf_sim::ioctl_handler::SLEEP_INPUT_SIZE as u32;
+    crt.buffer_count_input = 1;
+    crt.enable_look_aside_output = true;
+    let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), cfg, Keeper::default()).unwrap();
+    sim.bus().flush().unwrap();
+    let ta = dimt.find(&link_of(&sim, a)).unwrap();
+    let tb = dimt.find(&link_of(&sim, b)).unwrap();
+    wait_until("kept buffers", 5 * SECOND, || {
+        dimt.client().kept.lock().unwrap().len() == 4
+    });
+    let inputs = dimt.client().inputs.lock().unwrap().clone();
+    assert!(inputs.contains(&ta) && inputs.contains(&tb));
+    assert!(inputs.iter().all(|t| *t == ta || *t == tb));
+    let kept = std::mem::take(&mut *dimt.client().kept.lock().unwrap());
+    for (t, buffer) in kept {
+        assert!(t == ta || t == tb);
+        assert_eq!(buffer.data().len(), 4);
+        dimt.buffer_put(t, buffer).unwrap();
+    }
+    // Stale handle: refused, and the buffer still goes home (no leak).
+    wait_until("another kept buffer", 5 * SECOND, || {
+        !dimt.client().kept.lock().unwrap().is_empty()
+    });
+    let (t, buffer) = dimt.client().kept.lock().unwrap().pop().unwrap();
+    sim.bus()
+        .surprise_remove(if t == ta { a } else { b })
+        .unwrap();
+    assert_eq!(
+        dimt.buffer_put(t, buffer),
+        Err(Status::INVALID_DEVICE_STATE)
+    );
+    dimt.client().kept.lock().unwrap().clear();
+    let module = dimt.module();
+    drop(dimt);
+    assert!(sim.wait_quiescent(10 * SECOND));
+    assert_eq!(module.target_count(), 0);
+    drop(module);
+    assert_clean(&sim);
+}
