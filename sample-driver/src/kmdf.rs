@@ -297,6 +297,8 @@ extern "C" fn evt_driver_device_add(
         EvtIoDeviceControl: Some(evt_io_device_control),
         ..WDF_IO_QUEUE_CONFIG::default()
     };
+    // The INIT macro's parallel-queue default: no limit on requests presented.
+    queue_config.Settings.Parallel.NumberOfPresentedRequests = ULONG::MAX;
     let mut queue: WDFQUEUE = WDF_NO_HANDLE.cast();
     // SAFETY: live device; valid config and output handle.
     let status = unsafe {
