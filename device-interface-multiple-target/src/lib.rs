@@ -3,10 +3,11 @@
 //! Follows every device that exposes a device interface class (GUID): each
 //! interface instance that arrives — including the ones present when the
 //! module registers — is offered to the client's filter, opened with the
-//! configured open mode and share access, and given its own transport (a
-//! [`RequestTarget`](dmf_request_target::RequestTarget) for single sends,
-//! plus a [`ContinuousRequestTarget`](dmf_continuous_request_target::ContinuousRequestTarget)
-//! streaming to it when the configuration has a stream). The client sees
+//! configured open mode and share access, and given its own transport: a
+//! [`ContinuousRequestTarget`](dmf_continuous_request_target::ContinuousRequestTarget)
+//! streaming to it when the configuration has a stream, else a
+//! [`RequestTarget`](dmf_request_target::RequestTarget) (single sends go
+//! through the CRT's embedded `RequestTarget`). The client sees
 //! each target through a [`TargetHandle`] and a state callback, and calls
 //! the per-target methods with the handle.
 //!
@@ -153,8 +154,6 @@
 //! * For streaming targets, D0 transitions (open options `PrepareHardware`
 //!   and `Create`) are forwarded to each target's CRT, which applies its
 //!   power policy; DMF's per-target CRT could not (dynamic modules).
-//! * Single sends go to a per-target `RequestTarget` also on streaming
-//!   targets (DMF sends them through the CRT, which has the same contract).
 //!
 //! ## Tests and measurements
 //!

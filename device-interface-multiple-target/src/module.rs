@@ -481,7 +481,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         // SAFETY: forwarded contract.
         unsafe {
             gate.transport()
-                .single
+                .single()
                 .send(input, output, params, callback, client_context)
         }
     }
@@ -505,7 +505,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         // SAFETY: forwarded contract.
         unsafe {
             gate.transport()
-                .single
+                .single()
                 .send_ex(input, output, params, callback, client_context)
         }
     }
@@ -523,7 +523,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     ) -> Result<usize> {
         let gate = self.gate(target)?;
         gate.transport()
-            .single
+            .single()
             .send_synchronously(input, output, params)
     }
 
@@ -533,7 +533,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// finished id, or a target that is not open. Any level.
     pub fn cancel(&self, target: TargetHandle, id: CancelId) -> bool {
         match self.gate(target) {
-            Ok(gate) => gate.transport().single.cancel(id),
+            Ok(gate) => gate.transport().single().cancel(id),
             Err(_) => false,
         }
     }
@@ -544,7 +544,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// . Any level.
     pub fn reuse_create(&self, target: TargetHandle) -> Result<ReuseId> {
         let gate = self.gate(target)?;
-        gate.transport().single.reuse_create()
+        gate.transport().single().reuse_create()
     }
 
     /// `DMF_DeviceInterfaceMultipleTarget_ReuseSend`: sends the reusable
@@ -569,9 +569,14 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         let gate = self.gate(target)?;
         // SAFETY: forwarded contract.
         unsafe {
-            gate.transport()
-                .single
-                .reuse_send(id, input, output, params, callback, client_context)
+            gate.transport().single().reuse_send(
+                id,
+                input,
+                output,
+                params,
+                callback,
+                client_context,
+            )
         }
     }
 
@@ -582,13 +587,13 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// close deletes its reuse ids anyway. Any level.
     pub fn reuse_delete(&self, target: TargetHandle, id: ReuseId) -> Result<ReuseDeletion> {
         let gate = self.gate(target)?;
-        gate.transport().single.reuse_delete(id)
+        gate.transport().single().reuse_delete(id)
     }
 
     /// Reusable requests alive on a target (diagnostics).
     pub fn reuse_count(&self, target: TargetHandle) -> Result<usize> {
         let gate = self.gate(target)?;
-        Ok(gate.transport().single.reuse_count())
+        Ok(gate.transport().single().reuse_count())
     }
 
     /// `DMF_DeviceInterfaceMultipleTarget_BufferPut`: gives back an output
@@ -638,9 +643,8 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         let gate = self.gate(target)?;
         Ok(gate
             .transport()
-            .stream
-            .as_ref()
-            .is_some_and(|crt| crt.is_streaming()))
+            .stream()
+            .is_ok_and(|crt| crt.is_streaming()))
     }
 
     /// The target's stream counters (see [`StreamStatistics`]).

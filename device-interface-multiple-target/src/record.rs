@@ -127,12 +127,14 @@ impl<P: Platform, C: DimtClient<P>> StreamClient<P> for StreamHook<P, C> {
     }
 }
 
-/// The transport of one target: a [`RequestTarget`] for the single sends
-/// and, when streaming is configured, a [`ContinuousRequestTarget`] for the
-/// stream.
-pub(crate) struct Transport<P: Platform, C: DimtClient<P>> {
-    pub(crate) stream: Option<ContinuousRequestTarget<P, StreamHook<P, C>>>,
-    pub(crate) single: RequestTarget<P>,
+/// The transport of one target (DMF creates a CRT child per target when a
+/// stream is configured, a RequestTarget child otherwise).
+pub(crate) enum Transport<P: Platform, C: DimtClient<P>> {
+    /// A streaming [`ContinuousRequestTarget`]; its embedded
+    /// [`RequestTarget`] carries the single sends.
+    Streaming(ContinuousRequestTarget<P, StreamHook<P, C>>),
+    /// A plain [`RequestTarget`].
+    Plain(RequestTarget<P>),
 }
 
 impl<P: Platform, C: DimtClient<P>> Transport<P, C> {
@@ -142,63 +144,79 @@ impl<P: Platform, C: DimtClient<P>> Transport<P, C> {
         hook: StreamHook<P, C>,
         target: &Arc<P::IoTarget>,
     ) -> Result<Self> {
-        let stream = if config.continuous_request_count > 0 {
+        if config.continuous_request_count > 0 {
             let mut config = *config;
             // DIMT itself implements Automatic (after the Open callback).
             config.continuous_request_target_mode = StreamMode::Manual;
             let crt = ContinuousRequestTarget::new(platform.clone(), config, hook)?;
             crt.io_target_set(Arc::clone(target))?;
-            Some(crt)
+            Ok(Transport::Streaming(crt))
         } else {
-            None
-        };
-        let single = RequestTarget::new(
-            platform.clone(),
-            RequestTargetConfig {
-                passive_level: config.passive_level,
-                ..RequestTargetConfig::default()
-            },
-        )?;
-        single.io_target_set(Arc::clone(target))?;
-        Ok(Transport { stream, single })
+            let rt = RequestTarget::new(
+                platform.clone(),
+                RequestTargetConfig {
+                    passive_level: config.passive_level,
+                    ..RequestTargetConfig::default()
+                },
+            )?;
+            rt.io_target_set(Arc::clone(target))?;
+            Ok(Transport::Plain(rt))
+        }
     }
 
+    /// The transport of single (non-stream) sends.
+    pub(crate) fn single(&self) -> &RequestTarget<P> {
+        match self {
+            Transport::Streaming(crt) => crt.request_target(),
+            Transport::Plain(rt) => rt,
+        }
+    }
+
+    /// The stream; `STATUS_NOT_SUPPORTED` on a non-streaming target (DMF
+    /// asserts).
     pub(crate) fn stream(&self) -> Result<&ContinuousRequestTarget<P, StreamHook<P, C>>> {
-        self.stream.as_ref().ok_or(Status::NOT_SUPPORTED)
+        match self {
+            Transport::Streaming(crt) => Ok(crt),
+            Transport::Plain(_) => Err(Status::NOT_SUPPORTED),
+        }
     }
 
     /// Stops streaming (waiting); returns whether it was running.
     pub(crate) fn stream_stop(&self) -> bool {
-        match &self.stream {
-            Some(crt) => {
+        match self {
+            Transport::Streaming(crt) => {
                 let running = crt.is_streaming();
                 crt.stop();
                 running
             }
-            None => false,
+            Transport::Plain(_) => false,
         }
     }
 
     /// Closes the transport: the target must be closed already.
     pub(crate) fn close(&self) {
-        if let Some(crt) = &self.stream {
-            crt.io_target_clear();
-            crt.close();
+        match self {
+            Transport::Streaming(crt) => {
+                crt.io_target_clear();
+                crt.close();
+            }
+            Transport::Plain(rt) => {
+                rt.io_target_clear();
+                rt.close();
+            }
         }
-        self.single.io_target_clear();
-        self.single.close();
     }
 
     pub(crate) fn d0_exit(&self, target: PowerState) {
-        if let Some(crt) = &self.stream {
+        if let Transport::Streaming(crt) = self {
             let _ = crt.d0_exit(target);
         }
     }
 
     pub(crate) fn d0_entry(&self, previous: PowerState) -> Result<()> {
-        match &self.stream {
-            Some(crt) => crt.d0_entry(previous),
-            None => Ok(()),
+        match self {
+            Transport::Streaming(crt) => crt.d0_entry(previous),
+            Transport::Plain(_) => Ok(()),
         }
     }
 }
