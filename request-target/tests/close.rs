@@ -26,7 +26,13 @@ fn every_method_fails_once_close_has_begun() {
     let input = encode_sleep(0);
     // SAFETY: `input` outlives the send's completion (close waits for it).
     let id = unsafe {
-        m.send_ex(Some(RawBuffer::from_slice(&input)), None, SendParams::ioctl(IOCTL_SLEEP), Some(rec.callback()), 0)
+        m.send_ex(
+            Some(RawBuffer::from_slice(&input)),
+            None,
+            SendParams::ioctl(IOCTL_SLEEP),
+            Some(rec.callback()),
+            0,
+        )
     }
     .unwrap();
     m.close();
@@ -37,18 +43,34 @@ fn every_method_fails_once_close_has_begun() {
     unsafe {
         let b = Some(RawBuffer::from_slice(&input));
         let p = SendParams::ioctl(IOCTL_SLEEP);
-        assert_eq!(m.send(b, None, p, Some(rec.callback()), 0), Err(Status::INVALID_DEVICE_STATE));
+        assert_eq!(
+            m.send(b, None, p, Some(rec.callback()), 0),
+            Err(Status::INVALID_DEVICE_STATE)
+        );
         assert_eq!(m.send_ex(b, None, p, Some(rec.callback()), 0), ids);
-        assert_eq!(m.reuse_send(reuse, b, None, p, Some(rec.callback()), 0), ids);
+        assert_eq!(
+            m.reuse_send(reuse, b, None, p, Some(rec.callback()), 0),
+            ids
+        );
     }
-    assert_eq!(m.send_synchronously(&input, &mut [], SendParams::ioctl(IOCTL_SLEEP)), Err(Status::INVALID_DEVICE_STATE));
+    assert_eq!(
+        m.send_synchronously(&input, &mut [], SendParams::ioctl(IOCTL_SLEEP)),
+        Err(Status::INVALID_DEVICE_STATE)
+    );
     assert!(!m.cancel(id));
     assert_eq!(m.reuse_create(), Err(Status::INVALID_DEVICE_STATE));
     assert_eq!(m.reuse_delete(reuse), Err(Status::INVALID_DEVICE_STATE));
-    assert_eq!(m.io_target_set(Arc::clone(&f.target)), Err(Status::INVALID_DEVICE_STATE));
+    assert_eq!(
+        m.io_target_set(Arc::clone(&f.target)),
+        Err(Status::INVALID_DEVICE_STATE)
+    );
     assert!(m.io_target().is_none(), "close forgot the target");
     m.io_target_clear();
-    assert_eq!(m.reuse_count(), 0, "close deleted the forgotten reusable request");
+    assert_eq!(
+        m.reuse_count(),
+        0,
+        "close deleted the forgotten reusable request"
+    );
     assert_eq!(m.context_count(), 0);
     m.close(); // idempotent
     assert_eq!(rec.count(), 1);
@@ -58,17 +80,31 @@ fn every_method_fails_once_close_has_begun() {
 #[test]
 fn close_waits_for_a_send_in_flight_without_polling() {
     let device = ParkingDevice::new();
-    let f = Fixture::new(SimConfig::default(), device.clone(), RequestTargetConfig::default());
+    let f = Fixture::new(
+        SimConfig::default(),
+        device.clone(),
+        RequestTargetConfig::default(),
+    );
     let closed = Arc::new(AtomicBool::new(false));
     let seen_closed = Arc::new(AtomicBool::new(true));
     let callback: Completion = {
         let (closed, seen) = (Arc::clone(&closed), Arc::clone(&seen_closed));
-        Arc::new(move |_c: &SendCompleted<'_>| seen.store(closed.load(Ordering::SeqCst), Ordering::SeqCst))
+        Arc::new(move |_c: &SendCompleted<'_>| {
+            seen.store(closed.load(Ordering::SeqCst), Ordering::SeqCst)
+        })
     };
     let input = [0u8; 4];
     // SAFETY: `input` outlives the completion: close (below) waits for it.
     unsafe {
-        f.module.send(Some(RawBuffer::from_slice(&input)), None, SendParams::ioctl(1), Some(callback), 0).unwrap();
+        f.module
+            .send(
+                Some(RawBuffer::from_slice(&input)),
+                None,
+                SendParams::ioctl(1),
+                Some(callback),
+                0,
+            )
+            .unwrap();
     }
     assert!(device.wait_for_pending(1, Duration::from_secs(5)));
     let module = Arc::new(f.module);
@@ -85,14 +121,25 @@ fn close_waits_for_a_send_in_flight_without_polling() {
         thread::spawn(move || module.close())
     };
     sleep_ms(100);
-    assert!(!closed.load(Ordering::SeqCst), "close must wait for the send in flight");
+    assert!(
+        !closed.load(Ordering::SeqCst),
+        "close must wait for the send in flight"
+    );
     assert!(!second.is_finished());
     assert!(device.complete_next(Status::SUCCESS, 0));
     closer.join().unwrap();
     second.join().unwrap();
-    assert!(!seen_closed.load(Ordering::SeqCst), "the callback ran before close returned");
+    assert!(
+        !seen_closed.load(Ordering::SeqCst),
+        "the callback ran before close returned"
+    );
     let module = Arc::into_inner(module).unwrap();
-    Fixture { sim: f.sim, target: f.target, module }.finish();
+    Fixture {
+        sim: f.sim,
+        target: f.target,
+        module,
+    }
+    .finish();
 }
 
 #[test]
@@ -108,12 +155,22 @@ fn close_cancels_sends_after_the_grace_period() {
     // SAFETY: `input` outlives the completion: close waits for it.
     unsafe {
         f.module
-            .send(Some(RawBuffer::from_slice(&input)), None, SendParams::ioctl(IOCTL_SLEEP), Some(rec.callback()), 0)
+            .send(
+                Some(RawBuffer::from_slice(&input)),
+                None,
+                SendParams::ioctl(IOCTL_SLEEP),
+                Some(rec.callback()),
+                0,
+            )
             .unwrap();
     }
     let start = Instant::now();
     f.module.close();
-    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(rec.expect(1)[0].status, Status::CANCELLED);
     f.finish();
 }
@@ -146,14 +203,18 @@ fn close_deletes_forgotten_reuse_requests_and_logs_them() {
         let ids: Vec<_> = (0..3).map(|_| f.module.reuse_create().unwrap()).collect();
         // One of them was used and is idle, none deleted.
         assert_eq!(
-            f.module.send_synchronously(&encode_sleep(0), &mut [], SendParams::ioctl(IOCTL_SLEEP)),
+            f.module
+                .send_synchronously(&encode_sleep(0), &mut [], SendParams::ioctl(IOCTL_SLEEP)),
             Ok(0)
         );
         let live = f.sim.counters().live_requests;
         assert!(live >= 4);
         let start = Instant::now();
         f.module.close();
-        assert!(start.elapsed() < Duration::from_secs(2), "close must not wait for reuse_delete");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "close must not wait for reuse_delete"
+        );
         assert_eq!(f.module.reuse_count(), 0);
         let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         for id in &ids {
@@ -166,14 +227,21 @@ fn close_deletes_forgotten_reuse_requests_and_logs_them() {
 
 #[test]
 fn sends_racing_close_either_fail_cleanly_or_complete_before_close_returns() {
-    for config in [RequestTargetConfig::default(), RequestTargetConfig::passive()] {
+    for config in [
+        RequestTargetConfig::default(),
+        RequestTargetConfig::passive(),
+    ] {
         for round in 0..5u64 {
             let f = Arc::new(Fixture::ioctl_handler(config));
             let closed = Arc::new(AtomicBool::new(false));
             let late = Arc::new(AtomicUsize::new(0));
             let completions = Arc::new(AtomicUsize::new(0));
             let callback: Completion = {
-                let (closed, late, completions) = (Arc::clone(&closed), Arc::clone(&late), Arc::clone(&completions));
+                let (closed, late, completions) = (
+                    Arc::clone(&closed),
+                    Arc::clone(&late),
+                    Arc::clone(&completions),
+                );
                 Arc::new(move |_c: &SendCompleted<'_>| {
                     if closed.load(Ordering::SeqCst) {
                         late.fetch_add(1, Ordering::SeqCst);
@@ -185,7 +253,8 @@ fn sends_racing_close_either_fail_cleanly_or_complete_before_close_returns() {
             let accepted = Arc::new(AtomicUsize::new(0));
             let senders: Vec<_> = (0..3)
                 .map(|i| {
-                    let (f, callback, accepted) = (Arc::clone(&f), Arc::clone(&callback), Arc::clone(&accepted));
+                    let (f, callback, accepted) =
+                        (Arc::clone(&f), Arc::clone(&callback), Arc::clone(&accepted));
                     thread::spawn(move || {
                         let mut rng = Rng::new(round * 10 + i);
                         let reuse = f.module.reuse_create().ok();
@@ -203,10 +272,15 @@ fn sends_racing_close_either_fail_cleanly_or_complete_before_close_returns() {
                                         true
                                     }),
                                     2 => match reuse {
-                                        Some(r) => f.module.reuse_send(r, b, None, p, cb, 0).map(|_| true),
+                                        Some(r) => {
+                                            f.module.reuse_send(r, b, None, p, cb, 0).map(|_| true)
+                                        }
                                         None => Err(Status::INVALID_DEVICE_STATE),
                                     },
-                                    _ => f.module.send_synchronously(&INPUT, &mut [], p).map(|_| false),
+                                    _ => f
+                                        .module
+                                        .send_synchronously(&INPUT, &mut [], p)
+                                        .map(|_| false),
                                 }
                             };
                             match result {
@@ -215,7 +289,9 @@ fn sends_racing_close_either_fail_cleanly_or_complete_before_close_returns() {
                                         accepted.fetch_add(1, Ordering::SeqCst);
                                     }
                                 }
-                                Err(Status::INVALID_DEVICE_STATE) if f.module.is_closing() => return,
+                                Err(Status::INVALID_DEVICE_STATE) if f.module.is_closing() => {
+                                    return
+                                }
                                 // Reusable request still busy.
                                 Err(Status::OBJECTID_NOT_FOUND) => {}
                                 // A synchronous send timing out (1-2 ms timeout).
@@ -232,9 +308,16 @@ fn sends_racing_close_either_fail_cleanly_or_complete_before_close_returns() {
             for s in senders {
                 s.join().unwrap();
             }
-            assert_eq!(late.load(Ordering::SeqCst), 0, "a completion arrived after close returned");
+            assert_eq!(
+                late.load(Ordering::SeqCst),
+                0,
+                "a completion arrived after close returned"
+            );
             // Exactly one callback per accepted send, all before close returned.
-            assert_eq!(completions.load(Ordering::SeqCst), accepted.load(Ordering::SeqCst));
+            assert_eq!(
+                completions.load(Ordering::SeqCst),
+                accepted.load(Ordering::SeqCst)
+            );
             assert!(accepted.load(Ordering::SeqCst) > 0);
             drop(callback);
             Arc::into_inner(f).unwrap().finish();
@@ -250,10 +333,20 @@ fn dropping_the_module_closes_it() {
     // SAFETY: `input` outlives the completion: the drop below waits for it.
     unsafe {
         f.module
-            .send(Some(RawBuffer::from_slice(&input)), None, SendParams::ioctl(IOCTL_SLEEP), Some(rec.callback()), 0)
+            .send(
+                Some(RawBuffer::from_slice(&input)),
+                None,
+                SendParams::ioctl(IOCTL_SLEEP),
+                Some(rec.callback()),
+                0,
+            )
             .unwrap();
     }
-    let Fixture { sim, target, module } = f;
+    let Fixture {
+        sim,
+        target,
+        module,
+    } = f;
     drop(module);
     assert_eq!(rec.count(), 1);
     assert_eq!(rec.last().status, Status::SUCCESS);

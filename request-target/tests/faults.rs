@@ -11,7 +11,9 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
-use dmf_request_target::{Completion, DeliveryContext, RequestTarget, RequestTargetConfig, SendCompleted, SendParams};
+use dmf_request_target::{
+    Completion, DeliveryContext, RequestTarget, RequestTargetConfig, SendCompleted, SendParams,
+};
 use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP};
 use dmf_sim::{EchoDevice, FaultPlan, FaultPoint, Latency, ParkingDevice, Sim, SimConfig};
 use dmf_wdf::{RawBuffer, Status};
@@ -20,26 +22,52 @@ static INPUT: [u8; 4] = [1, 2, 3, 4];
 
 fn write(m: &RequestTarget<Sim>, rec: &Arc<Recorder>, ctx: usize) -> dmf_wdf::Result<()> {
     // SAFETY: INPUT is 'static and never written.
-    unsafe { m.send(Some(RawBuffer::from_slice(&INPUT)), None, SendParams::write(), Some(rec.callback()), ctx) }
+    unsafe {
+        m.send(
+            Some(RawBuffer::from_slice(&INPUT)),
+            None,
+            SendParams::write(),
+            Some(rec.callback()),
+            ctx,
+        )
+    }
 }
 
 #[test]
 fn request_creation_failure_loses_no_context() {
     let device = ParkingDevice::new();
-    let f = Fixture::new(SimConfig::default(), device.clone(), RequestTargetConfig::default());
+    let f = Fixture::new(
+        SimConfig::default(),
+        device.clone(),
+        RequestTargetConfig::default(),
+    );
     let rec = Recorder::new();
     let live = f.sim.counters().live_requests;
     // The preallocated context must get a request for the target: fails.
-    f.sim.faults().set(FaultPoint::RequestCreation, FaultPlan::Next(1));
-    assert_eq!(write(&f.module, &rec, 0), Err(Status::INSUFFICIENT_RESOURCES));
+    f.sim
+        .faults()
+        .set(FaultPoint::RequestCreation, FaultPlan::Next(1));
+    assert_eq!(
+        write(&f.module, &rec, 0),
+        Err(Status::INSUFFICIENT_RESOURCES)
+    );
     assert_eq!(f.module.context_count(), 1);
     assert_eq!(f.module.references(), 0);
     write(&f.module, &rec, 1).unwrap();
     assert!(device.wait_for_pending(1, Duration::from_secs(5)));
     // The pool must grow for a second concurrent send: fails.
-    f.sim.faults().set(FaultPoint::RequestCreation, FaultPlan::Next(1));
-    assert_eq!(write(&f.module, &rec, 2), Err(Status::INSUFFICIENT_RESOURCES));
-    assert_eq!(f.module.context_count(), 1, "the failed growth is not counted");
+    f.sim
+        .faults()
+        .set(FaultPoint::RequestCreation, FaultPlan::Next(1));
+    assert_eq!(
+        write(&f.module, &rec, 2),
+        Err(Status::INSUFFICIENT_RESOURCES)
+    );
+    assert_eq!(
+        f.module.context_count(),
+        1,
+        "the failed growth is not counted"
+    );
     assert_eq!(f.sim.counters().live_requests, live);
     assert_eq!(f.module.references(), 1, "only the send in flight");
     assert!(device.complete_next(Status::SUCCESS, 4));
@@ -50,16 +78,29 @@ fn request_creation_failure_loses_no_context() {
 #[test]
 fn work_item_creation_failure_loses_nothing() {
     let device = ParkingDevice::new();
-    let f = Fixture::new(SimConfig::default(), device.clone(), RequestTargetConfig::passive());
+    let f = Fixture::new(
+        SimConfig::default(),
+        device.clone(),
+        RequestTargetConfig::passive(),
+    );
     let rec = Recorder::new();
     write(&f.module, &rec, 0).unwrap();
     assert!(device.wait_for_pending(1, Duration::from_secs(5)));
     let live = f.sim.counters().live_requests;
     let items = f.sim.counters().live_work_items;
-    f.sim.faults().set(FaultPoint::WorkItemCreation, FaultPlan::Next(1));
-    assert_eq!(write(&f.module, &rec, 1), Err(Status::INSUFFICIENT_RESOURCES));
+    f.sim
+        .faults()
+        .set(FaultPoint::WorkItemCreation, FaultPlan::Next(1));
+    assert_eq!(
+        write(&f.module, &rec, 1),
+        Err(Status::INSUFFICIENT_RESOURCES)
+    );
     let c = f.sim.counters();
-    assert_eq!((c.live_requests, c.live_work_items), (live, items), "the new request was deleted");
+    assert_eq!(
+        (c.live_requests, c.live_work_items),
+        (live, items),
+        "the new request was deleted"
+    );
     assert_eq!(f.module.context_count(), 1);
     // The next growth works and reuses the reserved slot index.
     write(&f.module, &rec, 2).unwrap();
@@ -73,22 +114,35 @@ fn work_item_creation_failure_loses_nothing() {
 
 #[test]
 fn send_refusal_returns_the_context_r1() {
-    for config in [RequestTargetConfig::default(), RequestTargetConfig::passive()] {
+    for config in [
+        RequestTargetConfig::default(),
+        RequestTargetConfig::passive(),
+    ] {
         let f = Fixture::new(SimConfig::default(), Arc::new(EchoDevice::new()), config);
         let rec = Recorder::new();
         let faults = f.sim.faults();
         for _ in 0..5 {
             faults.set(FaultPoint::SendRefusal, FaultPlan::Next(1));
-            assert_eq!(write(&f.module, &rec, 0), Err(Status::INSUFFICIENT_RESOURCES));
+            assert_eq!(
+                write(&f.module, &rec, 0),
+                Err(Status::INSUFFICIENT_RESOURCES)
+            );
             faults.set(FaultPoint::SendRefusal, FaultPlan::Next(1));
             // SAFETY: INPUT is 'static.
             let ex = unsafe {
-                f.module.send_ex(Some(RawBuffer::from_slice(&INPUT)), None, SendParams::write(), Some(rec.callback()), 0)
+                f.module.send_ex(
+                    Some(RawBuffer::from_slice(&INPUT)),
+                    None,
+                    SendParams::write(),
+                    Some(rec.callback()),
+                    0,
+                )
             };
             assert_eq!(ex, Err(Status::INSUFFICIENT_RESOURCES));
             faults.set(FaultPoint::SendRefusal, FaultPlan::Next(1));
             assert_eq!(
-                f.module.send_synchronously(&INPUT, &mut [], SendParams::write()),
+                f.module
+                    .send_synchronously(&INPUT, &mut [], SendParams::write()),
                 Err(Status::INSUFFICIENT_RESOURCES)
             );
         }
@@ -105,21 +159,35 @@ fn send_refusal_returns_the_context_r1() {
 
 #[test]
 fn failed_work_item_enqueue_defers_the_completion_r2() {
-    let f = Fixture::new(SimConfig::default(), Arc::new(EchoDevice::new()), RequestTargetConfig::passive());
+    let f = Fixture::new(
+        SimConfig::default(),
+        Arc::new(EchoDevice::new()),
+        RequestTargetConfig::passive(),
+    );
     let rec = Recorder::new();
-    f.sim.faults().set(FaultPoint::WorkItemEnqueue, FaultPlan::Always);
+    f.sim
+        .faults()
+        .set(FaultPoint::WorkItemEnqueue, FaultPlan::Always);
     write(&f.module, &rec, 1).unwrap();
     assert!(f.sim.wait_quiescent(Duration::from_secs(5)));
     assert_eq!(rec.count(), 0, "not delivered yet");
-    assert_eq!(f.module.references(), 1, "the deferred completion keeps its reference");
+    assert_eq!(
+        f.module.references(),
+        1,
+        "the deferred completion keeps its reference"
+    );
     // The next passive completion delivers the deferred one too.
-    f.sim.faults().set(FaultPoint::WorkItemEnqueue, FaultPlan::Never);
+    f.sim
+        .faults()
+        .set(FaultPoint::WorkItemEnqueue, FaultPlan::Never);
     write(&f.module, &rec, 2).unwrap();
     let r = rec.expect(2);
     let mut ctx: Vec<_> = r.iter().map(|r| r.client_context).collect();
     ctx.sort_unstable();
     assert_eq!(ctx, [1, 2]);
-    assert!(r.iter().all(|r| r.context == DeliveryContext::Passive && r.status == Status::SUCCESS));
+    assert!(r
+        .iter()
+        .all(|r| r.context == DeliveryContext::Passive && r.status == Status::SUCCESS));
     assert!(f.sim.wait_quiescent(Duration::from_secs(5)));
     assert_eq!(f.module.references(), 0);
     f.finish();
@@ -127,9 +195,15 @@ fn failed_work_item_enqueue_defers_the_completion_r2() {
 
 #[test]
 fn close_delivers_deferred_completions_instead_of_hanging_r2() {
-    let f = Fixture::new(SimConfig::default(), Arc::new(EchoDevice::new()), RequestTargetConfig::passive());
+    let f = Fixture::new(
+        SimConfig::default(),
+        Arc::new(EchoDevice::new()),
+        RequestTargetConfig::passive(),
+    );
     let rec = Recorder::new();
-    f.sim.faults().set(FaultPoint::WorkItemEnqueue, FaultPlan::Always);
+    f.sim
+        .faults()
+        .set(FaultPoint::WorkItemEnqueue, FaultPlan::Always);
     for i in 0..3 {
         write(&f.module, &rec, i).unwrap();
     }
@@ -138,7 +212,11 @@ fn close_delivers_deferred_completions_instead_of_hanging_r2() {
     f.module.close();
     let r = rec.expect(3);
     let me = thread::current().name().unwrap().to_string();
-    assert!(r.iter().all(|r| r.context == DeliveryContext::Passive && r.thread == me), "{r:?}");
+    assert!(
+        r.iter()
+            .all(|r| r.context == DeliveryContext::Passive && r.thread == me),
+        "{r:?}"
+    );
     f.finish();
 }
 
@@ -147,13 +225,21 @@ fn allocation_failure_does_not_affect_sends() {
     // The layer hands no memory of its own to devices, so it never calls
     // Platform::allocate: an allocation fault changes nothing.
     let f = Fixture::ioctl_handler(RequestTargetConfig::default());
-    f.sim.faults().set(FaultPoint::Allocation, FaultPlan::Always);
+    f.sim
+        .faults()
+        .set(FaultPoint::Allocation, FaultPlan::Always);
     let rec = Recorder::new();
     let input = encode_sleep(1);
     // SAFETY: `input` outlives the completion (awaited).
     unsafe {
         f.module
-            .send(Some(RawBuffer::from_slice(&input)), None, SendParams::ioctl(IOCTL_SLEEP), Some(rec.callback()), 0)
+            .send(
+                Some(RawBuffer::from_slice(&input)),
+                None,
+                SendParams::ioctl(IOCTL_SLEEP),
+                Some(rec.callback()),
+                0,
+            )
             .unwrap();
     }
     assert_eq!(rec.expect(1)[0].status, Status::SUCCESS);
@@ -164,17 +250,30 @@ fn allocation_failure_does_not_affect_sends() {
 #[test]
 fn creation_failures_leave_nothing_behind() {
     let sim = Sim::new(SimConfig::default());
-    sim.faults().set(FaultPoint::EventCreation, FaultPlan::Next(1));
-    assert_eq!(RequestTarget::new(sim.clone(), RequestTargetConfig::default()).err(), Some(Status::INSUFFICIENT_RESOURCES));
+    sim.faults()
+        .set(FaultPoint::EventCreation, FaultPlan::Next(1));
+    assert_eq!(
+        RequestTarget::new(sim.clone(), RequestTargetConfig::default()).err(),
+        Some(Status::INSUFFICIENT_RESOURCES)
+    );
     let config = RequestTargetConfig {
         preallocated_contexts: 4,
         ..RequestTargetConfig::default()
     };
-    sim.faults().set(FaultPoint::RequestCreation, FaultPlan::EveryNth(3));
-    assert_eq!(RequestTarget::new(sim.clone(), config).err(), Some(Status::INSUFFICIENT_RESOURCES));
-    sim.faults().set(FaultPoint::RequestCreation, FaultPlan::Never);
-    sim.faults().set(FaultPoint::WorkItemCreation, FaultPlan::Next(1));
-    assert_eq!(RequestTarget::new(sim.clone(), config).err(), Some(Status::INSUFFICIENT_RESOURCES));
+    sim.faults()
+        .set(FaultPoint::RequestCreation, FaultPlan::EveryNth(3));
+    assert_eq!(
+        RequestTarget::new(sim.clone(), config).err(),
+        Some(Status::INSUFFICIENT_RESOURCES)
+    );
+    sim.faults()
+        .set(FaultPoint::RequestCreation, FaultPlan::Never);
+    sim.faults()
+        .set(FaultPoint::WorkItemCreation, FaultPlan::Next(1));
+    assert_eq!(
+        RequestTarget::new(sim.clone(), config).err(),
+        Some(Status::INSUFFICIENT_RESOURCES)
+    );
     let ok = RequestTarget::new(sim.clone(), config).unwrap();
     assert_eq!(ok.context_count(), 4);
     assert_eq!(sim.counters().live_requests, 4);
@@ -193,9 +292,13 @@ fn max_contexts_bounds_concurrent_sends() {
     let rec = Recorder::new();
     write(&f.module, &rec, 0).unwrap();
     write(&f.module, &rec, 1).unwrap();
-    assert_eq!(write(&f.module, &rec, 2), Err(Status::INSUFFICIENT_RESOURCES));
     assert_eq!(
-        f.module.send_synchronously(&INPUT, &mut [], SendParams::write()),
+        write(&f.module, &rec, 2),
+        Err(Status::INSUFFICIENT_RESOURCES)
+    );
+    assert_eq!(
+        f.module
+            .send_synchronously(&INPUT, &mut [], SendParams::write()),
         Err(Status::INSUFFICIENT_RESOURCES)
     );
     assert!(device.wait_for_pending(2, Duration::from_secs(5)));
@@ -216,7 +319,10 @@ fn max_contexts_bounds_concurrent_sends() {
 
 #[test]
 fn random_fault_soak_leaks_nothing() {
-    for (seed, config) in [(11u64, RequestTargetConfig::default()), (12, RequestTargetConfig::passive())] {
+    for (seed, config) in [
+        (11u64, RequestTargetConfig::default()),
+        (12, RequestTargetConfig::passive()),
+    ] {
         let sim_config = SimConfig::default()
             .with_seed(seed)
             .with_latency(Latency::new(0, 300))
@@ -230,20 +336,34 @@ fn random_fault_soak_leaks_nothing() {
             max_contexts: 6,
             ..config
         };
-        let f = Arc::new(Fixture::new(sim_config, Arc::new(dmf_sim::TestsIoctlHandler::default()), config));
-        f.sim.faults().set_latency_spike(FaultPlan::Probability(10_000), 20);
+        let f = Arc::new(Fixture::new(
+            sim_config,
+            Arc::new(dmf_sim::TestsIoctlHandler::default()),
+            config,
+        ));
+        f.sim
+            .faults()
+            .set_latency_spike(FaultPlan::Probability(10_000), 20);
         let completions = Arc::new(AtomicUsize::new(0));
         let callback: Completion = {
             let completions = Arc::clone(&completions);
             Arc::new(move |c: &SendCompleted<'_>| {
-                assert!(matches!(c.status, Status::SUCCESS | Status::CANCELLED | Status::UNSUCCESSFUL), "{:?}", c.status);
+                assert!(
+                    matches!(
+                        c.status,
+                        Status::SUCCESS | Status::CANCELLED | Status::UNSUCCESSFUL
+                    ),
+                    "{:?}",
+                    c.status
+                );
                 completions.fetch_add(1, Ordering::SeqCst);
             })
         };
         let accepted = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..3)
             .map(|i| {
-                let (f, callback, accepted) = (Arc::clone(&f), Arc::clone(&callback), Arc::clone(&accepted));
+                let (f, callback, accepted) =
+                    (Arc::clone(&f), Arc::clone(&callback), Arc::clone(&accepted));
                 thread::spawn(move || {
                     static SLEEP: [u8; 12] = [2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]; // 2 ms
                     let mut rng = Rng::new(seed * 100 + i);
@@ -263,10 +383,15 @@ fn random_fault_soak_leaks_nothing() {
                                     true
                                 }),
                                 2 => match reuse {
-                                    Some(r) => f.module.reuse_send(r, b, None, p, cb, 0).map(|_| true),
+                                    Some(r) => {
+                                        f.module.reuse_send(r, b, None, p, cb, 0).map(|_| true)
+                                    }
                                     None => Ok(false),
                                 },
-                                _ => f.module.send_synchronously(&SLEEP, &mut [], p).map(|_| false),
+                                _ => f
+                                    .module
+                                    .send_synchronously(&SLEEP, &mut [], p)
+                                    .map(|_| false),
                             }
                         };
                         match r {
@@ -303,7 +428,10 @@ fn random_fault_soak_leaks_nothing() {
             t.join().unwrap();
         }
         f.module.close();
-        assert_eq!(completions.load(Ordering::SeqCst), accepted.load(Ordering::SeqCst));
+        assert_eq!(
+            completions.load(Ordering::SeqCst),
+            accepted.load(Ordering::SeqCst)
+        );
         assert!(f.sim.faults().total_injected() > 0);
         drop(callback);
         Arc::into_inner(f).unwrap().finish();

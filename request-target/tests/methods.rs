@@ -18,19 +18,32 @@ use dmf_sim::{EchoDevice, ParkingDevice, Sim, SimConfig};
 use dmf_wdf::{Event, IoTarget, Platform, RawBuffer, RequestType, Status};
 
 fn echo() -> Fixture {
-    Fixture::new(SimConfig::default(), Arc::new(EchoDevice::new()), RequestTargetConfig::default())
+    Fixture::new(
+        SimConfig::default(),
+        Arc::new(EchoDevice::new()),
+        RequestTargetConfig::default(),
+    )
 }
 
 #[test]
 fn synchronous_write_read_ioctl_report_bytes_transferred() {
     let f = echo();
     let m = &f.module;
-    assert_eq!(m.send_synchronously(b"hello", &mut [], SendParams::write()), Ok(5));
+    assert_eq!(
+        m.send_synchronously(b"hello", &mut [], SendParams::write()),
+        Ok(5)
+    );
     let mut out = [0u8; 8];
-    assert_eq!(m.send_synchronously(&[], &mut out, SendParams::read()), Ok(5));
+    assert_eq!(
+        m.send_synchronously(&[], &mut out, SendParams::read()),
+        Ok(5)
+    );
     assert_eq!(&out[..5], b"hello");
     let mut out = [0u8; 3];
-    assert_eq!(m.send_synchronously(b"abcdef", &mut out, SendParams::ioctl(7)), Ok(3));
+    assert_eq!(
+        m.send_synchronously(b"abcdef", &mut out, SendParams::ioctl(7)),
+        Ok(3)
+    );
     assert_eq!(&out, b"abc");
     assert_eq!(
         m.send_synchronously(b"x", &mut out, SendParams::internal_ioctl(7)),
@@ -48,7 +61,11 @@ fn synchronous_write_read_ioctl_report_bytes_transferred() {
 #[test]
 fn synchronous_timeout_and_no_timeout() {
     let device = ParkingDevice::new();
-    let f = Fixture::new(SimConfig::default(), device.clone(), RequestTargetConfig::default());
+    let f = Fixture::new(
+        SimConfig::default(),
+        device.clone(),
+        RequestTargetConfig::default(),
+    );
     assert_eq!(
         f.module
             .send_synchronously(b"in", &mut [], SendParams::ioctl(1).with_timeout(20)),
@@ -65,7 +82,8 @@ fn synchronous_timeout_and_no_timeout() {
     };
     let mut out = [0u8; 4];
     assert_eq!(
-        f.module.send_synchronously(b"in", &mut out, SendParams::ioctl(1)),
+        f.module
+            .send_synchronously(b"in", &mut out, SendParams::ioctl(1)),
         Ok(2)
     );
     assert!(completer.join().unwrap());
@@ -83,11 +101,23 @@ fn asynchronous_completion_reports_buffers_by_type() {
     // SAFETY: the buffers live until the completions are awaited below.
     unsafe {
         let m = &f.module;
-        m.send(Some(RawBuffer::from_slice(&write)), None, SendParams::write(), Some(rec.callback()), 1)
-            .unwrap();
+        m.send(
+            Some(RawBuffer::from_slice(&write)),
+            None,
+            SendParams::write(),
+            Some(rec.callback()),
+            1,
+        )
+        .unwrap();
         rec.expect(1);
-        m.send(None, Some(RawBuffer::from_mut_slice(&mut read)), SendParams::read(), Some(rec.callback()), 2)
-            .unwrap();
+        m.send(
+            None,
+            Some(RawBuffer::from_mut_slice(&mut read)),
+            SendParams::read(),
+            Some(rec.callback()),
+            2,
+        )
+        .unwrap();
         rec.expect(2);
         m.send(
             Some(RawBuffer::from_slice(&ioctl_in)),
@@ -99,15 +129,38 @@ fn asynchronous_completion_reports_buffers_by_type() {
         .unwrap();
     }
     let r = rec.expect(3);
-    assert_eq!((r[0].request_type, r[0].status, r[0].information), (RequestType::Write, Status::SUCCESS, 7));
-    assert_eq!((r[0].input.as_slice(), r[0].output.as_slice()), (&b"payload"[..], &b""[..]));
-    assert_eq!((r[1].request_type, r[1].information), (RequestType::Read, 7));
-    assert_eq!((r[1].input.as_slice(), r[1].output.as_slice()), (&b""[..], &b"payload"[..]));
-    assert_eq!((r[2].request_type, r[2].information), (RequestType::Ioctl, 4));
+    assert_eq!(
+        (r[0].request_type, r[0].status, r[0].information),
+        (RequestType::Write, Status::SUCCESS, 7)
+    );
+    assert_eq!(
+        (r[0].input.as_slice(), r[0].output.as_slice()),
+        (&b"payload"[..], &b""[..])
+    );
+    assert_eq!(
+        (r[1].request_type, r[1].information),
+        (RequestType::Read, 7)
+    );
+    assert_eq!(
+        (r[1].input.as_slice(), r[1].output.as_slice()),
+        (&b""[..], &b"payload"[..])
+    );
+    assert_eq!(
+        (r[2].request_type, r[2].information),
+        (RequestType::Ioctl, 4)
+    );
     // IOCTL: the whole input, the transferred part of the output.
-    assert_eq!((r[2].input.as_slice(), r[2].output.as_slice()), (&b"0123456789"[..], &b"0123"[..]));
-    assert_eq!(r.iter().map(|r| r.client_context).collect::<Vec<_>>(), [1, 2, 3]);
-    assert!(r.iter().all(|r| r.context == DeliveryContext::Dispatch && r.cancel_id.is_none()));
+    assert_eq!(
+        (r[2].input.as_slice(), r[2].output.as_slice()),
+        (&b"0123456789"[..], &b"0123"[..])
+    );
+    assert_eq!(
+        r.iter().map(|r| r.client_context).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert!(r
+        .iter()
+        .all(|r| r.context == DeliveryContext::Dispatch && r.cancel_id.is_none()));
     assert_eq!(&read[..7], b"payload");
     f.finish();
 }
@@ -121,29 +174,60 @@ fn send_errors_return_the_context_and_call_nothing() {
         let input = [1u8; 4];
         let bad = SendParams::new(RequestType::Invalid, 0);
         assert_eq!(
-            f.module.send(Some(RawBuffer::from_slice(&input)), None, bad, Some(rec.callback()), 0),
+            f.module.send(
+                Some(RawBuffer::from_slice(&input)),
+                None,
+                bad,
+                Some(rec.callback()),
+                0
+            ),
             Err(Status::INVALID_PARAMETER)
         );
         assert_eq!(
-            f.module.send_ex(Some(RawBuffer::from_slice(&input)), None, bad, Some(rec.callback()), 0),
+            f.module.send_ex(
+                Some(RawBuffer::from_slice(&input)),
+                None,
+                bad,
+                Some(rec.callback()),
+                0
+            ),
             Err(Status::INVALID_PARAMETER)
         );
         f.module.io_target_clear();
         assert!(f.module.io_target().is_none());
         assert_eq!(
-            f.module.send(Some(RawBuffer::from_slice(&input)), None, SendParams::write(), Some(rec.callback()), 0),
+            f.module.send(
+                Some(RawBuffer::from_slice(&input)),
+                None,
+                SendParams::write(),
+                Some(rec.callback()),
+                0
+            ),
             Err(Status::INVALID_DEVICE_STATE)
         );
         assert_eq!(
-            f.module.send_synchronously(&input, &mut [], SendParams::write()),
+            f.module
+                .send_synchronously(&input, &mut [], SendParams::write()),
             Err(Status::INVALID_DEVICE_STATE)
         );
         f.module.io_target_set(Arc::clone(&f.target)).unwrap();
         f.module
-            .send(Some(RawBuffer::from_slice(&input)), None, SendParams::write(), None, 0)
+            .send(
+                Some(RawBuffer::from_slice(&input)),
+                None,
+                SendParams::write(),
+                None,
+                0,
+            )
             .unwrap();
         f.module
-            .send(Some(RawBuffer::from_slice(&input)), None, SendParams::write(), Some(rec.callback()), 5)
+            .send(
+                Some(RawBuffer::from_slice(&input)),
+                None,
+                SendParams::write(),
+                Some(rec.callback()),
+                5,
+            )
             .unwrap();
     }
     assert_eq!(rec.expect(1)[0].client_context, 5);
@@ -169,10 +253,18 @@ fn changing_the_target_recreates_pooled_requests() {
             Arc::new(NoEvents),
         )
         .unwrap();
-    assert_eq!(f.module.send_synchronously(b"a", &mut [], SendParams::write()), Ok(1));
+    assert_eq!(
+        f.module
+            .send_synchronously(b"a", &mut [], SendParams::write()),
+        Ok(1)
+    );
     let live = f.sim.counters().live_requests;
     f.module.io_target_set(Arc::clone(&second)).unwrap();
-    assert_eq!(f.module.send_synchronously(b"bb", &mut [], SendParams::write()), Ok(2));
+    assert_eq!(
+        f.module
+            .send_synchronously(b"bb", &mut [], SendParams::write()),
+        Ok(2)
+    );
     assert_eq!(f.sim.counters().live_requests, live, "replaced, not added");
     assert_eq!(second.outstanding(), 0);
     f.module.io_target_clear();
@@ -202,9 +294,13 @@ fn per_call_delivery_overrides_the_module_choice() {
             blocking.record(c);
         });
         let input = [0u8; 1];
-        for (i, delivery) in [CompletionDelivery::Module, CompletionDelivery::Dispatch, CompletionDelivery::Passive]
-            .into_iter()
-            .enumerate()
+        for (i, delivery) in [
+            CompletionDelivery::Module,
+            CompletionDelivery::Dispatch,
+            CompletionDelivery::Passive,
+        ]
+        .into_iter()
+        .enumerate()
         {
             // SAFETY: `input` outlives the completions (awaited below).
             unsafe {
@@ -221,7 +317,11 @@ fn per_call_delivery_overrides_the_module_choice() {
             rec.expect(i + 1);
         }
         let r = rec.expect(3);
-        let module_ctx = if module_passive { DeliveryContext::Passive } else { DeliveryContext::Dispatch };
+        let module_ctx = if module_passive {
+            DeliveryContext::Passive
+        } else {
+            DeliveryContext::Dispatch
+        };
         assert_eq!(r[0].context, module_ctx);
         assert_eq!(r[1].context, DeliveryContext::Dispatch);
         assert_eq!(r[2].context, DeliveryContext::Passive);
@@ -234,13 +334,23 @@ fn per_call_delivery_overrides_the_module_choice() {
 #[test]
 fn cancel_ids_are_never_reused_with_the_request() {
     let device = ParkingDevice::new();
-    let f = Fixture::new(SimConfig::default(), device.clone(), RequestTargetConfig::default());
+    let f = Fixture::new(
+        SimConfig::default(),
+        device.clone(),
+        RequestTargetConfig::default(),
+    );
     let rec = Recorder::new();
     let input = [0u8; 2];
     // SAFETY: `input` outlives every completion (awaited below).
     let send = || unsafe {
         f.module
-            .send_ex(Some(RawBuffer::from_slice(&input)), None, SendParams::ioctl(1), Some(rec.callback()), 0)
+            .send_ex(
+                Some(RawBuffer::from_slice(&input)),
+                None,
+                SendParams::ioctl(1),
+                Some(rec.callback()),
+                0,
+            )
             .unwrap()
     };
     let first = send();
@@ -250,23 +360,36 @@ fn cancel_ids_are_never_reused_with_the_request() {
     assert!(f.sim.wait_quiescent(Duration::from_secs(5)));
     let second = send();
     assert!(device.wait_for_pending(1, Duration::from_secs(5)));
-    assert_eq!(f.module.context_count(), 1, "the same request carries both sends");
+    assert_eq!(
+        f.module.context_count(),
+        1,
+        "the same request carries both sends"
+    );
     assert_ne!(first, second);
-    assert!(!f.module.cancel(first), "a finished send's id matches nothing");
+    assert!(
+        !f.module.cancel(first),
+        "a finished send's id matches nothing"
+    );
     assert_eq!(device.pending(), 1, "the second send was not cancelled");
     assert!(f.module.cancel(second));
     assert!(!f.module.cancel(second), "cancellation already requested");
     let r = rec.expect(2);
     assert_eq!(r[1].status, Status::CANCELLED);
     assert_eq!(r[1].cancel_id, Some(second));
-    assert!(!f.module.cancel(dmf_request_target::CancelId::from_raw(u64::MAX).unwrap()));
+    assert!(!f
+        .module
+        .cancel(dmf_request_target::CancelId::from_raw(u64::MAX).unwrap()));
     f.finish();
 }
 
 #[test]
 fn reuse_busy_detection_and_deferred_delete() {
     let device = ParkingDevice::new();
-    let f = Fixture::new(SimConfig::default(), device.clone(), RequestTargetConfig::default());
+    let f = Fixture::new(
+        SimConfig::default(),
+        device.clone(),
+        RequestTargetConfig::default(),
+    );
     let rec = Recorder::new();
     let input = [0u8; 2];
     let m = &f.module;
@@ -274,21 +397,47 @@ fn reuse_busy_detection_and_deferred_delete() {
     assert_eq!(m.reuse_count(), 1);
     // SAFETY: `input` outlives the completions (awaited below).
     let reuse_send = || unsafe {
-        m.reuse_send(id, Some(RawBuffer::from_slice(&input)), None, SendParams::ioctl(1), Some(rec.callback()), 7)
+        m.reuse_send(
+            id,
+            Some(RawBuffer::from_slice(&input)),
+            None,
+            SendParams::ioctl(1),
+            Some(rec.callback()),
+            7,
+        )
     };
     let cancel_id = reuse_send().unwrap();
     assert!(device.wait_for_pending(1, Duration::from_secs(5)));
-    assert_eq!(reuse_send(), Err(Status::OBJECTID_NOT_FOUND), "busy while in flight");
+    assert_eq!(
+        reuse_send(),
+        Err(Status::OBJECTID_NOT_FOUND),
+        "busy while in flight"
+    );
     let live = f.sim.counters().live_requests;
     assert_eq!(m.reuse_delete(id), Ok(ReuseDeletion::Deferred));
-    assert_eq!(m.reuse_delete(id), Err(Status::OBJECTID_NOT_FOUND), "already deleted");
+    assert_eq!(
+        m.reuse_delete(id),
+        Err(Status::OBJECTID_NOT_FOUND),
+        "already deleted"
+    );
     assert_eq!(reuse_send(), Err(Status::OBJECTID_NOT_FOUND));
-    assert_eq!(f.sim.counters().live_requests, live, "still in flight: not deleted yet");
+    assert_eq!(
+        f.sim.counters().live_requests,
+        live,
+        "still in flight: not deleted yet"
+    );
     assert!(device.complete_next(Status::SUCCESS, 0));
     let r = rec.expect(1);
-    assert_eq!((r[0].reuse_id, r[0].cancel_id, r[0].client_context), (Some(id), Some(cancel_id), 7));
+    assert_eq!(
+        (r[0].reuse_id, r[0].cancel_id, r[0].client_context),
+        (Some(id), Some(cancel_id), 7)
+    );
     assert!(f.sim.wait_quiescent(Duration::from_secs(5)));
-    assert_eq!(f.sim.counters().live_requests, live - 1, "deleted after its completion");
+    assert_eq!(
+        f.sim.counters().live_requests,
+        live - 1,
+        "deleted after its completion"
+    );
     assert_eq!(m.reuse_count(), 0);
     assert_eq!(m.reuse_delete(id), Err(Status::OBJECTID_NOT_FOUND));
     f.finish();
@@ -304,19 +453,43 @@ fn reuse_without_target_and_after_a_refused_send() {
     // SAFETY: `input` outlives the sends and their completions.
     unsafe {
         assert_eq!(
-            m.reuse_send(id, Some(RawBuffer::from_slice(&input)), None, SendParams::write(), None, 0),
+            m.reuse_send(
+                id,
+                Some(RawBuffer::from_slice(&input)),
+                None,
+                SendParams::write(),
+                None,
+                0
+            ),
             Err(Status::INVALID_DEVICE_STATE)
         );
         m.io_target_set(Arc::clone(&f.target)).unwrap();
-        f.sim.faults().set(dmf_sim::FaultPoint::SendRefusal, dmf_sim::FaultPlan::Next(1));
+        f.sim.faults().set(
+            dmf_sim::FaultPoint::SendRefusal,
+            dmf_sim::FaultPlan::Next(1),
+        );
         assert_eq!(
-            m.reuse_send(id, Some(RawBuffer::from_slice(&input)), None, SendParams::write(), None, 0),
+            m.reuse_send(
+                id,
+                Some(RawBuffer::from_slice(&input)),
+                None,
+                SendParams::write(),
+                None,
+                0
+            ),
             Err(Status::INSUFFICIENT_RESOURCES)
         );
         // Idle again after the refusal.
         let rec = Recorder::new();
-        m.reuse_send(id, Some(RawBuffer::from_slice(&input)), None, SendParams::write(), Some(rec.callback()), 1)
-            .unwrap();
+        m.reuse_send(
+            id,
+            Some(RawBuffer::from_slice(&input)),
+            None,
+            SendParams::write(),
+            Some(rec.callback()),
+            1,
+        )
+        .unwrap();
         assert_eq!(rec.expect(1)[0].information, 3);
     }
     assert!(f.sim.wait_quiescent(Duration::from_secs(5)));
@@ -361,14 +534,18 @@ impl dmf_request_target::SendCompletion for Resender {
         let mut left = self.left.lock().unwrap();
         if *left > 0 {
             *left -= 1;
-            self.send().expect("the request is free again inside its callback");
+            self.send()
+                .expect("the request is free again inside its callback");
         }
     }
 }
 
 #[test]
 fn reusable_request_can_be_resent_from_its_callback() {
-    for config in [RequestTargetConfig::default(), RequestTargetConfig::passive()] {
+    for config in [
+        RequestTargetConfig::default(),
+        RequestTargetConfig::passive(),
+    ] {
         let f = Fixture::ioctl_handler(config);
         let module = Arc::new(f.module);
         let resender = Arc::new(Resender {
@@ -385,12 +562,19 @@ fn reusable_request_can_be_resent_from_its_callback() {
         resender.id.set(id).unwrap();
         resender.send().unwrap();
         let r = resender.rec.expect(10);
-        assert!(r.iter().all(|r| r.status == Status::SUCCESS && r.reuse_id == Some(id)));
+        assert!(r
+            .iter()
+            .all(|r| r.status == Status::SUCCESS && r.reuse_id == Some(id)));
         let ids: Vec<_> = r.iter().map(|r| r.cancel_id.unwrap().get()).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
         assert!(f.sim.wait_quiescent(Duration::from_secs(5)));
         assert_eq!(module.reuse_delete(id), Ok(ReuseDeletion::Deleted));
         let module = Arc::into_inner(module).unwrap();
-        Fixture { sim: f.sim, target: f.target, module }.finish();
+        Fixture {
+            sim: f.sim,
+            target: f.target,
+            module,
+        }
+        .finish();
     }
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use dmf_request_target::{Completion, CompletionDelivery, RequestTargetConfig, SendCompleted, SendParams};
+use dmf_request_target::{
+    Completion, CompletionDelivery, RequestTargetConfig, SendCompleted, SendParams,
+};
 use dmf_sim::{EchoDevice, Latency, SimConfig};
 use dmf_wdf::{RawBuffer, Status};
 
@@ -50,11 +52,18 @@ static INPUT: [u8; 16] = [7; 16];
 
 /// Runs `rounds` rounds of `IN_FLIGHT` concurrent sends of each kind and
 /// waits for their completions (spinning on an atomic: no allocation).
-fn rounds(f: &Fixture, callback: &Completion, done: &AtomicUsize, reuse: &[dmf_request_target::ReuseId], delivery: CompletionDelivery, rounds: usize) {
+fn rounds(
+    f: &Fixture,
+    callback: &Completion,
+    done: &AtomicUsize,
+    reuse: &[dmf_request_target::ReuseId],
+    delivery: CompletionDelivery,
+    rounds: usize,
+) {
     let params = SendParams::write().with_delivery(delivery);
     for _ in 0..rounds {
         let start = done.load(Ordering::SeqCst);
-        for i in 0..IN_FLIGHT {
+        for (i, &reuse_id) in reuse.iter().enumerate().take(IN_FLIGHT) {
             let b = Some(RawBuffer::from_slice(&INPUT));
             let cb = Some(Arc::clone(callback));
             // SAFETY: INPUT is 'static and never written.
@@ -66,7 +75,9 @@ fn rounds(f: &Fixture, callback: &Completion, done: &AtomicUsize, reuse: &[dmf_r
                         f.module.cancel(id);
                     }
                     _ => {
-                        f.module.reuse_send(reuse[i], b, None, params, cb, i).unwrap();
+                        f.module
+                            .reuse_send(reuse_id, b, None, params, cb, i)
+                            .unwrap();
                     }
                 }
             }
@@ -89,7 +100,10 @@ fn steady_state_sends_do_not_allocate() {
     COUNTING.store(false, Ordering::SeqCst);
     assert_eq!(ALLOCATIONS.load(Ordering::SeqCst) - before, 1);
 
-    for config in [RequestTargetConfig::default(), RequestTargetConfig::passive()] {
+    for config in [
+        RequestTargetConfig::default(),
+        RequestTargetConfig::passive(),
+    ] {
         let config = RequestTargetConfig {
             preallocated_contexts: IN_FLIGHT,
             ..config
@@ -107,8 +121,14 @@ fn steady_state_sends_do_not_allocate() {
                 done.fetch_add(1, Ordering::SeqCst);
             })
         };
-        let reuse: Vec<_> = (0..IN_FLIGHT).map(|_| f.module.reuse_create().unwrap()).collect();
-        for delivery in [CompletionDelivery::Module, CompletionDelivery::Dispatch, CompletionDelivery::Passive] {
+        let reuse: Vec<_> = (0..IN_FLIGHT)
+            .map(|_| f.module.reuse_create().unwrap())
+            .collect();
+        for delivery in [
+            CompletionDelivery::Module,
+            CompletionDelivery::Dispatch,
+            CompletionDelivery::Passive,
+        ] {
             // Warm up: the pool, the simulator's queues and the requests for
             // this target reach their working size.
             rounds(&f, &callback, &done, &reuse, delivery, 50);
@@ -118,7 +138,8 @@ fn steady_state_sends_do_not_allocate() {
             COUNTING.store(false, Ordering::SeqCst);
             let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
             assert_eq!(
-                allocations, 0,
+                allocations,
+                0,
                 "{} sends ({delivery:?}, passive module: {}) allocated {allocations} times",
                 200 * IN_FLIGHT,
                 config.passive_level

@@ -41,7 +41,11 @@ fn rt1_synchronous_sleep_no_timeout() {
             let sleep = rng.range(0, 10) as i32;
             let n = f
                 .module
-                .send_synchronously(&encode_sleep(sleep), &mut [], SendParams::ioctl(IOCTL_SLEEP))
+                .send_synchronously(
+                    &encode_sleep(sleep),
+                    &mut [],
+                    SendParams::ioctl(IOCTL_SLEEP),
+                )
                 .unwrap_or_else(|s| panic!("{name}: sync send failed with {s:?}"));
             assert_eq!(n, 0, "{name}");
         }
@@ -58,10 +62,16 @@ fn rt2_asynchronous_sleep_random_timeout() {
         let rec = Recorder::new();
         let mut rng = Rng::new(2);
         let mut sent = Vec::new();
-        let inputs: Vec<_> = (0..24).map(|_| encode_sleep(rng.range(0, 150) as i32)).collect();
+        let inputs: Vec<_> = (0..24)
+            .map(|_| encode_sleep(rng.range(0, 150) as i32))
+            .collect();
         for (i, input) in inputs.iter().enumerate() {
             let sleep = i32::from_le_bytes(input[..4].try_into().unwrap()) as u32;
-            let timeout = if rng.range(0, 1) == 0 { 0 } else { rng.range(1, 50) };
+            let timeout = if rng.range(0, 1) == 0 {
+                0
+            } else {
+                rng.range(1, 50)
+            };
             // SAFETY: `inputs` outlives every completion (awaited below).
             unsafe {
                 f.module
@@ -83,7 +93,11 @@ fn rt2_asynchronous_sleep_random_timeout() {
             assert_eq!(r.cancel_id, None);
             assert_eq!(r.input.len(), 12, "IOCTL input is reported whole");
             if timeout == 0 || sleep + 30 < timeout {
-                assert_eq!(r.status, Status::SUCCESS, "{name}: sleep {sleep} timeout {timeout}");
+                assert_eq!(
+                    r.status,
+                    Status::SUCCESS,
+                    "{name}: sleep {sleep} timeout {timeout}"
+                );
             } else if timeout + 30 < sleep {
                 assert!(
                     matches!(r.status, Status::CANCELLED | Status::IO_TIMEOUT),
@@ -91,12 +105,19 @@ fn rt2_asynchronous_sleep_random_timeout() {
                     r.status
                 );
             } else {
-                assert!(matches!(r.status, Status::SUCCESS | Status::CANCELLED | Status::IO_TIMEOUT));
+                assert!(matches!(
+                    r.status,
+                    Status::SUCCESS | Status::CANCELLED | Status::IO_TIMEOUT
+                ));
             }
         }
         let mut contexts: Vec<_> = records.iter().map(|r| r.client_context).collect();
         contexts.sort_unstable();
-        assert_eq!(contexts, (0..sent.len()).collect::<Vec<_>>(), "each callback exactly once");
+        assert_eq!(
+            contexts,
+            (0..sent.len()).collect::<Vec<_>>(),
+            "each callback exactly once"
+        );
         f.finish();
     });
 }
@@ -131,9 +152,15 @@ fn rt3_asynchronous_short_timeout_on_both_instances() {
             sleep_ms(sleep / 20);
         }
     }
-    for (rec, ctx) in [(&rd, DeliveryContext::Dispatch), (&rp, DeliveryContext::Passive)] {
+    for (rec, ctx) in [
+        (&rd, DeliveryContext::Dispatch),
+        (&rp, DeliveryContext::Passive),
+    ] {
         for r in rec.expect(inputs.len()) {
-            assert!(matches!(r.status, Status::CANCELLED | Status::IO_TIMEOUT), "{r:?}");
+            assert!(
+                matches!(r.status, Status::CANCELLED | Status::IO_TIMEOUT),
+                "{r:?}"
+            );
             assert_eq!(r.context, ctx);
         }
     }
@@ -193,7 +220,10 @@ fn run_case(
     assert_eq!(r.client_context, context);
     match case {
         Case::D => {
-            assert!(!cancelled, "{case:?}: cancel after completion must be too late");
+            assert!(
+                !cancelled,
+                "{case:?}: cancel after completion must be too late"
+            );
             assert_eq!(r.status, Status::SUCCESS, "{case:?}");
         }
         Case::E => {
@@ -201,7 +231,11 @@ fn run_case(
             assert_eq!(r.status, Status::CANCELLED, "{case:?}");
         }
         Case::A | Case::B | Case::C => {
-            assert!(matches!(r.status, Status::SUCCESS | Status::CANCELLED), "{case:?}: {:?}", r.status);
+            assert!(
+                matches!(r.status, Status::SUCCESS | Status::CANCELLED),
+                "{case:?}: {:?}",
+                r.status
+            );
             if r.status == Status::CANCELLED {
                 assert!(cancelled, "{case:?}: cancelled without a cancel");
             }
@@ -217,30 +251,33 @@ const MATRIX: [Case; 5] = [Case::A, Case::B, Case::C, Case::D, Case::E];
 #[test]
 fn crt5_cancel_matrix() {
     // Both instances run their matrices concurrently, as DMF's threads do.
-    let handles: Vec<_> = [RequestTargetConfig::default(), RequestTargetConfig::passive()]
-        .into_iter()
-        .enumerate()
-        .map(|(i, config)| {
-            thread::spawn(move || {
-                let f = Fixture::ioctl_handler(config);
-                let mut rng = Rng::new(50 + i as u64);
-                let mut ids = Vec::new();
-                for round in 0..2 {
-                    for (k, case) in MATRIX.into_iter().enumerate() {
-                        let (_, _, id) = run_case(&f.module, &mut rng, case, None, round * 10 + k);
-                        ids.push(id.get());
-                    }
+    let handles: Vec<_> = [
+        RequestTargetConfig::default(),
+        RequestTargetConfig::passive(),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, config)| {
+        thread::spawn(move || {
+            let f = Fixture::ioctl_handler(config);
+            let mut rng = Rng::new(50 + i as u64);
+            let mut ids = Vec::new();
+            for round in 0..2 {
+                for (k, case) in MATRIX.into_iter().enumerate() {
+                    let (_, _, id) = run_case(&f.module, &mut rng, case, None, round * 10 + k);
+                    ids.push(id.get());
                 }
-                // Ids strictly increase and never repeat, although at most
-                // two pooled requests carried every send (the context
-                // returns to the pool after the callback, which races with
-                // the next send of this thread).
-                assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:x?}");
-                assert!(f.module.context_count() <= 2);
-                f.finish();
-            })
+            }
+            // Ids strictly increase and never repeat, although at most
+            // two pooled requests carried every send (the context
+            // returns to the pool after the callback, which races with
+            // the next send of this thread).
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:x?}");
+            assert!(f.module.context_count() <= 2);
+            f.finish();
         })
-        .collect();
+    })
+    .collect();
     for h in handles {
         h.join().unwrap();
     }
@@ -248,28 +285,34 @@ fn crt5_cancel_matrix() {
 
 #[test]
 fn crt6_reuse_matrix() {
-    let handles: Vec<_> = [RequestTargetConfig::default(), RequestTargetConfig::passive()]
-        .into_iter()
-        .enumerate()
-        .map(|(i, config)| {
-            thread::spawn(move || {
-                let f = Fixture::ioctl_handler(config);
-                let mut rng = Rng::new(60 + i as u64);
-                let live_before = f.sim.counters().live_requests;
-                let reuse = f.module.reuse_create().unwrap();
-                assert_eq!(f.sim.counters().live_requests, live_before + 1);
-                for (k, case) in MATRIX.into_iter().enumerate() {
-                    run_case(&f.module, &mut rng, case, Some(reuse), k);
-                }
-                assert_eq!(f.module.reuse_delete(reuse), Ok(ReuseDeletion::Deleted));
-                // The last completion routine may still be returning.
-                assert!(f.sim.wait_quiescent(std::time::Duration::from_secs(5)));
-                assert_eq!(f.sim.counters().live_requests, live_before);
-                assert_eq!(f.module.reuse_delete(reuse), Err(Status::OBJECTID_NOT_FOUND));
-                f.finish();
-            })
+    let handles: Vec<_> = [
+        RequestTargetConfig::default(),
+        RequestTargetConfig::passive(),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, config)| {
+        thread::spawn(move || {
+            let f = Fixture::ioctl_handler(config);
+            let mut rng = Rng::new(60 + i as u64);
+            let live_before = f.sim.counters().live_requests;
+            let reuse = f.module.reuse_create().unwrap();
+            assert_eq!(f.sim.counters().live_requests, live_before + 1);
+            for (k, case) in MATRIX.into_iter().enumerate() {
+                run_case(&f.module, &mut rng, case, Some(reuse), k);
+            }
+            assert_eq!(f.module.reuse_delete(reuse), Ok(ReuseDeletion::Deleted));
+            // The last completion routine may still be returning.
+            assert!(f.sim.wait_quiescent(std::time::Duration::from_secs(5)));
+            assert_eq!(f.sim.counters().live_requests, live_before);
+            assert_eq!(
+                f.module.reuse_delete(reuse),
+                Err(Status::OBJECTID_NOT_FOUND)
+            );
+            f.finish();
         })
-        .collect();
+    })
+    .collect();
     for h in handles {
         h.join().unwrap();
     }
@@ -278,7 +321,10 @@ fn crt6_reuse_matrix() {
 #[test]
 fn concurrent_senders_share_the_pool() {
     // Several threads mixing every method, on one module of each level.
-    for config in [RequestTargetConfig::default(), RequestTargetConfig::passive()] {
+    for config in [
+        RequestTargetConfig::default(),
+        RequestTargetConfig::passive(),
+    ] {
         let f = Arc::new(Fixture::ioctl_handler(config));
         let handles: Vec<_> = (0..4)
             .map(|i| {
@@ -292,7 +338,11 @@ fn concurrent_senders_share_the_pool() {
                         run_case(&f.module, &mut rng, case, r, k);
                         let n = f
                             .module
-                            .send_synchronously(&encode_sleep(1), &mut [], SendParams::ioctl(IOCTL_SLEEP))
+                            .send_synchronously(
+                                &encode_sleep(1),
+                                &mut [],
+                                SendParams::ioctl(IOCTL_SLEEP),
+                            )
                             .unwrap();
                         assert_eq!(n, 0);
                     }
@@ -304,7 +354,11 @@ fn concurrent_senders_share_the_pool() {
             h.join().unwrap();
         }
         // At most two per thread (see crt5_cancel_matrix).
-        assert!(f.module.context_count() <= 8, "{}", f.module.context_count());
+        assert!(
+            f.module.context_count() <= 8,
+            "{}",
+            f.module.context_count()
+        );
         assert_eq!(f.module.reuse_count(), 0);
         Arc::into_inner(f).unwrap().finish();
     }

@@ -10,7 +10,9 @@ use dmf_request_target::{
     SendCompleted,
 };
 use dmf_sim::{DeviceHandler, DeviceSpec, Sim, SimConfig, SimIoTarget, TestsIoctlHandler};
-use dmf_wdf::{IoTarget, OpenMode, OpenParams, Platform, RequestType, ShareAccess, Status, TargetEvents};
+use dmf_wdf::{
+    IoTarget, OpenMode, OpenParams, Platform, RequestType, ShareAccess, Status, TargetEvents,
+};
 
 /// Target events that accept everything.
 pub struct NoEvents;
@@ -31,9 +33,16 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    pub fn new(config: SimConfig, handler: Arc<dyn DeviceHandler>, rt: RequestTargetConfig) -> Self {
+    pub fn new(
+        config: SimConfig,
+        handler: Arc<dyn DeviceHandler>,
+        rt: RequestTargetConfig,
+    ) -> Self {
         let sim = Sim::new(config);
-        let id = sim.bus().add_device(DeviceSpec::new("dev", handler)).unwrap();
+        let id = sim
+            .bus()
+            .add_device(DeviceSpec::new("dev", handler))
+            .unwrap();
         let link = sim.bus().device_link(id).unwrap();
         let target = Arc::new(sim.create_io_target().unwrap());
         target
@@ -48,20 +57,36 @@ impl Fixture {
             .unwrap();
         let module = RequestTarget::new(sim.clone(), rt).unwrap();
         module.io_target_set(Arc::clone(&target)).unwrap();
-        Fixture { sim, target, module }
+        Fixture {
+            sim,
+            target,
+            module,
+        }
     }
 
     /// DMF's Tests_IoctlHandler on a real-time simulator.
     pub fn ioctl_handler(rt: RequestTargetConfig) -> Self {
-        Fixture::new(SimConfig::default(), Arc::new(TestsIoctlHandler::default()), rt)
+        Fixture::new(
+            SimConfig::default(),
+            Arc::new(TestsIoctlHandler::default()),
+            rt,
+        )
     }
 
     /// Closes everything and checks the simulator's leak counters.
     pub fn finish(self) {
-        let Fixture { sim, target, module } = self;
+        let Fixture {
+            sim,
+            target,
+            module,
+        } = self;
         module.close();
         drop(module);
-        assert!(sim.wait_quiescent(Duration::from_secs(10)), "not quiescent: {}", sim.counters());
+        assert!(
+            sim.wait_quiescent(Duration::from_secs(10)),
+            "not quiescent: {}",
+            sim.counters()
+        );
         target.close();
         drop(target);
         let c = sim.counters();
@@ -143,12 +168,21 @@ impl Recorder {
 
     /// Waits for `n` completions and returns them.
     pub fn expect(&self, n: usize) -> Vec<Record> {
-        assert!(self.wait_for(n, Duration::from_secs(10)), "only {} of {n} completions", self.count());
+        assert!(
+            self.wait_for(n, Duration::from_secs(10)),
+            "only {} of {n} completions",
+            self.count()
+        );
         self.records.lock().unwrap().clone()
     }
 
     pub fn last(&self) -> Record {
-        self.records.lock().unwrap().last().cloned().expect("a completion")
+        self.records
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("a completion")
     }
 }
 
