@@ -168,10 +168,12 @@
 //! * `benches/arrival.rs`: interface-arrival-to-first-stream-completion
 //!   latency and heap per target at 1, 100 and 10,000 targets, against the
 //!   raw simulated target (`cargo bench -p dmf-device-interface-multiple-target --bench arrival`).
-//!   On the 2-core development machine: median 0.19 / 0.18 / 0.30 ms
-//!   (raw target: 0.18 / 0.21 / 0.29 ms), about 3.9 KB of heap per target
-//!   (raw target and request: about 1 KB) with one stream request and a
-//!   4-byte output buffer.
+//!   On the 2-core development machine (one stream request, 4-byte output
+//!   buffer): median 0.21 / 0.18 / 0.27 ms (raw target: 0.16 / 0.20 / 0.28
+//!   ms), p99 at 10,000 targets 3.4 ms (raw 0.45 ms); about 8.1 KB of heap
+//!   and 144 B of device memory per target, nearly all of it the per-target
+//!   CRT and its `RequestTarget` (the raw target and one request: about
+//!   1 KB).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
