@@ -1,8 +1,17 @@
 //! The module reference (DMF §0.3) with a real wait: method calls and
 //! asynchronous sends in flight hold references; close refuses new ones and
 //! waits until the count drains, woken through an event.
+//!
+//! Public only so that `tests/loom_gate.rs` can model-check it; not part of
+//! the supported API.
+//!
+//! Close's wait loop (see [`RequestTarget::close`](crate::RequestTarget::close)):
+//! `begin_close()`, then repeat { deliver deferred completions;
+//! `wake.reset()`; stop if `references() == 0`; `wake.wait()` }. Resetting
+//! before checking means a `release` (or a deferred completion) that happens
+//! after the check sets the event, so no wake-up is lost.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use crate::primitive::{AtomicUsize, Ordering};
 
 use dmf_wdf::{Event, Result, Status};
 
@@ -17,13 +26,16 @@ const COUNT: usize = !CLOSING;
 /// kept by accepted asynchronous sends). `CLOSING` is never cleared. `wake`
 /// is set when the count drops to 0 while `CLOSING` is set (and by the owner
 /// for other reasons close must look at).
-pub(crate) struct Gate<E: Event> {
+pub struct Gate<E: Event> {
     state: AtomicUsize,
-    pub(crate) wake: E,
+    /// Set when the count drops to 0 after close began, and by whoever
+    /// queues work close must do (a deferred completion).
+    pub wake: E,
 }
 
 impl<E: Event> Gate<E> {
-    pub(crate) fn new(wake: E) -> Self {
+    /// An open gate with no reference, waking `wake`.
+    pub fn new(wake: E) -> Self {
         Gate {
             state: AtomicUsize::new(0),
             wake,
@@ -31,7 +43,7 @@ impl<E: Event> Gate<E> {
     }
 
     /// Takes a reference; `STATUS_INVALID_DEVICE_STATE` once close has begun.
-    pub(crate) fn acquire(&self) -> Result<GateRef<'_, E>> {
+    pub fn acquire(&self) -> Result<GateRef<'_, E>> {
         let mut s = self.state.load(Ordering::Acquire);
         loop {
             if s & CLOSING != 0 {
@@ -48,7 +60,7 @@ impl<E: Event> Gate<E> {
     }
 
     /// Releases a reference kept with [`GateRef::keep`].
-    pub(crate) fn release(&self) {
+    pub fn release(&self) {
         let prev = self.state.fetch_sub(1, Ordering::AcqRel);
         debug_assert!(prev & COUNT >= 1, "Gate::release without a reference");
         if prev & CLOSING != 0 && prev & COUNT == 1 {
@@ -58,31 +70,31 @@ impl<E: Event> Gate<E> {
 
     /// Refuses new references from now on. Returns whether this call began
     /// closing (false: it had begun already).
-    pub(crate) fn begin_close(&self) -> bool {
+    pub fn begin_close(&self) -> bool {
         self.state.fetch_or(CLOSING, Ordering::AcqRel) & CLOSING == 0
     }
 
     /// Whether close has begun.
-    pub(crate) fn is_closing(&self) -> bool {
+    pub fn is_closing(&self) -> bool {
         self.state.load(Ordering::Acquire) & CLOSING != 0
     }
 
     /// Live references.
-    pub(crate) fn references(&self) -> usize {
+    pub fn references(&self) -> usize {
         self.state.load(Ordering::Acquire) & COUNT
     }
 }
 
 /// A reference on a [`Gate`], released on drop unless kept.
 #[must_use = "the reference is released when the guard is dropped"]
-pub(crate) struct GateRef<'a, E: Event> {
+pub struct GateRef<'a, E: Event> {
     gate: &'a Gate<E>,
 }
 
 impl<E: Event> GateRef<'_, E> {
     /// Keeps the reference beyond this guard; pair with [`Gate::release`]
     /// (an accepted asynchronous send releases it after its completion).
-    pub(crate) fn keep(self) {
+    pub fn keep(self) {
         core::mem::forget(self);
     }
 }

@@ -121,9 +121,18 @@ extern crate alloc;
 
 mod completion;
 mod config;
-mod gate;
+#[doc(hidden)]
+pub mod gate;
 mod ids;
 mod target;
+
+mod primitive {
+    //! Atomics of the gate, swapped for loom's when model checking (`--cfg loom`).
+    #[cfg(not(loom))]
+    pub(crate) use core::sync::atomic::{AtomicUsize, Ordering};
+    #[cfg(loom)]
+    pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
+}
 
 pub use completion::{
     Completion, CompletionDelivery, DeliveryContext, SendCompleted, SendCompletion,

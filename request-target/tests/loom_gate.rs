@@ -1,0 +1,167 @@
+//! Model check of the module-reference gate and close's wait loop (the
+//! protocol `RequestTarget::close` runs) under every interleaving loom
+//! explores: close never misses the wake-up of the last release or of a
+//! completion deferred by a failed work-item enqueue, never returns
+//! while a reference is held, and a reference racing close is either refused
+//! or waited for.
+//!
+//! Run with `RUSTFLAGS="--cfg loom" cargo test -p dmf-request-target --test loom_gate --release`.
+#![cfg(loom)]
+
+use dmf_request_target::gate::Gate;
+use dmf_wdf::{Event, Status};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::{Arc, Condvar, Mutex};
+use loom::thread;
+
+/// A manual-reset event on loom's primitives.
+struct LoomEvent {
+    set: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl LoomEvent {
+    fn new() -> Self {
+        LoomEvent {
+            set: Mutex::new(false),
+            cv: Condvar::new(),
+        }
+    }
+}
+
+impl Event for LoomEvent {
+    fn set(&self) {
+        *self.set.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+    fn reset(&self) {
+        *self.set.lock().unwrap() = false;
+    }
+    fn is_set(&self) -> bool {
+        *self.set.lock().unwrap()
+    }
+    fn wait(&self, _timeout_ms: Option<u32>) -> bool {
+        let mut g = self.set.lock().unwrap();
+        while !*g {
+            g = self.cv.wait(g).unwrap();
+        }
+        true
+    }
+}
+
+/// The module: the gate plus the deferred-completion list.
+struct Module {
+    gate: Gate<LoomEvent>,
+    deferred: Mutex<usize>,
+}
+
+impl Module {
+    /// A completion whose work item could not be queued (target.rs
+    /// `on_completed`): defer it, wake close if it runs.
+    fn defer(&self) {
+        *self.deferred.lock().unwrap() += 1;
+        if self.gate.is_closing() {
+            self.gate.wake.set();
+        }
+    }
+
+    /// Delivers deferred completions: each releases its send's reference.
+    fn drain(&self) {
+        let n = std::mem::take(&mut *self.deferred.lock().unwrap());
+        for _ in 0..n {
+            self.gate.release();
+        }
+    }
+
+    /// `RequestTarget::close`'s wait loop.
+    fn close(&self) {
+        assert!(self.gate.begin_close());
+        loop {
+            self.drain();
+            self.gate.wake.reset();
+            if self.gate.references() == 0 {
+                break;
+            }
+            if *self.deferred.lock().unwrap() != 0 {
+                continue;
+            }
+            self.gate.wake.wait(None);
+        }
+    }
+}
+
+/// Bounded preemptions keep each model under a few seconds; the protocol's
+/// races need at most two preemptions to show up.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(f);
+}
+
+fn module() -> Arc<Module> {
+    Arc::new(Module {
+        gate: Gate::new(LoomEvent::new()),
+        deferred: Mutex::new(0),
+    })
+}
+
+#[test]
+fn close_waits_for_the_last_release_and_deferred_completions() {
+    model(|| {
+        let m = module();
+        // Two sends in flight: one completes normally, one is deferred.
+        m.gate.acquire().unwrap().keep();
+        m.gate.acquire().unwrap().keep();
+        let done = Arc::new(AtomicUsize::new(0));
+        let normal = {
+            let (m, done) = (Arc::clone(&m), Arc::clone(&done));
+            thread::spawn(move || {
+                done.fetch_add(1, Ordering::SeqCst);
+                m.gate.release();
+            })
+        };
+        let deferred = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || m.defer())
+        };
+        m.close();
+        assert_eq!(m.gate.references(), 0);
+        assert_eq!(
+            done.load(Ordering::SeqCst),
+            1,
+            "close returned before a completion"
+        );
+        normal.join().unwrap();
+        deferred.join().unwrap();
+    });
+}
+
+#[test]
+fn a_reference_racing_close_is_refused_or_waited_for() {
+    model(|| {
+        let m = module();
+        let holding = Arc::new(AtomicBool::new(false));
+        let user = {
+            let (m, holding) = (Arc::clone(&m), Arc::clone(&holding));
+            thread::spawn(move || match m.gate.acquire() {
+                Ok(guard) => {
+                    holding.store(true, Ordering::SeqCst);
+                    holding.store(false, Ordering::SeqCst);
+                    drop(guard);
+                    true
+                }
+                Err(status) => {
+                    assert_eq!(status, Status::INVALID_DEVICE_STATE);
+                    false
+                }
+            })
+        };
+        m.close();
+        assert!(
+            !holding.load(Ordering::SeqCst),
+            "close returned while a method ran"
+        );
+        assert!(m.gate.acquire().is_err());
+        user.join().unwrap();
+    });
+}
