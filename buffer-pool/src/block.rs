@@ -22,8 +22,9 @@
 
 use alloc::sync::{Arc, Weak};
 use core::alloc::Layout;
-use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 use core::mem::{align_of, size_of};
+use core::ops::{Deref, DerefMut};
 use core::ptr::{self, NonNull};
 
 use dmf_wdf::{Platform, Timer};
@@ -31,6 +32,7 @@ use dmf_wdf::{Platform, Timer};
 use crate::error::Overrun;
 use crate::sink::SinkShared;
 use crate::source::SourceShared;
+use crate::sync::{Cell, MutPtr};
 use crate::ExpiryCallback;
 
 /// Metadata signature (DMF's `0x87654321`).
@@ -86,10 +88,10 @@ pub(crate) struct Header<P: Platform> {
     pub(crate) home: NonNull<SourceShared<P>>,
     /// The buffer's timer (source `create_with_timer`); set at creation.
     pub(crate) timer: Option<P::Timer>,
-    pub(crate) link: UnsafeCell<Link<P>>,
+    pub(crate) link: Cell<Link<P>>,
     /// The sink the timer was last armed for. Written only by the block's
     /// owner before arming; read only by the timer handler after it fired.
-    pub(crate) expiry_sink: UnsafeCell<Option<Weak<SinkShared<P>>>>,
+    pub(crate) expiry_sink: Cell<Option<Weak<SinkShared<P>>>>,
 }
 
 /// A pointer to a block's header.
@@ -157,7 +159,7 @@ impl<P: Platform> HeaderPtr<P> {
     pub(crate) fn header(&self) -> &Header<P> {
         // SAFETY: a `HeaderPtr` in use designates a live, initialised block
         // (module invariants); the fields read through `&Header` are either
-        // immutable after creation or behind `UnsafeCell`.
+        // immutable after creation or behind a `Cell`.
         unsafe { self.0.as_ref() }
     }
 
@@ -191,12 +193,38 @@ impl<P: Platform> HeaderPtr<P> {
     ///
     /// The caller owns the block (module invariants): it holds the lock of the
     /// sink that lists it, or it owns it outright; no other reference to the
-    /// link is alive.
+    /// link is alive while the result is.
     #[inline]
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn link(&self) -> &mut Link<P> {
-        // SAFETY: exclusivity is the caller's contract.
-        unsafe { &mut *self.header().link.get() }
+    pub(crate) unsafe fn link(&self) -> LinkRef<'_, P> {
+        LinkRef {
+            ptr: self.header().link.get_mut(),
+            _header: PhantomData,
+        }
+    }
+
+    /// The sink the timer was last armed for (a clone).
+    ///
+    /// # Safety
+    ///
+    /// Called by the block's timer handler after its timer fired, or by the
+    /// block's owner; nobody writes the field meanwhile.
+    pub(crate) unsafe fn expiry_sink(&self) -> Option<Weak<SinkShared<P>>> {
+        // SAFETY: per the contract, no write is concurrent with this read.
+        self.header().expiry_sink.with(|p| unsafe { (*p).clone() })
+    }
+
+    /// Sets the sink the timer is armed for.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the block and its timer is not armed or firing.
+    pub(crate) unsafe fn set_expiry_sink(&self, sink: Option<Weak<SinkShared<P>>>) {
+        // SAFETY: per the contract, nobody else accesses the field.
+        let old = self
+            .header()
+            .expiry_sink
+            .with_mut(|p| unsafe { core::mem::replace(&mut *p, sink) });
+        drop(old);
     }
 
     fn guard_ptrs(&self) -> (*mut u8, *mut u8) {
@@ -285,6 +313,27 @@ impl<P: Platform> HeaderPtr<P> {
     }
 }
 
+/// Exclusive access to a block's [`Link`] (see [`HeaderPtr::link`]).
+pub(crate) struct LinkRef<'a, P: Platform> {
+    ptr: MutPtr<Link<P>>,
+    _header: PhantomData<&'a Header<P>>,
+}
+
+impl<P: Platform> Deref for LinkRef<'_, P> {
+    type Target = Link<P>;
+    fn deref(&self) -> &Link<P> {
+        // SAFETY: `HeaderPtr::link`'s contract makes this access exclusive.
+        unsafe { self.ptr.deref() }
+    }
+}
+
+impl<P: Platform> DerefMut for LinkRef<'_, P> {
+    fn deref_mut(&mut self) -> &mut Link<P> {
+        // SAFETY: as above.
+        unsafe { self.ptr.deref() }
+    }
+}
+
 /// Allocates and initialises a block for `home` (data and context zeroed,
 /// guards written, timer created when configured).
 pub(crate) fn allocate_block<P: Platform>(
@@ -306,8 +355,8 @@ pub(crate) fn allocate_block<P: Platform>(
             context_size: l.context_size as u32,
             home: NonNull::new_unchecked(Arc::into_raw(Arc::clone(home)) as *mut SourceShared<P>),
             timer: None,
-            link: UnsafeCell::new(Link::new()),
-            expiry_sink: UnsafeCell::new(None),
+            link: Cell::new(Link::new()),
+            expiry_sink: Cell::new(None),
         });
     }
     hdr.zero();

@@ -61,7 +61,7 @@ impl<P: Platform> SinkList<P> {
     /// no list.
     unsafe fn insert(&mut self, h: HeaderPtr<P>, sink: *const SinkShared<P>, at_head: bool) {
         // SAFETY: we own `h`, and the lock guards the links of listed blocks.
-        let link = unsafe { h.link() };
+        let mut link = unsafe { h.link() };
         link.sink = sink;
         if at_head {
             link.prev = None;
@@ -92,7 +92,7 @@ impl<P: Platform> SinkList<P> {
     /// The caller holds the lock guarding this list, and `h` is in it.
     unsafe fn unlink(&mut self, h: HeaderPtr<P>) {
         // SAFETY: listed block, guarded by the lock we hold.
-        let link = unsafe { h.link() };
+        let mut link = unsafe { h.link() };
         let (prev, next) = (link.prev.take(), link.next.take());
         link.sink = ptr::null();
         match prev {
@@ -143,7 +143,7 @@ impl<P: Platform> Drop for SinkShared<P> {
                         // SAFETY: `h` is listed; we hold the lock.
                         unsafe { list.unlink(h) };
                         // SAFETY: now owned by us (we hold the lock).
-                        let link = unsafe { h.link() };
+                        let mut link = unsafe { h.link() };
                         let armed = core::mem::replace(&mut link.armed, false);
                         Some((h, armed, link.on_expiry.take()))
                     }
@@ -183,7 +183,7 @@ impl<P: Platform> TimerHandler for BufferTimer<P> {
         // handler removes it (nobody else can: stopping the timer fails), so
         // the block is alive and `expiry_sink` is not being written.
         // SAFETY: see above.
-        let weak = unsafe { (*h.header().expiry_sink.get()).clone() };
+        let weak = unsafe { h.expiry_sink() };
         let Some(shared) = weak.and_then(|w| w.upgrade()) else {
             // The sink is closing; its drop owns the block and waits for us.
             return;
@@ -192,10 +192,11 @@ impl<P: Platform> TimerHandler for BufferTimer<P> {
             let mut list = shared.list.lock();
             // SAFETY: if the block is listed in this sink, the lock we hold
             // guards its link; `sink` and `armed` are only written under it.
-            let link = unsafe { h.link() };
+            let mut link = unsafe { h.link() };
             if ptr::eq(link.sink, Arc::as_ptr(&shared)) && link.armed {
                 link.armed = false;
                 let cb = link.on_expiry.take();
+                drop(link);
                 // SAFETY: listed in this sink; we hold its lock.
                 unsafe { list.unlink(h) };
                 cb
@@ -344,7 +345,7 @@ impl<P: Platform> SinkPool<P> {
         let checked = self.record(h.check_and_repair());
         // We own the block and its timer is not armed: no handler reads this.
         // SAFETY: see above.
-        unsafe { *h.header().expiry_sink.get() = Some(Arc::downgrade(&self.shared)) };
+        unsafe { h.set_expiry_sink(Some(Arc::downgrade(&self.shared))) };
         let deadline = self
             .shared
             .now()
@@ -352,11 +353,12 @@ impl<P: Platform> SinkPool<P> {
         {
             let mut list = self.shared.list.lock();
             // SAFETY: we own `h`; from the insertion on, the lock guards it.
-            let link = unsafe { h.link() };
+            let mut link = unsafe { h.link() };
             link.armed = true;
             link.timeout_ms = timeout_ms;
             link.deadline = deadline;
             link.on_expiry = Some(on_expiry);
+            drop(link);
             // SAFETY: we hold the lock and own `h`.
             unsafe { list.insert(h, self.me(), false) };
             if let Some(timer) = h.timer() {
@@ -383,7 +385,7 @@ impl<P: Platform> SinkPool<P> {
                     return Err(Status::UNSUCCESSFUL);
                 };
                 // SAFETY: `h` is listed; we hold the lock.
-                let link = unsafe { h.link() };
+                let mut link = unsafe { h.link() };
                 cur = link.next;
                 if link.armed {
                     let stopped = h.timer().is_some_and(|t| t.stop(false));
@@ -393,6 +395,7 @@ impl<P: Platform> SinkPool<P> {
                     link.armed = false;
                 }
                 let cb = link.on_expiry.take();
+                drop(link);
                 // SAFETY: listed; we hold the lock.
                 unsafe { list.unlink(h) };
                 break (h, cb);
@@ -442,7 +445,7 @@ impl<P: Platform> SinkPool<P> {
             };
             let disposition = visit(&mut entry);
             // SAFETY: listed; we hold the lock (the entry borrow ended).
-            let link = unsafe { h.link() };
+            let mut link = unsafe { h.link() };
             match disposition {
                 D::ContinueEnumeration | D::StopEnumeration => {
                     if let (Some(ms), Some(t)) = (remaining, h.timer()) {
@@ -452,6 +455,7 @@ impl<P: Platform> SinkPool<P> {
                 D::RemoveAndStopEnumeration => {
                     link.armed = false;
                     let cb = link.on_expiry.take();
+                    drop(link);
                     // SAFETY: listed; we hold the lock.
                     unsafe { list.unlink(h) };
                     drop(list);

@@ -94,7 +94,7 @@ impl<P: Platform> SourceShared<P> {
         hdr.zero();
         if self.config.create_with_timer {
             // SAFETY: the caller owns the block (it came from a guard).
-            unsafe { *hdr.header().expiry_sink.get() = None };
+            unsafe { hdr.set_expiry_sink(None) };
             // SAFETY: as above.
             debug_assert!(!unsafe { hdr.link() }.armed);
         }

@@ -36,7 +36,30 @@ impl<T> Cell<T> {
     pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
         f(self.0.get())
     }
+
+    /// A pointer for writing, checked by loom while it lives.
+    #[inline]
+    pub(crate) fn get_mut(&self) -> MutPtr<T> {
+        MutPtr(self.0.get())
+    }
+}
+
+/// loom's `MutPtr`: a pointer into a [`Cell`] for exclusive access.
+#[cfg(not(loom))]
+pub(crate) struct MutPtr<T>(*mut T);
+
+#[cfg(not(loom))]
+impl<T> MutPtr<T> {
+    /// # Safety
+    ///
+    /// No other reference to the value is alive while the result is used.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn deref(&self) -> &mut T {
+        // SAFETY: exclusivity is the caller's contract.
+        unsafe { &mut *self.0 }
+    }
 }
 
 #[cfg(loom)]
-pub(crate) use loom::cell::UnsafeCell as Cell;
+pub(crate) use loom::cell::{MutPtr, UnsafeCell as Cell};
