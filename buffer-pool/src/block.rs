@@ -319,6 +319,13 @@ pub(crate) struct LinkRef<'a, P: Platform> {
     _header: PhantomData<&'a Header<P>>,
 }
 
+impl<P: Platform> LinkRef<'_, P> {
+    /// Ends the access now (loom checks it until here), before another
+    /// access to the same link.
+    #[inline]
+    pub(crate) fn release(self) {}
+}
+
 impl<P: Platform> Deref for LinkRef<'_, P> {
     type Target = Link<P>;
     fn deref(&self) -> &Link<P> {

@@ -196,7 +196,7 @@ impl<P: Platform> TimerHandler for BufferTimer<P> {
             if ptr::eq(link.sink, Arc::as_ptr(&shared)) && link.armed {
                 link.armed = false;
                 let cb = link.on_expiry.take();
-                drop(link);
+                link.release();
                 // SAFETY: listed in this sink; we hold its lock.
                 unsafe { list.unlink(h) };
                 cb
@@ -358,7 +358,7 @@ impl<P: Platform> SinkPool<P> {
             link.timeout_ms = timeout_ms;
             link.deadline = deadline;
             link.on_expiry = Some(on_expiry);
-            drop(link);
+            link.release();
             // SAFETY: we hold the lock and own `h`.
             unsafe { list.insert(h, self.me(), false) };
             if let Some(timer) = h.timer() {
@@ -395,7 +395,7 @@ impl<P: Platform> SinkPool<P> {
                     link.armed = false;
                 }
                 let cb = link.on_expiry.take();
-                drop(link);
+                link.release();
                 // SAFETY: listed; we hold the lock.
                 unsafe { list.unlink(h) };
                 break (h, cb);
@@ -455,7 +455,7 @@ impl<P: Platform> SinkPool<P> {
                 D::RemoveAndStopEnumeration => {
                     link.armed = false;
                     let cb = link.on_expiry.take();
-                    drop(link);
+                    link.release();
                     // SAFETY: listed; we hold the lock.
                     unsafe { list.unlink(h) };
                     drop(list);

@@ -181,7 +181,7 @@ fn data_overrun_is_detected_reported_counted_and_repaired() {
     // A "device" writes one byte past the buffer it was given.
     // SAFETY: the guard byte lies inside the buffer's block, which we own.
     unsafe { raw.as_ptr().add(raw.len()).write(0xEE) };
-    assert_eq!(b.check_guards().unwrap_err().data, true);
+    assert!(b.check_guards().unwrap_err().data);
     let err = pool.put(b).unwrap_err();
     assert_eq!(err.status(), Status::HEAP_CORRUPTION);
     match err {
