@@ -299,6 +299,9 @@ impl<P: Platform> Shared<P> {
             shared: Arc::downgrade(self),
         });
         let mut st = self.state.lock();
+        if matches!(kind, Kind::Reuse { .. }) {
+            st.reuse_count += 1;
+        }
         st.entries[index] = Some(Entry {
             slot: Arc::clone(&slot),
             work,
@@ -916,7 +919,6 @@ impl<P: Platform> RequestTarget<P> {
         };
         self.shared
             .create_entry(kind, false, target.as_ref(), target_gen)?;
-        self.shared.state.lock().reuse_count += 1;
         tracing::debug!(
             reuse_id = id.get(),
             "RequestTarget: reusable request created"
@@ -1109,6 +1111,14 @@ impl<P: Platform> RequestTarget<P> {
             slot.request.cancel_sent();
         }
     }
+}
+
+/// Compile-time proof that `RequestTarget<P>` can be shared between threads
+/// for every platform (generic bodies are type-checked without being called).
+#[allow(dead_code)]
+fn assert_send_sync<P: Platform>() {
+    fn is<T: Send + Sync>() {}
+    is::<RequestTarget<P>>();
 }
 
 impl<P: Platform> Drop for RequestTarget<P> {
