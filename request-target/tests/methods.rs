@@ -578,3 +578,53 @@ fn reusable_request_can_be_resent_from_its_callback() {
         .finish();
     }
 }
+
+#[test]
+fn reuse_delete_from_its_own_callback_deletes_at_once() {
+    for config in [
+        RequestTargetConfig::default(),
+        RequestTargetConfig::passive(),
+    ] {
+        let f = Fixture::new(SimConfig::default(), Arc::new(EchoDevice::new()), config);
+        let module = Arc::new(f.module);
+        let outcome = Arc::new(Mutex::new(None));
+        let id = module.reuse_create().unwrap();
+        let callback: dmf_request_target::Completion = {
+            let (module, outcome) = (Arc::downgrade(&module), Arc::clone(&outcome));
+            Arc::new(move |c: &SendCompleted<'_>| {
+                let module = module.upgrade().unwrap();
+                *outcome.lock().unwrap() = Some(module.reuse_delete(c.reuse_id.unwrap()));
+            })
+        };
+        static INPUT: [u8; 2] = [1, 2];
+        // SAFETY: INPUT is 'static.
+        unsafe {
+            module
+                .reuse_send(
+                    id,
+                    Some(RawBuffer::from_slice(&INPUT)),
+                    None,
+                    SendParams::write(),
+                    Some(callback),
+                    0,
+                )
+                .unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while outcome.lock().unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::yield_now();
+        }
+        assert_eq!(*outcome.lock().unwrap(), Some(Ok(ReuseDeletion::Deleted)));
+        assert!(f.sim.wait_quiescent(Duration::from_secs(5)));
+        assert_eq!(module.reuse_count(), 0);
+        assert_eq!(module.references(), 0);
+        let module = Arc::into_inner(module).unwrap();
+        Fixture {
+            sim: f.sim,
+            target: f.target,
+            module,
+        }
+        .finish();
+    }
+}
