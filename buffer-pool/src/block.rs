@@ -77,21 +77,22 @@ impl<P: Platform> Link<P> {
     }
 }
 
-/// The metadata in front of a buffer's data.
+/// The metadata in front of a buffer's data. The fields every get/put reads
+/// come last, next to the data, so a put touches few cache lines.
 #[repr(C)]
 pub(crate) struct Header<P: Platform> {
-    pub(crate) signature: u32,
-    pub(crate) data_size: u32,
-    pub(crate) context_offset: u32,
-    pub(crate) context_size: u32,
-    /// The creating source pool (one strong count, see module invariants).
-    pub(crate) home: NonNull<SourceShared<P>>,
     /// The buffer's timer (source `create_with_timer`); set at creation.
     pub(crate) timer: Option<P::Timer>,
     pub(crate) link: Cell<Link<P>>,
     /// The sink the timer was last armed for. Written only by the block's
     /// owner before arming; read only by the timer handler after it fired.
     pub(crate) expiry_sink: Cell<Option<Weak<SinkShared<P>>>>,
+    /// The creating source pool (one strong count, see module invariants).
+    pub(crate) home: NonNull<SourceShared<P>>,
+    pub(crate) signature: u32,
+    pub(crate) data_size: u32,
+    pub(crate) context_offset: u32,
+    pub(crate) context_size: u32,
 }
 
 /// A pointer to a block's header.
