@@ -272,7 +272,9 @@ impl<P: Platform> BufferPool<P> {
     ///
     /// # Errors
     ///
-    /// `STATUS_UNSUCCESSFUL` when empty without look-aside (DMF's code);
+    /// `STATUS_UNSUCCESSFUL` when empty without look-aside (DMF's code for
+    /// `Get` and `GetWithMemory`; its `GetWithMemoryDescriptor` said
+    /// `STATUS_INSUFFICIENT_RESOURCES` instead);
     /// `STATUS_INSUFFICIENT_RESOURCES` (or the timer creation status) when
     /// look-aside allocation fails.
     #[inline]

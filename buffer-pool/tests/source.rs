@@ -290,3 +290,21 @@ fn concurrent_get_put_with_close_racing_loses_nothing() {
         );
     }
 }
+
+#[test]
+fn pools_and_guards_cross_threads() {
+    fn check<T: Send + Sync + 'static>() {}
+    check::<BufferPool<Sim>>();
+    check::<SinkPool<Sim>>();
+    check::<dmf_buffer_pool::PoolBuffer<Sim>>();
+    // A guard carried to another thread (as across a completion) goes home
+    // from there.
+    let sim = sim();
+    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 8)).unwrap();
+    let mut b = pool.get().unwrap();
+    b.data_mut()[0] = 3;
+    std::thread::spawn(move || assert_eq!(b.data()[0], 3))
+        .join()
+        .unwrap();
+    assert_eq!(pool.count(), 1);
+}
