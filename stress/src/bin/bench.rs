@@ -1,0 +1,80 @@
+//! `cargo run -p dmf-stress --release --bin bench [-- --quick] [--max-targets N] [--no-write] [--out PATH]`
+//!
+//! Runs every layer's benchmark against its baseline in this process,
+//! prints the table of ratios and writes `BENCHMARKS.md` at the repository
+//! root (or `--out`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use dmf_stress::alloc_count::CountingAllocator;
+use dmf_stress::bench::{run_all, BenchOptions, StderrProgress};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+const USAGE: &str = "usage: bench [--quick] [--max-targets N] [--no-write] [--out PATH]";
+
+fn main() -> ExitCode {
+    let mut options = BenchOptions::default();
+    let mut write = true;
+    let mut out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => options.quick = true,
+            "--no-write" => write = false,
+            "--max-targets" => match args.next().and_then(|v| v.parse().ok()) {
+                Some(n) => options.max_targets = n,
+                None => {
+                    eprintln!("{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--out" => match args.next() {
+                Some(p) => out = PathBuf::from(p),
+                None => {
+                    eprintln!("{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            // `cargo bench` passes `--bench`.
+            "--bench" => {}
+            other => {
+                eprintln!("unknown argument {other:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut command = String::from("cargo run -p dmf-stress --release --bin bench");
+    if options.quick || options.max_targets != BenchOptions::default().max_targets {
+        command.push_str(" --");
+        if options.quick {
+            command.push_str(" --quick");
+        }
+        if options.max_targets != BenchOptions::default().max_targets {
+            command.push_str(&format!(" --max-targets {}", options.max_targets));
+        }
+    }
+    let report = run_all(&options, &command, &mut StderrProgress::default());
+    println!(
+        "machine: {} x {} ({}), {}\n",
+        report.machine.nproc, report.machine.cpu, report.machine.os, report.machine.rustc
+    );
+    println!("{}", report.tables());
+    if write {
+        let path = out.canonicalize().unwrap_or(out);
+        match std::fs::write(&path, report.markdown()) {
+            Ok(()) => eprintln!("wrote {}", path.display()),
+            Err(e) => {
+                eprintln!("cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,77 @@
+//! `cargo run -p dmf-stress --release --bin soak -- --duration SECS --seed S [--faults]`
+//!
+//! Runs the DMF anchor scenario set (SPEC §3.1-3.5) at once on the
+//! simulator, printing progress every second and, at the end, the counts of
+//! operations, the statuses seen and the leak check. Exit code 0 when the
+//! run passed, 1 on a violation or a leak, 2 on bad arguments, 3 when the
+//! watchdog failed the run (with a dump of what is outstanding).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use dmf_stress::soak::{run, SoakConfig};
+
+const USAGE: &str =
+    "usage: soak [--duration SECS] [--seed S] [--faults] [--stall SECS] [--devices N] [--quiet]
+  --duration SECS  how long the scenarios run (default 10)
+  --seed S         seed of every random choice, decimal or 0x-hex (default 0x5EED)
+  --faults         inject allocation, open, request failures and latency spikes
+  --stall SECS     watchdog: fail when nothing progresses this long (default 15)
+  --devices N      most child devices on the bus at once (default 6)
+  --quiet          no progress lines";
+
+fn parse_u64(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+fn main() -> ExitCode {
+    let mut config = SoakConfig::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| -> Option<u64> {
+            let v = args.next().and_then(|v| parse_u64(&v));
+            if v.is_none() {
+                eprintln!("{name} needs a number\n{USAGE}");
+            }
+            v
+        };
+        match arg.as_str() {
+            "--duration" | "-d" => match value("--duration") {
+                Some(v) => config.duration = Duration::from_secs(v),
+                None => return ExitCode::from(2),
+            },
+            "--seed" | "-s" => match value("--seed") {
+                Some(v) => config.seed = v,
+                None => return ExitCode::from(2),
+            },
+            "--stall" => match value("--stall") {
+                Some(v) => config.stall_timeout = Duration::from_secs(v.max(1)),
+                None => return ExitCode::from(2),
+            },
+            "--devices" => match value("--devices") {
+                Some(v) => config.max_devices = v.max(1) as usize,
+                None => return ExitCode::from(2),
+            },
+            "--faults" => config.faults = true,
+            "--quiet" => config.progress = false,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("unknown argument {other:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let report = run(&config);
+    println!("{}", report.summary());
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,578 @@
+//! The soak: SPEC §3.1-3.5 all at once on one simulated machine.
+//!
+//! | scenario | here |
+//! |---|---|
+//! | 3.1 BufferPool (BP-1..5, BP-V) | two workers on a source pool with timers and look-aside and a sink ([`bp`]) |
+//! | 3.2 RequestTarget (RT-1..3) | a dispatch and a passive `RequestTarget` on a device that stays: sync, async, short timeouts, cancel and reuse matrices |
+//! | 3.3 CRT (CRT-1..7) | four `ContinuousRequestTarget`s on a child device ([`crt`]): streams started/stopped, single sends, power policy |
+//! | 3.4/3.5 DIMT (DIMT-1..6) | four `DeviceInterfaceMultipleTarget`s ([`dimt`]) following child devices the churn plugs, removes, query-removes, surprise-removes and whose interface it toggles ([`pnp`]) |
+//! | power | the client device power-cycles; CRTs and DIMTs follow |
+//! | faults (`--faults`) | allocation, open, request-creation, send-refusal and request failures, latency spikes (dmf-sim `Faults`), cleared for the teardown |
+//!
+//! Times are DMF's scaled down (milliseconds instead of seconds) so that a
+//! run of seconds goes through thousands of cycles. At the end: counts of
+//! operations, statuses seen per layer, the invariant violations, and the
+//! leak check (every simulated object gone, nothing in flight, every buffer
+//! home). A [watchdog](WATCHDOG_EXIT_CODE) fails the run if it hangs.
+
+mod bp;
+mod crt;
+mod dimt;
+mod pnp;
+mod sender;
+mod stats;
+mod watchdog;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use dmf_request_target::{RequestTarget, RequestTargetConfig};
+use dmf_sim::{
+    ClientDevice, Counters, DeviceSpec, FaultPlan, FaultPoint, Sim, SimConfig, SplitMix64,
+};
+use dmf_wdf::{IoTarget, OpenMode, OpenParams, Platform, ShareAccess, Status, TargetEvents};
+
+pub use watchdog::WATCHDOG_EXIT_CODE;
+
+use bp::BpScenario;
+use crt::CrtScenario;
+use dimt::DimtScenario;
+use pnp::Churn;
+use sender::{Actor, DimtTarget};
+use stats::Stats;
+
+/// Target events that accept everything and do nothing (targets on devices
+/// that are never removed).
+pub(crate) struct NoEvents;
+
+impl TargetEvents for NoEvents {
+    fn query_remove(&self) -> Status {
+        Status::SUCCESS
+    }
+    fn remove_canceled(&self) {}
+    fn remove_complete(&self) {}
+}
+
+/// How to run the soak.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SoakConfig {
+    /// How long the scenarios run (teardown comes after).
+    pub duration: Duration,
+    /// Seed of the simulator and of every random choice.
+    pub seed: u64,
+    /// Inject faults (allocation, open, request failures, latency spikes).
+    pub faults: bool,
+    /// The watchdog fails the run when nothing progresses, or one worker
+    /// stays in one action, this long.
+    pub stall_timeout: Duration,
+    /// The watchdog fails the run when the teardown has not finished this
+    /// long after `duration`.
+    pub end_grace: Duration,
+    /// Most child devices on the bus at once.
+    pub max_devices: usize,
+    /// Print a progress line every second (standard output).
+    pub progress: bool,
+}
+
+impl Default for SoakConfig {
+    fn default() -> Self {
+        SoakConfig {
+            duration: Duration::from_secs(10),
+            seed: 0x5EED,
+            faults: false,
+            stall_timeout: Duration::from_secs(15),
+            end_grace: Duration::from_secs(30),
+            max_devices: 6,
+            progress: true,
+        }
+    }
+}
+
+/// What a soak run saw.
+#[derive(Clone, Debug)]
+pub struct SoakReport {
+    /// The seed.
+    pub seed: u64,
+    /// Whether faults were injected.
+    pub faults: bool,
+    /// Scenario time (without setup and teardown).
+    pub elapsed: Duration,
+    /// Operations by name (`bp.1.acquire`, `send.sync`, `pnp.surprise_remove`...).
+    pub ops: BTreeMap<&'static str, u64>,
+    /// Statuses seen, by layer and raw NTSTATUS.
+    pub statuses: BTreeMap<(&'static str, i32), u64>,
+    /// Faults injected, by point.
+    pub faults_injected: Vec<(FaultPoint, u64)>,
+    /// Broken invariants (empty in a good run).
+    pub violations: Vec<String>,
+    /// The simulator's counters after the teardown.
+    pub counters: Counters,
+    /// The leak check: every simulated object gone, nothing in flight,
+    /// every IRP sent was completed.
+    pub leak_free: bool,
+}
+
+impl SoakReport {
+    /// No violation and nothing leaked.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty() && self.leak_free
+    }
+
+    /// Sum of the operations whose name starts with `prefix`.
+    pub fn ops_with_prefix(&self, prefix: &str) -> u64 {
+        self.ops
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// How often `layer` saw `status`.
+    pub fn status_count(&self, layer: &str, status: Status) -> u64 {
+        self.statuses
+            .iter()
+            .filter(|((l, s), _)| *l == layer && *s == status.raw())
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The end-of-run summary.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "soak: seed {:#x}, faults {}, {:.1} s of scenarios",
+            self.seed,
+            if self.faults { "on" } else { "off" },
+            self.elapsed.as_secs_f64()
+        );
+        let _ = writeln!(s, "operations ({} total):", self.ops.values().sum::<u64>());
+        for (k, v) in &self.ops {
+            let _ = writeln!(s, "  {k:<36} {v:>10}");
+        }
+        let _ = writeln!(s, "statuses seen:");
+        for ((layer, raw), n) in &self.statuses {
+            let _ = writeln!(
+                s,
+                "  {layer:<12} {:<40} {n:>10}",
+                Status::from_raw(*raw).to_string()
+            );
+        }
+        if self.faults {
+            let _ = writeln!(s, "faults injected:");
+            for (p, n) in &self.faults_injected {
+                let _ = writeln!(s, "  {:<36} {n:>10}", p.to_string());
+            }
+        }
+        let _ = writeln!(
+            s,
+            "leak check: {}\n{}",
+            if self.leak_free { "clean" } else { "LEAKED" },
+            self.counters
+        );
+        if self.violations.is_empty() {
+            let _ = writeln!(s, "violations: none");
+        } else {
+            let _ = writeln!(s, "violations ({}):", self.violations.len());
+            for v in &self.violations {
+                let _ = writeln!(s, "  {v}");
+            }
+        }
+        let _ = write!(s, "result: {}", if self.passed() { "PASS" } else { "FAIL" });
+        s
+    }
+}
+
+/// Everything the workers share.
+struct World {
+    stats: Arc<Stats>,
+    stop: AtomicBool,
+    bp: BpScenario,
+    rts: Vec<(RequestTarget<Sim>, Arc<dmf_sim::SimIoTarget>)>,
+    crt: CrtScenario,
+    dimt: DimtScenario,
+    client: ClientDevice,
+}
+
+fn spawn(
+    name: &str,
+    world: &Arc<World>,
+    body: impl FnOnce(&World, &str) + Send + 'static,
+) -> JoinHandle<()> {
+    let world = Arc::clone(world);
+    let worker = name.to_string();
+    std::thread::Builder::new()
+        .name(format!("soak-{name}"))
+        .spawn(move || {
+            body(&world, &worker);
+            world.stats.finished(&worker);
+        })
+        .expect("spawn a soak worker")
+}
+
+fn sleep_ms(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+fn set_faults(sim: &Sim) {
+    let f = sim.faults();
+    f.set(FaultPoint::Allocation, FaultPlan::Probability(10_000));
+    f.set(FaultPoint::TargetOpen, FaultPlan::Probability(100_000));
+    f.set(FaultPoint::RequestFailure, FaultPlan::Probability(20_000));
+    f.set(FaultPoint::RequestCreation, FaultPlan::Probability(5_000));
+    f.set(FaultPoint::SendRefusal, FaultPlan::Probability(5_000));
+    f.set_latency_spike(FaultPlan::Probability(10_000), 25);
+}
+
+/// Runs the soak and returns what it saw. Progress lines go to standard
+/// output when `config.progress`. A hang ends the process (exit code
+/// [`WATCHDOG_EXIT_CODE`]) with a dump on standard error.
+pub fn run(config: &SoakConfig) -> SoakReport {
+    let stats = Arc::new(Stats::new(config.faults));
+    let sim = Sim::new(SimConfig::default().with_seed(config.seed));
+    let mut seeds = SplitMix64::new(config.seed);
+    let setup_deadline = Instant::now() + config.duration + config.end_grace + config.stall_timeout;
+
+    stats.doing("main", "setup");
+    // The bus instance's own Tests_IoctlHandler (RT) and a child PDO's (CRT).
+    let bus = sim.bus();
+    let self_device = bus
+        .add_device(DeviceSpec::new("soak-self", pnp::handler()))
+        .expect("add the self device");
+    let pdo = bus
+        .add_device(DeviceSpec::new("soak-pdo", pnp::handler()))
+        .expect("add the PDO");
+    let client = sim.client_device();
+    let self_link = bus.device_link(self_device).expect("self link");
+    let rts = [
+        RequestTargetConfig::default(),
+        RequestTargetConfig::passive(),
+    ]
+    .into_iter()
+    .map(|cfg| {
+        let t = Arc::new(sim.create_io_target().expect("target"));
+        t.open(
+            &OpenParams {
+                symbolic_link: &self_link,
+                open_mode: OpenMode::READ_WRITE,
+                share_access: ShareAccess::READ_WRITE,
+            },
+            Arc::new(NoEvents),
+        )
+        .expect("open the self target");
+        let rt = RequestTarget::new(sim.clone(), cfg).expect("request target");
+        rt.io_target_set(Arc::clone(&t)).expect("target set");
+        (rt, t)
+    })
+    .collect();
+    let crt = CrtScenario::new(&sim, pdo, &client, &stats, seeds.next_u64()).expect("CRTs");
+    let dimt = DimtScenario::new(&sim, &client, &stats, seeds.next_u64()).expect("DIMTs");
+    let bp = BpScenario::new(&sim, Arc::clone(&stats)).expect("pools");
+    client.start().expect("client device start");
+    let mut churn = Churn::new(&sim, Arc::clone(&stats), config.max_devices);
+    for _ in 0..config.max_devices.div_ceil(2) {
+        churn.plug();
+    }
+    let world = Arc::new(World {
+        stats: Arc::clone(&stats),
+        stop: AtomicBool::new(false),
+        bp,
+        rts,
+        crt,
+        dimt,
+        client,
+    });
+
+    let dump: watchdog::Dump = {
+        let weak: Weak<World> = Arc::downgrade(&world);
+        let sim = sim.clone();
+        Arc::new(move || {
+            let mut s = String::new();
+            if let Some(w) = weak.upgrade() {
+                let _ = writeln!(s, "  buffer pool: {}", w.bp.describe());
+                for (i, (rt, _)) in w.rts.iter().enumerate() {
+                    let _ = writeln!(
+                        s,
+                        "  request target {i}: {} reference(s), {} context(s), {} reuse id(s), closing {}",
+                        rt.references(),
+                        rt.context_count(),
+                        rt.reuse_count(),
+                        rt.is_closing()
+                    );
+                }
+                let _ = writeln!(s, "  CRTs: {}", w.crt.describe());
+                let _ = writeln!(s, "  DIMTs: {}", w.dimt.describe());
+                let _ = writeln!(s, "  client device: {:?}", w.client.state());
+            } else {
+                let _ = writeln!(s, "  (scenario objects already dropped)");
+            }
+            for d in sim.bus().devices() {
+                let _ = writeln!(
+                    s,
+                    "  device {:?} {}: {} open handle(s), {} IRP(s) pending",
+                    d.id, d.name, d.open_handles, d.pending_irps
+                );
+            }
+            let _ = writeln!(s, "  faults: {:?}", sim.faults());
+            let _ = write!(s, "  {}", sim.counters());
+            s
+        })
+    };
+    let dog = Watchdog::spawn(
+        Arc::clone(&stats),
+        config.stall_timeout,
+        setup_deadline,
+        dump,
+    );
+
+    // The workers' test pools exist before faults are injected.
+    let mut actors: Vec<Actor> = ["rt", "crt", "dimt-0", "dimt-1"]
+        .into_iter()
+        .map(|name| {
+            Actor::new(&sim, Arc::clone(&stats), name.to_string(), seeds.next_u64())
+                .expect("test pool")
+        })
+        .collect();
+    if config.faults {
+        set_faults(&sim);
+    }
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for i in 0..2 {
+        let seed = seeds.next_u64();
+        workers.push(spawn(&format!("bp-{i}"), &world, move |w, _| {
+            let mut rng = SplitMix64::new(seed);
+            while !w.stop.load(Ordering::Acquire) {
+                w.bp.action(&mut rng);
+                std::thread::sleep(Duration::from_micros(rng.range_inclusive(0, 300)));
+            }
+        }));
+    }
+    {
+        let mut actor = actors.remove(0);
+        workers.push(spawn("rt", &world, move |w, _| {
+            while !w.stop.load(Ordering::Acquire) {
+                let i = actor.rand(0, 1) as usize;
+                actor.random_action(&w.rts[i].0, 0);
+                actor.doing("pause");
+                let ms = actor.rand(1, 10);
+                sleep_ms(ms);
+            }
+        }));
+    }
+    {
+        let mut actor = actors.remove(0);
+        workers.push(spawn("crt", &world, move |w, _| {
+            while !w.stop.load(Ordering::Acquire) {
+                if actor.chance(30) {
+                    let which = actor.rand(0, 2);
+                    let start = actor.chance(50);
+                    actor.doing(if start { "stream start" } else { "stream stop" });
+                    w.crt.toggle(&w.stats, which, start);
+                } else if actor.chance(50) {
+                    actor.random_action(&*w.crt.a, 1);
+                } else {
+                    actor.random_action(&*w.crt.b, 1);
+                }
+                actor.doing("pause");
+                let ms = actor.rand(1, 10);
+                sleep_ms(ms);
+            }
+        }));
+    }
+    for i in 0..2 {
+        let mut actor = actors.remove(0);
+        workers.push(spawn(&format!("dimt-{i}"), &world, move |w, _| {
+            while !w.stop.load(Ordering::Acquire) {
+                let k = actor.rand(0, w.dimt.instances.len() as u64 - 1) as usize;
+                let m = w.dimt.instances[k].1.module();
+                let open = m.client().open_targets();
+                if open.is_empty() {
+                    actor.doing("waiting for a target");
+                    sleep_ms(5);
+                    continue;
+                }
+                let handle = open[actor.rand(0, open.len() as u64 - 1) as usize];
+                if actor.chance(10) {
+                    actor.doing("target_guard + get");
+                    match m.target_guard(handle) {
+                        Ok(guard) => {
+                            let r = m.get(guard.handle());
+                            w.stats.result("dimt", &r);
+                        }
+                        Err(s) => w.stats.status("dimt", s),
+                    }
+                    w.stats.op("dimt.target_reference");
+                } else {
+                    let target = DimtTarget { dimt: m, handle };
+                    actor.random_action(&target, 2);
+                }
+                actor.doing("pause");
+                let ms = actor.rand(1, 10);
+                sleep_ms(ms);
+            }
+        }));
+    }
+    let pnp = {
+        let seed = seeds.next_u64();
+        let world = Arc::clone(&world);
+        std::thread::Builder::new()
+            .name("soak-pnp".into())
+            .spawn(move || {
+                let mut rng = SplitMix64::new(seed);
+                while !world.stop.load(Ordering::Acquire) {
+                    world.stats.doing("pnp", "bus event");
+                    let what = churn.step(&mut rng);
+                    world.stats.doing("pnp", what);
+                    world.stats.doing("pnp", "pause");
+                    sleep_ms(rng.range_inclusive(5, 40));
+                }
+                world.stats.finished("pnp");
+                churn
+            })
+            .expect("spawn the pnp worker")
+    };
+    {
+        let seed = seeds.next_u64();
+        workers.push(spawn("power", &world, move |w, name| {
+            let mut rng = SplitMix64::new(seed);
+            while !w.stop.load(Ordering::Acquire) {
+                w.stats.doing(name, "pause");
+                sleep_ms(rng.range_inclusive(50, 250));
+                if w.stop.load(Ordering::Acquire) {
+                    break;
+                }
+                w.stats.doing(name, "power cycle");
+                let r = w.client.power_cycle();
+                w.stats.result("power", &r);
+                w.stats.op("power.cycle");
+            }
+        }));
+    }
+
+    // Progress, once a second.
+    stats.finished("main");
+    let mut last_ops = 0u64;
+    let mut next = start + Duration::from_secs(1);
+    while start.elapsed() < config.duration {
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep((next - now).min(config.duration.saturating_sub(start.elapsed())));
+            continue;
+        }
+        next += Duration::from_secs(1);
+        if config.progress {
+            let ops = stats.ops_with_prefix("");
+            let c = sim.counters();
+            println!(
+                "[soak {:>4.0} s/{:.0} s] ops {ops} (+{}/s) | bp {} rt+crt+dimt sends {} streams {} pnp {} power {} | targets open {} | in flight {} | faults {} | violations {}",
+                start.elapsed().as_secs_f64(),
+                config.duration.as_secs_f64(),
+                ops - last_ops,
+                stats.ops_with_prefix("bp."),
+                stats.ops_with_prefix("send.") + stats.ops_with_prefix("cancel.") + stats.ops_with_prefix("reuse."),
+                stats.ops_with_prefix("crt.stream") + stats.ops_with_prefix("dimt.stream"),
+                stats.ops_with_prefix("pnp."),
+                stats.ops_with_prefix("power."),
+                world.dimt.open_targets(),
+                c.requests_in_flight,
+                c.faults_injected,
+                stats.violations().len(),
+            );
+            last_ops = ops;
+        }
+    }
+    let elapsed = start.elapsed();
+
+    // Teardown.
+    dog.set_deadline(Instant::now() + config.end_grace);
+    stats.doing("main", "stopping the workers");
+    world.stop.store(true, Ordering::Release);
+    for w in workers {
+        if w.join().is_err() {
+            stats.violation("a worker panicked".into());
+        }
+    }
+    let mut churn = pnp.join().expect("the pnp worker panicked");
+    stats.op("teardown.workers_joined");
+    let faults_injected: Vec<(FaultPoint, u64)> = FaultPoint::ALL
+        .iter()
+        .map(|&p| (p, sim.faults().injected(p)))
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    sim.faults().clear_all();
+    stats.doing("main", "client device stop");
+    stats.result("power", &world.client.stop());
+    stats.doing("main", "buffer pool drain");
+    if let Err(e) = world.bp.finish() {
+        stats.violation(e);
+    }
+    stats.op("teardown.pools_drained");
+    let Ok(world) = Arc::try_unwrap(world) else {
+        panic!("soak: a worker still holds the world");
+    };
+    let World {
+        rts,
+        crt,
+        dimt,
+        bp,
+        client,
+        ..
+    } = world;
+    stats.doing("main", "closing the DIMTs");
+    drop(dimt);
+    stats.op("teardown.dimt_closed");
+    stats.doing("main", "closing the CRTs");
+    crt.close();
+    stats.op("teardown.crt_closed");
+    stats.doing("main", "closing the request targets");
+    for (rt, target) in rts {
+        rt.close();
+        drop(rt);
+        target.close();
+    }
+    stats.op("teardown.rt_closed");
+    drop(bp);
+    drop(client);
+    stats.doing("main", "unplugging the devices");
+    if let Err(e) = churn.unplug_all() {
+        stats.violation(e);
+    }
+    for id in [self_device, pdo] {
+        match sim.bus().remove_device(id) {
+            Ok(dmf_sim::RemovalOutcome::Removed) => {}
+            other => stats.violation(format!("removing {id:?}: {other:?}")),
+        }
+    }
+    stats.op("teardown.unplugged");
+    stats.doing("main", "waiting for the simulator to be quiescent");
+    if !sim.wait_quiescent(Duration::from_secs(10)) {
+        stats.violation("the simulator did not become quiescent within 10 s".into());
+    }
+    for p in sim.take_callback_panics() {
+        stats.violation(format!("callback panicked: {p}"));
+    }
+    let counters = sim.counters();
+    let leak_free = counters.is_clean()
+        && counters.irps_sent == counters.irps_completed
+        && churn.present() == 0;
+    stats.finished("main");
+    dog.stop();
+    SoakReport {
+        seed: config.seed,
+        faults: config.faults,
+        elapsed,
+        ops: stats.ops(),
+        statuses: stats.statuses(),
+        faults_injected,
+        violations: stats.violations(),
+        counters,
+        leak_free,
+    }
+}
+
+use watchdog::Watchdog;
