@@ -292,15 +292,13 @@ impl<P: Platform> BufferPool<P> {
 
     #[cold]
     fn grow(&self) -> Result<PoolBuffer<P>> {
+        // Count the extra buffer only once it exists, so that a failed
+        // allocation cannot leave a credit that would later free a buffer
+        // the pool needs.
+        let h = allocate_block(&self.shared)?;
         self.shared.extra.fetch_add(1, Ordering::AcqRel);
-        match allocate_block(&self.shared) {
-            // SAFETY: fresh block, owned by us; the guard takes it.
-            Ok(h) => Ok(unsafe { PoolBuffer::from_header(h) }),
-            Err(status) => {
-                self.shared.take_extra();
-                Err(status)
-            }
-        }
+        // SAFETY: fresh block, owned by us; the guard takes it.
+        Ok(unsafe { PoolBuffer::from_header(h) })
     }
 
     /// Returns `buffer` to the tail of this pool (`DMF_BufferPool_Put` on a

@@ -129,6 +129,21 @@ fn look_aside_allocation_failure_fails_get_and_leaks_nothing() {
     assert_eq!(pool.buffers_allocated(), 2);
     drop((first, second));
     assert_eq!((pool.count(), pool.buffers_allocated()), (1, 1));
+    // A failed growth racing a put must not leave the pool below its count.
+    let first = pool.get().unwrap();
+    sim.faults().set(FaultPoint::Allocation, FaultPlan::Always);
+    let failed = pool.get();
+    drop(first);
+    assert!(failed.is_err());
+    sim.faults().set(FaultPoint::Allocation, FaultPlan::Never);
+    assert_eq!((pool.count(), pool.buffers_allocated()), (1, 1));
+    let again = pool.get().unwrap();
+    assert_eq!(
+        sim.counters().allocations,
+        1,
+        "the listed buffer was reused"
+    );
+    drop(again);
     drop(pool);
     assert!(sim.counters().is_clean(), "{}", sim.counters());
 }
