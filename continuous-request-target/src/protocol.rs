@@ -374,8 +374,9 @@ pub enum StopRole {
 ///   misses the wake-up. A caller finding `Starting` spins (start never
 ///   blocks in that phase).
 /// * The retirement that brings the count to zero signals `all_retired`;
-///   `finish_stop` waits for it, then `Stopping → Stopped` and signals
-///   `stopped`.
+///   `finish_stop` waits for it and for every session to be released
+///   ([`enter_session`](Self::enter_session)), then `Stopping → Stopped`
+///   and signals `stopped`.
 ///
 /// # Invariants
 ///
@@ -389,6 +390,9 @@ pub struct StreamControl<E: Event> {
     count: StreamCount,
     all_retired: E,
     stopped: E,
+    /// Sessions (per-slot stream memberships) alive; see
+    /// [`enter_session`](Self::enter_session).
+    sessions: Rundown<E>,
 }
 
 impl<E: Event> core::fmt::Debug for StreamControl<E> {
@@ -402,15 +406,16 @@ impl<E: Event> core::fmt::Debug for StreamControl<E> {
 
 impl<E: Event> StreamControl<E> {
     /// A stopped stream. The events must be created signalled/unsignalled as
-    /// named: `rundown_event` unsignalled, `all_retired` and `stopped`
-    /// signalled.
-    pub fn new(rundown_event: E, all_retired: E, stopped: E) -> Self {
+    /// named: `rundown_event` and `sessions_event` unsignalled, `all_retired`
+    /// and `stopped` signalled.
+    pub fn new(rundown_event: E, all_retired: E, stopped: E, sessions_event: E) -> Self {
         StreamControl {
             word: AtomicUsize::new(P_STOPPED),
             send_rundown: Rundown::new(rundown_event),
             count: StreamCount::new(),
             all_retired,
             stopped,
+            sessions: Rundown::new(sessions_event),
         }
     }
 
@@ -467,6 +472,7 @@ impl<E: Event> StreamControl<E> {
         if n == 0 {
             self.all_retired.set();
         }
+        self.sessions.start();
         self.send_rundown.start();
         // Only `begin_start` leaves `Starting`, and stoppers only spin on
         // it, so a plain store of the phase keeps the (zero) waiter bits.
@@ -483,6 +489,19 @@ impl<E: Event> StreamControl<E> {
     /// After the send (accepted or not) or the park.
     pub fn leave_send(&self) {
         self.send_rundown.release();
+    }
+
+    /// A slot joins the stream with a session (between `begin_start` and
+    /// its retirement); pair a `true` with
+    /// [`leave_session`](Self::leave_session) once the slot retired and the
+    /// session's resources are released. `stop` waits for every session.
+    pub fn enter_session(&self) -> bool {
+        self.sessions.reference().is_ok()
+    }
+
+    /// A session is gone (see [`enter_session`](Self::enter_session)).
+    pub fn leave_session(&self) {
+        self.sessions.release();
     }
 
     /// One slot left the stream. Returns `true` if it was the last one (the
@@ -537,10 +556,12 @@ impl<E: Event> StreamControl<E> {
     }
 
     /// The owner of a stop, after cancelling and claiming: waits until every
-    /// slot retired, then `Stopping → Stopped` and wakes the waiters.
+    /// slot retired and every session is gone, then `Stopping → Stopped` and
+    /// wakes the waiters.
     pub fn finish_stop(&self) {
         self.all_retired.wait(None);
         debug_assert_eq!(self.count.active(), 0);
+        self.sessions.end_and_wait(None);
         let mut current = self.word.load(Ordering::Acquire);
         loop {
             debug_assert_eq!(current & PHASE_MASK, P_STOPPING);

@@ -51,12 +51,18 @@ impl StreamStatistics {
     }
 }
 
-/// The live counters. Relaxed atomics: they are statistics, not synchronisation.
+/// The per-request-path counters of one stream slot (kept per slot so that
+/// streaming touches no shared cache line for them).
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub(crate) struct SlotCounters {
     pub(crate) sends: AtomicU64,
     pub(crate) completions: AtomicU64,
     pub(crate) failed_completions: AtomicU64,
+}
+
+/// The live counters. Relaxed atomics: they are statistics, not synchronisation.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
     pub(crate) completions_during_stop: AtomicU64,
     pub(crate) completions_delivered_during_stop: AtomicU64,
     pub(crate) buffers_kept_by_client: AtomicU64,
@@ -86,12 +92,21 @@ impl Counters {
         });
     }
 
-    pub(crate) fn snapshot(&self) -> StreamStatistics {
+    pub(crate) fn snapshot<'a>(
+        &self,
+        slots: impl Iterator<Item = &'a SlotCounters>,
+    ) -> StreamStatistics {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let (mut sends, mut completions, mut failed_completions) = (0, 0, 0);
+        for s in slots {
+            sends += g(&s.sends);
+            completions += g(&s.completions);
+            failed_completions += g(&s.failed_completions);
+        }
         StreamStatistics {
-            sends: g(&self.sends),
-            completions: g(&self.completions),
-            failed_completions: g(&self.failed_completions),
+            sends,
+            completions,
+            failed_completions,
             completions_during_stop: g(&self.completions_during_stop),
             completions_delivered_during_stop: g(&self.completions_delivered_during_stop),
             buffers_kept_by_client: g(&self.buffers_kept_by_client),

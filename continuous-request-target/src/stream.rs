@@ -15,15 +15,30 @@
 //!   tracks the slots in the stream; the retirement that reaches 0 signals
 //!   the event `stop` waits on.
 //!
-//! Lifetime: slots hold a `Weak` reference to the engine (no cycle); the
-//! engine owns the slots. `close` stops streaming and then waits for every
-//! timer handler and work item, so nothing runs afterwards and dropping the
-//! engine never blocks.
+//! * **Sessions** — while a slot is part of a running stream, its in-flight
+//!   request carries a [`Session`] (the completion routine): a strong
+//!   reference to the engine and to the target streamed to, so the per-request
+//!   path needs no `Weak` upgrade, no target lock and no reference-count
+//!   traffic on shared objects. A session is dropped when its slot retires
+//!   (after the retirement is counted); `stop` waits until every session is
+//!   gone, so when it returns no completion routine of the stream is still
+//!   running CRT code and every target reference the stream took is released.
+//!
+//! Lifetime: the engine owns the slots; timers and work items hold a `Weak`
+//! reference to the engine; a session (and a parked slot's stored session)
+//! holds a strong one only while the stream runs. `close` stops streaming and
+//! then waits for every timer handler and work item, so nothing runs
+//! afterwards. The engine may be freed by the last session dropped (in a
+//! completion routine) right after a concurrent close returned: by then every
+//! timer and work item is idle and no request is in flight, so that drop
+//! never blocks.
 
 use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::stats::SlotCounters;
 
 use dmf_wdf::{
     Completed, CompletionRoutine, IoTarget, Lock, Platform, Request, Result, Rundown, SendOptions,
@@ -36,7 +51,6 @@ use crate::protocol::{
     AfterSend, ClaimFilter, Entry, ParkKind, SlotState, StopRole, StreamControl, StreamState,
 };
 use crate::stats::{bump, Counters};
-use crate::OutputBuffer;
 use dmf_buffer_pool::{BufferPool, BufferPoolConfig, PoolBuffer};
 
 /// What a completion decided for its slot.
@@ -50,15 +64,18 @@ pub(crate) enum Decision {
     Retire(RetireReason),
 }
 
-/// The mutable part of a slot; only its owner (see [`SlotState`]) locks it,
-/// so the lock is never contended — it exists to keep this safe code.
-pub(crate) struct SlotData<P: Platform> {
+/// The mutable part of a slot; only its owner (see [`SlotState`]) locks it
+/// (the passive-delivery and stale-timer paths aside), so the lock is
+/// practically never contended — it exists to keep this safe code.
+pub(crate) struct SlotData<P: Platform, H: StreamClient<P>> {
     input: Option<PoolBuffer<P>>,
-    output: Option<OutputBuffer<P>>,
-    /// A completion waiting for passive delivery.
-    pending: Option<(Completed, Entry)>,
+    output: Option<PoolBuffer<P>>,
+    /// A completion waiting for passive delivery, with its session.
+    pending: Option<(Completed, Entry, Arc<Session<P, H>>)>,
     /// The decision of an early completion, for the sender to apply.
     decision: Option<Decision>,
+    /// The session of a parked slot; whoever claims the slot takes it.
+    parked: Option<Arc<Session<P, H>>>,
     /// Consecutive failed completions (back-off).
     failures: u32,
 }
@@ -66,14 +83,39 @@ pub(crate) struct SlotData<P: Platform> {
 /// One stream request.
 pub(crate) struct Slot<P: Platform, H: StreamClient<P>> {
     pub(crate) index: usize,
-    engine: Weak<Engine<P, H>>,
     pub(crate) state: SlotState,
     pub(crate) request: P::Request,
-    data: P::Lock<SlotData<P>>,
+    data: P::Lock<SlotData<P, H>>,
     /// Back-off / refill retry timer; also the fallback for passive delivery.
     timer: P::Timer,
     /// Passive delivery of completions (`passive_level` only).
     work_item: Option<P::WorkItem>,
+    /// Per-slot counters (no shared cache line on the request path).
+    pub(crate) counters: SlotCounters,
+}
+
+/// A slot's membership of one running stream, and the completion routine
+/// of its sends (see the module docs).
+pub(crate) struct Session<P: Platform, H: StreamClient<P>> {
+    engine: Arc<Engine<P, H>>,
+    index: usize,
+    /// `Some` until dropped (released before the session is counted gone).
+    target: Option<Arc<P::IoTarget>>,
+}
+
+impl<P: Platform, H: StreamClient<P>> Session<P, H> {
+    fn slot(&self) -> &Slot<P, H> {
+        &self.engine.slots[self.index]
+    }
+}
+
+impl<P: Platform, H: StreamClient<P>> Drop for Session<P, H> {
+    fn drop(&mut self) {
+        // The target reference goes first, so that once `stop` saw every
+        // session gone, the engine's reference is the stream's last one.
+        drop(self.target.take());
+        self.engine.control.leave_session();
+    }
 }
 
 /// Runs a slot's timer and work item (holds no strong reference: no cycle).
@@ -100,7 +142,7 @@ pub(crate) struct Engine<P: Platform, H: StreamClient<P>> {
     pub(crate) resume_after_d0: AtomicBool,
     /// Incremented by `buffer_put` (missed-wake-up check of auto-refill).
     buffer_returns: AtomicU64,
-    pub(crate) slots: Box<[Arc<Slot<P, H>>]>,
+    pub(crate) slots: Box<[Slot<P, H>]>,
     input_pool: Option<BufferPool<P>>,
     pub(crate) output_pool: Option<BufferPool<P>>,
     pub(crate) counters: Counters,
@@ -146,6 +188,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             platform.create_event(false)?,
             platform.create_event(true)?,
             platform.create_event(true)?,
+            platform.create_event(false)?,
         );
 
         let mut failure: Option<Status> = None;
@@ -174,9 +217,8 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                 } else {
                     None
                 };
-                slots.push(Arc::new(Slot {
+                slots.push(Slot {
                     index,
-                    engine: weak.clone(),
                     state: SlotState::new(),
                     request,
                     data: P::Lock::new(SlotData {
@@ -184,11 +226,13 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                         output: None,
                         pending: None,
                         decision: None,
+                        parked: None,
                         failures: 0,
                     }),
                     timer,
                     work_item,
-                }));
+                    counters: SlotCounters::default(),
+                });
             }
             Engine {
                 platform: platform.clone(),
@@ -230,13 +274,14 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
     // ------------------------------------------------------------------
 
     /// Starts streaming. Passive level (the failure path waits).
-    pub(crate) fn start(&self) -> Result<()> {
+    pub(crate) fn start(self: &Arc<Self>) -> Result<()> {
         if self.slots.is_empty() {
             return Err(Status::NOT_SUPPORTED);
         }
-        if self.current_target().is_none() || self.closing.load(Ordering::Acquire) {
+        if self.closing.load(Ordering::Acquire) {
             return Err(Status::INVALID_DEVICE_STATE);
         }
+        let target = self.current_target().ok_or(Status::INVALID_DEVICE_STATE)?;
         self.control.begin_start(self.slots.len())?;
         tracing::debug!(requests = self.slots.len(), "CRT: stream start");
 
@@ -254,7 +299,21 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                 self.retire(slot, RetireReason::Stopped);
                 continue;
             }
-            if let Some(reason) = self.run(slot) {
+            slot.data.lock().failures = 0;
+            let entered = self.control.enter_session();
+            debug_assert!(
+                entered,
+                "sessions ended while slot {} is in the stream",
+                slot.index
+            );
+            let session = Arc::new(Session {
+                engine: Arc::clone(self),
+                index: slot.index,
+                target: Some(Arc::clone(&target)),
+            });
+            let first = self.run(&session);
+            drop(session);
+            if let Some(reason) = first {
                 failure = Some(match reason {
                     RetireReason::Stopped => Status::CANCELLED,
                     RetireReason::SendFailed { status } => status,
@@ -290,9 +349,12 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         for slot in self.slots.iter() {
             if slot.state.claim_parked(ClaimFilter::Any) {
                 slot.timer.stop(false);
+                let session = slot.data.lock().parked.take();
                 self.retire(slot, RetireReason::Stopped);
+                drop(session);
             }
         }
+        // Waits until every slot retired and every session is gone.
         self.control.finish_stop();
         tracing::debug!("CRT: stream stopped");
     }
@@ -311,20 +373,27 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
     // the send loop
     // ------------------------------------------------------------------
 
-    /// Sends `slot` (owned by the caller, state `Sending`) and keeps going
-    /// while completions hand decisions back. Returns the retirement reason
-    /// if the *first* attempt could not be sent (used by `start`).
-    fn run(&self, slot: &Arc<Slot<P, H>>) -> Option<RetireReason> {
+    /// Sends the session's slot (owned by the caller, state `Sending`) and
+    /// keeps going while early completions hand decisions back. Returns the
+    /// retirement reason if the *first* attempt could not be sent (used by
+    /// `start`).
+    fn run(&self, session: &Arc<Session<P, H>>) -> Option<RetireReason> {
+        let slot = &self.slots[session.index];
         let mut first = true;
         loop {
             if !self.control.enter_send() {
                 self.retire(slot, RetireReason::Stopped);
                 return first.then_some(RetireReason::Stopped);
             }
-            let returns_before = self.buffer_returns.load(Ordering::Acquire);
-            if let Err(reason) = self.send_once(slot) {
-                if reason == RetireReason::OutputBufferUnavailable && self.config.auto_refill {
-                    self.park_for_buffer(slot);
+            let auto_refill = self.config.auto_refill;
+            let returns_before = if auto_refill {
+                self.buffer_returns.load(Ordering::Acquire)
+            } else {
+                0
+            };
+            if let Err(reason) = self.send_once(slot, session) {
+                if reason == RetireReason::OutputBufferUnavailable && auto_refill {
+                    self.park_for_buffer(slot, Arc::clone(session));
                     self.control.leave_send();
                     // A buffer returned between our attempt and the park
                     // would have found nothing to wake: look again.
@@ -333,6 +402,8 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                     {
                         slot.timer.stop(false);
                         bump(&self.counters.resumed);
+                        // The stored session is ours (one per slot and start).
+                        drop(slot.data.lock().parked.take());
                         continue;
                     }
                     return None;
@@ -351,7 +422,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                     match decision.unwrap_or(Decision::Retire(RetireReason::Stopped)) {
                         Decision::Resend => slot.state.to_sending(),
                         Decision::Backoff(ms) => {
-                            self.park_for_backoff(slot, ms);
+                            self.park_for_backoff(slot, Arc::clone(session), ms);
                             return None;
                         }
                         Decision::Retire(reason) => {
@@ -366,11 +437,15 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
 
     /// One (re)send of `slot`. The caller owns the slot and holds a
     /// send-rundown reference. On failure every buffer is back in its pool.
-    fn send_once(&self, slot: &Arc<Slot<P, H>>) -> core::result::Result<(), RetireReason> {
+    fn send_once(
+        &self,
+        slot: &Slot<P, H>,
+        session: &Arc<Session<P, H>>,
+    ) -> core::result::Result<(), RetireReason> {
         let failed = |status| RetireReason::SendFailed { status };
-        let target = self
-            .current_target()
-            .ok_or(failed(Status::INVALID_DEVICE_STATE))?;
+        let Some(target) = &session.target else {
+            return Err(failed(Status::INVALID_DEVICE_STATE));
+        };
         slot.request.reuse().map_err(failed)?;
         let mut input = match &self.input_pool {
             Some(pool) => Some(
@@ -413,9 +488,9 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             data.input = input;
             data.output = output;
         }
-        match target.send(&slot.request, SendOptions::default(), Arc::clone(slot)) {
+        match target.send(&slot.request, SendOptions::default(), Arc::clone(session)) {
             Ok(()) => {
-                bump(&self.counters.sends);
+                bump(&slot.counters.sends);
                 tracing::trace!(slot = slot.index, "CRT: stream request sent");
                 Ok(())
             }
@@ -435,21 +510,23 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
     // ------------------------------------------------------------------
 
     /// Processes a completion (the caller owns the slot as `entry` says).
-    fn process(&self, slot: &Arc<Slot<P, H>>, completed: Completed, entry: Entry) {
+    fn process(&self, session: &Arc<Session<P, H>>, completed: Completed, entry: Entry) {
+        let slot = &self.slots[session.index];
         let decision = self.decide(slot, completed);
         if entry == Entry::Early {
             slot.data.lock().decision = Some(decision);
             if slot.state.finish_early() {
-                return; // the sender applies it
+                return; // the sender applies it (and keeps its session reference)
             }
             slot.data.lock().decision = None;
         }
         match decision {
             Decision::Resend => {
                 slot.state.to_sending();
-                self.run(slot);
+                self.run(session);
             }
-            Decision::Backoff(ms) => self.park_for_backoff(slot, ms),
+            Decision::Backoff(ms) => self.park_for_backoff(slot, Arc::clone(session), ms),
+            // The caller drops its session reference after this returns.
             Decision::Retire(reason) => self.retire(slot, reason),
         }
     }
@@ -460,20 +537,25 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             status,
             information,
         } = completed;
-        bump(&self.counters.completions);
-        if status.is_error() {
-            bump(&self.counters.failed_completions);
-        }
+        bump(&slot.counters.completions);
         tracing::trace!(
             slot = slot.index,
             ?status,
             information,
             "CRT: stream completion"
         );
-        let (input, output) = {
+        let (input, output, failures) = {
             let mut data = slot.data.lock();
-            (data.input.take(), data.output.take())
+            if status.is_error() {
+                data.failures = data.failures.saturating_add(1);
+            } else {
+                data.failures = 0;
+            }
+            (data.input.take(), data.output.take(), data.failures)
         };
+        if status.is_error() {
+            bump(&slot.counters.failed_completions);
+        }
         drop(input); // input buffers always go home
         let stopping = !self.control.is_running();
         if stopping {
@@ -501,14 +583,9 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         if !self.settle(disposition) {
             return Decision::Retire(RetireReason::ClientStopped { status });
         }
-        let mut data = slot.data.lock();
         if status.is_error() && self.config.backoff.is_enabled() {
-            data.failures = data.failures.saturating_add(1);
-            Decision::Backoff(self.config.backoff.delay_ms(data.failures))
+            Decision::Backoff(self.config.backoff.delay_ms(failures))
         } else {
-            if !status.is_error() {
-                data.failures = 0;
-            }
             Decision::Resend
         }
     }
@@ -531,32 +608,48 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
     // ------------------------------------------------------------------
 
     /// Owner only: park until the back-off timer fires.
-    fn park_for_backoff(&self, slot: &Slot<P, H>, ms: u32) {
+    fn park_for_backoff(&self, slot: &Slot<P, H>, session: Arc<Session<P, H>>, ms: u32) {
         if !self.control.enter_send() {
             self.retire(slot, RetireReason::Stopped);
             return;
         }
         bump(&self.counters.backoffs);
         tracing::trace!(slot = slot.index, ms, "CRT: stream request backs off");
+        slot.data.lock().parked = Some(session);
         slot.state.park(ParkKind::Timer);
         // Armed after parking so a firing always finds the slot parked; the
-        // rundown reference keeps `stop` from passing before it is armed.
+        // send-rundown reference keeps `stop` from passing before it is armed.
         slot.timer.start(u64::from(ms));
         self.control.leave_send();
     }
 
     /// Owner only, holding a send-rundown reference: park until an output
     /// buffer comes back.
-    fn park_for_buffer(&self, slot: &Slot<P, H>) {
+    fn park_for_buffer(&self, slot: &Slot<P, H>, session: Arc<Session<P, H>>) {
         bump(&self.counters.parked_for_buffer);
         tracing::trace!(
             slot = slot.index,
             "CRT: stream request waits for an output buffer"
         );
+        slot.data.lock().parked = Some(session);
         slot.state.park(ParkKind::Buffer);
         if self.config.auto_refill_retry_ms > 0 {
             slot.timer
                 .start(u64::from(self.config.auto_refill_retry_ms));
+        }
+    }
+
+    /// Takes the session of a slot just claimed from `Parked`.
+    fn resume(&self, slot: &Slot<P, H>) {
+        bump(&self.counters.resumed);
+        // (Not in the `match` scrutinee: the guard would live through `run`.)
+        let parked = slot.data.lock().parked.take();
+        match parked {
+            Some(session) => {
+                self.run(&session);
+            }
+            // Unreachable: a parked slot stores its session.
+            None => self.retire(slot, RetireReason::Stopped),
         }
     }
 
@@ -586,8 +679,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         for slot in self.slots.iter() {
             if slot.state.claim_parked(ClaimFilter::Buffer) {
                 slot.timer.stop(false);
-                bump(&self.counters.resumed);
-                self.run(slot);
+                self.resume(slot);
                 return;
             }
         }
@@ -599,34 +691,30 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             return;
         };
         let pending = slot.data.lock().pending.take();
-        if let Some((completed, entry)) = pending {
-            self.process(slot, completed, entry);
+        if let Some((completed, entry, session)) = pending {
+            self.process(&session, completed, entry);
             return;
         }
         if slot.state.claim_parked(ClaimFilter::Any) {
-            bump(&self.counters.resumed);
-            self.run(slot);
+            self.resume(slot);
         }
     }
 }
 
-impl<P: Platform, H: StreamClient<P>> CompletionRoutine for Slot<P, H> {
+impl<P: Platform, H: StreamClient<P>> CompletionRoutine for Session<P, H> {
     fn completed(self: Arc<Self>, completion: Completed) {
-        let entry = self.state.completing();
-        let Some(engine) = self.engine.upgrade() else {
-            // Unreachable: the engine outlives every stream request in flight.
-            return;
-        };
-        if let Some(work_item) = &self.work_item {
-            self.data.lock().pending = Some((completion, entry));
+        let slot = self.slot();
+        let entry = slot.state.completing();
+        if let Some(work_item) = &slot.work_item {
+            slot.data.lock().pending = Some((completion, entry, Arc::clone(&self)));
             if work_item.enqueue().is_err() {
                 // Never lose a completion: the slot's timer is idle while the
                 // request is in flight, and its handler runs at passive level.
-                self.timer.start(0);
+                slot.timer.start(0);
             }
             return;
         }
-        engine.process(&self, completion, entry);
+        self.engine.process(&self, completion, entry);
     }
 }
 

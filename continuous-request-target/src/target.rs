@@ -239,7 +239,9 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
 
     /// Stream health counters.
     pub fn statistics(&self) -> StreamStatistics {
-        self.engine.counters.snapshot()
+        self.engine
+            .counters
+            .snapshot(self.engine.slots.iter().map(|s| &s.counters))
     }
 
     // ------------------------------------------------------------------
@@ -319,7 +321,7 @@ fn d0_exit<P: Platform, H: StreamClient<P>>(engine: &Engine<P, H>, target_state:
 }
 
 fn d0_entry<P: Platform, H: StreamClient<P>>(
-    engine: &Engine<P, H>,
+    engine: &Arc<Engine<P, H>>,
     previous: PowerState,
 ) -> Result<()> {
     if previous == PowerState::D3Final {

@@ -131,6 +131,7 @@ impl Crt {
                 LoomEvent::new(false),
                 LoomEvent::new(true),
                 LoomEvent::new(true),
+                LoomEvent::new(false),
             ),
             slot: SlotState::new(),
             decision: Mutex::new(None),
@@ -152,6 +153,8 @@ impl Crt {
             return false;
         }
         assert!(self.slot.claim_idle(), "slot not idle at start");
+        // The slot's session (released when it retires).
+        assert!(self.control.enter_session());
         self.run()
     }
 
@@ -167,11 +170,12 @@ impl Crt {
         self.control.finish_stop();
     }
 
-    /// `Engine::retire`.
+    /// `Engine::retire`, then the slot's session is dropped.
     fn retire(&self) {
         self.retired.fetch_add(1, Ordering::SeqCst);
         self.slot.retire();
         self.control.retire_one();
+        self.control.leave_session();
     }
 
     /// `Engine::run`: send and keep going while early completions hand
