@@ -90,6 +90,9 @@ enum Kind {
 /// * `cancel_id` is non-zero only while a send with a cancel id is in flight
 ///   (between registration before the send and the completion).
 struct Entry<P: Platform> {
+    /// Unique per entry: an index freed by a reuse deletion may hold a
+    /// different entry later.
+    serial: u64,
     slot: Arc<Slot<P>>,
     work: P::WorkItem,
     kind: Kind,
@@ -116,6 +119,8 @@ struct State<P: Platform> {
     pooled: usize,
     /// Number of reusable requests.
     reuse_count: usize,
+    /// Source of `Entry::serial`.
+    next_serial: u64,
 }
 
 pub(crate) struct Shared<P: Platform> {
@@ -302,7 +307,10 @@ impl<P: Platform> Shared<P> {
         if matches!(kind, Kind::Reuse { .. }) {
             st.reuse_count += 1;
         }
+        st.next_serial += 1;
+        let serial = st.next_serial;
         st.entries[index] = Some(Entry {
+            serial,
             slot: Arc::clone(&slot),
             work,
             kind,
@@ -549,11 +557,12 @@ impl<P: Platform> Shared<P> {
     /// buffers, frees a reusable request for resending, calls the client,
     /// returns the context, releases the module reference.
     fn process(&self, index: usize, completion: Completed, context: DeliveryContext) {
-        let (send, reuse_id) = {
+        let (send, reuse_id, serial) = {
             let mut st = self.state.lock();
             let e = st.entries[index]
                 .as_mut()
                 .expect("an entry with a send in flight exists");
+            let serial = e.serial;
             let send = e.send.take();
             let reuse_id = match e.kind {
                 Kind::Reuse { id, .. } => {
@@ -563,7 +572,7 @@ impl<P: Platform> Shared<P> {
                 }
                 Kind::Pooled => None,
             };
-            (send, reuse_id)
+            (send, reuse_id, serial)
         };
         let removed = if let Some(send) = send {
             let information = completion.information;
@@ -582,12 +591,17 @@ impl<P: Platform> Shared<P> {
                 });
             }
             let mut st = self.state.lock();
-            if let Some(e) = st.entries[index].as_mut() {
-                if e.kind == Kind::Pooled {
-                    e.owner = false;
+            // A reusable request may have been deleted by the callback (and
+            // its index taken by a new entry): then there is nothing to do.
+            let removed = match st.entries[index].as_mut() {
+                Some(e) if e.serial == serial => {
+                    if e.kind == Kind::Pooled {
+                        e.owner = false;
+                    }
+                    release_locked(&mut st, index)
                 }
-            }
-            let removed = release_locked(&mut st, index);
+                _ => None,
+            };
             drop(st);
             drop(send);
             removed
@@ -650,6 +664,7 @@ impl<P: Platform> RequestTarget<P> {
                 deferred: Vec::new(),
                 pooled: 0,
                 reuse_count: 0,
+                next_serial: 0,
             }),
         });
         let module = RequestTarget { shared };

@@ -628,3 +628,88 @@ fn reuse_delete_from_its_own_callback_deletes_at_once() {
         .finish();
     }
 }
+
+#[test]
+fn an_index_freed_in_a_callback_and_reused_is_not_released_twice() {
+    // The callback deletes its reusable request and sends with a pooled
+    // context that lands on the freed index; finishing the callback's
+    // completion must leave that new, in-flight entry alone.
+    let device = ParkingDevice::new();
+    let config = RequestTargetConfig {
+        preallocated_contexts: 0,
+        ..RequestTargetConfig::default()
+    };
+    let f = Fixture::new(SimConfig::default(), device.clone(), config);
+    let module = Arc::new(f.module);
+    static INPUT: [u8; 2] = [1, 2];
+    let id = module.reuse_create().unwrap();
+    let rec = Recorder::new();
+    let callback: dmf_request_target::Completion = {
+        let (module, rec) = (Arc::downgrade(&module), Arc::clone(&rec));
+        Arc::new(move |c: &SendCompleted<'_>| {
+            let module = module.upgrade().unwrap();
+            assert_eq!(
+                module.reuse_delete(c.reuse_id.unwrap()),
+                Ok(ReuseDeletion::Deleted)
+            );
+            // SAFETY: INPUT is 'static.
+            unsafe {
+                module
+                    .send(
+                        Some(RawBuffer::from_slice(&INPUT)),
+                        None,
+                        SendParams::write(),
+                        Some(rec.callback()),
+                        1,
+                    )
+                    .unwrap();
+            }
+        })
+    };
+    // SAFETY: INPUT is 'static.
+    unsafe {
+        module
+            .reuse_send(
+                id,
+                Some(RawBuffer::from_slice(&INPUT)),
+                None,
+                SendParams::write(),
+                Some(callback),
+                0,
+            )
+            .unwrap();
+    }
+    assert!(device.wait_for_pending(1, Duration::from_secs(5)));
+    assert!(device.complete_next(Status::SUCCESS, 2));
+    assert!(device.wait_for_pending(1, Duration::from_secs(5)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while module.references() > 1 {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::yield_now();
+    }
+    assert_eq!(module.context_count(), 1);
+    // A new send must not get the context that is still in flight.
+    // SAFETY: INPUT is 'static.
+    unsafe {
+        module
+            .send(
+                Some(RawBuffer::from_slice(&INPUT)),
+                None,
+                SendParams::write(),
+                Some(rec.callback()),
+                2,
+            )
+            .unwrap();
+    }
+    assert_eq!(module.context_count(), 2);
+    assert!(device.wait_for_pending(2, Duration::from_secs(5)));
+    assert_eq!(device.complete_all(Status::SUCCESS), 2);
+    assert_eq!(rec.expect(2).len(), 2);
+    let module = Arc::into_inner(module).unwrap();
+    Fixture {
+        sim: f.sim,
+        target: f.target,
+        module,
+    }
+    .finish();
+}
