@@ -42,7 +42,12 @@
 //! * **R-4**: [`RequestTarget::reuse_delete`] of a request in flight defers
 //!   the deletion to its completion ([`ReuseDeletion::Deferred`]).
 //! * Completion context can be chosen per call ([`SendParams::delivery`]).
-//! * Sends made before a failure of the platform's work-queue are unaffected.
+//! * Every method refuses with `STATUS_INVALID_DEVICE_STATE` once close has
+//!   begun, `reuse_delete` included (DMF allows it while closing; close
+//!   deletes the remaining reusable requests itself). `io_target_clear`
+//!   still works.
+//! * Request ids ([`CancelId`], [`ReuseId`]) come from one process-wide
+//!   counter starting at `0x100`, as in DMF, and are never reused.
 //! * Optional cancellation of sends still in flight at close after a grace
 //!   period ([`RequestTargetConfig::cancel_in_flight_on_close_after_ms`]).
 //!
