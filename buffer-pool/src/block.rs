@@ -43,6 +43,9 @@ pub(crate) const DATA_GUARD: [u8; 4] = 0x3333_4444u32.to_le_bytes();
 pub(crate) const CONTEXT_GUARD: [u8; 4] = 0x1111_2222u32.to_le_bytes();
 /// Alignment of every component (`MEMORY_ALLOCATION_ALIGNMENT` on 64-bit).
 pub(crate) const ALIGN: usize = 16;
+/// The data starts on a cache line of its own, so that a small buffer's data,
+/// context and guards share one line (the only one a get/put touches).
+const CACHE_LINE: usize = 64;
 
 const fn round_up(n: usize, a: usize) -> usize {
     (n + a - 1) & !(a - 1)
@@ -90,9 +93,6 @@ pub(crate) struct Header<P: Platform> {
     /// The creating source pool (one strong count, see module invariants).
     pub(crate) home: NonNull<SourceShared<P>>,
     pub(crate) signature: u32,
-    pub(crate) data_size: u32,
-    pub(crate) context_offset: u32,
-    pub(crate) context_size: u32,
 }
 
 /// A pointer to a block's header.
@@ -128,7 +128,7 @@ pub(crate) struct BlockLayout {
 
 /// Offset of the data from the block start (= from the header).
 pub(crate) const fn data_offset<P: Platform>() -> usize {
-    round_up(size_of::<Header<P>>(), ALIGN)
+    round_up(size_of::<Header<P>>(), CACHE_LINE)
 }
 
 impl BlockLayout {
@@ -138,13 +138,14 @@ impl BlockLayout {
         let context_offset = round_up(data_guard.checked_add(4 + ALIGN)?, ALIGN) - ALIGN;
         let context_guard = context_offset.checked_add(context_size)?;
         let total = round_up(context_guard.checked_add(4 + ALIGN)?, ALIGN) - ALIGN;
-        if u32::try_from(context_offset).is_err() {
+        // DMF's sizes are ULONGs: a block must be describable in 32 bits.
+        if u32::try_from(total).is_err() {
             return None;
         }
-        let align = if align_of::<Header<P>>() > ALIGN {
+        let align = if align_of::<Header<P>>() > CACHE_LINE {
             align_of::<Header<P>>()
         } else {
-            ALIGN
+            CACHE_LINE
         };
         Some(BlockLayout {
             layout: Layout::from_size_align(total, align).ok()?,
@@ -171,10 +172,23 @@ impl<P: Platform> HeaderPtr<P> {
     }
 
     #[inline]
-    pub(crate) fn context_ptr(&self) -> NonNull<u8> {
-        let off = self.header().context_offset as usize;
-        // SAFETY: the context starts `context_offset` bytes into the block.
-        unsafe { self.0.cast::<u8>().add(off) }
+    pub(crate) fn context_ptr(&self, l: &BlockLayout) -> NonNull<u8> {
+        // SAFETY: the context starts `context_offset` bytes into the block
+        // (`l` is the layout of the block's home).
+        unsafe { self.0.cast::<u8>().add(l.context_offset) }
+    }
+
+    /// The block's home pool.
+    #[inline]
+    pub(crate) fn home(&self) -> &SourceShared<P> {
+        // SAFETY: the block holds a count of its home (module invariants).
+        unsafe { self.header().home.as_ref() }
+    }
+
+    /// The layout of the block (its home's).
+    #[inline]
+    pub(crate) fn layout(&self) -> &BlockLayout {
+        &self.home().layout
     }
 
     /// Recovers the header from a data pointer.
@@ -228,20 +242,21 @@ impl<P: Platform> HeaderPtr<P> {
         drop(old);
     }
 
-    fn guard_ptrs(&self) -> (*mut u8, *mut u8) {
-        let h = self.header();
+    fn guard_ptrs(&self, l: &BlockLayout) -> (*mut u8, *mut u8) {
         // SAFETY: both guards lie inside the block (see `BlockLayout::new`).
         unsafe {
             (
-                self.data_ptr().as_ptr().add(h.data_size as usize),
-                self.context_ptr().as_ptr().add(h.context_size as usize),
+                self.data_ptr().as_ptr().add(l.data_size),
+                self.context_ptr(l).as_ptr().add(l.context_size),
             )
         }
     }
 
-    /// Checks the guard bytes and the signature without changing anything.
-    pub(crate) fn check(&self) -> Result<(), Overrun> {
-        let (dg, cg) = self.guard_ptrs();
+    /// Checks the guard bytes (and, with `signature`, the metadata
+    /// signature) without changing anything.
+    #[inline]
+    pub(crate) fn check(&self, l: &BlockLayout, signature: bool) -> Result<(), Overrun> {
+        let (dg, cg) = self.guard_ptrs(l);
         // SAFETY: the guards are 4 initialised bytes inside the block, owned
         // by the caller (the block's owner), read unaligned.
         let (d, c) = unsafe {
@@ -253,7 +268,7 @@ impl<P: Platform> HeaderPtr<P> {
         let o = Overrun {
             data: d != DATA_GUARD,
             context: c != CONTEXT_GUARD,
-            signature: self.header().signature != SIGNATURE,
+            signature: signature && self.header().signature != SIGNATURE,
         };
         if o.any() {
             Err(o)
@@ -262,25 +277,32 @@ impl<P: Platform> HeaderPtr<P> {
         }
     }
 
-    /// Checks and, if needed, rewrites the guard bytes and the signature;
-    /// logs a detected overrun.
-    pub(crate) fn check_and_repair(&self) -> Result<(), Overrun> {
-        let result = self.check();
+    /// Checks and, if needed, rewrites the guard bytes (and the signature);
+    /// logs a detected overrun. The source put path leaves the signature,
+    /// which sits on another cache line, to debug builds.
+    #[inline]
+    pub(crate) fn check_and_repair(&self, l: &BlockLayout, signature: bool) -> Result<(), Overrun> {
+        let result = self.check(l, signature || cfg!(debug_assertions));
         if let Err(o) = result {
-            tracing::error!(
-                data = o.data,
-                context = o.context,
-                signature = o.signature,
-                buffer = ?self.data_ptr(),
-                "dmf-buffer-pool: buffer overrun detected; guard bytes repaired"
-            );
-            self.write_guards();
+            self.report_and_repair(l, o);
         }
         result
     }
 
-    fn write_guards(&self) {
-        let (dg, cg) = self.guard_ptrs();
+    #[cold]
+    fn report_and_repair(&self, l: &BlockLayout, o: Overrun) {
+        tracing::error!(
+            data = o.data,
+            context = o.context,
+            signature = o.signature,
+            buffer = ?self.data_ptr(),
+            "dmf-buffer-pool: buffer overrun detected; guard bytes repaired"
+        );
+        self.write_guards(l);
+    }
+
+    fn write_guards(&self, l: &BlockLayout) {
+        let (dg, cg) = self.guard_ptrs(l);
         // SAFETY: the guards and the signature lie inside the block, owned by
         // the caller; unaligned writes of plain bytes.
         unsafe {
@@ -292,12 +314,11 @@ impl<P: Platform> HeaderPtr<P> {
 
     /// Zeroes data and context (source put).
     #[inline]
-    pub(crate) fn zero(&self) {
-        let h = self.header();
+    pub(crate) fn zero(&self, l: &BlockLayout) {
         // SAFETY: data and context are in the block, owned by the caller.
         unsafe {
-            ptr::write_bytes(self.data_ptr().as_ptr(), 0, h.data_size as usize);
-            ptr::write_bytes(self.context_ptr().as_ptr(), 0, h.context_size as usize);
+            ptr::write_bytes(self.data_ptr().as_ptr(), 0, l.data_size);
+            ptr::write_bytes(self.context_ptr(l).as_ptr(), 0, l.context_size);
         }
     }
 
@@ -358,17 +379,14 @@ pub(crate) fn allocate_block<P: Platform>(
     unsafe {
         hdr.0.as_ptr().write(Header {
             signature: SIGNATURE,
-            data_size: l.data_size as u32,
-            context_offset: l.context_offset as u32,
-            context_size: l.context_size as u32,
             home: NonNull::new_unchecked(Arc::into_raw(Arc::clone(home)) as *mut SourceShared<P>),
             timer: None,
             link: Cell::new(Link::new()),
             expiry_sink: Cell::new(None),
         });
     }
-    hdr.zero();
-    hdr.write_guards();
+    hdr.zero(&l);
+    hdr.write_guards(&l);
     home.live.fetch_add(1, crate::sync::Ordering::Relaxed);
     if home.config.create_with_timer {
         let handler = Arc::new(crate::sink::BufferTimer { hdr });

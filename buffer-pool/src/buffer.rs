@@ -53,6 +53,9 @@ use crate::{BufferPool, SinkPool};
 /// ```
 pub struct PoolBuffer<P: Platform> {
     hdr: HeaderPtr<P>,
+    /// The home pool (= `hdr.home()`, kept here so that get and put never
+    /// touch the metadata's cache line).
+    home: NonNull<SourceShared<P>>,
     _owns: PhantomData<SourceShared<P>>,
 }
 
@@ -73,8 +76,30 @@ impl<P: Platform> PoolBuffer<P> {
     pub(crate) unsafe fn from_header(hdr: HeaderPtr<P>) -> Self {
         PoolBuffer {
             hdr,
+            home: hdr.header().home,
             _owns: PhantomData,
         }
+    }
+
+    /// Wraps a block whose home is `home`.
+    ///
+    /// # Safety
+    ///
+    /// As [`from_header`](Self::from_header), and `home` is the block's home.
+    #[inline]
+    pub(crate) unsafe fn from_parts(hdr: HeaderPtr<P>, home: NonNull<SourceShared<P>>) -> Self {
+        debug_assert!(hdr.header().home == home);
+        PoolBuffer {
+            hdr,
+            home,
+            _owns: PhantomData,
+        }
+    }
+
+    #[inline]
+    fn home(&self) -> &SourceShared<P> {
+        // SAFETY: the home outlives its blocks (block invariants).
+        unsafe { self.home.as_ref() }
     }
 
     /// Gives up the guard without returning the buffer; the caller now owns
@@ -88,13 +113,13 @@ impl<P: Platform> PoolBuffer<P> {
     /// Usable bytes of the data area (`BufferSize`).
     #[inline]
     pub fn buffer_size(&self) -> usize {
-        self.hdr.header().data_size as usize
+        self.home().layout.data_size
     }
 
     /// Bytes of the context area (`BufferContextSize`).
     #[inline]
     pub fn context_size(&self) -> usize {
-        self.hdr.header().context_size as usize
+        self.home().layout.context_size
     }
 
     /// Start of the data area; stable for the buffer's life.
@@ -106,7 +131,7 @@ impl<P: Platform> PoolBuffer<P> {
     /// Start of the context area.
     #[inline]
     pub fn context_ptr(&self) -> NonNull<u8> {
-        self.hdr.context_ptr()
+        self.hdr.context_ptr(&self.home().layout)
     }
 
     /// The data bytes.
@@ -179,31 +204,31 @@ impl<P: Platform> PoolBuffer<P> {
     /// Whether `pool` is this buffer's home.
     #[inline]
     pub fn is_from(&self, pool: &BufferPool<P>) -> bool {
-        self.hdr.is_home(pool.shared_ptr())
+        core::ptr::eq(self.home.as_ptr(), pool.shared_ptr())
     }
 
     /// Checks the guard bytes after data and context and the metadata
     /// signature, changing nothing.
     pub fn check_guards(&self) -> Result<(), Overrun> {
-        self.hdr.check()
+        self.hdr.check(&self.home().layout, true)
     }
 
     /// Returns the buffer home, at the tail (same as dropping it), reporting
     /// an overrun.
     pub fn put_home(self) -> Result<(), Overrun> {
+        let home = self.home;
         let h = self.into_header();
         // SAFETY: the home outlives its blocks (block invariants).
-        let home = unsafe { h.header().home.as_ref() };
-        home.put_back(h, false)
+        unsafe { home.as_ref() }.put_back(h, false)
     }
 
     /// Returns the buffer home at the head: the home's next `get` returns it
     /// (`DMF_BufferPool_PutAtHead` on the home source).
     pub fn put_home_at_head(self) -> Result<(), Overrun> {
+        let home = self.home;
         let h = self.into_header();
         // SAFETY: the home outlives its blocks (block invariants).
-        let home = unsafe { h.header().home.as_ref() };
-        home.put_back(h, true)
+        unsafe { home.as_ref() }.put_back(h, true)
     }
 
     /// Moves the buffer into `sink` at the tail; same as [`SinkPool::put`].
@@ -233,11 +258,8 @@ impl<P: Platform> PoolBuffer<P> {
 impl<P: Platform> Drop for PoolBuffer<P> {
     #[inline]
     fn drop(&mut self) {
-        let h = self.hdr;
-        // SAFETY: the home outlives its blocks (block invariants).
-        let home = unsafe { h.header().home.as_ref() };
         // An overrun is counted on the home pool and logged by `put_back`.
-        let _ = home.put_back(h, false);
+        let _ = self.home().put_back(self.hdr, false);
     }
 }
 

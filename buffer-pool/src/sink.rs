@@ -297,7 +297,7 @@ impl<P: Platform> SinkPool<P> {
 
     fn put_impl(&self, buffer: PoolBuffer<P>, at_head: bool) -> core::result::Result<(), Overrun> {
         let h = buffer.into_header();
-        let checked = self.record(h.check_and_repair());
+        let checked = self.record(h.check_and_repair(h.layout(), true));
         let mut list = self.shared.list.lock();
         // SAFETY: we hold the lock and own `h` (it came from a guard).
         unsafe { list.insert(h, self.me(), at_head) };
@@ -342,7 +342,7 @@ impl<P: Platform> SinkPool<P> {
             return Err(PutError::NoTimer(buffer));
         }
         let h = buffer.into_header();
-        let checked = self.record(h.check_and_repair());
+        let checked = self.record(h.check_and_repair(h.layout(), true));
         // We own the block and its timer is not armed: no handler reads this.
         // SAFETY: see above.
         unsafe { h.set_expiry_sink(Some(Arc::downgrade(&self.shared))) };
@@ -544,23 +544,33 @@ impl<P: Platform> SinkEntry<'_, P> {
     /// The context bytes.
     pub fn context(&self) -> &[u8] {
         // SAFETY: as in `data`, for the context area.
-        unsafe { slice::from_raw_parts(self.hdr.context_ptr().as_ptr(), self.context_size()) }
+        unsafe {
+            slice::from_raw_parts(
+                self.hdr.context_ptr(self.hdr.layout()).as_ptr(),
+                self.context_size(),
+            )
+        }
     }
 
     /// The context bytes, writable.
     pub fn context_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `data_mut`, for the context area.
-        unsafe { slice::from_raw_parts_mut(self.hdr.context_ptr().as_ptr(), self.context_size()) }
+        unsafe {
+            slice::from_raw_parts_mut(
+                self.hdr.context_ptr(self.hdr.layout()).as_ptr(),
+                self.context_size(),
+            )
+        }
     }
 
     /// Usable bytes of the data area.
     pub fn buffer_size(&self) -> usize {
-        self.hdr.header().data_size as usize
+        self.hdr.layout().data_size
     }
 
     /// Bytes of the context area.
     pub fn context_size(&self) -> usize {
-        self.hdr.header().context_size as usize
+        self.hdr.layout().context_size
     }
 
     /// Start of the data area (identifies the buffer).
@@ -581,6 +591,6 @@ impl<P: Platform> SinkEntry<'_, P> {
 
     /// Checks the guard bytes (see [`PoolBuffer::check_guards`]).
     pub fn check_guards(&self) -> core::result::Result<(), Overrun> {
-        self.hdr.check()
+        self.hdr.check(self.hdr.layout(), true)
     }
 }

@@ -87,17 +87,15 @@ impl<P: Platform> SourceShared<P> {
         hdr: HeaderPtr<P>,
         at_head: bool,
     ) -> core::result::Result<(), Overrun> {
-        let checked = hdr.check_and_repair();
+        let checked = hdr.check_and_repair(&self.layout, false);
         if checked.is_err() {
             self.overruns.fetch_add(1, Ordering::Relaxed);
         }
-        hdr.zero();
-        if self.config.create_with_timer {
-            // SAFETY: the caller owns the block (it came from a guard).
-            unsafe { hdr.set_expiry_sink(None) };
-            // SAFETY: as above.
-            debug_assert!(!unsafe { hdr.link() }.armed);
-        }
+        hdr.zero(&self.layout);
+        // A guard's timer is never armed. (`expiry_sink` may keep a stale
+        // weak handle: it is only read after the next arming rewrote it.)
+        // SAFETY: the caller owns the block (it came from a guard).
+        debug_assert!(!unsafe { hdr.link() }.armed);
         if self.config.enable_look_aside && self.take_extra() {
             // SAFETY: we own the block, which is in no list.
             unsafe { free_block(hdr) };
@@ -281,7 +279,7 @@ impl<P: Platform> BufferPool<P> {
     pub fn get(&self) -> Result<PoolBuffer<P>> {
         if let Some(h) = self.shared.pop() {
             // SAFETY: popped from the list, so owned by us; the guard takes it.
-            return Ok(unsafe { PoolBuffer::from_header(h) });
+            return Ok(unsafe { PoolBuffer::from_parts(h, self.shared_nonnull()) });
         }
         if self.shared.config.enable_look_aside {
             self.grow()
@@ -387,6 +385,11 @@ impl<P: Platform> BufferPool<P> {
 
     pub(crate) fn shared_ptr(&self) -> *const SourceShared<P> {
         Arc::as_ptr(&self.shared)
+    }
+
+    #[inline]
+    fn shared_nonnull(&self) -> NonNull<SourceShared<P>> {
+        NonNull::from(&*self.shared)
     }
 }
 
