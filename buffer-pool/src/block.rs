@@ -2,11 +2,13 @@
 //! single platform allocation (DMF §2.2).
 //!
 //! ```text
-//! [ Header<P> (rounded to ALIGN) | data | data guard (4) | pad to ALIGN | context | context guard (4) | pad ]
+//! [ Header<P> (rounded to 64) | data | data guard (4) | pad to 16 | context | context guard (4) | pad ]
 //! ```
 //!
 //! Unlike DMF the guards sit *immediately* after the data and the context
-//! (not after the rounded-up size), so an overrun of a single byte is caught.
+//! (not after the rounded-up size), so an overrun of a single byte is caught,
+//! and the data starts on its own cache line: for small buffers, data,
+//! context and guards share one line, the only one a get/put touches.
 //!
 //! # Invariants
 //!
