@@ -244,32 +244,52 @@ fn main() {
     } else {
         (Duration::from_millis(400), 5)
     };
+    // `--depth N` measures one depth only; `--only raw|crt` one side only
+    // (for profiling).
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let depths: Vec<usize> = match arg("--depth") {
+        Some(d) => vec![d.parse().expect("--depth N")],
+        None => vec![1, 8, 64],
+    };
+    let only = arg("--only");
+    let run_raw = only.as_deref() != Some("crt");
+    let run_crt = only.as_deref() != Some("raw");
     println!("CRT streaming vs raw sim target (completions/s, median of {rounds} alternating windows of {window:?})");
     println!(
         "{:>6} {:>14} {:>14} {:>8}",
         "depth", "raw", "crt", "crt/raw"
     );
-    for depth in [1usize, 8, 64] {
+    for depth in depths {
         let (sim, target) = setup();
         let raw = Raw::new(&sim, &target, depth);
         let crt = crt(&sim, &target, depth as u32);
         let mut raw_rates = Vec::new();
         let mut crt_rates = Vec::new();
         for _ in 0..rounds {
-            raw_rates.push(rate(
-                || raw.start(),
-                || raw.stop(),
-                || raw.completions(),
-                window,
-            ));
-            crt_rates.push(rate(
-                || crt.start().unwrap(),
-                || crt.stop(),
-                || crt.client().0.load(Ordering::Relaxed),
-                window,
-            ));
+            if run_raw {
+                raw_rates.push(rate(
+                    || raw.start(),
+                    || raw.stop(),
+                    || raw.completions(),
+                    window,
+                ));
+            }
+            if run_crt {
+                crt_rates.push(rate(
+                    || crt.start().unwrap(),
+                    || crt.stop(),
+                    || crt.client().0.load(Ordering::Relaxed),
+                    window,
+                ));
+            }
         }
-        let (r, c) = (median(raw_rates), median(crt_rates));
+        let m = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { median(v) };
+        let (r, c) = (m(raw_rates), m(crt_rates));
         println!("{depth:>6} {r:>14.0} {c:>14.0} {:>8.2}", c / r);
         drop(crt);
         drop(raw);

@@ -1,4 +1,148 @@
-//! DMF_ContinuousRequestTarget in Rust: keep N requests streaming to an I/O target.
+//! # dmf-continuous-request-target: DMF_ContinuousRequestTarget in Rust
+//!
+//! Keeps N requests continuously in flight against an I/O target
+//! ("streaming"): each time a stream request completes, the client sees its
+//! output and decides who owns the output buffer and whether the request is
+//! re-sent. Also offers every non-streaming method of
+//! [`dmf_request_target::RequestTarget`] (an embedded one, sharing the
+//! target). `no_std` + `alloc`, generic over the platform seam
+//! [`dmf_wdf::Platform`]; stream buffers come from
+//! [`dmf_buffer_pool`] pools, handed to the client as typed [`PoolBuffer`]
+//! guards. SPEC §1.C.
+//!
+//! ## DMF name -> Rust name
+//!
+//! | DMF | here |
+//! |---|---|
+//! | `DMF_ContinuousRequestTarget_Create` (+ Open, `OPEN_Create`) | [`ContinuousRequestTarget::new`] |
+//! | `DMF_CONFIG_ContinuousRequestTarget` (every field) | [`ContinuousRequestTargetConfig`] (field table there) |
+//! | module attribute `PassiveLevel` | [`ContinuousRequestTargetConfig::passive_level`] |
+//! | `ContinuousRequestTarget_ModeType` (`Manual`, `Automatic`) | [`StreamMode`] |
+//! | `ContinuousRequestTarget_RequestType` | [`dmf_wdf::RequestType`] |
+//! | `EVT_DMF_ContinuousRequestTarget_BufferInput` | [`StreamClient::buffer_input`] |
+//! | `EVT_DMF_ContinuousRequestTarget_BufferOutput` | [`StreamClient::buffer_output`] ([`StreamCompletion`]) |
+//! | `ContinuousRequestTarget_BufferDisposition` (4 values; `Invalid` unrepresentable) | [`OutputDisposition`] |
+//! | `DMF_ContinuousRequestTarget_Start` | [`ContinuousRequestTarget::start`] |
+//! | `DMF_ContinuousRequestTarget_StopAndWait` (and `…_Stop`) | [`ContinuousRequestTarget::stop`] |
+//! | `DMF_ContinuousRequestTarget_BufferPut` | [`ContinuousRequestTarget::buffer_put`], or dropping the [`OutputBuffer`] |
+//! | `DMF_ContinuousRequestTarget_IoTargetSet` / `IoTargetClear` | [`ContinuousRequestTarget::io_target_set`] / [`io_target_clear`](ContinuousRequestTarget::io_target_clear) |
+//! | `DMF_ContinuousRequestTarget_Send` / `SendEx` / `SendSynchronously` | [`send`](ContinuousRequestTarget::send) / [`send_ex`](ContinuousRequestTarget::send_ex) / [`send_synchronously`](ContinuousRequestTarget::send_synchronously) ([`SendParams`], [`Completion`]) |
+//! | `DMF_ContinuousRequestTarget_Cancel` | [`ContinuousRequestTarget::cancel`] ([`CancelId`]) |
+//! | `DMF_ContinuousRequestTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`reuse_create`](ContinuousRequestTarget::reuse_create) / [`reuse_send`](ContinuousRequestTarget::reuse_send) / [`reuse_delete`](ContinuousRequestTarget::reuse_delete) ([`ReuseId`], [`ReuseDeletion`]) |
+//! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` | [`SendCompletion`] / [`SendCompleted`] |
+//! | `ModuleD0Entry` / `ModuleD0Exit` | [`ContinuousRequestTarget::power_callbacks`] ([`PowerCallbacks`]) or the CRT's own [`dmf_wdf::DeviceCallbacks`] impl |
+//! | Close | [`ContinuousRequestTarget::close`], `Drop` |
+//! | — (new) stream health | [`StreamClient::stream_request_retired`], [`ContinuousRequestTarget::statistics`] ([`StreamStatistics`]) |
+//!
+//! ## Differences from DMF (SPEC §4.2 fixed)
+//!
+//! * **C-1**: the length returned by the input callback is what the device
+//!   receives.
+//! * **C-2**: a stream request that retires (empty output pool, send
+//!   refused, `*AndStop`, failure) is reported to
+//!   [`StreamClient::stream_request_retired`] with its [`RetireReason`] and
+//!   counted; with [`auto_refill`](ContinuousRequestTargetConfig::auto_refill)
+//!   a request without an output buffer waits for one instead of retiring.
+//! * **C-3..C-6**: see [Power](#power).
+//! * **C-7**: `start` is documented passive-level (its failure path stops).
+//! * **C-8**: completions arriving while stopping are counted and, with
+//!   [`deliver_completions_during_stop`](ContinuousRequestTargetConfig::deliver_completions_during_stop),
+//!   delivered (flagged [`StreamCompletion::stopping`]).
+//! * **C-9**: close stops streaming itself (cancelling what is in flight).
+//! * **M-9**: failed completions that continue are re-sent with exponential
+//!   [`Backoff`] (on by default), never in a tight loop.
+//! * Stop waits on events (no 50 ms polling); ownership of output buffers is
+//!   in the types; the non-streaming methods inherit dmf-request-target's
+//!   fixes (R-1..R-4).
+//! * [`StreamMode::Automatic`] is implemented here: `io_target_set` starts
+//!   streaming and `io_target_clear` stops it (DMF leaves it to parents; a
+//!   parent using Automatic mode must not also call `start`).
+//!
+//! ## Power
+//!
+//! The D0 callbacks act when either flag is set (DMF: only with
+//! `purge_and_start_target_in_d0_callbacks`, C-3):
+//!
+//! * **D0 exit**: remember whether streaming was running; stop it (cancel
+//!   and wait); then, with `purge_and_start…`, purge the target.
+//! * **D0 entry** (not the first power-up from `D3Final`): with
+//!   `purge_and_start…` restart the target **first** (C-4); then restart
+//!   streaming **only if it was running** at D0 exit (C-5, C-6) and no
+//!   explicit [`stop`](ContinuousRequestTarget::stop) or
+//!   [`io_target_clear`](ContinuousRequestTarget::io_target_clear) came
+//!   in between. A failed restart fails D0 entry with its status.
+//!
+//! ## Contexts and cost
+//!
+//! [`start`](ContinuousRequestTarget::start), [`stop`](ContinuousRequestTarget::stop),
+//! [`close`](ContinuousRequestTarget::close), synchronous sends and the D0
+//! callbacks are passive level (they may wait); the other methods may be
+//! called at any level. Stream callbacks run in the completion context, or on
+//! a passive worker with `passive_level`. In steady state a streamed request
+//! allocates nothing (`tests/no_alloc.rs`); `start` allocates one small
+//! session per stream request.
+//!
+//! ## Example
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//! use dmf_continuous_request_target::*;
+//! use dmf_sim::ioctl_handler::IOCTL_ZEROBUFFER;
+//! use dmf_sim::{DeviceSpec, Sim, TestsIoctlHandler, IoctlHandlerConfig};
+//! use dmf_wdf::*;
+//!
+//! struct NoEvents;
+//! impl TargetEvents for NoEvents {
+//!     fn query_remove(&self) -> Status { Status::SUCCESS }
+//!     fn remove_canceled(&self) {}
+//!     fn remove_complete(&self) {}
+//! }
+//!
+//! /// Counts the DWORDs read; gives every buffer back and keeps streaming.
+//! #[derive(Default)]
+//! struct Reader(AtomicUsize);
+//! impl StreamClient<Sim> for Reader {
+//!     fn buffer_output(&self, c: StreamCompletion<Sim>) -> OutputDisposition<Sim> {
+//!         if c.status.is_success() {
+//!             assert_eq!(c.data(), &[0, 0, 0, 0]);
+//!             self.0.fetch_add(1, Ordering::Relaxed);
+//!         }
+//!         c.module_owns_and_continue()
+//!     }
+//! }
+//!
+//! let sim = Sim::default();
+//! let handler = TestsIoctlHandler::new(IoctlHandlerConfig { max_random_delay_ms: 1, ..Default::default() });
+//! let id = sim.bus().add_device(DeviceSpec::new("dev", Arc::new(handler))).unwrap();
+//! let link = sim.bus().device_link(id).unwrap();
+//! let target = Arc::new(sim.create_io_target().unwrap());
+//! target.open(&OpenParams { symbolic_link: &link, open_mode: OpenMode::READ_WRITE,
+//!     share_access: ShareAccess::READ_WRITE }, Arc::new(NoEvents)).unwrap();
+//!
+//! let config = ContinuousRequestTargetConfig {
+//!     continuous_request_count: 4,
+//!     buffer_count_output: 4,
+//!     buffer_output_size: 4,
+//!     request_type: RequestType::Ioctl,
+//!     continuous_request_target_ioctl: IOCTL_ZEROBUFFER,
+//!     ..Default::default()
+//! };
+//! let crt = ContinuousRequestTarget::new(sim.clone(), config, Reader::default()).unwrap();
+//! crt.io_target_set(Arc::clone(&target)).unwrap();
+//! crt.start().unwrap();
+//! while crt.client().0.load(Ordering::Relaxed) < 20 {
+//!     std::thread::sleep(std::time::Duration::from_millis(1));
+//! }
+//! crt.stop(); // cancels what is in flight and waits
+//! assert_eq!(crt.active_stream_requests(), 0);
+//! assert_eq!(crt.output_buffers_free(), Some(4));
+//! drop(crt);
+//! target.close();
+//! drop(target);
+//! assert!(sim.wait_quiescent(std::time::Duration::from_secs(5)));
+//! assert!(sim.counters().is_clean(), "{}", sim.counters());
+//! ```
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;

@@ -81,6 +81,14 @@ pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Increments a counter that only the current owner of its stream slot
+/// writes (successive owners are ordered by the slot's ownership
+/// hand-overs), without a locked read-modify-write. Readers may see it
+/// lag, never tear.
+pub(crate) fn bump_owned(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
 impl Counters {
     pub(crate) fn retired(&self, reason: RetireReason) {
         bump(match reason {

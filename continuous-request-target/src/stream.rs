@@ -38,8 +38,6 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::stats::SlotCounters;
-
 use dmf_wdf::{
     Completed, CompletionRoutine, IoTarget, Lock, Platform, Request, Result, Rundown, SendOptions,
     Status, Timer, TimerHandler, WorkItem, WorkItemHandler,
@@ -50,7 +48,7 @@ use crate::config::ContinuousRequestTargetConfig;
 use crate::protocol::{
     AfterSend, ClaimFilter, Entry, ParkKind, SlotState, StopRole, StreamControl, StreamState,
 };
-use crate::stats::{bump, Counters};
+use crate::stats::{bump, bump_owned, Counters, SlotCounters};
 use dmf_buffer_pool::{BufferPool, BufferPoolConfig, PoolBuffer};
 
 /// What a completion decided for its slot.
@@ -71,7 +69,7 @@ pub(crate) struct SlotData<P: Platform, H: StreamClient<P>> {
     input: Option<PoolBuffer<P>>,
     output: Option<PoolBuffer<P>>,
     /// A completion waiting for passive delivery, with its session.
-    pending: Option<(Completed, Entry, Arc<Session<P, H>>)>,
+    pending: Option<Pending<P, H>>,
     /// The decision of an early completion, for the sender to apply.
     decision: Option<Decision>,
     /// The session of a parked slot; whoever claims the slot takes it.
@@ -79,6 +77,10 @@ pub(crate) struct SlotData<P: Platform, H: StreamClient<P>> {
     /// Consecutive failed completions (back-off).
     failures: u32,
 }
+
+/// A completion waiting for passive delivery: what completed, how the
+/// completion routine entered, and the session it belongs to.
+type Pending<P, H> = (Completed, Entry, Arc<Session<P, H>>);
 
 /// One stream request.
 pub(crate) struct Slot<P: Platform, H: StreamClient<P>> {
@@ -490,7 +492,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         }
         match target.send(&slot.request, SendOptions::default(), Arc::clone(session)) {
             Ok(()) => {
-                bump(&slot.counters.sends);
+                bump_owned(&slot.counters.sends);
                 tracing::trace!(slot = slot.index, "CRT: stream request sent");
                 Ok(())
             }
@@ -537,7 +539,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             status,
             information,
         } = completed;
-        bump(&slot.counters.completions);
+        bump_owned(&slot.counters.completions);
         tracing::trace!(
             slot = slot.index,
             ?status,
@@ -554,7 +556,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             (data.input.take(), data.output.take(), data.failures)
         };
         if status.is_error() {
-            bump(&slot.counters.failed_completions);
+            bump_owned(&slot.counters.failed_completions);
         }
         drop(input); // input buffers always go home
         let stopping = !self.control.is_running();

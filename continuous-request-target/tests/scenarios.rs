@@ -174,16 +174,16 @@ fn crt3_synchronous_sends_while_streaming() {
     });
 }
 
+/// A completion: status, client context, delivery context, cancel id.
+type Done = (Status, usize, DeliveryContext, Option<CancelId>);
+
 /// What completion callbacks report.
 #[derive(Default)]
 struct Completions {
-    tx: Mutex<Option<mpsc::Sender<(Status, usize, DeliveryContext, Option<CancelId>)>>>,
+    tx: Mutex<Option<mpsc::Sender<Done>>>,
 }
 
-fn recorder() -> (
-    Completion,
-    mpsc::Receiver<(Status, usize, DeliveryContext, Option<CancelId>)>,
-) {
+fn recorder() -> (Completion, mpsc::Receiver<Done>) {
     let (tx, rx) = mpsc::channel();
     let c = Completions {
         tx: Mutex::new(Some(tx)),

@@ -114,6 +114,10 @@ pub enum Policy {
     StopAfter(usize),
 }
 
+/// One completion as a [`Recorder`] saw it: status, information, the valid
+/// output bytes (if there was a buffer), and the `stopping` flag.
+pub type Seen = (Status, usize, Option<Vec<u8>>, bool);
+
 /// A stream client that records what it sees.
 pub struct Recorder {
     pub policy: Policy,
@@ -124,7 +128,7 @@ pub struct Recorder {
     /// Completions seen with `stopping` set.
     pub during_stop: AtomicUsize,
     /// Statuses and information of every completion.
-    pub seen: Mutex<Vec<(Status, usize, Option<Vec<u8>>, bool)>>,
+    pub seen: Mutex<Vec<Seen>>,
     /// Output buffers kept (`Keep*` policies).
     pub kept: Mutex<Vec<OutputBuffer<Sim>>>,
     /// Retirements reported.
