@@ -16,6 +16,7 @@ fn short_soak_with_faults_passes_and_leaks_nothing() {
         end_grace: Duration::from_secs(20),
         max_devices: 4,
         progress: true,
+        inject_hang: false,
     });
     println!("{}", report.summary());
     assert!(report.violations.is_empty(), "{:#?}", report.violations);
@@ -57,4 +58,45 @@ fn short_soak_with_faults_passes_and_leaks_nothing() {
     assert!(!report.faults_injected.is_empty());
     assert!(report.counters.faults_injected > 0);
     assert_eq!(report.counters.irps_sent, report.counters.irps_completed);
+}
+
+/// The watchdog fails a run that hangs: exit code 3 and a dump naming the
+/// stuck worker and what is outstanding.
+#[test]
+fn watchdog_fails_a_hung_run_with_a_dump() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_soak"))
+        .args([
+            "--duration",
+            "3",
+            "--seed",
+            "1",
+            "--stall",
+            "1",
+            "--quiet",
+            "--inject-hang",
+        ])
+        .output()
+        .expect("run the soak binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(dmf_stress::soak::WATCHDOG_EXIT_CODE),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("WATCHDOG: worker hang stuck in \"blocked on purpose"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("dmf-sim counters"), "{stderr}");
+    assert!(stderr.contains("DIMTs:"), "{stderr}");
+}
+
+/// Bad arguments exit with 2.
+#[test]
+fn soak_binary_rejects_bad_arguments() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_soak"))
+        .args(["--duration", "x"])
+        .output()
+        .expect("run the soak binary");
+    assert_eq!(out.status.code(), Some(2));
 }

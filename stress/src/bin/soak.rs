@@ -18,7 +18,8 @@ const USAGE: &str =
   --faults         inject allocation, open, request failures and latency spikes
   --stall SECS     watchdog: fail when nothing progresses this long (default 15)
   --devices N      most child devices on the bus at once (default 6)
-  --quiet          no progress lines";
+  --quiet          no progress lines
+  --inject-hang    (tests the watchdog) one worker blocks until the watchdog fails the run";
 
 fn parse_u64(s: &str) -> Option<u64> {
     match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
             },
             "--faults" => config.faults = true,
             "--quiet" => config.progress = false,
+            "--inject-hang" => config.inject_hang = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;

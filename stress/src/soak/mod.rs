@@ -76,6 +76,9 @@ pub struct SoakConfig {
     pub max_devices: usize,
     /// Print a progress line every second (standard output).
     pub progress: bool,
+    /// For testing the watchdog: one more worker blocks in one action
+    /// until the run ends, so the watchdog must fail the run.
+    pub inject_hang: bool,
 }
 
 impl Default for SoakConfig {
@@ -88,6 +91,7 @@ impl Default for SoakConfig {
             end_grace: Duration::from_secs(30),
             max_devices: 6,
             progress: true,
+            inject_hang: false,
         }
     }
 }
@@ -156,10 +160,12 @@ impl SoakReport {
         }
         let _ = writeln!(s, "statuses seen:");
         for ((layer, raw), n) in &self.statuses {
+            let status = Status::from_raw(*raw);
             let _ = writeln!(
                 s,
-                "  {layer:<12} {:<40} {n:>10}",
-                Status::from_raw(*raw).to_string()
+                "  {layer:<12} {:<28} {:#010x} {n:>10}",
+                status.name().unwrap_or("?"),
+                *raw as u32
             );
         }
         if self.faults {
@@ -450,6 +456,15 @@ pub fn run(config: &SoakConfig) -> SoakReport {
                 let r = w.client.power_cycle();
                 w.stats.result("power", &r);
                 w.stats.op("power.cycle");
+            }
+        }));
+    }
+
+    if config.inject_hang {
+        workers.push(spawn("hang", &world, |w, name| {
+            w.stats.doing(name, "blocked on purpose (inject_hang)");
+            while !w.stop.load(Ordering::Acquire) {
+                sleep_ms(10);
             }
         }));
     }

@@ -144,6 +144,17 @@ impl<C: DimtClient<Sim>> Sender for DimtTarget<C> {
     forward_sender!(me, me.handle);
 }
 
+/// Which send method.
+#[derive(Clone, Copy, Debug)]
+enum How {
+    /// `send`.
+    Plain,
+    /// `send_ex`.
+    WithId,
+    /// `reuse_send` of this id.
+    Reuse(ReuseId),
+}
+
 /// Flags in the test buffer's context.
 const EXPECT_CANCELLED: u8 = 1;
 const REUSE: u8 = 2;
@@ -234,7 +245,7 @@ impl Actor {
     }
 
     /// An asynchronous SLEEP send of `sleep_ms` with a test buffer as input.
-    /// Returns the cancel id when `with_id` or `reuse`.
+    /// Returns the cancel id of a `send_ex` or `reuse_send`.
     fn async_send(
         &mut self,
         s: &dyn Sender,
@@ -242,8 +253,7 @@ impl Actor {
         sleep_ms: u64,
         timeout_ms: u32,
         flags: u8,
-        with_id: bool,
-        reuse: Option<ReuseId>,
+        how: How,
     ) -> Option<CancelId> {
         let mut buffer = match self.pool.get() {
             Ok(b) => b,
@@ -265,12 +275,12 @@ impl Actor {
         // until the completion callback rebuilds and drops it, or until we
         // rebuild it below when the send is refused; nobody else touches it.
         let result = unsafe {
-            match reuse {
-                Some(id) => s
+            match how {
+                How::Reuse(id) => s
                     .reuse_send(id, Some(raw), None, params, cb, context)
                     .map(Some),
-                None if with_id => s.send_ex(Some(raw), None, params, cb, context).map(Some),
-                None => s.send(Some(raw), None, params, cb, context).map(|()| None),
+                How::WithId => s.send_ex(Some(raw), None, params, cb, context).map(Some),
+                How::Plain => s.send(Some(raw), None, params, cb, context).map(|()| None),
             }
         };
         match result {
@@ -303,15 +313,15 @@ impl Actor {
                 } else {
                     0
                 };
-                self.async_send(s, layer, sleep, timeout, 0, false, None);
+                self.async_send(s, layer, sleep, timeout, 0, How::Plain);
                 self.stats.op("send.async");
             }
             2 => {
                 self.doing("send (5 ms timeout) x2");
                 let sleep = self.rand(0, 40);
-                self.async_send(s, layer, sleep, 5, 0, false, None);
+                self.async_send(s, layer, sleep, 5, 0, How::Plain);
                 self.sleep_ms(sleep / 2);
-                self.async_send(s, layer, sleep, 5, 0, false, None);
+                self.async_send(s, layer, sleep, 5, 0, How::Plain);
                 self.stats.op("send.short_timeout");
             }
             3 => {
@@ -361,7 +371,8 @@ impl Actor {
                 (400, self.rand(1, 5), expect)
             }
         };
-        let Some(id) = self.async_send(s, layer, sleep, 0, flags | reuse_flag, true, reuse) else {
+        let how = reuse.map_or(How::WithId, How::Reuse);
+        let Some(id) = self.async_send(s, layer, sleep, 0, flags | reuse_flag, how) else {
             return false;
         };
         if wait > 0 {
