@@ -3,7 +3,10 @@
 //! framework (the ceiling), measured in the same run and printed as ratios.
 //!
 //! Run: `cargo bench -p dmf-continuous-request-target --bench streaming`
-//! (add `-- --quick` for a shorter run).
+//! (add `-- --quick` for a shorter run, `-- --depth N` for one depth,
+//! `-- --only raw|crt` for one side; `DMF_BENCH_COMPLETION_THREADS=1` makes
+//! the simulator deliver every completion on one thread, which isolates the
+//! CRT's CPU cost from thread hand-off effects).
 //!
 //! Both sides stream IOCTLs with a 64-byte output buffer to the same kind of
 //! simulated device (completes at once, zero added latency, two completion
@@ -41,10 +44,16 @@ impl TargetEvents for NoEvents {
 }
 
 fn setup() -> (Sim, Arc<SimIoTarget>) {
+    // `DMF_BENCH_COMPLETION_THREADS` overrides the simulator's 2 completion
+    // threads (the "DPCs"), to see how delivery threading shapes the figures.
+    let threads = std::env::var("DMF_BENCH_COMPLETION_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let sim = Sim::new(
         SimConfig::default()
             .with_latency(Latency::ZERO)
-            .with_completion_threads(2),
+            .with_completion_threads(threads),
     );
     let device = FixedResponseDevice::new(Status::SUCCESS, None).with_fill(0x5A);
     let id = sim
