@@ -4,8 +4,9 @@
 //!
 //! Every variant takes a 32-byte buffer, writes one byte and gives it back;
 //! the pool also zeroes the data and an 8-byte context and checks the guard
-//! bytes on every put, as DMF's put does. Each figure is the best of several
-//! rounds, the flavours interleaved so machine noise hits them alike.
+//! bytes on every put, as DMF's put does. Each figure is the mean of two
+//! interleaved passes (machine noise hits the flavours alike) of the median
+//! of several rounds.
 
 use std::hint::black_box;
 use std::sync::{Arc, Barrier, Mutex};
@@ -93,9 +94,11 @@ impl Flavour for Queue {
     }
 }
 
-/// Best-of-`rounds` throughput in million get+put pairs per second.
+/// Median-of-`rounds` throughput in million get+put pairs per second (the
+/// median, not the best: on a loaded machine the best round is often one
+/// where the threads happened not to overlap, hiding contention).
 fn measure(flavour: &Arc<dyn Flavour>, threads: usize, iterations: usize, rounds: usize) -> f64 {
-    let mut best = Duration::MAX;
+    let mut times = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         let barrier = Arc::new(Barrier::new(threads));
         let handles: Vec<_> = (0..threads)
@@ -116,9 +119,11 @@ fn measure(flavour: &Arc<dyn Flavour>, threads: usize, iterations: usize, rounds
             .collect();
         let start = spans.iter().map(|s| s.0).min().expect("threads > 0");
         let end = spans.iter().map(|s| s.1).max().expect("threads > 0");
-        best = best.min(end - start);
+        times.push(end - start);
     }
-    (threads * iterations) as f64 / best.as_secs_f64().max(1e-9) / 1e6
+    times.sort_unstable();
+    let median: Duration = times[times.len() / 2];
+    (threads * iterations) as f64 / median.as_secs_f64().max(1e-9) / 1e6
 }
 
 /// Runs the buffer-pool comparison at 1 and 2 threads.
@@ -146,13 +151,13 @@ pub fn run(options: &BenchOptions, progress: &mut dyn Progress) -> Vec<PoolRow> 
     let mut rows = Vec::new();
     for threads in [1usize, 2] {
         progress.step(&format!(
-            "buffer-pool: {threads} thread(s), best of {rounds} rounds of {iterations} get+put pairs"
+            "buffer-pool: {threads} thread(s), median of {rounds} rounds of {iterations} get+put pairs, 2 interleaved passes"
         ));
         let (mut p, mut m, mut q) = (0f64, 0f64, 0f64);
         for _ in 0..2 {
-            p = p.max(measure(&dmf, threads, iterations, rounds));
-            m = m.max(measure(&mutex, threads, iterations, rounds));
-            q = q.max(measure(&queue, threads, iterations, rounds));
+            p += measure(&dmf, threads, iterations, rounds) / 2.0;
+            m += measure(&mutex, threads, iterations, rounds) / 2.0;
+            q += measure(&queue, threads, iterations, rounds) / 2.0;
         }
         rows.push(PoolRow {
             threads,

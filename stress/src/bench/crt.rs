@@ -41,11 +41,11 @@ pub struct StreamRow {
     pub raw_per_s: f64,
     /// CRT, completions per second.
     pub crt_per_s: f64,
-    /// Raw sim target: heap allocations per completed request (`None`
-    /// without the counting allocator).
-    pub raw_allocs_per_request: Option<f64>,
-    /// CRT: heap allocations per streamed request.
-    pub crt_allocs_per_request: Option<f64>,
+    /// Raw sim target: heap allocations and completed requests over every
+    /// measurement window (`None` without the counting allocator).
+    pub raw_allocations: Option<(u64, u64)>,
+    /// CRT: heap allocations and streamed requests over every window.
+    pub crt_allocations: Option<(u64, u64)>,
 }
 
 impl StreamRow {
@@ -221,24 +221,28 @@ fn crt(sim: &Sim, target: &Arc<SimIoTarget>, depth: u32) -> ContinuousRequestTar
     crt
 }
 
-/// One window: (completions per second, allocations per completion).
+/// One window: (completions per second, (allocations, completions)).
 pub(crate) fn window(
     start: impl Fn(),
     stop: impl Fn(),
     count: impl Fn() -> u64,
     length: Duration,
-) -> (f64, f64) {
+) -> (f64, (u64, u64)) {
     start();
     std::thread::sleep(length / 5);
     let (c0, a0, t0) = (count(), alloc_count::allocations(), Instant::now());
     std::thread::sleep(length);
     let (c1, a1, t1) = (count(), alloc_count::allocations(), Instant::now());
     stop();
-    let done = (c1 - c0).max(1);
     (
         (c1 - c0) as f64 / (t1 - t0).as_secs_f64(),
-        (a1 - a0) as f64 / done as f64,
+        (a1 - a0, c1 - c0),
     )
+}
+
+/// Sums (allocations, requests) over windows.
+pub(crate) fn total(v: &[(u64, u64)]) -> (u64, u64) {
+    v.iter().fold((0, 0), |acc, x| (acc.0 + x.0, acc.1 + x.1))
 }
 
 /// Runs the streaming comparison at depth 1, 8 and 64.
@@ -281,8 +285,8 @@ pub fn run(options: &BenchOptions, progress: &mut dyn Progress) -> Vec<StreamRow
             depth,
             raw_per_s: median(raw_rates),
             crt_per_s: median(crt_rates),
-            raw_allocs_per_request: counting.then(|| median(raw_allocs)),
-            crt_allocs_per_request: counting.then(|| median(crt_allocs)),
+            raw_allocations: counting.then(|| total(&raw_allocs)),
+            crt_allocations: counting.then(|| total(&crt_allocs)),
         });
         drop(crt);
         drop(raw);

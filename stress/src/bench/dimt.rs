@@ -369,14 +369,14 @@ impl DimtClient<Sim> for Streamer {
     }
 }
 
-/// Heap allocations per streamed request of one DIMT target streaming with
-/// `depth` requests (median of `rounds` windows); `None` without the
-/// counting allocator. Also returns the completion rate.
+/// Heap allocations and streamed requests over the measurement windows of
+/// one DIMT target streaming with `depth` requests; `None` without the
+/// counting allocator. Also returns the completion rate (median).
 pub fn stream_allocations(
     options: &BenchOptions,
     progress: &mut dyn Progress,
     depth: u32,
-) -> (f64, Option<f64>) {
+) -> (f64, Option<(u64, u64)>) {
     let (length, rounds) = if options.quick {
         (Duration::from_millis(150), 3)
     } else {
@@ -411,5 +411,5 @@ pub fn stream_allocations(
     drop(dimt);
     assert!(sim.wait_quiescent(Duration::from_secs(10)), "quiescent");
     assert!(sim.counters().is_clean(), "{}", sim.counters());
-    (median(rates), counting.then(|| median(allocs)))
+    (median(rates), counting.then(|| super::crt::total(&allocs)))
 }

@@ -18,7 +18,9 @@ const USAGE: &str = "usage: bench [--quick] [--max-targets N] [--no-write] [--ou
 fn main() -> ExitCode {
     let mut options = BenchOptions::default();
     let mut write = true;
-    let mut out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = root.parent().map(PathBuf::from).unwrap_or(root);
+    let mut out = root.join("BENCHMARKS.md");
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -67,7 +69,7 @@ fn main() -> ExitCode {
     );
     println!("{}", report.tables());
     if write {
-        let path = out.canonicalize().unwrap_or(out);
+        let path = out;
         match std::fs::write(&path, report.markdown()) {
             Ok(()) => eprintln!("wrote {}", path.display()),
             Err(e) => {
