@@ -108,6 +108,13 @@ fn steady_state_allocations(passive: bool) -> u64 {
 
 #[test]
 fn streaming_steady_state_does_not_allocate() {
+    // The harness counts: an allocation while counting is seen.
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    std::hint::black_box(Vec::<u8>::with_capacity(16));
+    COUNTING.store(false, Ordering::SeqCst);
+    assert!(ALLOCATIONS.load(Ordering::SeqCst) > before);
+
     for passive in [false, true] {
         let allocations = steady_state_allocations(passive);
         assert_eq!(
