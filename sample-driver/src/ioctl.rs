@@ -822,6 +822,37 @@ mod tests {
     }
 
     #[test]
+    fn status_slots_claimed_concurrently_are_never_duplicated() {
+        use crate::stats::StatusCounts;
+        for _ in 0..50 {
+            let counts = Arc::new(StatusCounts::default());
+            let threads: Vec<_> = (0..4)
+                .map(|t| {
+                    let counts = Arc::clone(&counts);
+                    std::thread::spawn(move || {
+                        for i in 0..200i32 {
+                            // Every thread races to claim the same 6 statuses.
+                            counts.record(Status::from_raw(-1 - (i + t) % 6));
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            let mut seen = Vec::new();
+            counts.for_each(|e| seen.push(e));
+            let mut keys: Vec<i32> = seen.iter().map(|e| e.status.raw()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            assert_eq!(keys.len(), 6, "{seen:?}");
+            assert_eq!(seen.len(), 6, "a status got two slots: {seen:?}");
+            assert_eq!(seen.iter().map(|e| e.count).sum::<u64>(), 800);
+            assert_eq!(counts.other(), 0);
+        }
+    }
+
+    #[test]
     fn completions_from_many_threads_while_reading_add_up() {
         let s = Arc::new(stats());
         let targets: Vec<_> = (0..4).map(|i| s.target_opened(&format!("t{i}"))).collect();

@@ -188,7 +188,8 @@ impl Report {
 /// * injected failures = driver completions with [`INJECTED_FAILURE`];
 /// * per device: successes ≤ IRPs received ≤ completions, and bytes =
 ///   successes × buffer size on both sides;
-/// * the per-target records add up to the totals.
+/// * the per-target records add up to the totals;
+/// * no callback panicked.
 pub fn cross_check(report: &Report) -> Result<(), String> {
     let h = &report.reading.header;
     let c = &report.counters;
@@ -206,6 +207,10 @@ pub fn cross_check(report: &Report) -> Result<(), String> {
             "driver completions {driver_total} vs simulator completed {} / sent {}",
             c.irps_completed, c.irps_sent
         ),
+    );
+    check(
+        c.callback_panics == 0,
+        format!("{} callbacks panicked", c.callback_panics),
     );
     check(
         report.status_count(Status::CANCELLED) == c.irps_cancelled,
@@ -508,6 +513,13 @@ pub fn run(options: &Options, out: &mut dyn Write, tty: bool) -> io::Result<Repo
     if !sim.wait_quiescent(Duration::from_secs(10)) {
         h.notes
             .push("the simulator did not become quiescent".to_owned());
+    }
+    // A callback that panicked on a simulator thread is reported, not
+    // re-raised when the simulator is dropped.
+    for panic in sim.take_callback_panics() {
+        h.notes.push(format!(
+            "a callback panicked on a simulator thread: {panic}"
+        ));
     }
     let devices = h
         .devices

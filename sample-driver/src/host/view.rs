@@ -375,6 +375,15 @@ mod tests {
         assert!(text.contains("1 closed"));
         assert!(text.contains("leak check: clean"));
         assert!(text.contains("SIM#dev#0001"));
+        // Records dropped from the driver's history: no per-device figures.
+        let mut partial = reading.clone();
+        partial.header.targets_opened = 5;
+        partial.header.records_total = 1;
+        extra.devices.insert("SIM#gone#0002".to_owned(), (10, 1000));
+        let text = render_summary(&partial, &statuses, &extra);
+        let gone = text.lines().find(|l| l.contains("SIM#gone#0002")).unwrap();
+        assert!(gone.contains(" - "), "{gone}");
+        assert!(text.contains("4 older ones, before id 1, are only in the totals"));
         extra.cross_check = Err("bad".into());
         extra.clean = false;
         let text = render_summary(&reading, &statuses, &extra);
