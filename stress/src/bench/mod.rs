@@ -329,9 +329,10 @@ impl BenchReport {
         let _ = writeln!(s, "| run time | {:.1} s |\n", self.elapsed.as_secs_f64());
         let _ = writeln!(
             s,
-            "The machine is shared (2 cores, other builds running): treat single \
-             figures as ±20 %; the ratios are measured with the baseline interleaved \
-             in the same run.\n"
+            "The machine is shared with other builds and tests (2 cores): absolute \
+             figures move between runs, and the contended cases (2 threads, depth 1) \
+             by up to 3x. Each ratio compares against a baseline measured in the same \
+             run, interleaved with it; rerun and compare ratios, not single figures.\n"
         );
         s.push_str(&self.tables());
         let _ = writeln!(s, "\n### What is measured\n");

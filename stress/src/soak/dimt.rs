@@ -187,6 +187,28 @@ impl DimtScenario {
         Ok(DimtScenario { instances })
     }
 
+    /// DIT-2 "dynamic": a short-lived non-continuous instance (created,
+    /// used for one synchronous send, given an asynchronous send, dropped
+    /// with I/O possibly in flight).
+    pub(crate) fn dynamic(
+        sim: &Sim,
+        stats: &Arc<Stats>,
+        seed: u64,
+    ) -> Result<DeviceInterfaceMultipleTarget<Sim, DimtSoakClient>> {
+        let c = DimtSoakClient {
+            stats: Arc::clone(stats),
+            open: Mutex::new(Vec::new()),
+            input: SleepInput::new(Arc::clone(stats), seed, "dimt.stream"),
+        };
+        let m = DeviceInterfaceMultipleTarget::new(
+            sim.clone(),
+            config(false, StreamMode::Manual, false),
+            c,
+        )?;
+        sim.bus().flush()?;
+        Ok(m)
+    }
+
     pub(crate) fn describe(&self) -> String {
         self.instances
             .iter()

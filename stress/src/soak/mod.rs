@@ -62,7 +62,9 @@ impl TargetEvents for NoEvents {
 pub struct SoakConfig {
     /// How long the scenarios run (teardown comes after).
     pub duration: Duration,
-    /// Seed of the simulator and of every random choice.
+    /// Seed of the simulator (latencies, device delays, faults) and of every
+    /// worker's choices. Thread interleavings are real and not reproduced:
+    /// the same seed gives the same kind of run, not the same trace.
     pub seed: u64,
     /// Inject faults (allocation, open, request failures, latency spikes).
     pub faults: bool,
@@ -195,6 +197,7 @@ impl SoakReport {
 
 /// Everything the workers share.
 struct World {
+    sim: Sim,
     stats: Arc<Stats>,
     stop: AtomicBool,
     bp: BpScenario,
@@ -284,6 +287,7 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         churn.plug();
     }
     let world = Arc::new(World {
+        sim: sim.clone(),
         stats: Arc::clone(&stats),
         stop: AtomicBool::new(false),
         bp,
@@ -403,7 +407,30 @@ pub fn run(config: &SoakConfig) -> SoakReport {
                     continue;
                 }
                 let handle = open[actor.rand(0, open.len() as u64 - 1) as usize];
-                if actor.chance(10) {
+                if actor.chance(3) {
+                    // DIT-2 dynamic: a module created and dropped with I/O
+                    // possibly pending.
+                    actor.doing("dynamic DIMT: create");
+                    let seed = actor.rand(0, u64::MAX - 1);
+                    match DimtScenario::dynamic(&w.sim, &w.stats, seed) {
+                        Ok(d) => {
+                            let open = d.client().open_targets();
+                            if let Some(&t) = open.first() {
+                                let target = DimtTarget {
+                                    dimt: d.module(),
+                                    handle: t,
+                                };
+                                actor.doing("dynamic DIMT: sends");
+                                actor.sync_sleep_with_random_timeout(&target, 2);
+                                actor.random_action(&target, 2);
+                            }
+                            actor.doing("dynamic DIMT: drop");
+                            drop(d);
+                            w.stats.op("dimt.dynamic");
+                        }
+                        Err(s) => w.stats.status("dimt", s),
+                    }
+                } else if actor.chance(10) {
                     actor.doing("target_guard + get");
                     match m.target_guard(handle) {
                         Ok(guard) => {

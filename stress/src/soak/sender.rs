@@ -294,6 +294,21 @@ impl Actor {
         }
     }
 
+    /// DIT-2's synchronous send: `rand(0, 20)` ms of sleep, a random
+    /// timeout (none, or 1..30 ms).
+    pub(crate) fn sync_sleep_with_random_timeout(&mut self, s: &dyn Sender, layer: usize) {
+        let sleep = encode_sleep(self.rand(0, 20) as i32);
+        let timeout = if self.chance(50) {
+            0
+        } else {
+            self.rand(1, 30) as u32
+        };
+        let params = SendParams::ioctl(IOCTL_SLEEP).with_timeout(timeout);
+        let r = s.send_synchronously(&sleep, &mut [], params);
+        self.stats.result(LAYERS[layer], &r);
+        self.stats.op("send.sync");
+    }
+
     /// One random action of DMF's per-target test thread.
     pub(crate) fn random_action(&mut self, s: &dyn Sender, layer: usize) {
         let name = LAYERS[layer];
