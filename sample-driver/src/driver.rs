@@ -249,13 +249,9 @@ impl<P: Platform> DeviceCallbacks for SampleDriver<P> {
     }
 
     fn d0_entry(&self, previous: PowerState) -> Result<()> {
-        // Powered first, so targets opened by the entry count as streaming.
+        self.dimt_callbacks.d0_entry(previous)?;
         self.stats.set_powered(true);
-        let result = self.dimt_callbacks.d0_entry(previous);
-        if result.is_err() {
-            self.stats.set_powered(false);
-        }
-        result
+        Ok(())
     }
 
     fn d0_exit(&self, target: PowerState) -> Result<()> {
