@@ -3,7 +3,7 @@
 //! Makes the speed and robustness of the stack visible and repeatable, on
 //! the simulated platform (`dmf-sim`). Not published; std only.
 //!
-//! * [`bench`]: every layer against its baseline in one process
+//! * [`bench`](mod@bench): every layer against its baseline in one process
 //!   (`cargo run -p dmf-stress --release --bin bench`), a table of ratios,
 //!   written to `BENCHMARKS.md`.
 //! * [`soak`]: the DMF anchor scenario set (SPEC §3.1-3.5) all at once on

@@ -13,7 +13,8 @@ use dmf_stress::bench::{run_all, BenchOptions, StderrProgress};
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
-const USAGE: &str = "usage: bench [--quick] [--max-targets N] [--no-write] [--out PATH]";
+const USAGE: &str =
+    "usage: bench [--quick] [--max-targets N] [--only pool|crt|dimt|allocs]... [--no-write] [--out PATH]";
 
 fn main() -> ExitCode {
     let mut options = BenchOptions::default();
@@ -29,6 +30,15 @@ fn main() -> ExitCode {
             "--max-targets" => match args.next().and_then(|v| v.parse().ok()) {
                 Some(n) => options.max_targets = n,
                 None => {
+                    eprintln!("{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--only" => match args.next() {
+                Some(p) if ["pool", "crt", "dimt", "allocs"].contains(&p.as_str()) => {
+                    options.only.push(p)
+                }
+                _ => {
                     eprintln!("{USAGE}");
                     return ExitCode::from(2);
                 }
@@ -53,13 +63,19 @@ fn main() -> ExitCode {
         }
     }
     let mut command = String::from("cargo run -p dmf-stress --release --bin bench");
-    if options.quick || options.max_targets != BenchOptions::default().max_targets {
+    if options.quick
+        || options.max_targets != BenchOptions::default().max_targets
+        || !options.only.is_empty()
+    {
         command.push_str(" --");
         if options.quick {
             command.push_str(" --quick");
         }
         if options.max_targets != BenchOptions::default().max_targets {
             command.push_str(&format!(" --max-targets {}", options.max_targets));
+        }
+        for part in &options.only {
+            command.push_str(&format!(" --only {part}"));
         }
     }
     let report = run_all(&options, &command, &mut StderrProgress::default());
