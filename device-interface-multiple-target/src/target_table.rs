@@ -10,8 +10,24 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use hashbrown::HashMap;
+
+/// Generations are drawn from one process-wide counter, so a handle issued by
+/// one module instance never matches a live target of another (a foreign
+/// handle is refused like a stale one) until 2^32 arrivals have passed.
+static GENERATIONS: AtomicU32 = AtomicU32::new(1);
+
+/// The next generation (never 0, which marks an empty slot).
+fn next_generation() -> u32 {
+    loop {
+        let g = GENERATIONS.fetch_add(1, Ordering::Relaxed);
+        if g != 0 {
+            return g;
+        }
+    }
+}
 
 /// A client's handle to one tracked target (DMF's `DMFIOTARGET`).
 ///
@@ -74,8 +90,9 @@ struct Slot<T> {
 ///
 /// * `by_link[l] == i` iff `slots[i].entry` is `Some((l, _))`.
 /// * `free` holds exactly the indices of the empty slots, each once.
-/// * A slot's generation never returns to a value a live handle holds: it is
-///   bumped on every removal (and skips 0, which is never issued).
+/// * An empty slot has generation 0, which is never issued; a filled slot has
+///   a generation fresh from the process-wide counter, so neither a stale
+///   handle nor one of another table matches it.
 pub(crate) struct TargetTable<T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
@@ -116,7 +133,7 @@ impl<T> TargetTable<T> {
                     return Err(value);
                 };
                 self.slots.push(Slot {
-                    generation: 1,
+                    generation: 0,
                     entry: None,
                 });
                 index
@@ -124,6 +141,7 @@ impl<T> TargetTable<T> {
         };
         let slot = &mut self.slots[index as usize];
         debug_assert!(slot.entry.is_none());
+        slot.generation = next_generation();
         slot.entry = Some((String::from(link), value));
         self.by_link.insert(String::from(link), index);
         Ok(TargetHandle {
@@ -167,10 +185,7 @@ impl<T> TargetTable<T> {
             return None;
         }
         let (link, value) = slot.entry.take()?;
-        slot.generation = match slot.generation.wrapping_add(1) {
-            0 => 1,
-            g => g,
-        };
+        slot.generation = 0;
         self.by_link.remove(link.as_str());
         self.free.push(handle.index);
         Some((link, value))
@@ -234,6 +249,19 @@ mod tests {
         assert_eq!(t.get(b), Some(&2));
         assert_eq!(t.find("a"), None);
         assert_eq!(t.find("b"), Some(b));
+    }
+
+    #[test]
+    fn handles_of_another_table_are_refused() {
+        let mut a = TargetTable::new();
+        let mut b = TargetTable::new();
+        let ha = a.insert("x", 1).unwrap();
+        let hb = b.insert("x", 2).unwrap();
+        assert_eq!(ha.index(), hb.index(), "same slot in both tables");
+        assert_eq!(b.get(ha), None, "a's handle does not open b's target");
+        assert_eq!(a.get(hb), None);
+        assert_eq!(b.remove(ha), None);
+        assert_eq!(b.get(hb), Some(&2));
     }
 
     #[test]
