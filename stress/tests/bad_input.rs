@@ -978,14 +978,10 @@ fn dimt_state_callbacks_may_call_back_into_the_module() {
     assert_clean(&sim);
 }
 
-/// A handle of one DIMT given to another DIMT must be refused. Today it is
-/// accepted when the other module has a live target in the same slot with
-/// the same generation (handles carry no module identity): the call then
-/// runs on the *other* module's target, a different device. Reported; the
-/// test asserts the behaviour the docs promise ("stale handles are
-/// refused") and is ignored until the layer checks the module.
+/// A handle of one DIMT given to another DIMT is refused like a stale one,
+/// even when the other module has a live target in the same slot (DIMT
+/// accepted it until 61ef388: generations were per module).
 #[test]
-#[ignore = "DIMT accepts a foreign module's handle (reported to the DIMT owner)"]
 fn dimt_foreign_handle_is_refused() {
     let sim = Sim::new(SimConfig::default());
     let a_dev = sim
@@ -999,11 +995,16 @@ fn dimt_foreign_handle_is_refused() {
     let a = dimt(&sim, GUID, false);
     let b = dimt(&sim, OTHER_GUID, false);
     let ta = a.client().open.lock().unwrap()[0];
+    let tb = b.client().open.lock().unwrap()[0];
+    assert_eq!(ta.index(), tb.index(), "both modules use their first slot");
     let result = b.get(ta).map(|_| ());
+    let send = b.send_synchronously(ta, &[], &mut [], SendParams::ioctl(IOCTL_ZEROSIZE));
+    assert!(b.get(tb).is_ok());
     drop((a, b));
     for id in [a_dev, b_dev] {
         sim.bus().remove_device(id).unwrap();
     }
     assert_clean(&sim);
     assert_eq!(result, Err(Status::INVALID_DEVICE_STATE));
+    assert_eq!(send, Err(Status::INVALID_DEVICE_STATE));
 }
