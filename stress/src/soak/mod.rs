@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 
 use dmf_request_target::{RequestTarget, RequestTargetConfig};
 use dmf_sim::{
-    ClientDevice, Counters, DeviceSpec, FaultPlan, FaultPoint, Sim, SimConfig, SplitMix64,
+    ClientDevice, ClientState, Counters, DeviceSpec, FaultPlan, FaultPoint, Sim, SimConfig,
+    SplitMix64,
 };
 use dmf_wdf::{IoTarget, OpenMode, OpenParams, Platform, ShareAccess, Status, TargetEvents};
 
@@ -479,10 +480,19 @@ pub fn run(config: &SoakConfig) -> SoakReport {
                 if w.stop.load(Ordering::Acquire) {
                     break;
                 }
-                w.stats.doing(name, "power cycle");
-                let r = w.client.power_cycle();
-                w.stats.result("power", &r);
-                w.stats.op("power.cycle");
+                if w.client.state() == ClientState::D3 {
+                    // A failed power-up (a layer's D0 entry failed, e.g. by an
+                    // injected fault) leaves the device in D3: retry it.
+                    w.stats.doing(name, "power up (retry)");
+                    let r = w.client.power_up();
+                    w.stats.result("power", &r);
+                    w.stats.op("power.up_retry");
+                } else {
+                    w.stats.doing(name, "power cycle");
+                    let r = w.client.power_cycle();
+                    w.stats.result("power", &r);
+                    w.stats.op("power.cycle");
+                }
             }
         }));
     }
