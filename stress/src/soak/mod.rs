@@ -238,6 +238,47 @@ fn set_faults(sim: &Sim) {
     f.set_latency_spike(FaultPlan::Probability(10_000), 25);
 }
 
+/// The statuses each layer may report in the soak (DMF's tests accept
+/// success / cancelled / invalid device state / delete pending, SPEC §3.2-3.5;
+/// the others come from the scenario itself). With faults, the injected
+/// statuses are accepted everywhere too.
+fn allowed(layer: &str, status: Status, faults: bool) -> bool {
+    const FAULTS: [Status; 4] = [
+        Status::UNSUCCESSFUL,
+        Status::INSUFFICIENT_RESOURCES,
+        Status::NO_MEMORY,
+        Status::DEVICE_NOT_READY,
+    ];
+    if status.is_success() || (faults && FAULTS.contains(&status)) {
+        return true;
+    }
+    let ok: &[Status] = match layer {
+        // An empty sink.
+        "bp" => &[Status::UNSUCCESSFUL],
+        "rt" | "crt.stream" => &[Status::CANCELLED],
+        // Start while running or stopping; sends while the power policy
+        // purged the target.
+        "crt" => &[Status::CANCELLED, Status::INVALID_DEVICE_STATE],
+        // Targets come and go, are surprise-removed, time out (DIT-2).
+        "dimt" => &[
+            Status::CANCELLED,
+            Status::INVALID_DEVICE_STATE,
+            Status::DELETE_PENDING,
+            Status::DEVICE_REMOVED,
+            Status::IO_TIMEOUT,
+        ],
+        "dimt.stream" => &[
+            Status::CANCELLED,
+            Status::DELETE_PENDING,
+            Status::DEVICE_REMOVED,
+        ],
+        // A removal the teardown had to finish by surprise.
+        "pnp" => &[Status::DEVICE_BUSY],
+        _ => &[],
+    };
+    ok.contains(&status)
+}
+
 /// Runs the soak and returns what it saw. Progress lines go to standard
 /// output when `config.progress`. A hang ends the process (exit code
 /// [`WATCHDOG_EXIT_CODE`]) with a dump on standard error.
@@ -614,6 +655,12 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         && churn.present() == 0;
     stats.finished("main");
     dog.stop();
+    for ((layer, raw), n) in stats.statuses() {
+        let status = Status::from_raw(raw);
+        if !allowed(layer, status, config.faults) {
+            stats.violation(format!("{layer}: unexpected status {status} ({n} time(s))"));
+        }
+    }
     SoakReport {
         seed: config.seed,
         faults: config.faults,
