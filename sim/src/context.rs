@@ -12,6 +12,7 @@ thread_local! {
     static DISPATCH_DEPTH: Cell<u32> = const { Cell::new(0) };
     static SIM_THREAD_OF: Cell<u64> = const { Cell::new(0) };
     static PNP_THREAD_OF: Cell<u64> = const { Cell::new(0) };
+    static COMPLETION_THREAD_OF: Cell<u64> = const { Cell::new(0) };
     static ADVANCING: Cell<u64> = const { Cell::new(0) };
     static RUNNING_TIMER: Cell<usize> = const { Cell::new(0) };
     static RUNNING_WORK_ITEM: Cell<usize> = const { Cell::new(0) };
@@ -64,6 +65,16 @@ pub(crate) fn mark_sim_thread(core: u64) {
 /// Whether the current thread is one of simulator `core`'s threads.
 pub(crate) fn is_sim_thread_of(core: u64) -> bool {
     SIM_THREAD_OF.with(|c| c.get() == core)
+}
+
+/// Marks the current thread as a completion thread of simulator `core`.
+pub(crate) fn mark_completion_thread(core: u64) {
+    COMPLETION_THREAD_OF.with(|c| c.set(core));
+}
+
+/// Whether the current thread is one of simulator `core`'s completion threads.
+pub(crate) fn is_completion_thread_of(core: u64) -> bool {
+    COMPLETION_THREAD_OF.with(|c| c.get() == core)
 }
 
 /// Marks the current thread as the PnP thread of simulator `core`.

@@ -299,6 +299,7 @@ fn spawn(core: &Arc<Core>, role: String, body: fn(Arc<Core>)) -> JoinHandle<()> 
 }
 
 fn completion_worker(core: Arc<Core>) {
+    context::mark_completion_thread(core.id);
     while let Some(action) = core.completions.next() {
         core.guarded("completion thread", || action.run());
         if core.completions.done() == 0 {

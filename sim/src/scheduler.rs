@@ -189,7 +189,15 @@ impl Scheduler {
 pub(crate) fn route(core: &Arc<Core>, action: Action) {
     match action {
         Action::Deliver { .. } | Action::CancelTimeout { .. } => {
-            if let Err(action) = core.completions.push(action) {
+            // Queued by a completion routine (a resend that completed at
+            // once): this thread runs it next, like a DPC queued to the
+            // current processor, instead of waking another completion thread.
+            let queued = if context::is_completion_thread_of(core.id) {
+                core.completions.push_from_worker(action)
+            } else {
+                core.completions.push(action)
+            };
+            if let Err(action) = queued {
                 // Shut down: deliver here rather than lose a completion.
                 action.run();
             }

@@ -8,6 +8,11 @@ use crate::work_item::WorkItemInner;
 
 /// A FIFO of jobs with a count of jobs queued or running ("busy"), used for
 /// quiescence checks. Capacity is kept, so steady-state pushes do not allocate.
+///
+/// Workers are woken only when there is one to wake and a job it must run:
+/// a push with no idle worker makes no futex call, and a job queued by one
+/// of the pool's own workers while the queue is empty is left for that
+/// worker (see [`Pool::push_from_worker`]).
 pub(crate) struct Pool<J> {
     state: Mutex<PoolState<J>>,
     cv: Condvar,
@@ -16,6 +21,8 @@ pub(crate) struct Pool<J> {
 struct PoolState<J> {
     jobs: VecDeque<J>,
     busy: usize,
+    /// Workers waiting in [`Pool::next`].
+    idle: usize,
     shutdown: bool,
 }
 
@@ -25,6 +32,7 @@ impl<J> Pool<J> {
             state: Mutex::new(PoolState {
                 jobs: VecDeque::with_capacity(64),
                 busy: 0,
+                idle: 0,
                 shutdown: false,
             }),
             cv: Condvar::new(),
@@ -37,14 +45,34 @@ impl<J> Pool<J> {
 
     /// Queues `job`; gives it back if the pool is shut down.
     pub(crate) fn push(&self, job: J) -> Result<(), J> {
+        self.push_impl(job, false)
+    }
+
+    /// Queues `job` from one of this pool's own workers, while it runs a job.
+    ///
+    /// Like a DPC queued from a DPC, which runs on the same processor once
+    /// the current one returns: if no other job is waiting, no idle worker
+    /// is woken, because the pushing worker takes the job itself as soon as
+    /// its current job returns. (Waking one would only race the pusher for
+    /// the job: a futex wake-up per job and, on a loaded machine, a context
+    /// switch that preempts the pusher in the middle of its job.) If jobs
+    /// are already waiting, an idle worker is woken as usual to help.
+    pub(crate) fn push_from_worker(&self, job: J) -> Result<(), J> {
+        self.push_impl(job, true)
+    }
+
+    fn push_impl(&self, job: J, from_worker: bool) -> Result<(), J> {
         let mut s = self.lock();
         if s.shutdown {
             return Err(job);
         }
         s.jobs.push_back(job);
         s.busy += 1;
+        let wake = s.idle > 0 && !(from_worker && s.jobs.len() == 1);
         drop(s);
-        self.cv.notify_one();
+        if wake {
+            self.cv.notify_one();
+        }
         Ok(())
     }
 
@@ -58,7 +86,9 @@ impl<J> Pool<J> {
             if let Some(job) = s.jobs.pop_front() {
                 return Some(job);
             }
+            s.idle += 1;
             s = self.cv.wait(s).unwrap_or_else(PoisonError::into_inner);
+            s.idle -= 1;
         }
     }
 
