@@ -36,6 +36,7 @@
 use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dmf_wdf::{
@@ -62,20 +63,66 @@ pub(crate) enum Decision {
     Retire(RetireReason),
 }
 
-/// The mutable part of a slot; only its owner (see [`SlotState`]) locks it
-/// (the passive-delivery and stale-timer paths aside), so the lock is
-/// practically never contended — it exists to keep this safe code.
-pub(crate) struct SlotData<P: Platform, H: StreamClient<P>> {
+/// The part of a slot that only its owner (see [`SlotState`]) touches, on
+/// every send and completion: kept out of any lock (see [`OwnerCell`]).
+struct OwnerData<P: Platform> {
+    /// The buffers of the request in flight (stored by the sender right
+    /// before the send, taken by the completion).
     input: Option<PoolBuffer<P>>,
     output: Option<PoolBuffer<P>>,
+    /// Consecutive failed completions (back-off).
+    failures: u32,
+}
+
+/// Data touched only by the current owner of its slot, as established by
+/// the slot's [`SlotState`].
+///
+/// The per-request path used to take the slot's spin lock twice per
+/// completion (store the buffers before the send, take them in the
+/// completion) although the ownership protocol already makes those accesses
+/// exclusive; on the simulator each lock is two atomic read-modify-writes
+/// plus dispatch-context bookkeeping, a measurable share of a streamed
+/// completion. This cell relies on the protocol instead.
+struct OwnerCell<T>(UnsafeCell<T>);
+
+// SAFETY: the cell is only accessed through `OwnerCell::with`, whose callers
+// own the slot (see its contract); ownership is handed over with
+// release/acquire transitions of `SlotState` (or, between a send and its
+// completion, by the I/O target, which orders everything the sender did
+// before the send before the completion routine runs). So at most one thread
+// accesses the content at a time, each seeing the previous owner's writes;
+// `T: Send` lets the content move between those threads.
+unsafe impl<T: Send> Sync for OwnerCell<T> {}
+
+impl<T> OwnerCell<T> {
+    fn new(value: T) -> Self {
+        OwnerCell(UnsafeCell::new(value))
+    }
+
+    /// Runs `f` on the content.
+    ///
+    /// # Safety
+    ///
+    /// The caller must own the cell's slot (per [`SlotState`]) for the
+    /// whole call, and `f` must not call `with` on the same cell.
+    unsafe fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: the caller owns the slot, so no other reference to the
+        // content exists (see the `Sync` impl), and `f` creates none.
+        f(unsafe { &mut *self.0.get() })
+    }
+}
+
+/// The locked part of a slot: the fields that are not only touched by the
+/// slot's owner (passive delivery, stale timers) or only on rare paths. Only
+/// the owner locks it on the common paths, so the lock is practically never
+/// contended — it exists to keep this safe code.
+pub(crate) struct SlotData<P: Platform, H: StreamClient<P>> {
     /// A completion waiting for passive delivery, with its session.
     pending: Option<Pending<P, H>>,
     /// The decision of an early completion, for the sender to apply.
     decision: Option<Decision>,
     /// The session of a parked slot; whoever claims the slot takes it.
     parked: Option<Arc<Session<P, H>>>,
-    /// Consecutive failed completions (back-off).
-    failures: u32,
 }
 
 /// A completion waiting for passive delivery: what completed, how the
@@ -88,6 +135,8 @@ pub(crate) struct Slot<P: Platform, H: StreamClient<P>> {
     pub(crate) state: SlotState,
     pub(crate) request: P::Request,
     data: P::Lock<SlotData<P, H>>,
+    /// Buffers in flight and failure count (owner only, no lock).
+    owned: OwnerCell<OwnerData<P>>,
     /// Back-off / refill retry timer; also the fallback for passive delivery.
     timer: P::Timer,
     /// Passive delivery of completions (`passive_level` only).
@@ -224,11 +273,13 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                     state: SlotState::new(),
                     request,
                     data: P::Lock::new(SlotData {
-                        input: None,
-                        output: None,
                         pending: None,
                         decision: None,
                         parked: None,
+                    }),
+                    owned: OwnerCell::new(OwnerData {
+                        input: None,
+                        output: None,
                         failures: 0,
                     }),
                     timer,
@@ -301,7 +352,8 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                 self.retire(slot, RetireReason::Stopped);
                 continue;
             }
-            slot.data.lock().failures = 0;
+            // SAFETY: we own the slot (claimed from `Idle` above).
+            unsafe { slot.owned.with(|o| o.failures = 0) };
             let entered = self.control.enter_session();
             debug_assert!(
                 entered,
@@ -485,11 +537,14 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             )
         }
         .map_err(failed)?;
-        {
-            let mut data = slot.data.lock();
-            data.input = input;
-            data.output = output;
-        }
+        // SAFETY: the caller owns the slot; the send below hands it (with
+        // these buffers) to the target.
+        unsafe {
+            slot.owned.with(|o| {
+                o.input = input;
+                o.output = output;
+            })
+        };
         match target.send(&slot.request, SendOptions::default(), Arc::clone(session)) {
             Ok(()) => {
                 bump_owned(&slot.counters.sends);
@@ -497,10 +552,10 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                 Ok(())
             }
             Err(status) => {
-                let (input, output) = {
-                    let mut data = slot.data.lock();
-                    (data.input.take(), data.output.take())
-                };
+                // SAFETY: the target refused the request, so no completion
+                // will run: the slot is still ours.
+                let (input, output) =
+                    unsafe { slot.owned.with(|o| (o.input.take(), o.output.take())) };
                 drop((input, output));
                 Err(failed(status))
             }
@@ -546,14 +601,18 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             information,
             "CRT: stream completion"
         );
-        let (input, output, failures) = {
-            let mut data = slot.data.lock();
-            if status.is_error() {
-                data.failures = data.failures.saturating_add(1);
-            } else {
-                data.failures = 0;
-            }
-            (data.input.take(), data.output.take(), data.failures)
+        // SAFETY: the completion routine (or whoever it handed the slot to)
+        // owns the slot; an early completion owns it too, as the sender
+        // touches nothing of it until it resumes ownership (`sent`).
+        let (input, output, failures) = unsafe {
+            slot.owned.with(|o| {
+                if status.is_error() {
+                    o.failures = o.failures.saturating_add(1);
+                } else {
+                    o.failures = 0;
+                }
+                (o.input.take(), o.output.take(), o.failures)
+            })
         };
         if status.is_error() {
             bump_owned(&slot.counters.failed_completions);
