@@ -40,6 +40,15 @@
 //! They stop when the last [`Sim`] handle is dropped (every simulated object
 //! holds one) or on [`Sim::shutdown`].
 //!
+//! Like a DPC queued from a DPC, which runs on the same processor after the
+//! current one, a completion due at once that is queued while a completion
+//! thread runs a completion routine (a resend the device completed
+//! immediately) is left to that thread when no other completion is waiting:
+//! it runs right after the routine returns, and no idle completion thread is
+//! woken for it. Completions queued by other threads (the scheduler, a
+//! sender that is not a completion thread), or while others are waiting, wake
+//! an idle completion thread as usual.
+//!
 //! ## Example
 //!
 //! ```
