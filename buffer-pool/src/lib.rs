@@ -67,8 +67,10 @@
 //! A source pool's list is a lock-free bounded queue (Vyukov's array queue,
 //! as crossbeam's `ArrayQueue`) allocated at open, plus a small locked stack
 //! used only by put-at-head. `get` and put never allocate; sink puts and gets
-//! link buffers through their metadata and never allocate either. See
-//! `benches/get_put.rs`.
+//! link buffers through their metadata and never allocate either. The
+//! benchmark against a `Mutex<Vec<_>>` pool and crossbeam's `ArrayQueue`:
+//! `cargo run -p dmf-stress --release --bin bench -- --only pool` (figures
+//! in the workspace's `BENCHMARKS.md`).
 //!
 //! ## Example
 //!

@@ -80,7 +80,10 @@
 //! called at any level. Stream callbacks run in the completion context, or on
 //! a passive worker with `passive_level`. In steady state a streamed request
 //! allocates nothing (`tests/no_alloc.rs`); `start` allocates one small
-//! session per stream request.
+//! session per stream request. Streamed completions per second against the
+//! raw simulated target at queue depth 1, 8 and 64:
+//! `cargo run -p dmf-stress --release --bin bench -- --only crt` (figures in
+//! the workspace's `BENCHMARKS.md`; about 0.9x of the framework-free loop).
 //!
 //! ## Example
 //!

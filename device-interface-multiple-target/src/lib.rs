@@ -165,9 +165,10 @@
 //!   with a legal-order checker and leak checks.
 //! * `tests/loom_dimt.rs`: the per-target gate under loom
 //!   (`RUSTFLAGS="--cfg loom" cargo test -p dmf-device-interface-multiple-target --test loom_dimt --release`).
-//! * `benches/arrival.rs`: interface-arrival-to-first-stream-completion
-//!   latency and heap per target at 1, 100 and 10,000 targets, against the
-//!   raw simulated target (`cargo bench -p dmf-device-interface-multiple-target --bench arrival`).
+//! * Benchmark (in `dmf-stress`): interface-arrival-to-first-stream-completion
+//!   latency, removal cost and heap per target at 1, 100 and 10,000 targets,
+//!   against the raw simulated target
+//!   (`cargo run -p dmf-stress --release --bin bench -- --only dimt`).
 //!   On the 2-core development machine (one stream request, 4-byte output
 //!   buffer): median 0.21 / 0.18 / 0.27 ms (raw target: 0.16 / 0.20 / 0.28
 //!   ms), p99 at 10,000 targets 3.4 ms (raw 0.45 ms); about 8.1 KB of heap

@@ -1,6 +1,5 @@
 //! get+put throughput of a source [`BufferPool`] against a `Mutex<Vec<_>>`
-//! pool and crossbeam's `ArrayQueue`, at 1 and 2 threads (the method of
-//! `buffer-pool/benches/get_put.rs`).
+//! pool and crossbeam's `ArrayQueue`, at 1 and 2 threads (the layer's benchmark).
 //!
 //! Every variant takes a 32-byte buffer, writes one byte and gives it back;
 //! the pool also zeroes the data and an 8-byte context and checks the guard

@@ -1,7 +1,7 @@
 //! Streamed completions per second of a [`ContinuousRequestTarget`] at queue
 //! depth 1, 8 and 64 against the raw simulated target driven with no
 //! framework (the ceiling), and heap allocations per streamed request of
-//! both (the method of `continuous-request-target/benches/streaming.rs`).
+//! both (the layer's benchmark).
 //!
 //! Both sides stream IOCTLs with a 64-byte output buffer to the same
 //! simulated device (completes at once, zero added latency, two completion

@@ -3,8 +3,7 @@
 //! device removal: query-remove, close, remove-complete, interface removal)
 //! and heap per target, against the raw simulated target with no framework
 //! (open by link and send one request; close for query-remove and close on
-//! removal), measured in the same run (the arrival method of
-//! `device-interface-multiple-target/benches/arrival.rs`). Also heap
+//! removal), measured in the same run. Also heap
 //! allocations per streamed request of one streaming DIMT target.
 
 use std::collections::HashMap;
