@@ -117,6 +117,9 @@
 //! drop(module);
 //! target.close();
 //! drop(target);
+//! // The simulator's completion thread may still be unwinding the last
+//! // completion (after our callback returned): wait for it before counting.
+//! assert!(sim.wait_quiescent(std::time::Duration::from_secs(10)));
 //! assert!(sim.counters().is_clean(), "{}", sim.counters());
 //! ```
 #![cfg_attr(not(test), no_std)]
