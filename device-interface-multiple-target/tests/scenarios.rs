@@ -3,6 +3,7 @@
 
 mod common;
 
+use dmf_sim::NoTargetEvents;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use dmf_sim::{
 };
 use dmf_wdf::{
     DeviceCallbacks, IoTarget, OpenMode, OpenParams, Platform, RawBuffer, RequestType, ShareAccess,
-    Status, TargetEvents,
+    Status,
 };
 
 use TargetStateType as S;
@@ -58,15 +59,6 @@ fn streaming_config(mode: StreamMode, count: u32) -> DeviceInterfaceMultipleTarg
         },
         ..config(PnpRegisterWhen::Create)
     }
-}
-
-struct NoEvents;
-impl TargetEvents for NoEvents {
-    fn query_remove(&self) -> Status {
-        Status::SUCCESS
-    }
-    fn remove_canceled(&self) {}
-    fn remove_complete(&self) {}
 }
 
 /// DIMT-1: existing and new interfaces arrive, pass the filter, open, and
@@ -555,7 +547,7 @@ fn open_mode_and_share_access_are_honoured() {
         share_access: ShareAccess::READ_WRITE,
     };
     assert_eq!(
-        other.open(&params, Arc::new(NoEvents)),
+        other.open(&params, Arc::new(NoTargetEvents)),
         Err(Status::SHARING_VIOLATION)
     );
     drop(other);

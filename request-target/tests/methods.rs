@@ -250,7 +250,7 @@ fn changing_the_target_recreates_pooled_requests() {
                 open_mode: dmf_wdf::OpenMode::READ_WRITE,
                 share_access: dmf_wdf::ShareAccess::READ_WRITE,
             },
-            Arc::new(NoEvents),
+            Arc::new(NoTargetEvents),
         )
         .unwrap();
     assert_eq!(

@@ -19,6 +19,20 @@ use crate::request::{Parked, Phase, RequestInner, SimRequest};
 use crate::scheduler::Action;
 use crate::Sim;
 
+/// [`TargetEvents`] that accept every query-remove and do nothing: for a
+/// target whose device is never removed, or whose removal the caller does not
+/// care about (tests, benchmarks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoTargetEvents;
+
+impl TargetEvents for NoTargetEvents {
+    fn query_remove(&self) -> Status {
+        Status::SUCCESS
+    }
+    fn remove_canceled(&self) {}
+    fn remove_complete(&self) {}
+}
+
 /// The simulator's target states (`Purged` reports as `Stopped`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TState {

@@ -141,7 +141,7 @@ pub use crate::config::{Latency, SimConfig};
 pub use crate::counters::Counters;
 pub use crate::device::{DeviceHandler, EchoDevice, FixedResponseDevice, ParkingDevice};
 pub use crate::faults::{FaultPlan, FaultPoint, FaultSetting, Faults};
-pub use crate::io_target::SimIoTarget;
+pub use crate::io_target::{NoTargetEvents, SimIoTarget};
 pub use crate::ioctl_handler::{
     IoctlHandlerConfig, TestsIoctlHandler, GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER,
 };

@@ -3,6 +3,7 @@
 //! a DPC queued to the current processor; independent completions still
 //! spread over the completion threads.
 
+use dmf_sim::NoTargetEvents;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
@@ -11,17 +12,8 @@ use std::time::{Duration, Instant};
 use dmf_sim::{DeviceSpec, FixedResponseDevice, Latency, Sim, SimConfig, SimIoTarget, SimRequest};
 use dmf_wdf::{
     Completed, CompletionRoutine, IoTarget, OpenMode, OpenParams, Platform, Request, RequestType,
-    SendOptions, ShareAccess, Status, TargetEvents,
+    SendOptions, ShareAccess, Status,
 };
-
-struct NoEvents;
-impl TargetEvents for NoEvents {
-    fn query_remove(&self) -> Status {
-        Status::SUCCESS
-    }
-    fn remove_canceled(&self) {}
-    fn remove_complete(&self) {}
-}
 
 fn setup(completion_threads: usize) -> (Sim, Arc<SimIoTarget>) {
     let sim = Sim::new(
@@ -43,7 +35,7 @@ fn setup(completion_threads: usize) -> (Sim, Arc<SimIoTarget>) {
                 open_mode: OpenMode::READ_WRITE,
                 share_access: ShareAccess::READ_WRITE,
             },
-            Arc::new(NoEvents),
+            Arc::new(NoTargetEvents),
         )
         .unwrap();
     (sim, Arc::new(target))

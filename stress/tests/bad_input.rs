@@ -4,6 +4,7 @@
 //! clear status the layer returns (the list is in the README, "Bad input and
 //! what you get").
 
+use dmf_sim::NoTargetEvents;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -29,19 +30,9 @@ use dmf_sim::{
 };
 use dmf_wdf::{
     Guid, IoTarget, OpenMode, OpenParams, Platform, RawBuffer, RequestType, ShareAccess, Status,
-    TargetEvents,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
-
-struct NoEvents;
-impl TargetEvents for NoEvents {
-    fn query_remove(&self) -> Status {
-        Status::SUCCESS
-    }
-    fn remove_canceled(&self) {}
-    fn remove_complete(&self) {}
-}
 
 fn handler() -> Arc<TestsIoctlHandler> {
     Arc::new(TestsIoctlHandler::new(IoctlHandlerConfig {
@@ -66,7 +57,7 @@ fn device() -> (Sim, Arc<SimIoTarget>) {
                 open_mode: OpenMode::READ_WRITE,
                 share_access: ShareAccess::READ_WRITE,
             },
-            Arc::new(NoEvents),
+            Arc::new(NoTargetEvents),
         )
         .unwrap();
     (sim, Arc::new(target))

@@ -1,22 +1,14 @@
 //! Shared test fixtures: a simulator with one device and an open target.
 #![allow(dead_code)]
 
+pub use dmf_sim::NoTargetEvents;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dmf_sim::{
     DeviceHandler, DeviceSpec, IoctlHandlerConfig, Sim, SimConfig, SimIoTarget, TestsIoctlHandler,
 };
-use dmf_wdf::{IoTarget, OpenMode, OpenParams, Platform, ShareAccess, Status, TargetEvents};
-
-pub struct NoEvents;
-impl TargetEvents for NoEvents {
-    fn query_remove(&self) -> Status {
-        Status::SUCCESS
-    }
-    fn remove_canceled(&self) {}
-    fn remove_complete(&self) {}
-}
+use dmf_wdf::{IoTarget, OpenMode, OpenParams, Platform, ShareAccess, Status};
 
 /// A simulator with one device answering with `handler`, and an open target to it.
 pub fn sim_with_device(
@@ -37,7 +29,7 @@ pub fn sim_with_device(
                 open_mode: OpenMode::READ_WRITE,
                 share_access: ShareAccess::READ_WRITE,
             },
-            Arc::new(NoEvents),
+            Arc::new(NoTargetEvents),
         )
         .unwrap();
     (sim, Arc::new(target))
@@ -55,7 +47,7 @@ pub fn open_another_target(sim: &Sim) -> Arc<SimIoTarget> {
                 open_mode: OpenMode::READ_WRITE,
                 share_access: ShareAccess::READ_WRITE,
             },
-            Arc::new(NoEvents),
+            Arc::new(NoTargetEvents),
         )
         .unwrap();
     Arc::new(target)

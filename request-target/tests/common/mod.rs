@@ -1,6 +1,7 @@
 //! Shared fixtures of the request-target integration tests.
 #![allow(dead_code)]
 
+pub use dmf_sim::NoTargetEvents;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -10,19 +11,7 @@ use dmf_request_target::{
     SendCompleted,
 };
 use dmf_sim::{DeviceHandler, DeviceSpec, Sim, SimConfig, SimIoTarget, TestsIoctlHandler};
-use dmf_wdf::{
-    IoTarget, OpenMode, OpenParams, Platform, RequestType, ShareAccess, Status, TargetEvents,
-};
-
-/// Target events that accept everything.
-pub struct NoEvents;
-impl TargetEvents for NoEvents {
-    fn query_remove(&self) -> Status {
-        Status::SUCCESS
-    }
-    fn remove_canceled(&self) {}
-    fn remove_complete(&self) {}
-}
+use dmf_wdf::{IoTarget, OpenMode, OpenParams, Platform, RequestType, ShareAccess, Status};
 
 /// A simulator, an open target to a device running `handler`, and a module
 /// with that target set.
@@ -52,7 +41,7 @@ impl Fixture {
                     open_mode: OpenMode::READ_WRITE,
                     share_access: ShareAccess::READ_WRITE,
                 },
-                Arc::new(NoEvents),
+                Arc::new(NoTargetEvents),
             )
             .unwrap();
         let module = RequestTarget::new(sim.clone(), rt).unwrap();

@@ -12,6 +12,7 @@
 //! `ModuleOwnsAndContinue`), buffer back to the pool, resend. Each figure is
 //! the median of alternating windows, so drift on a shared machine hits both.
 
+use dmf_sim::NoTargetEvents;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,7 +27,7 @@ use dmf_wdf::{
     RequestType, SendOptions, ShareAccess, Status,
 };
 
-use super::{median, BenchOptions, NoEvents, Progress};
+use super::{median, BenchOptions, Progress};
 use crate::alloc_count;
 
 const IOCTL: u32 = 0x0022_2000;
@@ -75,7 +76,7 @@ fn setup() -> (Sim, Arc<SimIoTarget>) {
                 open_mode: OpenMode::READ_WRITE,
                 share_access: ShareAccess::READ_WRITE,
             },
-            Arc::new(NoEvents),
+            Arc::new(NoTargetEvents),
         )
         .expect("open");
     (sim, Arc::new(target))

@@ -11,8 +11,6 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use dmf_wdf::{Status, TargetEvents};
-
 pub mod buffer_pool;
 pub mod crt;
 pub mod dimt;
@@ -77,17 +75,6 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {
     fn step(&mut self, _what: &str) {}
-}
-
-/// Target events that accept everything and do nothing.
-pub(crate) struct NoEvents;
-
-impl TargetEvents for NoEvents {
-    fn query_remove(&self) -> Status {
-        Status::SUCCESS
-    }
-    fn remove_canceled(&self) {}
-    fn remove_complete(&self) {}
 }
 
 pub(crate) fn median(mut v: Vec<f64>) -> f64 {

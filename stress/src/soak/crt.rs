@@ -5,6 +5,7 @@
 //! zero-size stream with the CRT-2 check; all with the CRT-7 power policy
 //! (purge + restart the target, stop + resume the stream at D0 exit/entry).
 
+use dmf_sim::NoTargetEvents;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -17,7 +18,6 @@ use dmf_sim::{ClientDevice, DeviceId, Sim, SimIoTarget};
 use dmf_wdf::{IoTarget, OpenMode, OpenParams, Platform, RequestType, Result, ShareAccess, Status};
 
 use super::stats::Stats;
-use super::NoEvents;
 
 fn mix(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -144,7 +144,7 @@ fn open(sim: &Sim, link: &str) -> Result<Arc<SimIoTarget>> {
             open_mode: OpenMode::READ_WRITE,
             share_access: ShareAccess::READ_WRITE,
         },
-        Arc::new(NoEvents),
+        Arc::new(NoTargetEvents),
     )?;
     Ok(Arc::new(t))
 }

@@ -23,6 +23,7 @@ mod sender;
 mod stats;
 mod watchdog;
 
+use dmf_sim::NoTargetEvents;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,7 +36,7 @@ use dmf_sim::{
     ClientDevice, ClientState, Counters, DeviceSpec, FaultPlan, FaultPoint, Sim, SimConfig,
     SplitMix64,
 };
-use dmf_wdf::{IoTarget, OpenMode, OpenParams, Platform, ShareAccess, Status, TargetEvents};
+use dmf_wdf::{IoTarget, OpenMode, OpenParams, Platform, ShareAccess, Status};
 
 pub use watchdog::WATCHDOG_EXIT_CODE;
 
@@ -45,18 +46,6 @@ use dimt::DimtScenario;
 use pnp::Churn;
 use sender::{Actor, DimtTarget};
 use stats::Stats;
-
-/// Target events that accept everything and do nothing (targets on devices
-/// that are never removed).
-pub(crate) struct NoEvents;
-
-impl TargetEvents for NoEvents {
-    fn query_remove(&self) -> Status {
-        Status::SUCCESS
-    }
-    fn remove_canceled(&self) {}
-    fn remove_complete(&self) {}
-}
 
 /// How to run the soak.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -312,7 +301,7 @@ pub fn run(config: &SoakConfig) -> SoakReport {
                 open_mode: OpenMode::READ_WRITE,
                 share_access: ShareAccess::READ_WRITE,
             },
-            Arc::new(NoEvents),
+            Arc::new(NoTargetEvents),
         )
         .expect("open the self target");
         let rt = RequestTarget::new(sim.clone(), cfg).expect("request target");
