@@ -56,7 +56,8 @@
 //!   `WdfDeviceCreate`, and drop every layer built on it before the device is
 //!   deleted (`EvtDeviceReleaseHardware` or `EvtDeviceSelfManagedIoCleanup`):
 //!   WDF deletes a device's children with it.
-//! * The global allocator must return non-paged memory (`wdk-alloc` does):
+//! * The global allocator must return non-paged memory and honour alignment
+//!   (`memory::KmdfAllocator` does; `wdk-alloc` ignores alignment):
 //!   locks, events and completion state are touched at `DISPATCH_LEVEL`.
 //! * Drop timers, work items, targets and notifications at `PASSIVE_LEVEL`,
 //!   never from their own callbacks (except targets, see `KmdfIoTarget`).

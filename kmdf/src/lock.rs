@@ -14,7 +14,7 @@ use wdk_sys::{KIRQL, KSPIN_LOCK};
 /// the guard restores the previous IRQL (`KeReleaseSpinLock`). The lock must
 /// live in non-paged memory (everything the layers allocate through the
 /// global allocator or [`Platform::allocate`](dmf_wdf::Platform::allocate)
-/// is, with `wdk-alloc`).
+/// is, with [`KmdfAllocator`](crate::memory::KmdfAllocator)).
 ///
 /// A `KSPIN_LOCK` is a plain word that may be moved while nobody holds it
 /// (`KeInitializeSpinLock` only stores 0 on x64 and ARM64); the guard borrows

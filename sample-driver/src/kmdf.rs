@@ -39,11 +39,12 @@ use crate::ioctl::GUID_DEVINTERFACE_SAMPLE_DRIVER;
 use crate::stats::Statistics;
 use crate::{SampleConfig, SampleDriver};
 
-/// `wdk-alloc`: non-paged pool for every Rust allocation (the layers touch
-/// their state at `DISPATCH_LEVEL`).
+/// Non-paged pool for every Rust allocation (the layers touch their state at
+/// `DISPATCH_LEVEL`), with every alignment honoured (the buffer pool keeps
+/// 128-byte aligned slots; `wdk-alloc` would ignore that alignment).
 #[cfg(not(test))]
 #[global_allocator]
-static GLOBAL_ALLOCATOR: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
+static GLOBAL_ALLOCATOR: dmf_kmdf::memory::KmdfAllocator = dmf_kmdf::memory::KMDF_ALLOCATOR;
 
 /// Bug check code of a Rust panic: `'RPNC'`, as windows-drivers-rs uses.
 pub const BUGCHECK_RUST_PANIC: u32 = u32::from_be_bytes(*b"RPNC");

@@ -2,10 +2,11 @@
 //! driver, and run its simulator demo.
 //!
 //! ```text
-//! cargo xtask package [--sys PATH] [--profile dev|release] [--target-arch amd64|arm64]
+//! cargo xtask package [--sys PATH] [--profile driver|dev|release] [--target-arch amd64|arm64]
 //! cargo xtask sign    [--pfx FILE --cer FILE] [--no-verify]
 //! cargo xtask deploy  [--sys PATH] --host ADDR --user NAME --key FILE [--no-package]
 //! cargo xtask demo    [--release] [-- ARGS]
+//! cargo xtask check-windows [--target x64|arm64|all] [-p PACKAGE] [--no-doc]
 //! ```
 //!
 //! (`--dry-run` on any of them prints the exact commands and changes
@@ -32,6 +33,7 @@
 //! message names the failing tool and how to fix it.
 
 pub mod catalog;
+pub mod check_windows;
 pub mod cli;
 pub mod config;
 pub mod ctx;
@@ -75,6 +77,9 @@ pub enum Error {
     /// `demo` failed.
     #[error("demo: {0}")]
     Demo(#[from] demo::DemoError),
+    /// `check-windows` failed.
+    #[error("check-windows: {0}")]
+    CheckWindows(#[from] check_windows::CheckWindowsError),
 }
 
 /// Runs a parsed command line on `host` through `runner`.
@@ -102,6 +107,7 @@ pub fn run_in(ctx: &Ctx<'_>, cli: &Cli) -> Result<(), Error> {
         }
         Command::Deploy(a) => deploy::deploy(ctx, &layout, a)?,
         Command::Demo(a) => demo::demo(ctx, &layout, a)?,
+        Command::CheckWindows(a) => check_windows::check_windows(ctx, &layout, a)?,
     }
     Ok(())
 }

@@ -464,7 +464,7 @@ fn windows_package_and_sign_dry_run_argv() {
 #[test]
 fn windows_package_flow_with_fake_wdk_tools() {
     let fx = fixture();
-    let out_dir = fx.target().join("debug");
+    let out_dir = fx.target().join("driver");
     let dll = out_dir.join("sample_driver.dll");
     let pe = std::fs::read(&fx.sys).unwrap();
     let responder = move |c: &Cmd| -> io::Result<Output> {

@@ -43,7 +43,10 @@ fn package_from_utf16_inx_lays_out_package_and_keeps_encoding() {
         "UTF-16LE input must give the expected UTF-16LE INF"
     );
     // Nothing but the package next to it: no staging leftovers.
-    assert_eq!(names(&fx.target().join("debug")), ["sample_driver_package"]);
+    assert_eq!(
+        names(&fx.target().join("driver")),
+        ["sample_driver_package"]
+    );
 }
 
 #[test]
@@ -136,7 +139,10 @@ fn failed_package_leaves_previous_package_untouched_and_no_staging() {
         std::fs::read(fx.package_dir().join("sample_driver.inf")).unwrap(),
         before
     );
-    assert_eq!(names(&fx.target().join("debug")), ["sample_driver_package"]);
+    assert_eq!(
+        names(&fx.target().join("driver")),
+        ["sample_driver_package"]
+    );
 }
 
 #[test]
@@ -366,5 +372,8 @@ fn sign_with_given_pfx_and_der_certificate() {
         std::fs::read(fx.package_dir().join("sample_driver.cat")).unwrap(),
         cat_before
     );
-    assert_eq!(names(&fx.target().join("debug")), ["sample_driver_package"]);
+    assert_eq!(
+        names(&fx.target().join("driver")),
+        ["sample_driver_package"]
+    );
 }

@@ -148,7 +148,7 @@ impl Fixture {
 
     /// The package directory for the dev profile.
     pub fn package_dir(&self) -> PathBuf {
-        self.target().join("debug").join("sample_driver_package")
+        self.target().join("driver").join("sample_driver_package")
     }
 
     /// `--workspace <root> --target-dir <root>/target` followed by `args`.

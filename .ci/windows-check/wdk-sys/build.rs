@@ -1,0 +1,35 @@
+//! Writes `call_unsafe_wdf_function_binding.rs` into `OUT_DIR`: the same
+//! `macro_rules!` forwarder the real `wdk-sys` build script generates, pointing
+//! `wdk-macros` at this crate's `src/types.rs` (the real crate points it at
+//! the bindings bindgen wrote into `OUT_DIR`).
+
+use std::path::PathBuf;
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
+    let types = manifest_dir.join("src").join("types.rs");
+    let types = types.to_str().expect("the stand-in's path must be UTF-8");
+    assert!(
+        !types.contains('"'),
+        "the stand-in's path must not contain a double quote: {types}"
+    );
+    let forwarder = format!(
+        r####"/// Calls a WDF function by name through the `WdfFunctions` table (the
+/// same forwarder the real `wdk-sys` generates; see its documentation).
+#[macro_export]
+macro_rules! call_unsafe_wdf_function_binding {{
+    ( $($tt:tt)* ) => {{
+        $crate::__proc_macros::call_unsafe_wdf_function_binding! (
+            r"{types}",
+            $($tt)*
+        )
+    }}
+}}
+"####
+    );
+    std::fs::write(out_dir.join("call_unsafe_wdf_function_binding.rs"), forwarder)
+        .expect("write OUT_DIR/call_unsafe_wdf_function_binding.rs");
+    println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-changed=src/types.rs");
+}
