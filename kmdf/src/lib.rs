@@ -45,8 +45,10 @@
 //! [`memory`]'s alignment arithmetic and [`device_callbacks`] — which are
 //! unit-tested everywhere.
 //!
-//! **Everything that touches `wdk-sys` is verified only on Windows**: it is
-//! compiled and linted by `.github/workflows/windows.yml` on a Windows runner
+//! **Everything that touches `wdk-sys` is type-checked, linted and documented
+//! for x64 and ARM64 Windows on Linux** by `cargo xtask check-windows`
+//! (against the project's WDK stand-ins, on every CI run); it is linked
+//! only by `.github/workflows/windows.yml` on a Windows runner
 //! with the WDK, and runs only in a driver on a (test-signed) machine. No
 //! Linux test exercises it.
 //!

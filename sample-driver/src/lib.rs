@@ -23,13 +23,16 @@
 //!
 //! ## Building the driver (Windows, WDK)
 //!
-//! `cargo build -p sample-driver --target x86_64-pc-windows-msvc` with the
-//! WDK installed and `RUSTFLAGS=-C target-feature=+crt-static` gives
-//! `sample_driver.dll`; `cargo xtask package` turns it into a signed
+//! `cargo build -p sample-driver --profile driver --target
+//! x86_64-pc-windows-msvc` with the WDK installed and
+//! `RUSTFLAGS=-C target-feature=+crt-static` gives `sample_driver.dll` (the
+//! `driver` profile aborts on panic: a kernel image cannot unwind);
+//! `cargo xtask package` turns it into a signed
 //! package (`sample_driver.sys`, `.inf` stamped from `sample_driver.inx`,
 //! `.cat`). The root-enumerated device is `Root\DMF_SAMPLE_DRIVER`.
-//! Everything under `cfg(all(windows, target_env = "msvc"))` is verified
-//! only there (`.github/workflows/windows.yml`).
+//! Everything under `cfg(all(windows, target_env = "msvc"))` is
+//! type-checked and linted on Linux by `cargo xtask check-windows`, and
+//! linked only on Windows (`.github/workflows/windows.yml`).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;

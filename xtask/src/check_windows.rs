@@ -268,6 +268,31 @@ fn clear_macro_cache(dir: &Path) -> Result<(), CheckWindowsError> {
     Ok(())
 }
 
+/// Prepares `<target>/windows-check/`: a fresh copy of the workspace's lock
+/// file (the same versions as every other build, plus the two stand-ins) and
+/// no stale `wdk-macros` cache.
+///
+/// # Errors
+///
+/// [`CheckWindowsError::Io`] if the directory or the lock file cannot be written.
+pub fn prepare(layout: &Layout) -> Result<(), CheckWindowsError> {
+    let check_dir = layout.target_dir.join("windows-check");
+    fs::create_dir_all(&check_dir).map_err(|source| CheckWindowsError::Io {
+        action: "create",
+        path: check_dir.display().to_string(),
+        source,
+    })?;
+    let lock = layout.root.join("Cargo.lock");
+    if lock.is_file() {
+        fs::copy(&lock, check_dir.join("Cargo.lock")).map_err(|source| CheckWindowsError::Io {
+            action: "copy",
+            path: lock.display().to_string(),
+            source,
+        })?;
+    }
+    clear_macro_cache(&check_dir)
+}
+
 /// Runs `check-windows`.
 ///
 /// # Errors
@@ -289,26 +314,8 @@ pub fn check_windows(
             return Err(CheckWindowsError::StandIns(manifest.display().to_string()));
         }
     }
-    let check_dir = layout.target_dir.join("windows-check");
     if !ctx.dry_run() {
-        fs::create_dir_all(&check_dir).map_err(|source| CheckWindowsError::Io {
-            action: "create",
-            path: check_dir.display().to_string(),
-            source,
-        })?;
-        // A fresh lock file from the workspace's each time: the same
-        // versions as every other build, plus the two stand-ins.
-        let lock = layout.root.join("Cargo.lock");
-        if lock.is_file() {
-            fs::copy(&lock, check_dir.join("Cargo.lock")).map_err(|source| {
-                CheckWindowsError::Io {
-                    action: "copy",
-                    path: lock.display().to_string(),
-                    source,
-                }
-            })?;
-        }
-        clear_macro_cache(&check_dir)?;
+        prepare(layout)?;
     }
     let targets = args.targets();
     for target in targets {

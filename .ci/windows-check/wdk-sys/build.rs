@@ -28,8 +28,11 @@ macro_rules! call_unsafe_wdf_function_binding {{
 }}
 "####
     );
-    std::fs::write(out_dir.join("call_unsafe_wdf_function_binding.rs"), forwarder)
-        .expect("write OUT_DIR/call_unsafe_wdf_function_binding.rs");
+    std::fs::write(
+        out_dir.join("call_unsafe_wdf_function_binding.rs"),
+        forwarder,
+    )
+    .expect("write OUT_DIR/call_unsafe_wdf_function_binding.rs");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=src/types.rs");
 }

@@ -1,7 +1,7 @@
 //! Constants: the `#define`s of the headers the code uses, and the WDF
 //! "no value" handles that the real crate writes by hand.
 
-use crate::types::{PVOID, PWDF_OBJECT_ATTRIBUTES, POOL_FLAGS};
+use crate::types::{POOL_FLAGS, PVOID, PWDF_OBJECT_ATTRIBUTES};
 
 /// `WDF_NO_OBJECT_ATTRIBUTES` (`wdfobject.h`).
 pub const WDF_NO_OBJECT_ATTRIBUTES: PWDF_OBJECT_ATTRIBUTES = core::ptr::null_mut();

@@ -2,5 +2,8 @@
 //! crate generates it.
 
 mod wdf {
-    include!(concat!(env!("OUT_DIR"), "/call_unsafe_wdf_function_binding.rs"));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/call_unsafe_wdf_function_binding.rs"
+    ));
 }

@@ -32,6 +32,8 @@ pub type CCHAR = c_char;
 pub type PCHAR = *mut CHAR;
 /// `PCSTR`.
 pub type PCSTR = *const CHAR;
+/// `LPCSTR`.
+pub type LPCSTR = *const CHAR;
 /// `UCHAR`.
 pub type UCHAR = u8;
 /// `BOOLEAN`: `TRUE` is 1, `FALSE` 0.
@@ -260,6 +262,22 @@ pub type DRIVER_OBJECT = _DRIVER_OBJECT;
 /// `PDRIVER_OBJECT`.
 pub type PDRIVER_OBJECT = *mut _DRIVER_OBJECT;
 
+/// `DEVICE_OBJECT` (`wdm.h`): opaque here.
+#[repr(C)]
+pub struct _DEVICE_OBJECT {
+    _unused: [u8; 0],
+}
+/// `PDEVICE_OBJECT`.
+pub type PDEVICE_OBJECT = *mut _DEVICE_OBJECT;
+
+/// `FILE_OBJECT` (`wdm.h`): opaque here.
+#[repr(C)]
+pub struct _FILE_OBJECT {
+    _unused: [u8; 0],
+}
+/// `PFILE_OBJECT`.
+pub type PFILE_OBJECT = *mut _FILE_OBJECT;
+
 /// `IRP` (`wdm.h`): opaque here.
 #[repr(C)]
 pub struct _IRP {
@@ -308,9 +326,8 @@ pub mod _IO_NOTIFICATION_EVENT_CATEGORY {
 pub use self::_IO_NOTIFICATION_EVENT_CATEGORY::Type as IO_NOTIFICATION_EVENT_CATEGORY;
 
 /// `DRIVER_NOTIFICATION_CALLBACK_ROUTINE` (`wdm.h`).
-pub type DRIVER_NOTIFICATION_CALLBACK_ROUTINE = Option<
-    unsafe extern "C" fn(NotificationStructure: PVOID, Context: PVOID) -> NTSTATUS,
->;
+pub type DRIVER_NOTIFICATION_CALLBACK_ROUTINE =
+    Option<unsafe extern "C" fn(NotificationStructure: PVOID, Context: PVOID) -> NTSTATUS>;
 /// `PDRIVER_NOTIFICATION_CALLBACK_ROUTINE`.
 pub type PDRIVER_NOTIFICATION_CALLBACK_ROUTINE = DRIVER_NOTIFICATION_CALLBACK_ROUTINE;
 
@@ -580,12 +597,12 @@ pub use self::_WDF_IO_TARGET_PURGE_IO_ACTION::Type as WDF_IO_TARGET_PURGE_IO_ACT
 pub mod _WDF_REQUEST_SEND_OPTIONS_FLAGS {
     /// The enum's C type.
     pub type Type = core::ffi::c_int;
-    /// Send whatever the target's state.
-    pub const WDF_REQUEST_SEND_OPTION_IGNORE_TARGET_STATE: Type = 1;
     /// `Timeout` is valid.
-    pub const WDF_REQUEST_SEND_OPTION_TIMEOUT: Type = 2;
+    pub const WDF_REQUEST_SEND_OPTION_TIMEOUT: Type = 1;
     /// Wait for completion.
-    pub const WDF_REQUEST_SEND_OPTION_SYNCHRONOUS: Type = 4;
+    pub const WDF_REQUEST_SEND_OPTION_SYNCHRONOUS: Type = 2;
+    /// Send whatever the target's state.
+    pub const WDF_REQUEST_SEND_OPTION_IGNORE_TARGET_STATE: Type = 4;
     /// Send and forget.
     pub const WDF_REQUEST_SEND_OPTION_SEND_AND_FORGET: Type = 8;
 }
@@ -615,13 +632,17 @@ pub type PFN_WDF_DEVICE_D0_ENTRY = Option<
     unsafe extern "C" fn(Device: WDFDEVICE, PreviousState: WDF_POWER_DEVICE_STATE) -> NTSTATUS,
 >;
 /// `PFN_WDF_DEVICE_D0_ENTRY_POST_INTERRUPTS_ENABLED`.
-pub type PFN_WDF_DEVICE_D0_ENTRY_POST_INTERRUPTS_ENABLED = PFN_WDF_DEVICE_D0_ENTRY;
+pub type PFN_WDF_DEVICE_D0_ENTRY_POST_INTERRUPTS_ENABLED = Option<
+    unsafe extern "C" fn(Device: WDFDEVICE, PreviousState: WDF_POWER_DEVICE_STATE) -> NTSTATUS,
+>;
 /// `PFN_WDF_DEVICE_D0_EXIT`.
 pub type PFN_WDF_DEVICE_D0_EXIT = Option<
     unsafe extern "C" fn(Device: WDFDEVICE, TargetState: WDF_POWER_DEVICE_STATE) -> NTSTATUS,
 >;
 /// `PFN_WDF_DEVICE_D0_EXIT_PRE_INTERRUPTS_DISABLED`.
-pub type PFN_WDF_DEVICE_D0_EXIT_PRE_INTERRUPTS_DISABLED = PFN_WDF_DEVICE_D0_EXIT;
+pub type PFN_WDF_DEVICE_D0_EXIT_PRE_INTERRUPTS_DISABLED = Option<
+    unsafe extern "C" fn(Device: WDFDEVICE, TargetState: WDF_POWER_DEVICE_STATE) -> NTSTATUS,
+>;
 /// `PFN_WDF_DEVICE_PREPARE_HARDWARE`.
 pub type PFN_WDF_DEVICE_PREPARE_HARDWARE = Option<
     unsafe extern "C" fn(
@@ -631,24 +652,34 @@ pub type PFN_WDF_DEVICE_PREPARE_HARDWARE = Option<
     ) -> NTSTATUS,
 >;
 /// `PFN_WDF_DEVICE_RELEASE_HARDWARE`.
-pub type PFN_WDF_DEVICE_RELEASE_HARDWARE = Option<
-    unsafe extern "C" fn(Device: WDFDEVICE, ResourcesTranslated: WDFCMRESLIST) -> NTSTATUS,
->;
-/// `PFN_WDF_DEVICE_SELF_MANAGED_IO_CLEANUP` (and `_FLUSH`).
+pub type PFN_WDF_DEVICE_RELEASE_HARDWARE =
+    Option<unsafe extern "C" fn(Device: WDFDEVICE, ResourcesTranslated: WDFCMRESLIST) -> NTSTATUS>;
+/// `PFN_WDF_DEVICE_SELF_MANAGED_IO_CLEANUP`.
 pub type PFN_WDF_DEVICE_SELF_MANAGED_IO_CLEANUP = Option<unsafe extern "C" fn(Device: WDFDEVICE)>;
 /// `PFN_WDF_DEVICE_SELF_MANAGED_IO_FLUSH`.
-pub type PFN_WDF_DEVICE_SELF_MANAGED_IO_FLUSH = PFN_WDF_DEVICE_SELF_MANAGED_IO_CLEANUP;
-/// `PFN_WDF_DEVICE_SELF_MANAGED_IO_INIT` (and `_SUSPEND`, `_RESTART`,
-/// `PFN_WDF_DEVICE_QUERY_REMOVE`, `PFN_WDF_DEVICE_QUERY_STOP`).
+pub type PFN_WDF_DEVICE_SELF_MANAGED_IO_FLUSH = Option<unsafe extern "C" fn(Device: WDFDEVICE)>;
+/// `PFN_WDF_DEVICE_SELF_MANAGED_IO_INIT`.
 pub type PFN_WDF_DEVICE_SELF_MANAGED_IO_INIT =
     Option<unsafe extern "C" fn(Device: WDFDEVICE) -> NTSTATUS>;
+/// `PFN_WDF_DEVICE_SELF_MANAGED_IO_SUSPEND`.
+pub type PFN_WDF_DEVICE_SELF_MANAGED_IO_SUSPEND =
+    Option<unsafe extern "C" fn(Device: WDFDEVICE) -> NTSTATUS>;
+/// `PFN_WDF_DEVICE_SELF_MANAGED_IO_RESTART`.
+pub type PFN_WDF_DEVICE_SELF_MANAGED_IO_RESTART =
+    Option<unsafe extern "C" fn(Device: WDFDEVICE) -> NTSTATUS>;
 /// `PFN_WDF_DEVICE_SURPRISE_REMOVAL`.
-pub type PFN_WDF_DEVICE_SURPRISE_REMOVAL = PFN_WDF_DEVICE_SELF_MANAGED_IO_CLEANUP;
-/// `PFN_WDF_DEVICE_USAGE_NOTIFICATION` and the other callbacks of
-/// `WDF_PNPPOWER_EVENT_CALLBACKS` this code never sets: kept as the
-/// pointer-sized `Option<fn>` they are, without their parameter lists.
+pub type PFN_WDF_DEVICE_SURPRISE_REMOVAL = Option<unsafe extern "C" fn(Device: WDFDEVICE)>;
+/// `PFN_WDF_DEVICE_QUERY_REMOVE`.
+pub type PFN_WDF_DEVICE_QUERY_REMOVE = Option<unsafe extern "C" fn(Device: WDFDEVICE) -> NTSTATUS>;
+/// `PFN_WDF_DEVICE_QUERY_STOP`.
+pub type PFN_WDF_DEVICE_QUERY_STOP = Option<unsafe extern "C" fn(Device: WDFDEVICE) -> NTSTATUS>;
+/// The `WDF_PNPPOWER_EVENT_CALLBACKS` callbacks this code never sets
+/// (`EvtDeviceUsageNotification`, `EvtDeviceRelationsQuery`,
+/// `EvtDeviceUsageNotificationEx`): pointer-sized `Option<fn>`s without their
+/// parameter lists, so that setting one fails to compile until its real type
+/// is declared here.
 pub type PFN_WDF_DEVICE_UNUSED_CALLBACK = Option<unsafe extern "C" fn()>;
-/// `PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL` (and `_INTERNAL_DEVICE_CONTROL`).
+/// `PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL`.
 pub type PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL = Option<
     unsafe extern "C" fn(
         Queue: WDFQUEUE,
@@ -658,8 +689,18 @@ pub type PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL = Option<
         IoControlCode: ULONG,
     ),
 >;
+/// `PFN_WDF_IO_QUEUE_IO_INTERNAL_DEVICE_CONTROL`.
+pub type PFN_WDF_IO_QUEUE_IO_INTERNAL_DEVICE_CONTROL = Option<
+    unsafe extern "C" fn(
+        Queue: WDFQUEUE,
+        Request: WDFREQUEST,
+        OutputBufferLength: usize,
+        InputBufferLength: usize,
+        IoControlCode: ULONG,
+    ),
+>;
 /// The `WDF_IO_QUEUE_CONFIG` callbacks this code never sets (`EvtIoDefault`,
-/// `EvtIoRead`, ...): pointer-sized `Option<fn>`s without parameter lists.
+/// `EvtIoRead`, ...): as [`PFN_WDF_DEVICE_UNUSED_CALLBACK`].
 pub type PFN_WDF_IO_QUEUE_UNUSED_CALLBACK = Option<unsafe extern "C" fn()>;
 /// `PFN_WDF_IO_TARGET_QUERY_REMOVE`.
 pub type PFN_WDF_IO_TARGET_QUERY_REMOVE =
@@ -692,8 +733,8 @@ pub type PFN_WDF_WORKITEM = Option<unsafe extern "C" fn(WorkItem: WDFWORKITEM)>;
 pub struct _WDF_OBJECT_CONTEXT_TYPE_INFO {
     /// `sizeof` this structure.
     pub Size: ULONG,
-    /// The context type's name (`LPCSTR`).
-    pub ContextName: PCSTR,
+    /// The context type's name.
+    pub ContextName: LPCSTR,
     /// The context's size.
     pub ContextSize: usize,
     /// The type info that identifies the type (usually itself).
@@ -791,15 +832,15 @@ pub struct _WDF_PNPPOWER_EVENT_CALLBACKS {
     /// `EvtDeviceSelfManagedIoInit`.
     pub EvtDeviceSelfManagedIoInit: PFN_WDF_DEVICE_SELF_MANAGED_IO_INIT,
     /// `EvtDeviceSelfManagedIoSuspend`.
-    pub EvtDeviceSelfManagedIoSuspend: PFN_WDF_DEVICE_SELF_MANAGED_IO_INIT,
+    pub EvtDeviceSelfManagedIoSuspend: PFN_WDF_DEVICE_SELF_MANAGED_IO_SUSPEND,
     /// `EvtDeviceSelfManagedIoRestart`.
-    pub EvtDeviceSelfManagedIoRestart: PFN_WDF_DEVICE_SELF_MANAGED_IO_INIT,
+    pub EvtDeviceSelfManagedIoRestart: PFN_WDF_DEVICE_SELF_MANAGED_IO_RESTART,
     /// `EvtDeviceSurpriseRemoval`.
     pub EvtDeviceSurpriseRemoval: PFN_WDF_DEVICE_SURPRISE_REMOVAL,
     /// `EvtDeviceQueryRemove`.
-    pub EvtDeviceQueryRemove: PFN_WDF_DEVICE_SELF_MANAGED_IO_INIT,
+    pub EvtDeviceQueryRemove: PFN_WDF_DEVICE_QUERY_REMOVE,
     /// `EvtDeviceQueryStop`.
-    pub EvtDeviceQueryStop: PFN_WDF_DEVICE_SELF_MANAGED_IO_INIT,
+    pub EvtDeviceQueryStop: PFN_WDF_DEVICE_QUERY_STOP,
     /// `EvtDeviceUsageNotification` (not used here).
     pub EvtDeviceUsageNotification: PFN_WDF_DEVICE_UNUSED_CALLBACK,
     /// `EvtDeviceRelationsQuery` (not used here).
@@ -835,7 +876,7 @@ pub struct _WDF_IO_QUEUE_CONFIG {
     /// `EvtIoDeviceControl`.
     pub EvtIoDeviceControl: PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL,
     /// `EvtIoInternalDeviceControl`.
-    pub EvtIoInternalDeviceControl: PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL,
+    pub EvtIoInternalDeviceControl: PFN_WDF_IO_QUEUE_IO_INTERNAL_DEVICE_CONTROL,
     /// `EvtIoStop` (not used here).
     pub EvtIoStop: PFN_WDF_IO_QUEUE_UNUSED_CALLBACK,
     /// `EvtIoResume` (not used here).
@@ -903,10 +944,10 @@ pub struct _WDF_IO_TARGET_OPEN_PARAMS {
     pub EvtIoTargetRemoveCanceled: PFN_WDF_IO_TARGET_REMOVE_CANCELED,
     /// `EvtIoTargetRemoveComplete`.
     pub EvtIoTargetRemoveComplete: PFN_WDF_IO_TARGET_REMOVE_COMPLETE,
-    /// For `WdfIoTargetOpenUseExistingDevice` (a `PDEVICE_OBJECT`).
-    pub TargetDeviceObject: PVOID,
-    /// For `WdfIoTargetOpenUseExistingDevice` (a `PFILE_OBJECT`).
-    pub TargetFileObject: PVOID,
+    /// For `WdfIoTargetOpenUseExistingDevice`.
+    pub TargetDeviceObject: PDEVICE_OBJECT,
+    /// For `WdfIoTargetOpenUseExistingDevice`.
+    pub TargetFileObject: PFILE_OBJECT,
     /// For `WdfIoTargetOpenByName`.
     pub TargetDeviceName: UNICODE_STRING,
     /// Desired access.
@@ -1037,7 +1078,9 @@ pub struct _WDF_TIMER_CONFIG {
     pub AutomaticSerialization: BOOLEAN,
     /// Tolerable delay in ms.
     pub TolerableDelay: ULONG,
-    /// High-resolution timer (KMDF 1.13+).
+    /// The padding `DECLSPEC_ALIGN(8)` puts before the next field.
+    pub __bindgen_padding_0: [u8; 4usize],
+    /// High-resolution timer (KMDF 1.13+), 8-aligned.
     pub UseHighResolutionTimer: BOOLEAN,
 }
 /// `WDF_TIMER_CONFIG`.
@@ -1114,8 +1157,9 @@ pub mod _WDFFUNCENUM {
 }
 
 /// `PFN_WDFDEVICEGETDRIVER`.
-pub type PFN_WDFDEVICEGETDRIVER =
-    Option<unsafe extern "C" fn(DriverGlobals: PWDF_DRIVER_GLOBALS, Device: WDFDEVICE) -> WDFDRIVER>;
+pub type PFN_WDFDEVICEGETDRIVER = Option<
+    unsafe extern "C" fn(DriverGlobals: PWDF_DRIVER_GLOBALS, Device: WDFDEVICE) -> WDFDRIVER,
+>;
 /// `PFN_WDFDEVICEINITSETPNPPOWEREVENTCALLBACKS`.
 pub type PFN_WDFDEVICEINITSETPNPPOWEREVENTCALLBACKS = Option<
     unsafe extern "C" fn(
@@ -1384,7 +1428,11 @@ pub type PFN_WDFTIMERSTART = Option<
 >;
 /// `PFN_WDFTIMERSTOP`.
 pub type PFN_WDFTIMERSTOP = Option<
-    unsafe extern "C" fn(DriverGlobals: PWDF_DRIVER_GLOBALS, Timer: WDFTIMER, Wait: BOOLEAN) -> BOOLEAN,
+    unsafe extern "C" fn(
+        DriverGlobals: PWDF_DRIVER_GLOBALS,
+        Timer: WDFTIMER,
+        Wait: BOOLEAN,
+    ) -> BOOLEAN,
 >;
 /// `PFN_WDFWORKITEMCREATE`.
 pub type PFN_WDFWORKITEMCREATE = Option<
@@ -1488,9 +1536,9 @@ mod layout {
         Size @ 0, Type @ 4, IoStatus @ 8, Parameters @ 24
     );
     assert_layout!(
-        WDF_TIMER_CONFIG, 32, 8,
+        WDF_TIMER_CONFIG, 40, 8,
         Size @ 0, EvtTimerFunc @ 8, Period @ 16, AutomaticSerialization @ 20,
-        TolerableDelay @ 24, UseHighResolutionTimer @ 28
+        TolerableDelay @ 24, UseHighResolutionTimer @ 32
     );
     assert_layout!(
         WDF_WORKITEM_CONFIG, 24, 8,
