@@ -8,7 +8,7 @@
 
 use alloc::string::String;
 
-use dmf_wdf::{Guid, PowerState, TargetState};
+use dmf_wdf::{Guid, PowerState, Status, TargetState};
 
 /// 100 ns intervals per millisecond (`WDF_TIMEOUT_TO_MS` in `wdfcore.h`).
 pub const HUNDRED_NS_PER_MS: i64 = 10_000;
@@ -66,6 +66,50 @@ pub mod io_target_state {
     pub const DELETED: i32 = 5;
     /// `WdfIoTargetPurged` (KMDF 1.11+).
     pub const PURGED: i32 = 6;
+}
+
+/// What `EvtIoTargetQueryRemove` returns to PnP, and whether it must close
+/// the target itself ([`query_remove_outcome`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryRemoveOutcome {
+    /// The status returned to the PnP manager (success: the removal may go on).
+    pub status: Status,
+    /// Call `WdfIoTargetCloseForQueryRemove` before returning.
+    pub close_for_query_remove: bool,
+}
+
+/// The decision of the query-remove trampoline, after the client's
+/// `query_remove` ran (`client`: its status; `None` when the target has no
+/// events attached) and with the target's raw state afterwards.
+///
+/// KMDF requires a driver that registers `EvtIoTargetQueryRemove` to call
+/// `WdfIoTargetCloseForQueryRemove` whenever it lets the removal go on: an
+/// open handle holds the removal up. So an accepted query-remove (no events,
+/// or the client returned success) closes the target unless the client
+/// already did; a veto returns the client's status and leaves the target
+/// open.
+///
+/// ```
+/// use dmf_kmdf::convert::{io_target_state, query_remove_outcome};
+/// use dmf_wdf::Status;
+/// let o = query_remove_outcome(None, io_target_state::STARTED);
+/// assert!(o.status.is_success() && o.close_for_query_remove);
+/// let o = query_remove_outcome(Some(Status::DEVICE_BUSY), io_target_state::STARTED);
+/// assert_eq!(o.status, Status::DEVICE_BUSY);
+/// assert!(!o.close_for_query_remove);
+/// ```
+pub fn query_remove_outcome(client: Option<Status>, raw_state_after: i32) -> QueryRemoveOutcome {
+    let status = client.unwrap_or(Status::SUCCESS);
+    let already_closed = matches!(
+        raw_state_after,
+        io_target_state::CLOSED_FOR_QUERY_REMOVE
+            | io_target_state::CLOSED
+            | io_target_state::DELETED
+    );
+    QueryRemoveOutcome {
+        status,
+        close_for_query_remove: status.is_success() && !already_closed,
+    }
 }
 
 /// Maps a raw `WDF_IO_TARGET_STATE` to the seam's [`TargetState`].
@@ -252,6 +296,38 @@ pub mod wdk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_accepted_query_remove_closes_the_target() {
+        let all = [
+            io_target_state::UNDEFINED,
+            io_target_state::STARTED,
+            io_target_state::STOPPED,
+            io_target_state::CLOSED_FOR_QUERY_REMOVE,
+            io_target_state::CLOSED,
+            io_target_state::DELETED,
+            io_target_state::PURGED,
+        ];
+        for state in all {
+            let open = !matches!(
+                state,
+                io_target_state::CLOSED_FOR_QUERY_REMOVE
+                    | io_target_state::CLOSED
+                    | io_target_state::DELETED
+            );
+            // No events attached: success, and the handle must not stay open.
+            let o = query_remove_outcome(None, state);
+            assert_eq!(o.status, Status::SUCCESS);
+            assert_eq!(o.close_for_query_remove, open, "state {state}");
+            // The client accepted but did not close: close for it.
+            let o = query_remove_outcome(Some(Status::SUCCESS), state);
+            assert_eq!(o.close_for_query_remove, open, "state {state}");
+            // A veto keeps the target open and reaches PnP unchanged.
+            let o = query_remove_outcome(Some(Status::DEVICE_BUSY), state);
+            assert_eq!(o.status, Status::DEVICE_BUSY);
+            assert!(!o.close_for_query_remove);
+        }
+    }
     use alloc::vec::Vec;
 
     #[test]

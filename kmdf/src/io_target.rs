@@ -25,7 +25,8 @@ use crate::context::{
 };
 use crate::convert::wdk::{failure, nt_result, status};
 use crate::convert::{
-    io_target_state, relative_timeout_100ns, target_state_from_raw, unicode_string_byte_len,
+    io_target_state, query_remove_outcome, relative_timeout_100ns, target_state_from_raw,
+    unicode_string_byte_len,
 };
 use crate::lock::KmdfLock;
 use crate::memory::{pool_allocate, pool_free};
@@ -482,14 +483,21 @@ unsafe extern "C" fn evt_request_completion<C: CompletionRoutine>(
 /// [`TargetEvents::query_remove`]'s status unchanged. Closing the target on
 /// success (`WdfIoTargetCloseForQueryRemove`, which WDF requires from a
 /// driver that registers this callback) is the implementation's job, as the
-/// seam documents.
+/// seam documents; if it did not (or the target has no events), the
+/// trampoline closes it ([`query_remove_outcome`]), since an open handle
+/// would hold the removal up.
 unsafe extern "C" fn evt_query_remove<E: TargetEvents>(target: WDFIOTARGET) -> NTSTATUS {
     // SAFETY: WDF passes the live target opened with `evt_query_remove::<E>`,
     // whose payload is an Arc<E>.
-    match unsafe { payload::<E>(target as WDFOBJECT) } {
-        Some(events) => events.query_remove().raw(),
-        None => Status::SUCCESS.raw(),
+    let client = unsafe { payload::<E>(target as WDFOBJECT) }.map(|events| events.query_remove());
+    // SAFETY: WDF holds a reference on the target for the whole callback.
+    let state = unsafe { call_unsafe_wdf_function_binding!(WdfIoTargetGetState, target) };
+    let outcome = query_remove_outcome(client, state);
+    if outcome.close_for_query_remove {
+        // SAFETY: inside the target's query-remove callback, PASSIVE_LEVEL.
+        unsafe { call_unsafe_wdf_function_binding!(WdfIoTargetCloseForQueryRemove, target) };
     }
+    outcome.status.raw()
 }
 
 /// `EvtIoTargetRemoveCanceled` for events type `E`.

@@ -151,8 +151,13 @@ unsafe extern "C" fn interface_change<H: InterfaceNotificationHandler>(
         // SAFETY: Buffer holds Length bytes of UTF-16 for the call.
         unsafe { core::slice::from_raw_parts(link.Buffer, usize::from(link.Length) / 2) }
     };
+    // PnP expects STATUS_SUCCESS from a notification callback whatever
+    // happens (a failure status means nothing to it for an interface change).
+    // Without memory for the name the event cannot be delivered; a removal
+    // missed here still reaches the open target through its own remove
+    // callbacks.
     let Some(symbolic_link) = utf16_to_string(units) else {
-        return Status::INSUFFICIENT_RESOURCES.raw();
+        return Status::SUCCESS.raw();
     };
     if event == GUID_DEVICE_INTERFACE_ARRIVAL {
         handler.interface_arrived(&symbolic_link);
