@@ -10,10 +10,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use xtask::check_windows::{commands, prepare, Toolchain};
 use xtask::cli::{CheckWindowsArgs, WindowsTarget, WindowsTargetArg};
+use xtask::runner::{CommandRunner, SystemRunner};
 use xtask::workspace::Layout;
 
 fn workspace_root() -> PathBuf {
@@ -50,24 +49,15 @@ fn run_check(layout: &Layout, toolchain: &Toolchain) -> (bool, String) {
         package: vec!["dmf-kmdf".to_owned()],
         no_doc: true,
     };
-    let (what, cmd) = commands(layout, toolchain, &args, WindowsTarget::X64)
+    let (what, mut cmd) = commands(layout, toolchain, &args, WindowsTarget::X64)
         .into_iter()
         .next()
         .unwrap();
     assert_eq!(what, "clippy");
-    let mut command = Command::new(&cmd.program);
-    command.args(&cmd.args);
-    if let Some(cwd) = &cmd.cwd {
-        command.current_dir(cwd);
-    }
-    for (k, v) in &cmd.env {
-        command.env(k, v);
-    }
-    let out = command.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    // Capture the diagnostics instead of streaming them.
+    cmd.inherit_stdio = false;
+    let out = SystemRunner.run(&cmd).unwrap();
+    (out.success(), out.stderr)
 }
 
 /// Replaces `from` by `to` in `file` (exactly once); returns the original.
