@@ -5,7 +5,7 @@
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
 
-use dmf_request_target::{RequestTarget, RequestTargetConfig};
+use dmf_request_target::RequestTarget;
 use dmf_wdf::{DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status};
 
 use crate::client::StreamClient;
@@ -56,15 +56,7 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
             tracing::debug!(problem, "CRT: invalid configuration");
             return Err(Status::INVALID_PARAMETER);
         }
-        let single = RequestTarget::new(
-            platform.clone(),
-            RequestTargetConfig {
-                passive_level: config.passive_level,
-                preallocated_contexts: config.single_send_contexts,
-                max_contexts: config.single_send_max_contexts,
-                cancel_in_flight_on_close_after_ms: config.cancel_single_sends_on_close_after_ms,
-            },
-        )?;
+        let single = RequestTarget::new(platform.clone(), config.request_target_config())?;
         let engine = Engine::new(platform, config, client)?;
         engine.module.start();
         tracing::debug!(

@@ -200,5 +200,6 @@ pub use state::TargetStateType;
 pub use target_table::TargetHandle;
 
 pub use dmf_request_target::{
-    CancelId, Completion, CompletionDelivery, ReuseDeletion, ReuseId, SendCompleted, SendParams,
+    CancelId, Completion, CompletionDelivery, ReuseDeletion, ReuseId, SendCompleted,
+    SendContextConfig, SendParams,
 };

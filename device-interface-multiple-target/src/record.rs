@@ -9,7 +9,7 @@ use dmf_continuous_request_target::{
     ContinuousRequestTarget, ContinuousRequestTargetConfig, OutputDisposition, Retirement,
     StreamClient, StreamCompletion, StreamMode,
 };
-use dmf_request_target::{RequestTarget, RequestTargetConfig};
+use dmf_request_target::RequestTarget;
 use dmf_wdf::{
     DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status, TargetEvents,
 };
@@ -152,13 +152,9 @@ impl<P: Platform, C: DimtClient<P>> Transport<P, C> {
             crt.io_target_set(Arc::clone(target))?;
             Ok(Transport::Streaming(crt))
         } else {
-            let rt = RequestTarget::new(
-                platform.clone(),
-                RequestTargetConfig {
-                    passive_level: config.passive_level,
-                    ..RequestTargetConfig::default()
-                },
-            )?;
+            // The same request-target configuration a CRT gives its own
+            // single sends: every field of it applies to plain targets too.
+            let rt = RequestTarget::new(platform.clone(), config.request_target_config())?;
             rt.io_target_set(Arc::clone(target))?;
             Ok(Transport::Plain(rt))
         }

@@ -941,3 +941,63 @@ fn query_remove_in_d3_keeps_the_restart_for_d0_entry() {
     drop(finish(&sim, dimt));
     assert_clean(&sim);
 }
+
+/// The single-send settings of the CRT configuration reach every target's
+/// transport, streaming or not: with at most one send context a second
+/// concurrent send is refused.
+#[test]
+fn single_send_config_reaches_every_target_transport() {
+    for streaming in [false, true] {
+        let sim = sim();
+        add_device(&sim, "a");
+        let mut cfg = if streaming {
+            streaming_config(StreamMode::Manual, 1)
+        } else {
+            config(PnpRegisterWhen::Create)
+        };
+        cfg.continuous_request_target_module_config
+            .single_send
+            .max_contexts = 1;
+        let dimt = created(&sim, cfg, Recorder::default());
+        let t = dimt.targets()[0];
+        let (done, rx) = channel_completion();
+        let long = encode_sleep(10_000);
+        // SAFETY: `long` outlives the send: we wait for its completion below.
+        let id = unsafe {
+            dimt.send_ex(
+                t,
+                Some(RawBuffer::from_slice(&long)),
+                None,
+                sleep_params(),
+                Some(done.clone()),
+                1,
+            )
+        }
+        .unwrap();
+        // SAFETY: as above (this send is refused).
+        let second = unsafe {
+            dimt.send_ex(
+                t,
+                Some(RawBuffer::from_slice(&long)),
+                None,
+                sleep_params(),
+                Some(done.clone()),
+                2,
+            )
+        };
+        assert_eq!(
+            second.err(),
+            Some(Status::INSUFFICIENT_RESOURCES),
+            "streaming: {streaming}"
+        );
+        assert_eq!(
+            sync_sleep(&dimt, t, 1),
+            Err(Status::INSUFFICIENT_RESOURCES),
+            "streaming: {streaming}"
+        );
+        assert!(dimt.cancel(t, id));
+        assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), (Status::CANCELLED, 1));
+        drop(finish(&sim, dimt));
+        assert_clean(&sim);
+    }
+}
