@@ -237,6 +237,8 @@ pub struct Retirement {
     pub slot: usize,
     /// Why.
     pub reason: RetireReason,
-    /// Stream requests still in the stream after this one left.
+    /// Stream requests still in the stream after this one left. Of several
+    /// requests retiring at the same time each reports a different count,
+    /// and exactly one reports 0 (the stream is then empty).
     pub remaining: usize,
 }

@@ -1,6 +1,7 @@
 //! The configuration of a [`ContinuousRequestTarget`](crate::ContinuousRequestTarget)
 //! (`DMF_CONFIG_ContinuousRequestTarget`).
 
+use dmf_request_target::{RequestTargetConfig, SendContextConfig};
 use dmf_wdf::RequestType;
 
 use crate::PoolType;
@@ -106,8 +107,12 @@ impl Default for Backoff {
 /// | — (new, C-8) | [`deliver_completions_during_stop`](Self::deliver_completions_during_stop) |
 /// | — (new, C-2) | [`auto_refill`](Self::auto_refill), [`auto_refill_retry_ms`](Self::auto_refill_retry_ms) |
 /// | — (new, M-9) | [`backoff`](Self::backoff) |
-/// | child context pool of single sends (8 + look-aside) | [`single_send_contexts`](Self::single_send_contexts), [`single_send_max_contexts`](Self::single_send_max_contexts) |
-/// | — (new, SPEC §5.12) | [`cancel_single_sends_on_close_after_ms`](Self::cancel_single_sends_on_close_after_ms) |
+/// | child context pool of single sends (8 + look-aside) | [`single_send`](Self::single_send) ([`SendContextConfig`]) |
+/// | — (new) | [`single_send`](Self::single_send)`.cancel_in_flight_on_close_after_ms` |
+///
+/// The embedded request target (single sends) is configured by
+/// [`request_target_config`](Self::request_target_config), from
+/// [`passive_level`](Self::passive_level) and [`single_send`](Self::single_send).
 ///
 /// `Default` is DMF's zeroed configuration (no streaming, manual mode) with
 /// the new options at their defaults (back-off on, the rest off).
@@ -168,16 +173,12 @@ pub struct ContinuousRequestTargetConfig {
     pub auto_refill_retry_ms: u32,
     /// Resend back-off for failing stream requests (M-9).
     pub backoff: Backoff,
-    /// Send contexts of the non-streaming transport created up front (DMF:
-    /// 8 pre-allocated context buffers). Default 8.
-    pub single_send_contexts: usize,
-    /// Bound on concurrent single sends (`0` = grow on demand, DMF's
-    /// look-aside; the default). See
-    /// [`RequestTargetConfig::max_contexts`](dmf_request_target::RequestTargetConfig::max_contexts).
-    pub single_send_max_contexts: usize,
-    /// Close waits for single sends in flight (DMF); with `Some(ms)` it
-    /// cancels those still in flight after `ms` milliseconds. Default `None`.
-    pub cancel_single_sends_on_close_after_ms: Option<u32>,
+    /// The send contexts of the non-streaming transport (single sends) and
+    /// what close does with single sends still in flight. Default: 8
+    /// contexts created up front (DMF: 8 pre-allocated context buffers),
+    /// growing on demand (`max_contexts == 0`, DMF's look-aside), close
+    /// waits (`cancel_in_flight_on_close_after_ms == None`, DMF).
+    pub single_send: SendContextConfig,
 }
 
 impl Default for ContinuousRequestTargetConfig {
@@ -203,14 +204,44 @@ impl Default for ContinuousRequestTargetConfig {
             auto_refill: false,
             auto_refill_retry_ms: 10,
             backoff: Backoff::default(),
-            single_send_contexts: 8,
-            single_send_max_contexts: 0,
-            cancel_single_sends_on_close_after_ms: None,
+            single_send: SendContextConfig {
+                preallocated_contexts: 8,
+                ..SendContextConfig::default()
+            },
         }
     }
 }
 
 impl ContinuousRequestTargetConfig {
+    /// The configuration of the request target that carries the single
+    /// sends: [`passive_level`](Self::passive_level) and
+    /// [`single_send`](Self::single_send). Every request target a layer
+    /// builds from this configuration (the CRT's own, a non-streaming DIMT
+    /// target's) uses it.
+    ///
+    /// ```
+    /// use dmf_continuous_request_target::{ContinuousRequestTargetConfig, SendContextConfig};
+    /// let config = ContinuousRequestTargetConfig {
+    ///     passive_level: true,
+    ///     single_send: SendContextConfig {
+    ///         max_contexts: 2,
+    ///         cancel_in_flight_on_close_after_ms: Some(50),
+    ///         ..ContinuousRequestTargetConfig::default().single_send
+    ///     },
+    ///     ..ContinuousRequestTargetConfig::default()
+    /// };
+    /// let rt = config.request_target_config();
+    /// assert!(rt.passive_level);
+    /// assert_eq!(rt.contexts, config.single_send);
+    /// assert_eq!(rt.contexts.preallocated_contexts, 8);
+    /// ```
+    pub fn request_target_config(&self) -> RequestTargetConfig {
+        RequestTargetConfig {
+            passive_level: self.passive_level,
+            contexts: self.single_send,
+        }
+    }
+
     /// Checks the combinations DMF only asserted. Returns a description of
     /// the first problem.
     pub fn validate(&self) -> Result<(), &'static str> {

@@ -181,8 +181,8 @@ pub use stats::StreamStatistics;
 pub use target::{ContinuousRequestTarget, PowerCallbacks};
 
 pub use dmf_request_target::{
-    CancelId, Completion, CompletionDelivery, DeliveryContext, RequestTarget, ReuseDeletion,
-    ReuseId, SendCompleted, SendCompletion, SendParams,
+    CancelId, Completion, CompletionDelivery, DeliveryContext, RequestTarget, RequestTargetConfig,
+    ReuseDeletion, ReuseId, SendCompleted, SendCompletion, SendContextConfig, SendParams,
 };
 
 /// An output buffer of a stream (a guard: dropping it returns it to the output pool).

@@ -297,12 +297,14 @@ impl StreamCount {
         debug_assert_eq!(prev, 0, "stream started while slots were still active");
     }
 
-    /// One slot retired; returns `true` if it was the last one (the caller
-    /// signals the "all retired" event).
-    pub fn retire_one(&self) -> bool {
+    /// One slot retired; returns the slots still in the stream after it
+    /// (taken from the decrement itself, so of several slots retiring at the
+    /// same time each sees a different count and exactly one sees 0; the
+    /// caller that sees 0 signals the "all retired" event).
+    pub fn retire_one(&self) -> usize {
         let prev = self.active.fetch_sub(1, Ordering::AcqRel);
         debug_assert!(prev >= 1, "retire_one below zero");
-        prev == 1
+        prev.wrapping_sub(1)
     }
 
     /// Slots currently in the stream.
@@ -504,14 +506,15 @@ impl<E: Event> StreamControl<E> {
         self.sessions.release();
     }
 
-    /// One slot left the stream. Returns `true` if it was the last one (the
-    /// `all_retired` event is then signalled).
-    pub fn retire_one(&self) -> bool {
-        let last = self.count.retire_one();
-        if last {
+    /// One slot left the stream. Returns the slots still in the stream after
+    /// it; 0 means it was the last one (the `all_retired` event is then
+    /// signalled). Exactly one of several concurrent callers sees 0.
+    pub fn retire_one(&self) -> usize {
+        let remaining = self.count.retire_one();
+        if remaining == 0 {
             self.all_retired.set();
         }
-        last
+        remaining
     }
 
     /// Starts stopping (see the protocol and [`StopRole`]). Blocks: as a

@@ -715,19 +715,31 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
     }
 
     /// Owner only: the slot leaves the stream.
+    ///
+    /// The client is told after the count went down, with the count the
+    /// decrement produced: of two slots retiring at the same time, each
+    /// reports a different `remaining` and exactly one reports 0. The caller
+    /// still holds the slot's session (for every reason the client is told
+    /// of), so `stop` cannot return before the report is delivered.
     fn retire(&self, slot: &Slot<P, H>, reason: RetireReason) {
         self.counters.retired(reason);
+        slot.state.retire();
+        let remaining = self.control.retire_one();
+        if remaining == 0 {
+            tracing::debug!("CRT: no stream request left in flight");
+        }
         if reason != RetireReason::Stopped {
-            tracing::debug!(slot = slot.index, ?reason, "CRT: stream request retired");
+            tracing::debug!(
+                slot = slot.index,
+                ?reason,
+                remaining,
+                "CRT: stream request retired"
+            );
             self.client.stream_request_retired(Retirement {
                 slot: slot.index,
                 reason,
-                remaining: self.control.active().saturating_sub(1),
+                remaining,
             });
-        }
-        slot.state.retire();
-        if self.control.retire_one() {
-            tracing::debug!("CRT: no stream request left in flight");
         }
     }
 

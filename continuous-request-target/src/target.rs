@@ -5,7 +5,7 @@
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
 
-use dmf_request_target::{RequestTarget, RequestTargetConfig};
+use dmf_request_target::RequestTarget;
 use dmf_wdf::{DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status};
 
 use crate::client::StreamClient;
@@ -56,15 +56,7 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
             tracing::debug!(problem, "CRT: invalid configuration");
             return Err(Status::INVALID_PARAMETER);
         }
-        let single = RequestTarget::new(
-            platform.clone(),
-            RequestTargetConfig {
-                passive_level: config.passive_level,
-                preallocated_contexts: config.single_send_contexts,
-                max_contexts: config.single_send_max_contexts,
-                cancel_in_flight_on_close_after_ms: config.cancel_single_sends_on_close_after_ms,
-            },
-        )?;
+        let single = RequestTarget::new(platform.clone(), config.request_target_config())?;
         let engine = Engine::new(platform, config, client)?;
         engine.module.start();
         tracing::debug!(
@@ -256,6 +248,40 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
         PowerCallbacks {
             engine: Arc::downgrade(&self.engine),
         }
+    }
+
+    /// Whether the power policy will restart streaming at the next D0 entry
+    /// (streaming ran when the device left D0, or
+    /// [`resume_at_d0_entry`](Self::resume_at_d0_entry) armed it, and no
+    /// explicit [`stop`](Self::stop) came since). Any level.
+    pub fn resumes_at_d0_entry(&self) -> bool {
+        self.engine.resume_after_d0.load(Ordering::Acquire)
+    }
+
+    /// For a parent that keeps streaming stopped while the client device is
+    /// out of D0 (for example a target reopened after a cancelled removal
+    /// while the device is in D3): arms the power policy's restart, as if
+    /// streaming had been running when the device left D0, so the next D0
+    /// entry starts it. An explicit [`stop`](Self::stop) or
+    /// [`io_target_clear`](Self::io_target_clear) cancels it.
+    ///
+    /// Returns `false` and arms nothing when no power policy is configured
+    /// (neither
+    /// [`cancel_and_resend_request_in_d0_callbacks`](ContinuousRequestTargetConfig::cancel_and_resend_request_in_d0_callbacks)
+    /// nor
+    /// [`purge_and_start_target_in_d0_callbacks`](ContinuousRequestTargetConfig::purge_and_start_target_in_d0_callbacks)),
+    /// without stream requests, or when closing: D0 entry would not restart
+    /// anything, so the caller decides itself. Any level.
+    pub fn resume_at_d0_entry(&self) -> bool {
+        let config = &self.engine.config;
+        let policy = config.cancel_and_resend_request_in_d0_callbacks
+            || config.purge_and_start_target_in_d0_callbacks;
+        if !policy || self.engine.slots.is_empty() || self.is_closed() {
+            return false;
+        }
+        self.engine.resume_after_d0.store(true, Ordering::Release);
+        tracing::debug!("CRT: streaming restarts at the next D0 entry");
+        true
     }
 
     // ------------------------------------------------------------------

@@ -196,7 +196,10 @@ fn buffer_returns_race_stop_with_auto_refill() {
 fn close_races_streaming_and_single_sends() {
     let (sim, target) = sim_with_ioctl_handler(1);
     let config = ContinuousRequestTargetConfig {
-        cancel_single_sends_on_close_after_ms: Some(5),
+        single_send: SendContextConfig {
+            cancel_in_flight_on_close_after_ms: Some(5),
+            ..ContinuousRequestTargetConfig::default().single_send
+        },
         continuous_request_target_ioctl: IOCTL_ZEROBUFFER,
         ..echo_config(4)
     };

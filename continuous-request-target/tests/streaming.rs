@@ -772,3 +772,59 @@ fn look_aside_output_never_starves() {
     drop(crt);
     assert_clean(&sim, target);
 }
+
+/// Retires every request on its first completion and holds each retirement
+/// report until the other one arrived too (or a short time passed), so two
+/// retirements on two completion threads overlap.
+struct OverlappingRetirements {
+    arrived: std::sync::atomic::AtomicUsize,
+    retirements: std::sync::Mutex<Vec<Retirement>>,
+}
+
+impl StreamClient<Sim> for OverlappingRetirements {
+    fn buffer_output(&self, c: StreamCompletion<Sim>) -> OutputDisposition<Sim> {
+        c.module_owns_and_stop()
+    }
+
+    fn stream_request_retired(&self, retirement: Retirement) {
+        self.arrived.fetch_add(1, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.arrived.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+            std::hint::spin_loop();
+        }
+        self.retirements.lock().unwrap().push(retirement);
+    }
+}
+
+/// Two stream requests that retire at the same time report different
+/// `remaining` counts, and exactly one of them reports the stream empty.
+#[test]
+fn simultaneous_retirements_count_down_to_zero_once() {
+    let (sim, target, device) = sim_with_parking();
+    let client = OverlappingRetirements {
+        arrived: Default::default(),
+        retirements: Default::default(),
+    };
+    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(2, 2), client).unwrap();
+    crt.io_target_set(target.clone()).unwrap();
+    crt.start().unwrap();
+    assert!(device.wait_for_pending(2, LONG));
+    assert_eq!(device.complete_all(Status::SUCCESS), 2);
+    wait_until("both retired", LONG, || {
+        crt.client().retirements.lock().unwrap().len() == 2
+    });
+    let mut remaining: Vec<usize> = crt
+        .client()
+        .retirements
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.remaining)
+        .collect();
+    remaining.sort();
+    assert_eq!(remaining, vec![0, 1]);
+    assert_eq!(crt.active_stream_requests(), 0);
+    crt.stop();
+    drop(crt);
+    assert_clean(&sim, target);
+}

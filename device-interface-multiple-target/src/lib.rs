@@ -125,7 +125,11 @@
 //!   up the removal: M-7) → wait for methods in progress; methods fail
 //!   until the removal is cancelled.
 //! * **RemoveCancel** after an accepted QueryRemove: reopen → methods
-//!   enabled → restart streaming if it ran → `client(QueryRemoveCancelled)`.
+//!   enabled → restart streaming if it ran (or was stopped by the power
+//!   policy with a restart pending) → `client(QueryRemoveCancelled)`. If the
+//!   client device is out of D0 meanwhile, the target gets the D0 exit it
+//!   missed while closed, and a CRT power policy restarts streaming at the
+//!   next D0 entry instead of now (it never streams in D3).
 //!   If the reopen fails: `client(Close)` and the record is destroyed (DMF
 //!   keeps a zombie record: M-8).
 //! * **RemoveComplete** after QueryRemove: `client(QueryRemoveComplete)` →
@@ -196,5 +200,6 @@ pub use state::TargetStateType;
 pub use target_table::TargetHandle;
 
 pub use dmf_request_target::{
-    CancelId, Completion, CompletionDelivery, ReuseDeletion, ReuseId, SendCompleted, SendParams,
+    CancelId, Completion, CompletionDelivery, ReuseDeletion, ReuseId, SendCompleted,
+    SendContextConfig, SendParams,
 };

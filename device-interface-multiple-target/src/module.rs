@@ -53,6 +53,10 @@ pub struct Dimt<P: Platform, C: DimtClient<P>> {
     lifecycle: Serial<P>,
     pub(crate) open_targets: AtomicUsize,
     shut_down: AtomicBool,
+    /// `Some(target state)` while the client device is out of D0 (from a D0
+    /// exit to the next D0 entry), for targets that were closed for a
+    /// query-remove when the transition went by.
+    out_of_d0: P::Lock<Option<PowerState>>,
 }
 
 impl<P: Platform, C: DimtClient<P>> core::fmt::Debug for Dimt<P, C> {
@@ -174,6 +178,7 @@ impl<P: Platform, C: DimtClient<P>> DeviceInterfaceMultipleTarget<P, C> {
             lifecycle,
             open_targets: AtomicUsize::new(0),
             shut_down: AtomicBool::new(false),
+            out_of_d0: P::Lock::new(None),
         });
         let module = DeviceInterfaceMultipleTarget { dimt };
         if config.module_open_option == PnpRegisterWhen::Create {
@@ -281,6 +286,8 @@ impl<P: Platform, C: DimtClient<P>> DeviceCallbacks for DimtDeviceCallbacks<P, C
             return Ok(());
         };
         tracing::debug!(?previous, "DIMT: D0 entry");
+        // Before the targets are visited (see `Dimt::remove_canceled`).
+        *d.out_of_d0.lock() = None;
         match d.config.module_open_option {
             PnpRegisterWhen::D0Entry => d.register(),
             _ => d.forward_d0(None, Some(previous)),
@@ -292,6 +299,8 @@ impl<P: Platform, C: DimtClient<P>> DeviceCallbacks for DimtDeviceCallbacks<P, C
             return Ok(());
         };
         tracing::debug!(?target, "DIMT: D0 exit");
+        // Before the targets are visited (see `Dimt::remove_canceled`).
+        *d.out_of_d0.lock() = Some(target);
         match d.config.module_open_option {
             PnpRegisterWhen::D0Entry => d.unregister_and_close_all(),
             _ => {
@@ -352,6 +361,12 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             .iter()
             .filter_map(|(_, _, r)| r.clone())
             .collect()
+    }
+
+    /// The state the client device went to at its last D0 exit, while it
+    /// has not re-entered D0 since; `None` in D0.
+    pub(crate) fn out_of_d0(&self) -> Option<PowerState> {
+        *self.out_of_d0.lock()
     }
 
     /// Whether interface notifications are registered.

@@ -9,7 +9,7 @@ use dmf_continuous_request_target::{
     ContinuousRequestTarget, ContinuousRequestTargetConfig, OutputDisposition, Retirement,
     StreamClient, StreamCompletion, StreamMode,
 };
-use dmf_request_target::{RequestTarget, RequestTargetConfig};
+use dmf_request_target::RequestTarget;
 use dmf_wdf::{
     DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status, TargetEvents,
 };
@@ -152,13 +152,9 @@ impl<P: Platform, C: DimtClient<P>> Transport<P, C> {
             crt.io_target_set(Arc::clone(target))?;
             Ok(Transport::Streaming(crt))
         } else {
-            let rt = RequestTarget::new(
-                platform.clone(),
-                RequestTargetConfig {
-                    passive_level: config.passive_level,
-                    ..RequestTargetConfig::default()
-                },
-            )?;
+            // The same request-target configuration a CRT gives its own
+            // single sends: every field of it applies to plain targets too.
+            let rt = RequestTarget::new(platform.clone(), config.request_target_config())?;
             rt.io_target_set(Arc::clone(target))?;
             Ok(Transport::Plain(rt))
         }
@@ -181,14 +177,26 @@ impl<P: Platform, C: DimtClient<P>> Transport<P, C> {
         }
     }
 
-    /// Stops streaming (waiting); returns whether it was running.
+    /// Stops streaming (waiting); returns whether it was running, or
+    /// stopped by the power policy with a restart pending for the next D0
+    /// entry (the stop cancels that restart).
     pub(crate) fn stream_stop(&self) -> bool {
         match self {
             Transport::Streaming(crt) => {
-                let running = crt.is_streaming();
+                let running = crt.is_streaming() || crt.resumes_at_d0_entry();
                 crt.stop();
                 running
             }
+            Transport::Plain(_) => false,
+        }
+    }
+
+    /// While the client device is out of D0: leaves streaming stopped and
+    /// has the next D0 entry restart it. `false` if the CRT's power policy
+    /// would not restart it (no policy configured): the caller starts it.
+    pub(crate) fn resume_at_d0_entry(&self) -> bool {
+        match self {
+            Transport::Streaming(crt) => crt.resume_at_d0_entry(),
             Transport::Plain(_) => false,
         }
     }
@@ -453,6 +461,17 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                     self.destroy(record, &guard, Report::Close);
                 }
                 Ok(()) => {
+                    let transport = record.transport();
+                    // The device left D0 while the target was closed, so the
+                    // D0 exit never reached it: apply it now, before methods
+                    // work again (the CRT's power policy, e.g. the purge).
+                    // `forward_d0` serialises with this on the record, so a
+                    // D0 exit or entry either saw the record open (after
+                    // this) or left it to this check.
+                    let out_of_d0 = self.out_of_d0();
+                    if let (Some(power), Some(t)) = (out_of_d0, &transport) {
+                        t.d0_exit(power);
+                    }
                     record.gate.resume();
                     self.count_open(record);
                     let resume = {
@@ -461,14 +480,14 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                         state.query_remove_vetoed = false;
                         core::mem::take(&mut state.resume_streaming)
                     };
-                    if resume {
-                        if let Some(Err(status)) = record
-                            .transport()
-                            .map(|t| t.stream().and_then(|crt| crt.start()))
-                        {
+                    if let (true, Some(t)) = (resume, &transport) {
+                        if out_of_d0.is_some() && t.resume_at_d0_entry() {
+                            tracing::debug!(target_handle = %record.handle, "DIMT: stream restart after remove-cancel waits for D0 entry");
+                        } else if let Err(status) = t.stream().and_then(|crt| crt.start()) {
                             tracing::debug!(target_handle = %record.handle, ?status, "DIMT: stream restart after remove-cancel failed");
                         }
                     }
+                    drop(transport);
                     tracing::debug!(target_handle = %record.handle, "DIMT: target reopened");
                     self.notify(record, crate::TargetStateType::QueryRemoveCancelled);
                 }

@@ -812,3 +812,192 @@ fn stream_buffer_callbacks_and_buffer_put() {
     drop(module);
     assert_clean(&sim);
 }
+
+/// A second opener of a device whose query-remove powers the client device
+/// down (on the PnP thread, between the module's query-remove and the
+/// remove-cancel) and then vetoes, so the module's target is remove-cancelled
+/// while the device is in D3.
+struct PowerDownAndVeto {
+    device: ClientDevice,
+}
+
+impl dmf_wdf::TargetEvents for PowerDownAndVeto {
+    fn query_remove(&self) -> Status {
+        self.device.power_down().unwrap();
+        Status::UNSUCCESSFUL
+    }
+
+    fn remove_canceled(&self) {}
+
+    fn remove_complete(&self) {}
+}
+
+/// A PrepareHardware module whose per-target CRT cancels and resends in its
+/// D0 callbacks, started on a client device and streaming to device `a`.
+fn powered_streaming_module(
+    sim: &dmf_sim::Sim,
+) -> (
+    DeviceInterfaceMultipleTarget<dmf_sim::Sim, Recorder>,
+    ClientDevice,
+    TargetHandle,
+) {
+    let mut cfg = streaming_config(StreamMode::Automatic, 2);
+    cfg.module_open_option = PnpRegisterWhen::PrepareHardware;
+    cfg.continuous_request_target_module_config
+        .cancel_and_resend_request_in_d0_callbacks = true;
+    let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), cfg, Recorder::default()).unwrap();
+    let device = ClientDevice::new();
+    let callbacks: Arc<dyn DeviceCallbacks> = Arc::new(dimt.device_callbacks());
+    device.register(callbacks);
+    device.start().unwrap();
+    sim.bus().flush().unwrap();
+    let t = dimt.targets()[0];
+    wait_until("streaming", 5 * SECOND, || dimt.client().completions(t) > 2);
+    (dimt, device, t)
+}
+
+/// Asserts that target `t` does not stream, and that no stream completion
+/// arrives for a while.
+fn assert_not_streaming(dimt: &Dimt<dmf_sim::Sim, Recorder>, t: TargetHandle) {
+    assert_eq!(dimt.is_streaming(t), Ok(false), "streams in D3");
+    let n = dimt.client().completions(t);
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(dimt.client().completions(t), n, "completions in D3");
+}
+
+/// A remove-cancel that arrives while the device is in D3 reopens the
+/// target but does not restart its stream (the CRT's power policy keeps it
+/// stopped in D3); the stream restarts at D0 entry.
+#[test]
+fn remove_cancel_in_d3_restarts_streaming_at_d0_entry() {
+    let sim = sim();
+    let id = add_device(&sim, "a");
+    let (dimt, device, t) = powered_streaming_module(&sim);
+    let other = sim.create_io_target().unwrap();
+    other
+        .open(
+            &OpenParams {
+                symbolic_link: &sim.bus().device_link(id).unwrap(),
+                open_mode: OpenMode::READ_WRITE,
+                share_access: ShareAccess::READ_WRITE,
+            },
+            Arc::new(PowerDownAndVeto {
+                device: device.clone(),
+            }),
+        )
+        .unwrap();
+    assert_eq!(
+        sim.bus().remove_device(id),
+        Ok(RemovalOutcome::Vetoed {
+            status: Status::UNSUCCESSFUL
+        })
+    );
+    assert_eq!(
+        dimt.client().states_of(t),
+        [S::Open, S::QueryRemove, S::QueryRemoveCancelled]
+    );
+    assert_not_streaming(&dimt, t);
+    // Single sends work on the reopened target.
+    assert_eq!(sync_sleep(&dimt, t, 1), Ok(0));
+    device.power_up().unwrap();
+    assert_eq!(dimt.is_streaming(t), Ok(true));
+    let n = dimt.client().completions(t);
+    wait_until("streaming after D0 entry", 5 * SECOND, || {
+        dimt.client().completions(t) > n + 2
+    });
+    other.close();
+    drop(other);
+    device.stop().unwrap();
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
+/// A query-remove that arrives while the device is in D3 (streaming stopped
+/// by the power policy) does not lose the pending restart: after the
+/// remove-cancel the stream restarts at D0 entry.
+#[test]
+fn query_remove_in_d3_keeps_the_restart_for_d0_entry() {
+    let sim = sim();
+    let id = add_device(&sim, "a");
+    let (dimt, device, t) = powered_streaming_module(&sim);
+    device.power_down().unwrap();
+    assert_not_streaming(&dimt, t);
+    assert_eq!(
+        sim.bus().query_remove_then_cancel(id),
+        Ok(RemovalOutcome::Cancelled)
+    );
+    assert_eq!(
+        dimt.client().states_of(t),
+        [S::Open, S::QueryRemove, S::QueryRemoveCancelled]
+    );
+    assert_not_streaming(&dimt, t);
+    device.power_up().unwrap();
+    assert_eq!(dimt.is_streaming(t), Ok(true));
+    let n = dimt.client().completions(t);
+    wait_until("streaming after D0 entry", 5 * SECOND, || {
+        dimt.client().completions(t) > n + 2
+    });
+    device.stop().unwrap();
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
+/// The single-send settings of the CRT configuration reach every target's
+/// transport, streaming or not: with at most one send context a second
+/// concurrent send is refused.
+#[test]
+fn single_send_config_reaches_every_target_transport() {
+    for streaming in [false, true] {
+        let sim = sim();
+        add_device(&sim, "a");
+        let mut cfg = if streaming {
+            streaming_config(StreamMode::Manual, 1)
+        } else {
+            config(PnpRegisterWhen::Create)
+        };
+        cfg.continuous_request_target_module_config
+            .single_send
+            .max_contexts = 1;
+        let dimt = created(&sim, cfg, Recorder::default());
+        let t = dimt.targets()[0];
+        let (done, rx) = channel_completion();
+        let long = encode_sleep(10_000);
+        // SAFETY: `long` outlives the send: we wait for its completion below.
+        let id = unsafe {
+            dimt.send_ex(
+                t,
+                Some(RawBuffer::from_slice(&long)),
+                None,
+                sleep_params(),
+                Some(done.clone()),
+                1,
+            )
+        }
+        .unwrap();
+        // SAFETY: as above (this send is refused).
+        let second = unsafe {
+            dimt.send_ex(
+                t,
+                Some(RawBuffer::from_slice(&long)),
+                None,
+                sleep_params(),
+                Some(done.clone()),
+                2,
+            )
+        };
+        assert_eq!(
+            second.err(),
+            Some(Status::INSUFFICIENT_RESOURCES),
+            "streaming: {streaming}"
+        );
+        assert_eq!(
+            sync_sleep(&dimt, t, 1),
+            Err(Status::INSUFFICIENT_RESOURCES),
+            "streaming: {streaming}"
+        );
+        assert!(dimt.cancel(t, id));
+        assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), (Status::CANCELLED, 1));
+        drop(finish(&sim, dimt));
+        assert_clean(&sim);
+    }
+}

@@ -7,14 +7,48 @@ use crate::completion::CompletionDelivery;
 /// Configuration of a [`RequestTarget`](crate::RequestTarget).
 ///
 /// DMF_RequestTarget has no config structure; its only knob is the module
-/// attribute `PassiveLevel`. The other fields size and bound the pool of
-/// per-send contexts (DMF: a child BufferPool with 1 buffer + look-aside) and
-/// choose what close does with sends that never complete.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// attribute `PassiveLevel`. The send-context pool and the close policy are
+/// in [`SendContextConfig`], the part the layers above embed unchanged.
+///
+/// ```
+/// use dmf_request_target::{RequestTargetConfig, SendContextConfig};
+/// let config = RequestTargetConfig {
+///     contexts: SendContextConfig { max_contexts: 4, ..SendContextConfig::default() },
+///     ..RequestTargetConfig::passive()
+/// };
+/// assert!(config.passive_level);
+/// assert_eq!(config.contexts.preallocated_contexts, 1);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RequestTargetConfig {
     /// DMF `PassiveLevel`: deliver completions on a passive worker by
     /// default ([`CompletionDelivery::Module`]). Default `false` (dispatch).
     pub passive_level: bool,
+    /// Send contexts and what close does with sends still in flight.
+    pub contexts: SendContextConfig,
+}
+
+impl RequestTargetConfig {
+    /// A configuration delivering completions at passive level by default.
+    pub fn passive() -> Self {
+        RequestTargetConfig {
+            passive_level: true,
+            ..RequestTargetConfig::default()
+        }
+    }
+}
+
+/// The pool of per-send contexts of a [`RequestTarget`](crate::RequestTarget)
+/// (DMF: a child BufferPool with 1 buffer + look-aside) and what close does
+/// with sends that never complete.
+///
+/// Layers that embed a request target (a continuous request target's single
+/// sends, each target of a device-interface-multiple-target) carry this
+/// struct whole in their own configuration and build the
+/// [`RequestTargetConfig`] from it, so a setting added here reaches every
+/// request target without further plumbing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SendContextConfig {
     /// Send contexts (each a platform request plus a work item) created by
     /// [`RequestTarget::new`](crate::RequestTarget::new). Default 1 (DMF).
     pub preallocated_contexts: usize,
@@ -25,28 +59,17 @@ pub struct RequestTargetConfig {
     pub max_contexts: usize,
     /// Close waits for every asynchronous send in flight (DMF). With
     /// `Some(ms)`, after `ms` milliseconds of waiting close cancels the sends
-    /// still in flight and keeps waiting for their completions (SPEC §5.12).
+    /// still in flight and keeps waiting for their completions.
     /// Default `None` (wait, like DMF).
     pub cancel_in_flight_on_close_after_ms: Option<u32>,
 }
 
-impl Default for RequestTargetConfig {
+impl Default for SendContextConfig {
     fn default() -> Self {
-        RequestTargetConfig {
-            passive_level: false,
+        SendContextConfig {
             preallocated_contexts: 1,
             max_contexts: 0,
             cancel_in_flight_on_close_after_ms: None,
-        }
-    }
-}
-
-impl RequestTargetConfig {
-    /// A configuration delivering completions at passive level by default.
-    pub fn passive() -> Self {
-        RequestTargetConfig {
-            passive_level: true,
-            ..RequestTargetConfig::default()
         }
     }
 }

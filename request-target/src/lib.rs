@@ -16,7 +16,7 @@
 //! |---|---|
 //! | `DMF_RequestTarget_Create` (+ Open, `OPEN_Create`) | [`RequestTarget::new`] |
 //! | module attribute `PassiveLevel` | [`RequestTargetConfig::passive_level`] |
-//! | child BufferPool of single-async contexts (1 + look-aside) | pooled send contexts: [`RequestTargetConfig::preallocated_contexts`], [`RequestTargetConfig::max_contexts`] |
+//! | child BufferPool of single-async contexts (1 + look-aside) | pooled send contexts: [`SendContextConfig::preallocated_contexts`], [`SendContextConfig::max_contexts`] |
 //! | `DMF_RequestTarget_IoTargetSet` / `IoTargetClear` | [`RequestTarget::io_target_set`] / [`RequestTarget::io_target_clear`] |
 //! | `DMF_RequestTarget_SendSynchronously` | [`RequestTarget::send_synchronously`] |
 //! | `DMF_RequestTarget_Send` | [`RequestTarget::send`] |
@@ -49,7 +49,7 @@
 //! * Request ids ([`CancelId`], [`ReuseId`]) come from one process-wide
 //!   counter starting at `0x100`, as in DMF, and are never reused.
 //! * Optional cancellation of sends still in flight at close after a grace
-//!   period ([`RequestTargetConfig::cancel_in_flight_on_close_after_ms`]).
+//!   period ([`SendContextConfig::cancel_in_flight_on_close_after_ms`]).
 //!
 //! ## Memory and allocation
 //!
@@ -145,6 +145,6 @@ mod primitive {
 pub use completion::{
     Completion, CompletionDelivery, DeliveryContext, SendCompleted, SendCompletion,
 };
-pub use config::{RequestTargetConfig, SendParams};
+pub use config::{RequestTargetConfig, SendContextConfig, SendParams};
 pub use ids::{CancelId, ReuseId};
 pub use target::{RequestTarget, ReuseDeletion};

@@ -346,7 +346,9 @@ impl<P: Platform> Shared<P> {
                     committed: false,
                 });
             }
-            if self.config.max_contexts != 0 && st.pooled >= self.config.max_contexts {
+            if self.config.contexts.max_contexts != 0
+                && st.pooled >= self.config.contexts.max_contexts
+            {
                 return Err(Status::INSUFFICIENT_RESOURCES);
             }
             st.pooled += 1;
@@ -668,10 +670,13 @@ impl<P: Platform> RequestTarget<P> {
             }),
         });
         let module = RequestTarget { shared };
-        let count = if config.max_contexts == 0 {
-            config.preallocated_contexts
+        let count = if config.contexts.max_contexts == 0 {
+            config.contexts.preallocated_contexts
         } else {
-            config.preallocated_contexts.min(config.max_contexts)
+            config
+                .contexts
+                .preallocated_contexts
+                .min(config.contexts.max_contexts)
         };
         {
             let mut st = module.shared.state.lock();
@@ -1045,7 +1050,7 @@ impl<P: Platform> RequestTarget<P> {
     /// asynchronous send in flight to complete and its callback to return —
     /// delivering here any passive completion whose work item could not be
     /// queued, and, with
-    /// [`cancel_in_flight_on_close_after_ms`](RequestTargetConfig::cancel_in_flight_on_close_after_ms),
+    /// [`cancel_in_flight_on_close_after_ms`](crate::SendContextConfig::cancel_in_flight_on_close_after_ms),
     /// cancelling sends still in flight after that grace period. Then
     /// deletes the reusable requests the client forgot (with a warning each)
     /// and every send context, and forgets the target.
@@ -1063,7 +1068,7 @@ impl<P: Platform> RequestTarget<P> {
             in_flight = shared.gate.references(),
             "RequestTarget: closing"
         );
-        let mut grace = shared.config.cancel_in_flight_on_close_after_ms;
+        let mut grace = shared.config.contexts.cancel_in_flight_on_close_after_ms;
         loop {
             shared.drain_deferred();
             shared.gate.wake.reset();

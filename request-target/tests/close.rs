@@ -12,7 +12,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use dmf_request_target::{Completion, RequestTargetConfig, SendCompleted, SendParams};
+use dmf_request_target::{
+    Completion, RequestTargetConfig, SendCompleted, SendContextConfig, SendParams,
+};
 use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP};
 use dmf_sim::{ParkingDevice, SimConfig};
 use dmf_wdf::{RawBuffer, Status};
@@ -145,9 +147,11 @@ fn close_waits_for_a_send_in_flight_without_polling() {
 #[test]
 fn close_cancels_sends_after_the_grace_period() {
     let config = RequestTargetConfig {
-        cancel_in_flight_on_close_after_ms: Some(30),
         passive_level: true,
-        ..RequestTargetConfig::default()
+        contexts: SendContextConfig {
+            cancel_in_flight_on_close_after_ms: Some(30),
+            ..SendContextConfig::default()
+        },
     };
     let f = Fixture::ioctl_handler(config);
     let rec = Recorder::new();

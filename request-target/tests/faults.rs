@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use common::*;
 use dmf_request_target::{
-    Completion, DeliveryContext, RequestTarget, RequestTargetConfig, SendCompleted, SendParams,
+    Completion, DeliveryContext, RequestTarget, RequestTargetConfig, SendCompleted,
+    SendContextConfig, SendParams,
 };
 use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP};
 use dmf_sim::{EchoDevice, FaultPlan, FaultPoint, Latency, ParkingDevice, Sim, SimConfig};
@@ -257,7 +258,10 @@ fn creation_failures_leave_nothing_behind() {
         Some(Status::INSUFFICIENT_RESOURCES)
     );
     let config = RequestTargetConfig {
-        preallocated_contexts: 4,
+        contexts: SendContextConfig {
+            preallocated_contexts: 4,
+            ..SendContextConfig::default()
+        },
         ..RequestTargetConfig::default()
     };
     sim.faults()
@@ -285,7 +289,10 @@ fn creation_failures_leave_nothing_behind() {
 fn max_contexts_bounds_concurrent_sends() {
     let device = ParkingDevice::new();
     let config = RequestTargetConfig {
-        max_contexts: 2,
+        contexts: SendContextConfig {
+            max_contexts: 2,
+            ..SendContextConfig::default()
+        },
         ..RequestTargetConfig::default()
     };
     let f = Fixture::new(SimConfig::default(), device.clone(), config);
@@ -333,7 +340,10 @@ fn random_fault_soak_leaks_nothing() {
             .with_fault(FaultPoint::RequestFailure, FaultPlan::Probability(50_000))
             .with_fault(FaultPoint::LatencySpike, FaultPlan::Probability(10_000));
         let config = RequestTargetConfig {
-            max_contexts: 6,
+            contexts: SendContextConfig {
+                max_contexts: 6,
+                ..config.contexts
+            },
             ..config
         };
         let f = Arc::new(Fixture::new(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::*;
 use dmf_request_target::{
     CompletionDelivery, DeliveryContext, RequestTarget, RequestTargetConfig, ReuseDeletion,
-    SendCompleted, SendParams,
+    SendCompleted, SendContextConfig, SendParams,
 };
 use dmf_sim::{EchoDevice, ParkingDevice, Sim, SimConfig};
 use dmf_wdf::{Event, IoTarget, Platform, RawBuffer, RequestType, Status};
@@ -636,7 +636,10 @@ fn an_index_freed_in_a_callback_and_reused_is_not_released_twice() {
     // completion must leave that new, in-flight entry alone.
     let device = ParkingDevice::new();
     let config = RequestTargetConfig {
-        preallocated_contexts: 0,
+        contexts: SendContextConfig {
+            preallocated_contexts: 0,
+            ..SendContextConfig::default()
+        },
         ..RequestTargetConfig::default()
     };
     let f = Fixture::new(SimConfig::default(), device.clone(), config);

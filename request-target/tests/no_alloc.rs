@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dmf_request_target::{
-    Completion, CompletionDelivery, RequestTargetConfig, SendCompleted, SendParams,
+    Completion, CompletionDelivery, RequestTargetConfig, SendCompleted, SendContextConfig,
+    SendParams,
 };
 use dmf_sim::{EchoDevice, Latency, SimConfig};
 use dmf_wdf::{RawBuffer, Status};
@@ -105,7 +106,10 @@ fn steady_state_sends_do_not_allocate() {
         RequestTargetConfig::passive(),
     ] {
         let config = RequestTargetConfig {
-            preallocated_contexts: IN_FLIGHT,
+            contexts: SendContextConfig {
+                preallocated_contexts: IN_FLIGHT,
+                ..config.contexts
+            },
             ..config
         };
         let f = Fixture::new(

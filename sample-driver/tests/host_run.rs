@@ -130,6 +130,31 @@ fn binary_help_bad_arguments_and_a_quick_run() {
     assert!(!out.contains('\x1b'), "stdout is a pipe: no ANSI");
 }
 
+/// `sample-driver | head`: the reader goes away after the first lines. The
+/// run stops printing, still tears everything down and runs its checks, and
+/// exits by the checks (0 here), not with the "check failed" code.
+#[test]
+fn a_closed_stdout_stops_the_output_but_not_the_teardown() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let exe = env!("CARGO_BIN_EXE_sample-driver");
+    let mut child = Command::new(exe)
+        .args(["-n", "2", "-d", "1.2", "-s", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the first frame, then close the pipe like `head` does.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("error"), "{err}");
+}
+
 #[test]
 fn the_inx_is_what_xtask_packages() {
     let inx =

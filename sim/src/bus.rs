@@ -1,6 +1,6 @@
 //! The simulated PnP bus (see [`Bus`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -310,8 +310,16 @@ impl DeviceInner {
 
 /// The bus part of the simulator state.
 pub(crate) struct BusState {
+    /// The present devices, by id. Add and remove them with
+    /// [`insert_device`](Self::insert_device) and
+    /// [`remove_device`](Self::remove_device), which keep `links` in step.
     pub(crate) devices: BTreeMap<u64, Arc<DeviceInner>>,
     pub(crate) registrations: Vec<Arc<Registration>>,
+    /// Every link of a present device (its device link and one per
+    /// interface, enabled or not), ASCII-lowercased: the device's id and,
+    /// for an interface link, the interface class. Name lookup on open
+    /// is a hash lookup, not a scan of the bus.
+    links: HashMap<String, (u64, Option<Guid>)>,
     next_device: u64,
 }
 
@@ -320,8 +328,31 @@ impl BusState {
         BusState {
             devices: BTreeMap::new(),
             registrations: Vec::new(),
+            links: HashMap::new(),
             next_device: 1,
         }
+    }
+
+    /// A device arrives on the bus (with all its links).
+    fn insert_device(&mut self, device: Arc<DeviceInner>) {
+        let id = device.id.0;
+        self.links
+            .insert(device.link.to_ascii_lowercase(), (id, None));
+        for i in device.data().interfaces.iter() {
+            self.links
+                .insert(i.link.to_ascii_lowercase(), (id, Some(i.guid)));
+        }
+        self.devices.insert(id, device);
+    }
+
+    /// A device leaves the bus (with all its links).
+    fn remove_device(&mut self, id: u64) -> Option<Arc<DeviceInner>> {
+        let device = self.devices.remove(&id)?;
+        self.links.remove(&device.link.to_ascii_lowercase());
+        for i in device.data().interfaces.iter() {
+            self.links.remove(&i.link.to_ascii_lowercase());
+        }
+        Some(device)
     }
 }
 
@@ -331,24 +362,13 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-/// Finds the present device opened by `link` and, for an interface link, the
-/// interface class.
+/// Finds the present device opened by `link` (compared ignoring ASCII case)
+/// and, for an interface link, the interface class. Constant time in the
+/// number of devices.
 pub(crate) fn lookup(core: &Core, link: &str) -> Option<(Arc<DeviceInner>, Option<Guid>)> {
     let bus = lock(&core.bus);
-    for dev in bus.devices.values() {
-        if dev.link.eq_ignore_ascii_case(link) {
-            return Some((Arc::clone(dev), None));
-        }
-        let d = dev.data();
-        if let Some(i) = d
-            .interfaces
-            .iter()
-            .find(|i| i.link.eq_ignore_ascii_case(link))
-        {
-            return Some((Arc::clone(dev), Some(i.guid)));
-        }
-    }
-    None
+    let (id, guid) = *bus.links.get(&link.to_ascii_lowercase())?;
+    bus.devices.get(&id).map(|d| (Arc::clone(d), guid))
 }
 
 /// Opens `target` on the device named by `link`: name lookup, presence,
@@ -512,7 +532,7 @@ impl Bus {
         let enable = spec.interfaces_enabled;
         pnp::call(core, "Bus::add_device", move |core| {
             tracing::debug!(sim = core.id, device = id, name = %device.name, "dmf-sim: device added");
-            lock(&core.bus).devices.insert(id, Arc::clone(&device));
+            lock(&core.bus).insert_device(Arc::clone(&device));
             if enable {
                 let guids: Vec<Guid> = device.data().interfaces.iter().map(|i| i.guid).collect();
                 for guid in guids {
@@ -732,7 +752,7 @@ fn remove(core: &Arc<Core>, id: DeviceId, cancel_anyway: bool) -> dmf_wdf::Resul
         return Ok(outcome);
     }
     device.data().presence = Presence::Removed;
-    lock(&core.bus).devices.remove(&id.0);
+    lock(&core.bus).remove_device(id.0);
     tracing::debug!(sim = core.id, device = id.0, "dmf-sim: remove complete");
     for t in device.attached_targets() {
         t.events
@@ -747,7 +767,7 @@ fn remove(core: &Arc<Core>, id: DeviceId, cancel_anyway: bool) -> dmf_wdf::Resul
 
 /// Surprise removal (PnP thread).
 fn surprise(core: &Arc<Core>, id: DeviceId) -> dmf_wdf::Result<()> {
-    let device = lock(&core.bus).devices.remove(&id.0);
+    let device = lock(&core.bus).remove_device(id.0);
     let device = device.ok_or(Status::NO_SUCH_DEVICE)?;
     let pending = {
         let mut d = device.data();

@@ -1,10 +1,14 @@
-//! Which completion thread runs a completion: one queued by a completion
-//! routine (a resend completed at once) stays on the routine's thread, like
-//! a DPC queued to the current processor; independent completions still
-//! spread over the completion threads.
+//! Which completion thread runs a completion. One queued by a completion
+//! routine (a resend completed at once) wakes no other completion thread:
+//! the routine's thread takes it once the routine returns, like a DPC queued
+//! to the current processor. Another completion thread that is awake anyway
+//! (starting, or returning from its own job) may take it first, so "stays on
+//! its thread" holds only while no other completion thread is free; the tests
+//! assert exactly that, and show the other case. Independent completions
+//! still spread over the completion threads.
 
 use dmf_sim::NoTargetEvents;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
@@ -41,6 +45,10 @@ fn setup(completion_threads: usize) -> (Sim, Arc<SimIoTarget>) {
     (sim, Arc::new(target))
 }
 
+/// Called by a [`Resender`]'s completion routine after its resend, with the
+/// index of the completion (0 = first).
+type AfterResend = Box<dyn Fn(&Resender, usize) + Send + Sync>;
+
 /// Resends its request from its completion routine until `left` reaches 0,
 /// recording the thread of every completion.
 struct Resender {
@@ -49,6 +57,7 @@ struct Resender {
     left: AtomicUsize,
     threads: Mutex<Vec<ThreadId>>,
     me: Mutex<Option<Arc<Resender>>>,
+    after_resend: Option<AfterResend>,
 }
 
 impl Resender {
@@ -64,50 +73,175 @@ impl Resender {
             .send(&self.request, SendOptions::default(), Arc::clone(self))
             .unwrap();
     }
+
+    fn threads(&self) -> Vec<ThreadId> {
+        self.threads.lock().unwrap().clone()
+    }
 }
 
 impl CompletionRoutine for Resender {
     fn completed(self: Arc<Self>, c: Completed) {
         assert!(c.status.is_success());
-        self.threads
-            .lock()
-            .unwrap()
-            .push(std::thread::current().id());
+        let index = {
+            let mut threads = self.threads.lock().unwrap();
+            threads.push(std::thread::current().id());
+            threads.len() - 1
+        };
         if self.left.fetch_sub(1, Ordering::AcqRel) > 1 {
             self.send();
+            if let Some(after) = &self.after_resend {
+                after(&self, index);
+            }
         } else {
             self.me.lock().unwrap().take();
         }
     }
 }
 
-fn resender(sim: &Sim, target: &Arc<SimIoTarget>, sends: usize) -> Arc<Resender> {
+fn resender(
+    sim: &Sim,
+    target: &Arc<SimIoTarget>,
+    sends: usize,
+    after_resend: Option<AfterResend>,
+) -> Arc<Resender> {
     let r = Arc::new(Resender {
         target: Arc::clone(target),
         request: sim.create_request(Some(&**target)).unwrap(),
         left: AtomicUsize::new(sends),
         threads: Mutex::new(Vec::new()),
         me: Mutex::new(None),
+        after_resend,
     });
     *r.me.lock().unwrap() = Some(Arc::clone(&r));
     r
 }
 
+/// Occupies one completion thread: its completion routine records its
+/// thread and returns only once released (or after a deadline, so a failing
+/// test cannot hang).
+struct Blocker {
+    request: SimRequest,
+    thread: Mutex<Option<ThreadId>>,
+    released: AtomicBool,
+}
+
+impl Blocker {
+    /// Sends the blocking request and waits until its routine runs.
+    fn occupy_a_completion_thread(sim: &Sim, target: &Arc<SimIoTarget>) -> Arc<Blocker> {
+        let b = Arc::new(Blocker {
+            request: sim.create_request(Some(&**target)).unwrap(),
+            thread: Mutex::new(None),
+            released: AtomicBool::new(false),
+        });
+        // SAFETY: no buffers.
+        unsafe {
+            target
+                .format_request(&b.request, RequestType::Ioctl, 0x0022_2000, None, None)
+                .unwrap();
+        }
+        target
+            .send(&b.request, SendOptions::default(), Arc::clone(&b))
+            .unwrap();
+        wait_until("the blocking completion", || b.thread().is_some());
+        b
+    }
+
+    fn thread(&self) -> Option<ThreadId> {
+        *self.thread.lock().unwrap()
+    }
+
+    fn release(&self) {
+        self.released.store(true, Ordering::Release);
+    }
+}
+
+impl CompletionRoutine for Blocker {
+    fn completed(self: Arc<Self>, c: Completed) {
+        assert!(c.status.is_success());
+        *self.thread.lock().unwrap() = Some(std::thread::current().id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.released.load(Ordering::Acquire) && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::yield_now();
+    }
+}
+
+/// While the other completion thread is busy, every completion queued by a
+/// completion routine runs on the routine's own thread (the only one free to
+/// take it), after the routine returned.
 #[test]
 fn a_completion_queued_by_a_completion_routine_stays_on_its_thread() {
+    const SENDS: usize = 500;
     let (sim, target) = setup(2);
-    let r = resender(&sim, &target, 2000);
+    let blocker = Blocker::occupy_a_completion_thread(&sim, &target);
+    let r = resender(&sim, &target, SENDS, None);
     r.send();
+    wait_until("the resend chain", || {
+        r.threads.lock().unwrap().len() == SENDS
+    });
+    blocker.release();
     assert!(sim.wait_quiescent(Duration::from_secs(10)));
-    let threads = r.threads.lock().unwrap().clone();
-    assert_eq!(threads.len(), 2000);
+    let threads = r.threads();
+    assert_eq!(threads.len(), SENDS);
     let switches = threads.windows(2).filter(|w| w[0] != w[1]).count();
     assert_eq!(
         switches, 0,
         "resends hopped between completion threads {switches} times"
     );
+    assert_ne!(Some(threads[0]), blocker.thread());
     assert_ne!(threads[0], std::thread::current().id());
-    drop(r);
+    drop((r, blocker));
+    target.close();
+    drop(target);
+    assert!(sim.counters().is_clean(), "{}", sim.counters());
+}
+
+/// A completion queued by a completion routine wakes nobody, but a
+/// completion thread that is awake anyway may take it before the routine
+/// returns: here the other thread is released by the routine right after
+/// its resend, and runs the next completion while the routine still runs.
+/// (This is why a chain on an unoccupied machine can hop: a thread that is
+/// still starting up, or returning from its own job, is awake.)
+#[test]
+fn an_awake_completion_thread_may_take_a_queued_completion() {
+    const SENDS: usize = 50;
+    const HANDOVER: usize = 10;
+    let (sim, target) = setup(2);
+    let blocker = Blocker::occupy_a_completion_thread(&sim, &target);
+    let released = Arc::clone(&blocker);
+    let r = resender(
+        &sim,
+        &target,
+        SENDS,
+        Some(Box::new(move |r: &Resender, index| {
+            if index == HANDOVER {
+                // The next completion is queued; free the other thread and
+                // wait (still inside this routine) until it has taken it.
+                released.release();
+                wait_until("the next completion on the other thread", || {
+                    r.threads.lock().unwrap().len() > HANDOVER + 1
+                });
+            }
+        })),
+    );
+    r.send();
+    assert!(sim.wait_quiescent(Duration::from_secs(10)));
+    let threads = r.threads();
+    assert_eq!(threads.len(), SENDS);
+    let other = blocker.thread().expect("the blocker ran");
+    assert!(threads[..=HANDOVER].iter().all(|&t| t == threads[0]));
+    assert_ne!(threads[0], other);
+    assert_eq!(threads[HANDOVER + 1], other, "the awake thread took it");
+    assert!(threads.iter().all(|&t| t == threads[0] || t == other));
+    drop((r, blocker));
     target.close();
     drop(target);
     assert!(sim.counters().is_clean(), "{}", sim.counters());
@@ -121,8 +255,8 @@ fn independent_streams_still_use_every_completion_thread() {
     let (sim, target) = setup(2);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let a = resender(&sim, &target, 200);
-        let b = resender(&sim, &target, 200);
+        let a = resender(&sim, &target, 200, None);
+        let b = resender(&sim, &target, 200, None);
         a.send();
         b.send();
         assert!(sim.wait_quiescent(Duration::from_secs(10)));

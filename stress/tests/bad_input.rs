@@ -21,7 +21,8 @@ use dmf_device_interface_multiple_target::{
     PnpRegisterWhen, TargetHandle, TargetStateType,
 };
 use dmf_request_target::{
-    CancelId, Completion, RequestTarget, RequestTargetConfig, ReuseId, SendCompleted, SendParams,
+    CancelId, Completion, RequestTarget, RequestTargetConfig, ReuseId, SendCompleted,
+    SendContextConfig, SendParams,
 };
 use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP, IOCTL_ZEROBUFFER, IOCTL_ZEROSIZE};
 use dmf_sim::{
@@ -446,7 +447,10 @@ fn request_target_huge_timeouts_and_context_limit() {
     let rt = RequestTarget::new(
         sim.clone(),
         RequestTargetConfig {
-            max_contexts: 1,
+            contexts: SendContextConfig {
+                max_contexts: 1,
+                ..SendContextConfig::default()
+            },
             ..RequestTargetConfig::default()
         },
     )

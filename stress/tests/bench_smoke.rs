@@ -53,3 +53,32 @@ fn quick_bench_writes_every_table() {
         assert!(per_request < 0.01, "{row}");
     }
 }
+
+/// A bad command line exits with 2 and its first line names the argument
+/// that was wrong (and the value, if there was one).
+#[test]
+fn bench_binary_names_the_bad_argument() {
+    for (args, needles) in [
+        (
+            &["--max-targets", "lots"][..],
+            &["--max-targets", "\"lots\""][..],
+        ),
+        (&["--max-targets"][..], &["--max-targets"][..]),
+        (&["--only", "nope"][..], &["--only", "\"nope\""][..]),
+        (&["--only"][..], &["--only"][..]),
+        (&["--out"][..], &["--out"][..]),
+        (&["--quick", "--frobnicate"][..], &["--frobnicate"][..]),
+    ] {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_bench"))
+            .args(args)
+            .output()
+            .expect("run the bench binary");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            !first.starts_with("usage") && needles.iter().all(|n| first.contains(n)),
+            "{args:?}: the first line does not say what was wrong: {stderr}"
+        );
+    }
+}

@@ -17,6 +17,7 @@ fn short_soak_with_faults_passes_and_leaks_nothing() {
         max_devices: 4,
         progress: true,
         inject_hang: false,
+        inject_setup_hang: false,
     });
     println!("{}", report.summary());
     assert!(report.violations.is_empty(), "{:#?}", report.violations);

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use std::{eprintln, format, print, vec};
+use std::{eprintln, format, vec};
 
 use dmf_sim::ioctl_handler::IOCTL_ZEROBUFFER;
 use dmf_sim::{
@@ -415,7 +415,13 @@ impl Harness {
 /// live view (if `options.live`) to `out`; with `tty`, each frame redraws
 /// the screen (ANSI), otherwise frames are appended as plain text.
 ///
-/// Returns the [`Report`]; the caller prints [`Report::summary`].
+/// If writing to `out` fails (for example a broken pipe: `| head` has read
+/// what it wanted), the live view stops and the run goes on: it still
+/// tears everything down and checks it; the failure is one of the
+/// [`Report::notes`].
+///
+/// Returns the [`Report`]; the caller prints [`Report::summary`]. Errors:
+/// the driver or its device could not be created or started.
 pub fn run(options: &Options, out: &mut dyn Write, tty: bool) -> io::Result<Report> {
     let sim = Sim::new(
         SimConfig::default()
@@ -463,6 +469,7 @@ pub fn run(options: &Options, out: &mut dyn Write, tty: bool) -> io::Result<Repo
     let mut next_frame = start;
     let mut previous: Option<Reading> = None;
     let mut frames = 0usize;
+    let mut live = options.live;
     loop {
         let now = Instant::now();
         if now >= end {
@@ -476,14 +483,19 @@ pub fn run(options: &Options, out: &mut dyn Write, tty: bool) -> io::Result<Repo
         }
         if now >= next_frame {
             let reading = read_statistics(&driver);
-            if options.live {
+            if live {
                 let frame = render_frame(&reading, previous.as_ref());
-                if tty {
-                    write!(out, "\x1b[H\x1b[2J{frame}")?;
+                let written = if tty {
+                    write!(out, "\x1b[H\x1b[2J{frame}")
                 } else {
-                    writeln!(out, "{frame}")?;
+                    writeln!(out, "{frame}")
+                };
+                if let Err(e) = written.and_then(|()| out.flush()) {
+                    // The reader is gone (or the output broke): stop
+                    // printing, not the run.
+                    live = false;
+                    h.notes.push(format!("live view stopped: {e}"));
                 }
-                out.flush()?;
             }
             frames += 1;
             previous = Some(reading);
@@ -549,7 +561,8 @@ pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let options = match args::parse(&args) {
         Ok(Command::Help) => {
-            print!("{}", args::USAGE);
+            // A closed stdout (`--help | head -1`) is not an error here.
+            let _ = write!(io::stdout(), "{}", args::USAGE);
             return ExitCode::SUCCESS;
         }
         Ok(Command::Run(options)) => options,

@@ -16,6 +16,12 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 const USAGE: &str =
     "usage: bench [--quick] [--max-targets N] [--only pool|crt|dimt|allocs]... [--no-write] [--out PATH]";
 
+/// Reports a bad command line (naming the argument) and returns exit code 2.
+fn bad_argument(what: &str) -> ExitCode {
+    eprintln!("bench: {what}\n{USAGE}");
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
     let mut options = BenchOptions::default();
     let mut write = true;
@@ -27,28 +33,31 @@ fn main() -> ExitCode {
         match arg.as_str() {
             "--quick" => options.quick = true,
             "--no-write" => write = false,
-            "--max-targets" => match args.next().and_then(|v| v.parse().ok()) {
-                Some(n) => options.max_targets = n,
-                None => {
-                    eprintln!("{USAGE}");
-                    return ExitCode::from(2);
-                }
+            "--max-targets" => match args.next() {
+                Some(v) => match v.parse() {
+                    Ok(n) => options.max_targets = n,
+                    Err(_) => {
+                        return bad_argument(&format!(
+                            "--max-targets needs a number of targets, got {v:?}"
+                        ))
+                    }
+                },
+                None => return bad_argument("--max-targets needs a number of targets"),
             },
             "--only" => match args.next() {
                 Some(p) if ["pool", "crt", "dimt", "allocs"].contains(&p.as_str()) => {
                     options.only.push(p)
                 }
-                _ => {
-                    eprintln!("{USAGE}");
-                    return ExitCode::from(2);
+                Some(p) => {
+                    return bad_argument(&format!(
+                        "--only needs one of pool, crt, dimt, allocs, got {p:?}"
+                    ))
                 }
+                None => return bad_argument("--only needs one of pool, crt, dimt, allocs"),
             },
             "--out" => match args.next() {
                 Some(p) => out = PathBuf::from(p),
-                None => {
-                    eprintln!("{USAGE}");
-                    return ExitCode::from(2);
-                }
+                None => return bad_argument("--out needs a path"),
             },
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -56,10 +65,7 @@ fn main() -> ExitCode {
             }
             // `cargo bench` passes `--bench`.
             "--bench" => {}
-            other => {
-                eprintln!("unknown argument {other:?}\n{USAGE}");
-                return ExitCode::from(2);
-            }
+            other => return bad_argument(&format!("unknown argument {other:?}")),
         }
     }
     let mut command = String::from("cargo run -p dmf-stress --release --bin bench");

@@ -5,7 +5,7 @@
 //! its QueryRemove handler (DIMT-6), and worker threads run DIMT-3 actions on
 //! random open targets while the bus churns (DIMT-5).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use dmf_continuous_request_target::{
@@ -27,6 +27,8 @@ pub(crate) struct DimtSoakClient {
     stats: Arc<Stats>,
     open: Mutex<Vec<TargetHandle>>,
     input: SleepInput,
+    /// The teardown began: every stream stops at its next completion.
+    winding_down: AtomicBool,
 }
 
 impl DimtSoakClient {
@@ -103,6 +105,10 @@ impl DimtClient<Sim> for DimtSoakClient {
     ) -> OutputDisposition<Sim> {
         self.stats.status("dimt.stream", c.status);
         self.stats.op("dimt.stream.completion");
+        if self.winding_down.load(Ordering::Acquire) {
+            self.stats.op("dimt.stream.wound_down");
+            return c.module_owns_and_stop();
+        }
         c.module_owns_and_continue()
     }
 }
@@ -179,6 +185,7 @@ impl DimtScenario {
                     seed ^ NEXT.fetch_add(1, Ordering::Relaxed),
                     "dimt.stream",
                 ),
+                winding_down: AtomicBool::new(false),
             };
             let m = DeviceInterfaceMultipleTarget::new(sim.clone(), cfg, c)?;
             client.register(Arc::new(m.device_callbacks()));
@@ -199,6 +206,7 @@ impl DimtScenario {
             stats: Arc::clone(stats),
             open: Mutex::new(Vec::new()),
             input: SleepInput::new(Arc::clone(stats), seed, "dimt.stream"),
+            winding_down: AtomicBool::new(false),
         };
         let m = DeviceInterfaceMultipleTarget::new(
             sim.clone(),
@@ -222,6 +230,15 @@ impl DimtScenario {
             })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// The teardown begins: every instance's streams stop resending (each
+    /// retires at its next completion, as a client winding down answers
+    /// `…AndStop`), so they all drain at once before the targets close.
+    pub(crate) fn wind_down(&self) {
+        for (_, m) in &self.instances {
+            m.client().winding_down.store(true, Ordering::Release);
+        }
     }
 
     /// Open targets over all instances (DMF's `NumberOfTargetsOpened`).

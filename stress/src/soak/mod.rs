@@ -27,7 +27,7 @@ use dmf_sim::NoTargetEvents;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -71,7 +71,60 @@ pub struct SoakConfig {
     /// For testing the watchdog: one more worker blocks in one action
     /// until the run ends, so the watchdog must fail the run.
     pub inject_hang: bool,
+    /// For testing the watchdog: the setup blocks before the first device
+    /// is plugged; only the watchdog ends the run (and the process, with
+    /// [`WATCHDOG_EXIT_CODE`]).
+    pub inject_setup_hang: bool,
 }
+
+/// Most child devices a soak accepts ([`SoakConfig::max_devices`]).
+pub const MAX_DEVICES: usize = 20_000;
+
+/// Longest duration, stall timeout or end grace a soak accepts: one year.
+pub const MAX_TIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
+impl SoakConfig {
+    /// Checks the ranges: `max_devices` in `1..=`[`MAX_DEVICES`], every
+    /// time at most [`MAX_TIME`]. Returns a description of the first
+    /// problem.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, time) in [
+            ("duration", self.duration),
+            ("stall_timeout", self.stall_timeout),
+            ("end_grace", self.end_grace),
+        ] {
+            if time > MAX_TIME {
+                return Err(format!(
+                    "{name} of {} s is out of range (at most {} s)",
+                    time.as_secs(),
+                    MAX_TIME.as_secs()
+                ));
+            }
+        }
+        if self.max_devices == 0 || self.max_devices > MAX_DEVICES {
+            return Err(format!(
+                "max_devices {} is out of range (1..={MAX_DEVICES})",
+                self.max_devices
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `now + d`, or the latest instant this platform can represent that is not
+/// before it (never panics).
+fn later(now: Instant, d: Duration) -> Instant {
+    let mut d = d;
+    loop {
+        if let Some(t) = now.checked_add(d) {
+            return t;
+        }
+        d /= 2;
+    }
+}
+
+/// Devices listed in the watchdog's dump (the rest are counted).
+const DUMP_DEVICES: usize = 16;
 
 impl Default for SoakConfig {
     fn default() -> Self {
@@ -84,6 +137,7 @@ impl Default for SoakConfig {
             max_devices: 6,
             progress: true,
             inject_hang: false,
+            inject_setup_hang: false,
         }
     }
 }
@@ -269,15 +323,111 @@ fn allowed(layer: &str, status: Status, faults: bool) -> bool {
 }
 
 /// Runs the soak and returns what it saw. Progress lines go to standard
-/// output when `config.progress`. A hang ends the process (exit code
-/// [`WATCHDOG_EXIT_CODE`]) with a dump on standard error.
+/// output when `config.progress`, from the start of the setup. The
+/// watchdog runs from the start too: a hang (in the setup, the scenarios or
+/// the teardown) ends the process (exit code [`WATCHDOG_EXIT_CODE`]) with a
+/// dump on standard error.
+///
+/// A configuration that [`SoakConfig::validate`] refuses runs nothing: the
+/// report has that problem as its only violation.
 pub fn run(config: &SoakConfig) -> SoakReport {
     let stats = Arc::new(Stats::new(config.faults));
+    if let Err(problem) = config.validate() {
+        stats.violation(format!("invalid configuration: {problem}"));
+        return SoakReport {
+            seed: config.seed,
+            faults: config.faults,
+            elapsed: Duration::ZERO,
+            ops: BTreeMap::new(),
+            statuses: BTreeMap::new(),
+            faults_injected: Vec::new(),
+            violations: stats.violations(),
+            counters: Counters::default(),
+            leak_free: true,
+        };
+    }
     let sim = Sim::new(SimConfig::default().with_seed(config.seed));
     let mut seeds = SplitMix64::new(config.seed);
-    let setup_deadline = Instant::now() + config.duration + config.end_grace + config.stall_timeout;
 
+    // The watchdog first, so that a setup with thousands of devices is
+    // watched too; the world it dumps exists once the setup is done.
+    let world_slot: Arc<Mutex<Weak<World>>> = Arc::new(Mutex::new(Weak::new()));
+    let dump: watchdog::Dump = {
+        let world_slot = Arc::clone(&world_slot);
+        let sim = sim.clone();
+        Arc::new(move || {
+            let mut s = String::new();
+            let world = world_slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .upgrade();
+            if let Some(w) = world {
+                let _ = writeln!(s, "  buffer pool: {}", w.bp.describe());
+                for (i, (rt, _)) in w.rts.iter().enumerate() {
+                    let _ = writeln!(
+                        s,
+                        "  request target {i}: {} reference(s), {} context(s), {} reuse id(s), closing {}",
+                        rt.references(),
+                        rt.context_count(),
+                        rt.reuse_count(),
+                        rt.is_closing()
+                    );
+                }
+                let _ = writeln!(s, "  CRTs: {}", w.crt.describe());
+                let _ = writeln!(s, "  DIMTs: {}", w.dimt.describe());
+                let _ = writeln!(s, "  client device: {:?}", w.client.state());
+            } else {
+                let _ = writeln!(
+                    s,
+                    "  (no scenario objects: the setup has not finished, or they were dropped)"
+                );
+            }
+            let devices = sim.bus().devices();
+            for d in devices.iter().take(DUMP_DEVICES) {
+                let _ = writeln!(
+                    s,
+                    "  device {:?} {}: {} open handle(s), {} IRP(s) pending",
+                    d.id, d.name, d.open_handles, d.pending_irps
+                );
+            }
+            if devices.len() > DUMP_DEVICES {
+                let _ = writeln!(
+                    s,
+                    "  ... and {} more device(s): {} open handle(s), {} IRP(s) pending",
+                    devices.len() - DUMP_DEVICES,
+                    devices[DUMP_DEVICES..]
+                        .iter()
+                        .map(|d| d.open_handles)
+                        .sum::<usize>(),
+                    devices[DUMP_DEVICES..]
+                        .iter()
+                        .map(|d| d.pending_irps)
+                        .sum::<usize>()
+                );
+            }
+            let _ = writeln!(s, "  faults: {:?}", sim.faults());
+            let _ = write!(s, "  {}", sim.counters());
+            s
+        })
+    };
+    let dog = Watchdog::spawn(Arc::clone(&stats), config.stall_timeout, dump);
+
+    let to_plug = config.max_devices.div_ceil(2);
+    if config.progress {
+        println!(
+            "[soak setup] seed {:#x}: plugging {to_plug} child device(s), then {:.0} s of scenarios",
+            config.seed,
+            config.duration.as_secs_f64()
+        );
+    }
     stats.doing("main", "setup");
+    if config.inject_setup_hang {
+        stats.doing("main", "setup: blocked on purpose (inject_setup_hang)");
+        loop {
+            // Only the watchdog ends this run.
+            sleep_ms(10);
+        }
+    }
     // The bus instance's own Tests_IoctlHandler (RT) and a child PDO's (CRT).
     let bus = sim.bus();
     let self_device = bus
@@ -309,13 +459,22 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         (rt, t)
     })
     .collect();
+    stats.doing("main", "setup: CRTs, DIMTs, pools");
     let crt = CrtScenario::new(&sim, pdo, &client, &stats, seeds.next_u64()).expect("CRTs");
     let dimt = DimtScenario::new(&sim, &client, &stats, seeds.next_u64()).expect("DIMTs");
     let bp = BpScenario::new(&sim, Arc::clone(&stats)).expect("pools");
+    stats.doing("main", "setup: client device start");
     client.start().expect("client device start");
     let mut churn = Churn::new(&sim, Arc::clone(&stats), config.max_devices);
-    for _ in 0..config.max_devices.div_ceil(2) {
+    let mut next_line = Instant::now() + Duration::from_secs(1);
+    for plugged in 1..=to_plug {
+        // Each device is a step of its own (the watchdog sees it move).
+        stats.doing("main", "setup: plugging the child devices");
         churn.plug();
+        if config.progress && Instant::now() >= next_line {
+            println!("[soak setup] {plugged}/{to_plug} child device(s) plugged");
+            next_line += Duration::from_secs(1);
+        }
     }
     let world = Arc::new(World {
         sim: sim.clone(),
@@ -327,48 +486,7 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         dimt,
         client,
     });
-
-    let dump: watchdog::Dump = {
-        let weak: Weak<World> = Arc::downgrade(&world);
-        let sim = sim.clone();
-        Arc::new(move || {
-            let mut s = String::new();
-            if let Some(w) = weak.upgrade() {
-                let _ = writeln!(s, "  buffer pool: {}", w.bp.describe());
-                for (i, (rt, _)) in w.rts.iter().enumerate() {
-                    let _ = writeln!(
-                        s,
-                        "  request target {i}: {} reference(s), {} context(s), {} reuse id(s), closing {}",
-                        rt.references(),
-                        rt.context_count(),
-                        rt.reuse_count(),
-                        rt.is_closing()
-                    );
-                }
-                let _ = writeln!(s, "  CRTs: {}", w.crt.describe());
-                let _ = writeln!(s, "  DIMTs: {}", w.dimt.describe());
-                let _ = writeln!(s, "  client device: {:?}", w.client.state());
-            } else {
-                let _ = writeln!(s, "  (scenario objects already dropped)");
-            }
-            for d in sim.bus().devices() {
-                let _ = writeln!(
-                    s,
-                    "  device {:?} {}: {} open handle(s), {} IRP(s) pending",
-                    d.id, d.name, d.open_handles, d.pending_irps
-                );
-            }
-            let _ = writeln!(s, "  faults: {:?}", sim.faults());
-            let _ = write!(s, "  {}", sim.counters());
-            s
-        })
-    };
-    let dog = Watchdog::spawn(
-        Arc::clone(&stats),
-        config.stall_timeout,
-        setup_deadline,
-        dump,
-    );
+    *world_slot.lock().unwrap_or_else(PoisonError::into_inner) = Arc::downgrade(&world);
 
     // The workers' test pools exist before faults are injected.
     let mut actors: Vec<Actor> = ["rt", "crt", "dimt-0", "dimt-1"]
@@ -382,6 +500,13 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         set_faults(&sim);
     }
     let start = Instant::now();
+    dog.set_deadline(later(
+        start,
+        config
+            .duration
+            .saturating_add(config.end_grace)
+            .saturating_add(config.stall_timeout),
+    ));
     let mut workers = Vec::new();
     for i in 0..2 {
         let seed = seeds.next_u64();
@@ -571,7 +696,7 @@ pub fn run(config: &SoakConfig) -> SoakReport {
     let elapsed = start.elapsed();
 
     // Teardown.
-    dog.set_deadline(Instant::now() + config.end_grace);
+    dog.set_deadline(later(Instant::now(), config.end_grace));
     stats.doing("main", "stopping the workers");
     world.stop.store(true, Ordering::Release);
     for w in workers {
@@ -581,6 +706,13 @@ pub fn run(config: &SoakConfig) -> SoakReport {
     }
     let mut churn = pnp.join().expect("the pnp worker panicked");
     stats.op("teardown.workers_joined");
+    // Before any target closes: every DIMT stream stops resending, so the
+    // streams drain all at once. (Closed one by one while the others kept
+    // streaming, each target's close waited for its cancelled request behind
+    // the completions of every target still streaming: quadratic in the
+    // number of devices.)
+    stats.doing("main", "winding the DIMT streams down");
+    world.dimt.wind_down();
     let faults_injected: Vec<(FaultPoint, u64)> = FaultPoint::ALL
         .iter()
         .map(|&p| (p, sim.faults().injected(p)))

@@ -17,16 +17,17 @@ pub(crate) type Dump = Arc<dyn Fn() -> String + Send + Sync>;
 
 pub(crate) struct Watchdog {
     done: Arc<AtomicBool>,
-    deadline: Arc<Mutex<Instant>>,
+    deadline: Arc<Mutex<Option<Instant>>>,
     handle: Option<JoinHandle<()>>,
 }
 
 impl Watchdog {
-    /// Starts watching: `stall` without progress (or one worker stuck in one
-    /// action that long) or passing `deadline` fails the run.
-    pub(crate) fn spawn(stats: Arc<Stats>, stall: Duration, deadline: Instant, dump: Dump) -> Self {
+    /// Starts watching: one worker stuck in one action for `stall`, `stall`
+    /// without progress, or passing the deadline (none until
+    /// [`set_deadline`](Self::set_deadline)) fails the run.
+    pub(crate) fn spawn(stats: Arc<Stats>, stall: Duration, dump: Dump) -> Self {
         let done = Arc::new(AtomicBool::new(false));
-        let deadline = Arc::new(Mutex::new(deadline));
+        let deadline = Arc::new(Mutex::new(None::<Instant>));
         let handle = {
             let done = Arc::clone(&done);
             let deadline = Arc::clone(&deadline);
@@ -41,16 +42,21 @@ impl Watchdog {
                         if progress != last.0 {
                             last = (progress, now);
                         }
-                        let reason = if now.duration_since(last.1) > stall {
-                            Some(format!("no progress for {:.1} s", stall.as_secs_f64()))
-                        } else if let Some((w, what, age)) =
+                        let overdue = deadline
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .is_some_and(|d| now > d);
+                        // A stuck worker first: it names the culprit.
+                        let reason = if let Some((w, what, age)) =
                             stats.oldest_activity().filter(|a| a.2 > stall)
                         {
                             Some(format!(
                                 "worker {w} stuck in \"{what}\" for {:.1} s",
                                 age.as_secs_f64()
                             ))
-                        } else if now > *deadline.lock().unwrap_or_else(PoisonError::into_inner) {
+                        } else if now.duration_since(last.1) > stall {
+                            Some(format!("no progress for {:.1} s", stall.as_secs_f64()))
+                        } else if overdue {
                             Some("the run did not end in time".to_string())
                         } else {
                             None
@@ -77,9 +83,9 @@ impl Watchdog {
         }
     }
 
-    /// Moves the deadline.
+    /// Sets (or moves) the deadline.
     pub(crate) fn set_deadline(&self, deadline: Instant) {
-        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = deadline;
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = Some(deadline);
     }
 
     /// Stops watching.
