@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::bus::BusState;
 use crate::clock::{Clock, TICKS_PER_MS, TICKS_PER_US};
-use crate::config::{Latency, SimConfig};
+use crate::config::{InlineCompletion, Latency, SimConfig};
 use crate::context;
 use crate::counters::{CounterCells, Counters};
 use crate::faults::{FaultPoint, FaultState};
@@ -21,6 +21,11 @@ use crate::scheduler::{self, Action, Scheduler};
 use crate::timer;
 use crate::work_item;
 use crate::workers::{PassiveJob, Pool};
+
+/// Stack each simulator thread has beyond its budget: room for the panic
+/// and unwinding machinery (a budget overrun is reported as a panic, not a
+/// process abort) and for the recursion that overran it.
+const STACK_RESERVE: usize = 256 * 1024;
 
 static NEXT_CORE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -49,6 +54,11 @@ pub(crate) struct Core {
     pub(crate) faults: FaultState,
     pub(crate) counters: CounterCells,
     latency_rng: Mutex<SplitMix64>,
+    inline: InlineCompletion,
+    inline_rng: Mutex<SplitMix64>,
+    pub(crate) inline_depth_limit: u32,
+    stack_bytes: usize,
+    max_stack: std::sync::atomic::AtomicUsize,
     quiet: Mutex<()>,
     quiet_cv: Condvar,
     shutting_down: AtomicBool,
@@ -74,6 +84,18 @@ impl Core {
             faults: FaultState::new(config.seed, &config.faults),
             counters: CounterCells::default(),
             latency_rng: Mutex::new(SplitMix64::derive(config.seed, 0x1A7E)),
+            inline: config.inline_completion,
+            inline_rng: Mutex::new(SplitMix64::derive(
+                config.seed
+                    ^ match config.inline_completion {
+                        InlineCompletion::Mix { seed, .. } => seed,
+                        _ => 0,
+                    },
+                0x1411_4E,
+            )),
+            inline_depth_limit: config.inline_depth_limit,
+            stack_bytes: config.thread_stack_bytes,
+            max_stack: std::sync::atomic::AtomicUsize::new(0),
             quiet: Mutex::new(()),
             quiet_cv: Condvar::new(),
             shutting_down: AtomicBool::new(false),
@@ -101,6 +123,7 @@ impl Core {
             sim = id,
             seed = config.seed,
             clock = ?config.clock,
+            inline = ?config.inline_completion,
             "dmf-sim: simulator started"
         );
         core
@@ -132,6 +155,53 @@ impl Core {
         } else {
             self.sched.push(deadline, action);
         }
+    }
+
+    /// Whether a completion made now, on the current thread, is delivered
+    /// inline (see [`InlineCompletion`]).
+    pub(crate) fn deliver_inline_here(&self) -> bool {
+        if !context::in_inline_scope(self.id) {
+            return false;
+        }
+        match self.inline {
+            InlineCompletion::Off => false,
+            InlineCompletion::Always => true,
+            InlineCompletion::Mix { percent, .. } => {
+                lock(&self.inline_rng).range_inclusive(0, 99) < u64::from(percent)
+            }
+        }
+    }
+
+    /// Checks the stack use of the current simulator thread against the
+    /// kernel-stack budget before `what` runs a callback or sends; a thread
+    /// over budget is reported once, like a panic in a callback (see
+    /// [`SimConfig::thread_stack_bytes`]).
+    pub(crate) fn check_stack(&self, what: &str) {
+        let Some(used) = context::stack_used() else {
+            return;
+        };
+        self.max_stack.fetch_max(used, Ordering::Relaxed);
+        if used > self.stack_bytes && context::first_stack_report() {
+            self.record_panic(
+                what,
+                Box::new(format!(
+                    "{used} bytes of stack in use on {} (budget {} bytes, the kernel stack): \
+                     a completion routine, timer handler or work item recurses too deep",
+                    thread::current().name().unwrap_or("a simulator thread"),
+                    self.stack_bytes
+                )),
+            );
+        }
+    }
+
+    /// The most stack any check saw in use on a simulator thread.
+    pub(crate) fn max_stack(&self) -> usize {
+        self.max_stack.load(Ordering::Relaxed)
+    }
+
+    /// The inline-completion mode.
+    pub(crate) fn inline_mode(&self) -> InlineCompletion {
+        self.inline
     }
 
     /// The delivery delay of one completion: configured latency plus an
@@ -177,7 +247,8 @@ impl Core {
     }
 
     pub(crate) fn counters(&self) -> Counters {
-        self.counters.snapshot(self.faults.total())
+        self.counters
+            .snapshot(self.faults.total(), self.max_stack() as u64)
     }
 
     /// Wakes `wait_quiescent` callers after an activity count dropped to 0.
@@ -291,7 +362,9 @@ fn spawn(core: &Arc<Core>, role: String, body: fn(Arc<Core>)) -> JoinHandle<()> 
     let id = core.id;
     thread::Builder::new()
         .name(format!("dmf-sim-{id}-{role}"))
+        .stack_size(core.stack_bytes.saturating_add(STACK_RESERVE))
         .spawn(move || {
+            context::mark_stack_base();
             context::mark_sim_thread(id);
             body(c);
         })

@@ -137,7 +137,7 @@ pub use crate::bus::{
 };
 pub use crate::client_device::{ClientDevice, ClientState};
 pub use crate::clock::{ClockMode, TICKS_PER_MS};
-pub use crate::config::{Latency, SimConfig};
+pub use crate::config::{InlineCompletion, Latency, SimConfig, INLINE_ENV, KERNEL_STACK_BYTES};
 pub use crate::counters::Counters;
 pub use crate::device::{DeviceHandler, EchoDevice, FixedResponseDevice, ParkingDevice};
 pub use crate::faults::{FaultPlan, FaultPoint, FaultSetting, Faults};
@@ -256,6 +256,11 @@ impl Sim {
     /// The seed of this simulator.
     pub fn seed(&self) -> u64 {
         self.core().seed
+    }
+
+    /// The inline-completion mode.
+    pub fn inline_completion(&self) -> InlineCompletion {
+        self.core().inline_mode()
     }
 
     /// The clock mode.
