@@ -100,8 +100,7 @@ fn stop_completes_inline_on_the_stopping_thread() {
         SimConfig::default().with_inline_completion(InlineCompletion::Always),
         device.clone(),
     );
-    let crt =
-        ContinuousRequestTarget::new(sim.clone(), config(false), Count::default()).unwrap();
+    let crt = ContinuousRequestTarget::new(sim.clone(), config(false), Count::default()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     assert_eq!(device.pending(), 2, "both requests parked at the device");

@@ -272,9 +272,7 @@ fn unbounded_resend_recursion_is_reported_and_loses_nothing() {
     );
     let resender = Arc::new(NaiveResender {
         target: Arc::clone(&target),
-        request: Mutex::new(Some(Arc::new(
-            sim.create_request(Some(&*target)).unwrap(),
-        ))),
+        request: Mutex::new(Some(Arc::new(sim.create_request(Some(&*target)).unwrap()))),
         left: AtomicUsize::new(20),
     });
     resender.send();
@@ -345,9 +343,7 @@ fn the_resend_loop_pattern_stays_flat() {
     );
     let looping = Arc::new(Looping {
         target: Arc::clone(&target),
-        request: Mutex::new(Some(Arc::new(
-            sim.create_request(Some(&*target)).unwrap(),
-        ))),
+        request: Mutex::new(Some(Arc::new(sim.create_request(Some(&*target)).unwrap()))),
         left: AtomicUsize::new(1000),
         resend: ResendLoop::default(),
     });
@@ -363,14 +359,12 @@ fn the_resend_loop_pattern_stays_flat() {
 
 /// Which of `n` sequential sends completed inside `send`.
 fn mix_pattern(seed: u64, n: usize) -> Vec<bool> {
-    let sim = Sim::new(
-        SimConfig::manual()
-            .with_seed(seed)
-            .with_inline_completion(InlineCompletion::Mix {
-                percent: 50,
-                seed: 3,
-            }),
-    );
+    let sim = Sim::new(SimConfig::manual().with_seed(seed).with_inline_completion(
+        InlineCompletion::Mix {
+            percent: 50,
+            seed: 3,
+        },
+    ));
     let target = target_on(
         &sim,
         Arc::new(FixedResponseDevice::new(Status::SUCCESS, Some(0))),
@@ -487,10 +481,7 @@ fn ordinary_completion_work_fits_the_kernel_stack_budget() {
     assert!(sim.wait_quiescent(Duration::from_secs(5)));
     assert!(sim.take_callback_panics().is_empty());
     let used = sim.counters().max_stack_bytes;
-    assert!(
-        used > 0 && used < KERNEL_STACK_BYTES as u64,
-        "{used} bytes"
-    );
+    assert!(used > 0 && used < KERNEL_STACK_BYTES as u64, "{used} bytes");
     drop((first, second));
     drop(target);
     assert_clean(&sim);
