@@ -91,7 +91,7 @@ impl Core {
                         InlineCompletion::Mix { seed, .. } => seed,
                         _ => 0,
                     },
-                0x1411_4E,
+                0x0014_114E,
             )),
             inline_depth_limit: config.inline_depth_limit,
             stack_bytes: config.thread_stack_bytes,

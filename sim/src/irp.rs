@@ -70,7 +70,8 @@ pub(crate) struct IrpInfo {
 /// there first completes the IRP, exactly once; the others see it completed
 /// and do nothing. The completion routine is then called exactly once, on a
 /// completion thread after the configured latency (inline in `advance` with a
-/// manual clock).
+/// manual clock), or at once on the completing thread when
+/// [`InlineCompletion`](crate::InlineCompletion) says so.
 ///
 /// Complete it exactly once with [`Irp::complete`], [`Irp::complete_after`] or
 /// [`Irp::complete_after_cancelable`] (each consumes the handle). Dropping an

@@ -15,10 +15,10 @@ use std::time::Duration;
 use common::*;
 use dmf_sim::{
     ClockMode, FixedResponseDevice, InlineCompletion, ParkingDevice, Sim, SimConfig, SimIoTarget,
-    SimRequest, KERNEL_STACK_BYTES,
+    SimLock, SimRequest, KERNEL_STACK_BYTES,
 };
 use dmf_wdf::{
-    Completed, CompletionRoutine, Event, Guid, IoTarget, Platform, Request, RequestType,
+    Completed, CompletionRoutine, Event, Guid, IoTarget, Lock, Platform, Request, RequestType,
     SendOptions, SentIoAction, Status,
 };
 
@@ -483,6 +483,61 @@ fn ordinary_completion_work_fits_the_kernel_stack_budget() {
     let used = sim.counters().max_stack_bytes;
     assert!(used > 0 && used < KERNEL_STACK_BYTES as u64, "{used} bytes");
     drop((first, second));
+    drop(target);
+    assert_clean(&sim);
+}
+
+/// Takes a spin lock in its completion routine.
+struct TakesLock(Arc<SimLock<u32>>);
+impl CompletionRoutine for TakesLock {
+    fn completed(self: Arc<Self>, _c: Completed) {
+        *self.0.lock() += 1;
+    }
+}
+
+#[test]
+fn a_spin_lock_held_across_send_and_taken_by_the_routine_panics_instead_of_deadlocking() {
+    let sim = sim(InlineCompletion::Always);
+    let target = target_on(
+        &sim,
+        Arc::new(FixedResponseDevice::new(Status::SUCCESS, Some(0))),
+    );
+    let request = formatted(&sim, &target);
+    let lock = Arc::new(SimLock::new(0u32));
+    // Under KMDF the routine would spin forever on the lock its own thread
+    // holds; the simulator panics in the routine, on the sender's thread.
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let _held = lock.lock();
+        let _ = target.send(
+            &request,
+            SendOptions::default(),
+            Arc::new(TakesLock(Arc::clone(&lock))),
+        );
+    }));
+    let err = r.unwrap_err();
+    let msg = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| err.downcast_ref::<String>().cloned().unwrap_or_default());
+    assert!(msg.contains("spin lock acquired again"), "{msg}");
+    assert_eq!(*lock.lock(), 0);
+    // The same code without the lock held across `send` is fine.
+    request.reuse().unwrap();
+    // SAFETY: no buffers.
+    unsafe {
+        target
+            .format_request(&request, RequestType::Read, 0, None, None)
+            .unwrap()
+    };
+    target
+        .send(
+            &request,
+            SendOptions::default(),
+            Arc::new(TakesLock(Arc::clone(&lock))),
+        )
+        .unwrap();
+    assert_eq!(*lock.lock(), 1);
+    drop(request);
     drop(target);
     assert_clean(&sim);
 }

@@ -69,10 +69,11 @@ impl CompletionRoutine for StreamReq {
         );
         if let Some(t) = self.owner.upgrade() {
             t.completions.fetch_add(1, Ordering::Relaxed);
-            if !t.stopping.load(Ordering::SeqCst) && c.status == Status::SUCCESS {
-                if !self.resend.hand_to_sender() {
-                    self.send(&t);
-                }
+            if !t.stopping.load(Ordering::SeqCst)
+                && c.status == Status::SUCCESS
+                && !self.resend.hand_to_sender()
+            {
+                self.send(&t);
             }
         }
     }
