@@ -127,6 +127,11 @@ impl fmt::Display for Counters {
             self.inline_deliveries,
             self.callback_panics,
             self.faults_injected
+        )?;
+        write!(
+            f,
+            "\n  stacks:      deepest simulator-thread stack seen {} bytes",
+            self.max_stack_bytes
         )
     }
 }
