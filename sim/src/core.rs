@@ -104,20 +104,43 @@ impl Core {
             next_id: AtomicU64::new(1),
         });
         let mut handles = Vec::new();
+        let started = Arc::new(Started::default());
         if !core.clock.is_manual() {
             handles.push(spawn(
                 &core,
+                &started,
                 "scheduler".to_string(),
                 scheduler::scheduler_thread,
             ));
             for i in 0..config.completion_threads.max(1) {
-                handles.push(spawn(&core, format!("completion-{i}"), completion_worker));
+                handles.push(spawn(
+                    &core,
+                    &started,
+                    format!("completion-{i}"),
+                    completion_worker,
+                ));
             }
         }
         for i in 0..config.passive_threads.max(1) {
-            handles.push(spawn(&core, format!("passive-{i}"), passive_worker));
+            handles.push(spawn(
+                &core,
+                &started,
+                format!("passive-{i}"),
+                passive_worker,
+            ));
         }
-        handles.push(spawn(&core, "pnp".to_string(), crate::pnp::pnp_thread));
+        handles.push(spawn(
+            &core,
+            &started,
+            "pnp".to_string(),
+            crate::pnp::pnp_thread,
+        ));
+        // Return only once every thread runs: a thread's start-up (its
+        // name, its signal stack) allocates, and must not land in the middle
+        // of a test's allocation count when a thread that is rarely needed
+        // (the scheduler, with every completion delivered inline) is first
+        // scheduled late.
+        started.wait_for(handles.len());
         *lock(&core.threads) = handles;
         tracing::debug!(
             sim = id,
@@ -357,8 +380,35 @@ impl Core {
     }
 }
 
-fn spawn(core: &Arc<Core>, role: String, body: fn(Arc<Core>)) -> JoinHandle<()> {
+/// Counts the simulator threads that are running.
+#[derive(Default)]
+struct Started {
+    count: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Started {
+    fn one(&self) {
+        *lock(&self.count) += 1;
+        self.cv.notify_all();
+    }
+
+    fn wait_for(&self, n: usize) {
+        let mut count = lock(&self.count);
+        while *count < n {
+            count = wait(&self.cv, count);
+        }
+    }
+}
+
+fn spawn(
+    core: &Arc<Core>,
+    started: &Arc<Started>,
+    role: String,
+    body: fn(Arc<Core>),
+) -> JoinHandle<()> {
     let c = Arc::clone(core);
+    let started = Arc::clone(started);
     let id = core.id;
     thread::Builder::new()
         .name(format!("dmf-sim-{id}-{role}"))
@@ -366,6 +416,8 @@ fn spawn(core: &Arc<Core>, role: String, body: fn(Arc<Core>)) -> JoinHandle<()> 
         .spawn(move || {
             context::mark_stack_base();
             context::mark_sim_thread(id);
+            started.one();
+            drop(started);
             body(c);
         })
         .expect("dmf-sim: cannot spawn a simulator thread")
