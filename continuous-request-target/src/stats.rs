@@ -24,6 +24,10 @@ pub struct StreamStatistics {
     pub buffers_kept_by_client: u64,
     /// Resends delayed by back-off (M-9).
     pub backoffs: u64,
+    /// Resends handed to the slot's timer because the target kept completing
+    /// the stream request inside `send` (inline completion): the sending
+    /// thread stops looping after a bounded number of such resends.
+    pub deferred_resends: u64,
     /// Times a stream request was parked waiting for an output buffer.
     pub parked_for_buffer: u64,
     /// Times a parked stream request was resumed (timer or returned buffer).
@@ -67,6 +71,7 @@ pub(crate) struct Counters {
     pub(crate) completions_delivered_during_stop: AtomicU64,
     pub(crate) buffers_kept_by_client: AtomicU64,
     pub(crate) backoffs: AtomicU64,
+    pub(crate) deferred_resends: AtomicU64,
     pub(crate) parked_for_buffer: AtomicU64,
     pub(crate) resumed: AtomicU64,
     retired_stopped: AtomicU64,
@@ -119,6 +124,7 @@ impl Counters {
             completions_delivered_during_stop: g(&self.completions_delivered_during_stop),
             buffers_kept_by_client: g(&self.buffers_kept_by_client),
             backoffs: g(&self.backoffs),
+            deferred_resends: g(&self.deferred_resends),
             parked_for_buffer: g(&self.parked_for_buffer),
             resumed: g(&self.resumed),
             retired_stopped: g(&self.retired_stopped),

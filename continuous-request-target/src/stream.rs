@@ -52,6 +52,24 @@ use crate::protocol::{
 use crate::stats::{bump, bump_owned, Counters, SlotCounters};
 use dmf_buffer_pool::{BufferPool, BufferPoolConfig, PoolBuffer};
 
+/// Most resends one call of [`Engine::run`] makes on behalf of completions
+/// that arrived while their send was still in progress (a target completing
+/// inline, as KMDF does when the lower driver completes at once) before it
+/// hands the next resend to the slot's timer. A target that completes every
+/// request at once would otherwise keep the thread that sent first (the
+/// caller of `start`, a completion routine at dispatch level, a timer
+/// handler) in the send loop for as long as the stream runs.
+pub(crate) const MAX_INLINE_RESENDS: u32 = 16;
+
+/// Why a slot is parked on its timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TimerPark {
+    /// Back-off after a failed completion.
+    Backoff,
+    /// A resend deferred after [`MAX_INLINE_RESENDS`] inline completions.
+    Defer,
+}
+
 /// What a completion decided for its slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Decision {
@@ -434,6 +452,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
     fn run(&self, session: &Arc<Session<P, H>>) -> Option<RetireReason> {
         let slot = &self.slots[session.index];
         let mut first = true;
+        let mut inline_resends = 0u32;
         loop {
             if !self.control.enter_send() {
                 self.retire(slot, RetireReason::Stopped);
@@ -474,9 +493,16 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                 AfterSend::Resumed => {
                     let decision = slot.data.lock().decision.take();
                     match decision.unwrap_or(Decision::Retire(RetireReason::Stopped)) {
-                        Decision::Resend => slot.state.to_sending(),
+                        Decision::Resend if inline_resends >= MAX_INLINE_RESENDS => {
+                            self.park_on_timer(slot, Arc::clone(session), 0, TimerPark::Defer);
+                            return None;
+                        }
+                        Decision::Resend => {
+                            inline_resends += 1;
+                            slot.state.to_sending();
+                        }
                         Decision::Backoff(ms) => {
-                            self.park_for_backoff(slot, Arc::clone(session), ms);
+                            self.park_on_timer(slot, Arc::clone(session), ms, TimerPark::Backoff);
                             return None;
                         }
                         Decision::Retire(reason) => {
@@ -582,7 +608,9 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                 slot.state.to_sending();
                 self.run(session);
             }
-            Decision::Backoff(ms) => self.park_for_backoff(slot, Arc::clone(session), ms),
+            Decision::Backoff(ms) => {
+                self.park_on_timer(slot, Arc::clone(session), ms, TimerPark::Backoff)
+            }
             // The caller drops its session reference after this returns.
             Decision::Retire(reason) => self.retire(slot, reason),
         }
@@ -668,14 +696,32 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
     // park / retire / resume
     // ------------------------------------------------------------------
 
-    /// Owner only: park until the back-off timer fires.
-    fn park_for_backoff(&self, slot: &Slot<P, H>, session: Arc<Session<P, H>>, ms: u32) {
+    /// Owner only: park until the slot's timer fires (back-off, or a resend
+    /// deferred after [`MAX_INLINE_RESENDS`]).
+    fn park_on_timer(
+        &self,
+        slot: &Slot<P, H>,
+        session: Arc<Session<P, H>>,
+        ms: u32,
+        why: TimerPark,
+    ) {
         if !self.control.enter_send() {
             self.retire(slot, RetireReason::Stopped);
             return;
         }
-        bump(&self.counters.backoffs);
-        tracing::trace!(slot = slot.index, ms, "CRT: stream request backs off");
+        match why {
+            TimerPark::Backoff => {
+                bump(&self.counters.backoffs);
+                tracing::trace!(slot = slot.index, ms, "CRT: stream request backs off");
+            }
+            TimerPark::Defer => {
+                bump(&self.counters.deferred_resends);
+                tracing::trace!(
+                    slot = slot.index,
+                    "CRT: stream request completes inline repeatedly; resend deferred to its timer"
+                );
+            }
+        }
         slot.data.lock().parked = Some(session);
         slot.state.park(ParkKind::Timer);
         // Armed after parking so a firing always finds the slot parked; the

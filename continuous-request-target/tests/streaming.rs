@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use dmf_continuous_request_target::*;
 use dmf_sim::ioctl_handler::{IOCTL_ZEROBUFFER, IOCTL_ZEROSIZE};
-use dmf_sim::{EchoDevice, FaultPlan, FaultPoint, FixedResponseDevice, Sim, SimConfig};
+use dmf_sim::{
+    EchoDevice, FaultPlan, FaultPoint, FixedResponseDevice, ParkingDevice, Sim, SimConfig,
+};
 use dmf_wdf::{Event, Platform, RequestType, Status};
 
 const LONG: Duration = Duration::from_secs(10);
@@ -686,7 +688,10 @@ fn start_stop_errors() {
 /// target refuses the sends.
 #[test]
 fn start_failure_when_target_refuses() {
-    let (sim, target) = sim_with_ioctl_handler(1);
+    // A device that holds every request: no completion (and so no resend,
+    // which would consume the fault plan's "every third send") can come
+    // back while `start` is still sending.
+    let (sim, target) = sim_with_device(SimConfig::default(), ParkingDevice::new());
     let crt = ContinuousRequestTarget::new(
         sim.clone(),
         keep_config(4, 4),

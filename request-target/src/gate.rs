@@ -91,11 +91,22 @@ pub struct GateRef<'a, E: Event> {
     gate: &'a Gate<E>,
 }
 
-impl<E: Event> GateRef<'_, E> {
+impl<'a, E: Event> GateRef<'a, E> {
     /// Keeps the reference beyond this guard; pair with [`Gate::release`]
     /// (an accepted asynchronous send releases it after its completion).
     pub fn keep(self) {
         core::mem::forget(self);
+    }
+
+    /// One more reference, taken even after close has begun: the holder of
+    /// `self` keeps the count above zero, so close cannot have finished.
+    /// An asynchronous send takes one for its completion, apart from the
+    /// reference of the method call, because the completion may release it
+    /// before the method returns (a target completing inside `send`).
+    pub fn another(&self) -> GateRef<'a, E> {
+        let prev = self.gate.state.fetch_add(1, Ordering::AcqRel);
+        debug_assert!(prev & COUNT >= 1, "GateRef::another without a reference");
+        GateRef { gate: self.gate }
     }
 }
 

@@ -409,8 +409,9 @@ impl<P: Platform> Shared<P> {
         })
     }
 
-    /// Formats and sends the request of `lease`; on acceptance the lease and
-    /// the module reference `reference` belong to the completion.
+    /// Formats and sends the request of `lease`. `reference` is the method
+    /// call's module reference, held until this returns; on acceptance the
+    /// lease's entry and a second reference belong to the completion.
     ///
     /// # Safety
     ///
@@ -462,12 +463,16 @@ impl<P: Platform> Shared<P> {
         let options = SendOptions {
             timeout_ms: params.timeout_ms,
         };
-        match lease.target.send(request, options, Arc::clone(&lease.slot)) {
+        // The completion's own reference: it may run (and release it) before
+        // `send` returns, while this method call still needs `reference`
+        // (close waits for both).
+        let completion_reference = reference.another();
+        let result = match lease.target.send(request, options, Arc::clone(&lease.slot)) {
             Ok(()) => {
-                // From here the completion owns the entry and the reference
+                // From here the completion owns the entry and its reference
                 // (it may already have run).
                 lease.committed = true;
-                reference.keep();
+                completion_reference.keep();
                 tracing::trace!(
                     index = lease.index,
                     cancel_id = cancel_id.map_or(0, CancelId::get),
@@ -479,7 +484,12 @@ impl<P: Platform> Shared<P> {
                 tracing::trace!(?status, "RequestTarget: send refused");
                 Err(status)
             }
-        }
+        };
+        // The lease (its request and target references, or the entry it
+        // returns to the pool) goes while this call still holds `reference`.
+        drop(lease);
+        drop(reference);
+        result
     }
 
     /// The completion routine of every asynchronous send (dispatch context).

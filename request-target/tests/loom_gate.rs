@@ -2,8 +2,9 @@
 //! protocol `RequestTarget::close` runs) under every interleaving loom
 //! explores: close never misses the wake-up of the last release or of a
 //! completion deferred by a failed work-item enqueue, never returns
-//! while a reference is held, and a reference racing close is either refused
-//! or waited for.
+//! while a reference is held, a reference racing close is either refused
+//! or waited for, and a send whose completion ran inside the send call keeps
+//! close waiting until the call returns.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p dmf-request-target --test loom_gate --release`.
 #![cfg(loom)]
@@ -163,5 +164,39 @@ fn a_reference_racing_close_is_refused_or_waited_for() {
         );
         assert!(m.gate.acquire().is_err());
         user.join().unwrap();
+    });
+}
+
+/// An asynchronous send whose completion runs inside the send call (a target
+/// completing inline) releases the completion's reference before the method
+/// returns; the method's own reference keeps close waiting until the call is
+/// over.
+#[test]
+fn a_send_completed_inside_the_call_keeps_close_waiting_for_the_call() {
+    model(|| {
+        let m = module();
+        let in_call = Arc::new(AtomicBool::new(false));
+        let sender = {
+            let (m, in_call) = (Arc::clone(&m), Arc::clone(&in_call));
+            thread::spawn(move || {
+                if let Ok(method) = m.gate.acquire() {
+                    in_call.store(true, Ordering::SeqCst);
+                    // The send is accepted: its completion's reference...
+                    method.another().keep();
+                    // ...is released by the completion, inline.
+                    m.gate.release();
+                    // The rest of the method call.
+                    in_call.store(false, Ordering::SeqCst);
+                    drop(method);
+                }
+            })
+        };
+        m.close();
+        assert!(
+            !in_call.load(Ordering::SeqCst),
+            "close returned while the send call ran"
+        );
+        assert_eq!(m.gate.references(), 0);
+        sender.join().unwrap();
     });
 }

@@ -37,6 +37,148 @@ impl Default for Latency {
     }
 }
 
+/// Whether a completion routine may run on the thread that caused the
+/// completion, before the call that caused it returns.
+///
+/// Under KMDF, `WdfRequestSend` passes the IRP to the lower driver with
+/// `IoCallDriver`; a lower driver that completes it at once
+/// (`IoCompleteRequest` inside its dispatch routine) runs the sender's
+/// completion routine on the sender's thread, before `WdfRequestSend`
+/// returns. Likewise `WdfRequestCancelSentRequest`, `WdfIoTargetStop` with
+/// `WdfIoTargetCancelSentIo`, `WdfIoTargetPurge` and `WdfIoTargetClose`
+/// cancel IRPs, and a lower driver whose cancel routine completes the IRP
+/// runs the completion routine on the cancelling thread. Code that holds a
+/// lock across such a call, or that assumes a completion arrives only after
+/// the call returned, deadlocks or loses the completion on a real machine.
+///
+/// With a mode other than [`InlineCompletion::Off`], the simulator delivers a
+/// completion *inline* (on the current thread, at once, ignoring the
+/// configured [`Latency`]) when the IRP is completed on a thread that is
+/// inside one of these calls of the same simulator:
+///
+/// * `IoTarget::send` / `send_synchronously` while the device's dispatch
+///   routine ([`DeviceHandler::handle`](crate::DeviceHandler::handle)) runs,
+///   and for the completions the simulator itself makes there (injected
+///   `RequestFailure`, `STATUS_DELETE_PENDING` on a device being removed);
+/// * `Request::cancel_sent`, a request timeout, `IoTarget::stop(Cancel)`,
+///   `purge`, `close` and `close_for_query_remove`, while they cancel IRPs
+///   (including a device's cancel routine completing the IRP).
+///
+/// Completions made elsewhere (a device completing later, from a timer or
+/// another thread; a surprise removal) are delivered on a completion thread
+/// as in [`InlineCompletion::Off`].
+///
+/// The completion routine still runs in dispatch context (it may not block),
+/// whatever the caller's context. Nested inline deliveries on one thread (a
+/// completion routine that resends, whose resend completes inline, whose
+/// routine resends...) are counted: more than
+/// [`SimConfig::inline_depth_limit`] of them panics, as unbounded recursion
+/// would overflow a 24 KiB kernel stack.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum InlineCompletion {
+    /// Completions are always delivered on a completion thread after the
+    /// configured latency (or by `advance` with a manual clock).
+    #[default]
+    Off,
+    /// Every completion made in one of the calls above is delivered inline.
+    Always,
+    /// Each completion made in one of the calls above is delivered inline
+    /// with probability `percent`/100 (values above 100 count as 100), drawn
+    /// from a stream derived from [`SimConfig::seed`] and `seed`.
+    Mix {
+        /// Chance of an inline delivery, in percent.
+        percent: u8,
+        /// Mixed into the simulator seed for the inline decisions.
+        seed: u64,
+    },
+}
+
+/// The environment variable read by [`SimConfig::default`] to choose the
+/// [`InlineCompletion`] mode, so that a whole test suite can be run with
+/// inline completion: `off`, `always`, `mix` (50 %), `mix:<percent>` or
+/// `mix:<percent>:<seed>`. Unset or empty means `off`; any other value
+/// panics (a typo must not silently run the default mode).
+pub const INLINE_ENV: &str = "DMF_SIM_INLINE";
+
+/// The stack size of every simulator thread that can run completion
+/// routines, timer handlers or work items: 24 KiB, the x64 kernel stack.
+pub const KERNEL_STACK_BYTES: usize = 24 * 1024;
+
+impl InlineCompletion {
+    /// Parses the value of [`INLINE_ENV`].
+    ///
+    /// ```
+    /// use dmf_sim::InlineCompletion;
+    /// assert_eq!(InlineCompletion::parse("always"), Ok(InlineCompletion::Always));
+    /// assert_eq!(
+    ///     InlineCompletion::parse("mix:30:7"),
+    ///     Ok(InlineCompletion::Mix { percent: 30, seed: 7 })
+    /// );
+    /// assert!(InlineCompletion::parse("sometimes").is_err());
+    /// ```
+    pub fn parse(value: &str) -> Result<InlineCompletion, String> {
+        let value = value.trim();
+        let mut parts = value.split(':');
+        let mode = parts.next().unwrap_or("").to_ascii_lowercase();
+        let number = |part: Option<&str>, what: &str, default: u64| -> Result<u64, String> {
+            match part {
+                None | Some("") => Ok(default),
+                Some(p) => p
+                    .parse::<u64>()
+                    .map_err(|_| format!("{INLINE_ENV}={value}: {what} `{p}` is not a number")),
+            }
+        };
+        let parsed = match mode.as_str() {
+            "" | "off" | "0" => InlineCompletion::Off,
+            "always" | "on" | "1" => InlineCompletion::Always,
+            "mix" => {
+                let percent = number(parts.next(), "percent", 50)?;
+                if percent > 100 {
+                    return Err(format!("{INLINE_ENV}={value}: percent {percent} is above 100"));
+                }
+                let seed = number(parts.next(), "seed", 0)?;
+                InlineCompletion::Mix {
+                    percent: percent as u8,
+                    seed,
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "{INLINE_ENV}={value}: expected off, always, mix, mix:<percent> or mix:<percent>:<seed>"
+                ))
+            }
+        };
+        if parts.next().is_some() && !matches!(parsed, InlineCompletion::Mix { .. }) {
+            return Err(format!("{INLINE_ENV}={value}: unexpected `:` argument"));
+        }
+        if parts.next().is_some() {
+            return Err(format!("{INLINE_ENV}={value}: too many `:` arguments"));
+        }
+        Ok(parsed)
+    }
+
+    /// The mode chosen by [`INLINE_ENV`] (`Off` when unset).
+    ///
+    /// # Panics
+    ///
+    /// If the variable is set to something [`InlineCompletion::parse`] refuses.
+    pub fn from_env() -> InlineCompletion {
+        match std::env::var(INLINE_ENV) {
+            Ok(v) => InlineCompletion::parse(&v).unwrap_or_else(|e| panic!("dmf-sim: {e}")),
+            Err(_) => InlineCompletion::Off,
+        }
+    }
+
+    /// Whether completions can ever be delivered inline.
+    pub fn is_on(self) -> bool {
+        match self {
+            InlineCompletion::Off => false,
+            InlineCompletion::Always => true,
+            InlineCompletion::Mix { percent, .. } => percent > 0,
+        }
+    }
+}
+
 /// How to build a [`Sim`](crate::Sim).
 ///
 /// ```
@@ -64,6 +206,26 @@ pub struct SimConfig {
     pub latency: Latency,
     /// Initial fault settings (change them later with [`Sim::faults`](crate::Sim::faults)).
     pub faults: Vec<FaultSetting>,
+    /// Inline completion (see [`InlineCompletion`]). The default comes from
+    /// the environment variable [`INLINE_ENV`] (`Off` when unset).
+    pub inline_completion: InlineCompletion,
+    /// Most nested inline deliveries on one thread before the simulator
+    /// panics (unbounded resend recursion). Default 8.
+    pub inline_depth_limit: u32,
+    /// Stack budget of the simulator's threads (completion, passive,
+    /// scheduler and PnP threads: every thread of the simulator that runs
+    /// completion routines, timer handlers, work items or PnP callbacks),
+    /// bytes. Default [`KERNEL_STACK_BYTES`], the x64 kernel stack.
+    ///
+    /// Each time such a thread sends a request or is about to run a
+    /// callback, the simulator measures the stack in use below the thread's
+    /// start; over budget, it reports the thread once, like a panic in a
+    /// callback (re-raised when the last [`Sim`](crate::Sim) handle drops,
+    /// see [`Sim::take_callback_panics`](crate::Sim::take_callback_panics)).
+    /// The threads are spawned with this budget plus a fixed reserve, so an
+    /// overrun is a clear report and not a process abort. The deepest use
+    /// seen is [`Counters::max_stack_bytes`](crate::Counters::max_stack_bytes).
+    pub thread_stack_bytes: usize,
 }
 
 impl Default for SimConfig {
@@ -75,6 +237,9 @@ impl Default for SimConfig {
             passive_threads: 2,
             latency: Latency::default(),
             faults: Vec::new(),
+            inline_completion: InlineCompletion::from_env(),
+            inline_depth_limit: 8,
+            thread_stack_bytes: KERNEL_STACK_BYTES,
         }
     }
 }
@@ -117,6 +282,24 @@ impl SimConfig {
     /// Sets the number of passive worker threads.
     pub fn with_passive_threads(mut self, n: usize) -> Self {
         self.passive_threads = n;
+        self
+    }
+
+    /// Sets the inline-completion mode (overriding [`INLINE_ENV`]).
+    pub fn with_inline_completion(mut self, mode: InlineCompletion) -> Self {
+        self.inline_completion = mode;
+        self
+    }
+
+    /// Sets the limit of nested inline deliveries on one thread.
+    pub fn with_inline_depth_limit(mut self, limit: u32) -> Self {
+        self.inline_depth_limit = limit;
+        self
+    }
+
+    /// Sets the stack size of the simulator's threads.
+    pub fn with_thread_stack_bytes(mut self, bytes: usize) -> Self {
+        self.thread_stack_bytes = bytes;
         self
     }
 

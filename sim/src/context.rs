@@ -16,6 +16,10 @@ thread_local! {
     static ADVANCING: Cell<u64> = const { Cell::new(0) };
     static RUNNING_TIMER: Cell<usize> = const { Cell::new(0) };
     static RUNNING_WORK_ITEM: Cell<usize> = const { Cell::new(0) };
+    static INLINE_SCOPE: Cell<u64> = const { Cell::new(0) };
+    static INLINE_DEPTH: Cell<u32> = const { Cell::new(0) };
+    static STACK_BASE: Cell<usize> = const { Cell::new(0) };
+    static STACK_REPORTED: Cell<bool> = const { Cell::new(false) };
     static TOKEN: u8 = const { 0 };
 }
 
@@ -104,6 +108,9 @@ pub(crate) enum MarkerKind {
     Advancing,
     Timer,
     WorkItem,
+    /// A call of simulator `core` during which an IRP completion may be
+    /// delivered inline (a send's dispatch, a cancellation).
+    Inline,
 }
 
 impl Marker {
@@ -112,6 +119,7 @@ impl Marker {
             MarkerKind::Advancing => ADVANCING.with(|c| c.replace(value as u64)) as usize,
             MarkerKind::Timer => RUNNING_TIMER.with(|c| c.replace(value)),
             MarkerKind::WorkItem => RUNNING_WORK_ITEM.with(|c| c.replace(value)),
+            MarkerKind::Inline => INLINE_SCOPE.with(|c| c.replace(value as u64)) as usize,
         };
         Marker { which, previous }
     }
@@ -123,6 +131,7 @@ impl Drop for Marker {
             MarkerKind::Advancing => ADVANCING.with(|c| c.set(self.previous as u64)),
             MarkerKind::Timer => RUNNING_TIMER.with(|c| c.set(self.previous)),
             MarkerKind::WorkItem => RUNNING_WORK_ITEM.with(|c| c.set(self.previous)),
+            MarkerKind::Inline => INLINE_SCOPE.with(|c| c.set(self.previous as u64)),
         }
     }
 }
@@ -135,4 +144,58 @@ pub(crate) fn is_running_timer(id: usize) -> bool {
 /// Whether the current thread is running the handler of the work item `id`.
 pub(crate) fn is_running_work_item(id: usize) -> bool {
     RUNNING_WORK_ITEM.with(|c| c.get() == id)
+}
+
+/// Whether the current thread is inside a call of simulator `core` during
+/// which a completion may be delivered inline (see `MarkerKind::Inline`).
+pub(crate) fn in_inline_scope(core: u64) -> bool {
+    INLINE_SCOPE.with(|c| c.get() == core)
+}
+
+/// Counts one inline delivery running on the current thread while alive.
+pub(crate) struct InlineDepth(());
+
+impl InlineDepth {
+    /// Enters one more nested inline delivery; returns the new depth.
+    pub(crate) fn enter() -> (Self, u32) {
+        let depth = INLINE_DEPTH.with(|d| {
+            let n = d.get() + 1;
+            d.set(n);
+            n
+        });
+        (InlineDepth(()), depth)
+    }
+}
+
+impl Drop for InlineDepth {
+    fn drop(&mut self) {
+        INLINE_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// An address on the current stack frame (the stack grows down on every
+/// platform the simulator runs on).
+#[inline(never)]
+fn stack_pointer() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+/// Records the top of the current thread's stack (called first thing on each
+/// simulator thread).
+pub(crate) fn mark_stack_base() {
+    STACK_BASE.with(|b| b.set(stack_pointer()));
+}
+
+/// Bytes of stack the current simulator thread uses below its start, or
+/// `None` on a thread the simulator did not start.
+pub(crate) fn stack_used() -> Option<usize> {
+    let base = STACK_BASE.with(Cell::get);
+    (base != 0).then(|| base.saturating_sub(stack_pointer()))
+}
+
+/// Marks the stack budget of the current thread as reported; returns
+/// whether it was not reported before (one report per thread).
+pub(crate) fn first_stack_report() -> bool {
+    !STACK_REPORTED.with(|r| r.replace(true))
 }

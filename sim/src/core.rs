@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::bus::BusState;
 use crate::clock::{Clock, TICKS_PER_MS, TICKS_PER_US};
-use crate::config::{Latency, SimConfig};
+use crate::config::{InlineCompletion, Latency, SimConfig};
 use crate::context;
 use crate::counters::{CounterCells, Counters};
 use crate::faults::{FaultPoint, FaultState};
@@ -21,6 +21,11 @@ use crate::scheduler::{self, Action, Scheduler};
 use crate::timer;
 use crate::work_item;
 use crate::workers::{PassiveJob, Pool};
+
+/// Stack each simulator thread has beyond its budget: room for the panic
+/// and unwinding machinery (a budget overrun is reported as a panic, not a
+/// process abort) and for the recursion that overran it.
+const STACK_RESERVE: usize = 256 * 1024;
 
 static NEXT_CORE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -49,6 +54,11 @@ pub(crate) struct Core {
     pub(crate) faults: FaultState,
     pub(crate) counters: CounterCells,
     latency_rng: Mutex<SplitMix64>,
+    inline: InlineCompletion,
+    inline_rng: Mutex<SplitMix64>,
+    pub(crate) inline_depth_limit: u32,
+    stack_bytes: usize,
+    max_stack: std::sync::atomic::AtomicUsize,
     quiet: Mutex<()>,
     quiet_cv: Condvar,
     shutting_down: AtomicBool,
@@ -74,6 +84,18 @@ impl Core {
             faults: FaultState::new(config.seed, &config.faults),
             counters: CounterCells::default(),
             latency_rng: Mutex::new(SplitMix64::derive(config.seed, 0x1A7E)),
+            inline: config.inline_completion,
+            inline_rng: Mutex::new(SplitMix64::derive(
+                config.seed
+                    ^ match config.inline_completion {
+                        InlineCompletion::Mix { seed, .. } => seed,
+                        _ => 0,
+                    },
+                0x0014_114E,
+            )),
+            inline_depth_limit: config.inline_depth_limit,
+            stack_bytes: config.thread_stack_bytes,
+            max_stack: std::sync::atomic::AtomicUsize::new(0),
             quiet: Mutex::new(()),
             quiet_cv: Condvar::new(),
             shutting_down: AtomicBool::new(false),
@@ -82,25 +104,49 @@ impl Core {
             next_id: AtomicU64::new(1),
         });
         let mut handles = Vec::new();
+        let started = Arc::new(Started::default());
         if !core.clock.is_manual() {
             handles.push(spawn(
                 &core,
+                &started,
                 "scheduler".to_string(),
                 scheduler::scheduler_thread,
             ));
             for i in 0..config.completion_threads.max(1) {
-                handles.push(spawn(&core, format!("completion-{i}"), completion_worker));
+                handles.push(spawn(
+                    &core,
+                    &started,
+                    format!("completion-{i}"),
+                    completion_worker,
+                ));
             }
         }
         for i in 0..config.passive_threads.max(1) {
-            handles.push(spawn(&core, format!("passive-{i}"), passive_worker));
+            handles.push(spawn(
+                &core,
+                &started,
+                format!("passive-{i}"),
+                passive_worker,
+            ));
         }
-        handles.push(spawn(&core, "pnp".to_string(), crate::pnp::pnp_thread));
+        handles.push(spawn(
+            &core,
+            &started,
+            "pnp".to_string(),
+            crate::pnp::pnp_thread,
+        ));
+        // Return only once every thread runs: a thread's start-up (its
+        // name, its signal stack) allocates, and must not land in the middle
+        // of a test's allocation count when a thread that is rarely needed
+        // (the scheduler, with every completion delivered inline) is first
+        // scheduled late.
+        started.wait_for(handles.len());
         *lock(&core.threads) = handles;
         tracing::debug!(
             sim = id,
             seed = config.seed,
             clock = ?config.clock,
+            inline = ?config.inline_completion,
             "dmf-sim: simulator started"
         );
         core
@@ -132,6 +178,53 @@ impl Core {
         } else {
             self.sched.push(deadline, action);
         }
+    }
+
+    /// Whether a completion made now, on the current thread, is delivered
+    /// inline (see [`InlineCompletion`]).
+    pub(crate) fn deliver_inline_here(&self) -> bool {
+        if !context::in_inline_scope(self.id) {
+            return false;
+        }
+        match self.inline {
+            InlineCompletion::Off => false,
+            InlineCompletion::Always => true,
+            InlineCompletion::Mix { percent, .. } => {
+                lock(&self.inline_rng).range_inclusive(0, 99) < u64::from(percent)
+            }
+        }
+    }
+
+    /// Checks the stack use of the current simulator thread against the
+    /// kernel-stack budget before `what` runs a callback or sends; a thread
+    /// over budget is reported once, like a panic in a callback (see
+    /// [`SimConfig::thread_stack_bytes`]).
+    pub(crate) fn check_stack(&self, what: &str) {
+        let Some(used) = context::stack_used() else {
+            return;
+        };
+        self.max_stack.fetch_max(used, Ordering::Relaxed);
+        if used > self.stack_bytes && context::first_stack_report() {
+            self.record_panic(
+                what,
+                Box::new(format!(
+                    "{used} bytes of stack in use on {} (budget {} bytes, the kernel stack): \
+                     a completion routine, timer handler or work item recurses too deep",
+                    thread::current().name().unwrap_or("a simulator thread"),
+                    self.stack_bytes
+                )),
+            );
+        }
+    }
+
+    /// The most stack any check saw in use on a simulator thread.
+    pub(crate) fn max_stack(&self) -> usize {
+        self.max_stack.load(Ordering::Relaxed)
+    }
+
+    /// The inline-completion mode.
+    pub(crate) fn inline_mode(&self) -> InlineCompletion {
+        self.inline
     }
 
     /// The delivery delay of one completion: configured latency plus an
@@ -177,7 +270,8 @@ impl Core {
     }
 
     pub(crate) fn counters(&self) -> Counters {
-        self.counters.snapshot(self.faults.total())
+        self.counters
+            .snapshot(self.faults.total(), self.max_stack() as u64)
     }
 
     /// Wakes `wait_quiescent` callers after an activity count dropped to 0.
@@ -286,13 +380,44 @@ impl Core {
     }
 }
 
-fn spawn(core: &Arc<Core>, role: String, body: fn(Arc<Core>)) -> JoinHandle<()> {
+/// Counts the simulator threads that are running.
+#[derive(Default)]
+struct Started {
+    count: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Started {
+    fn one(&self) {
+        *lock(&self.count) += 1;
+        self.cv.notify_all();
+    }
+
+    fn wait_for(&self, n: usize) {
+        let mut count = lock(&self.count);
+        while *count < n {
+            count = wait(&self.cv, count);
+        }
+    }
+}
+
+fn spawn(
+    core: &Arc<Core>,
+    started: &Arc<Started>,
+    role: String,
+    body: fn(Arc<Core>),
+) -> JoinHandle<()> {
     let c = Arc::clone(core);
+    let started = Arc::clone(started);
     let id = core.id;
     thread::Builder::new()
         .name(format!("dmf-sim-{id}-{role}"))
+        .stack_size(core.stack_bytes.saturating_add(STACK_RESERVE))
         .spawn(move || {
+            context::mark_stack_base();
             context::mark_sim_thread(id);
+            started.one();
+            drop(started);
             body(c);
         })
         .expect("dmf-sim: cannot spawn a simulator thread")

@@ -55,6 +55,13 @@ pub struct Counters {
     pub callback_panics: u64,
     /// Faults injected so far.
     pub faults_injected: u64,
+    /// Total completions delivered inline, on the thread that caused them
+    /// (see [`InlineCompletion`](crate::InlineCompletion)).
+    pub inline_deliveries: u64,
+    /// The most stack seen in use on a simulator thread when it sent a
+    /// request or ran a callback, bytes (compare with
+    /// [`SimConfig::thread_stack_bytes`](crate::SimConfig::thread_stack_bytes)).
+    pub max_stack_bytes: u64,
 }
 
 impl Counters {
@@ -115,8 +122,16 @@ impl fmt::Display for Counters {
         )?;
         write!(
             f,
-            "  callbacks:   {} completion routines running, {} panics; {} faults injected",
-            self.completion_routines_running, self.callback_panics, self.faults_injected
+            "  callbacks:   {} completion routines running ({} delivered inline), {} panics; {} faults injected",
+            self.completion_routines_running,
+            self.inline_deliveries,
+            self.callback_panics,
+            self.faults_injected
+        )?;
+        write!(
+            f,
+            "\n  stacks:      deepest simulator-thread stack seen {} bytes",
+            self.max_stack_bytes
         )
     }
 }
@@ -140,6 +155,7 @@ pub(crate) struct CounterCells {
     pub(crate) live_registrations: AtomicI64,
     pub(crate) routines_running: AtomicI64,
     pub(crate) panics: AtomicU64,
+    pub(crate) inline_deliveries: AtomicU64,
 }
 
 /// Adds `delta` to a gauge; returns the new value.
@@ -153,7 +169,7 @@ pub(crate) fn bump(cell: &AtomicU64) {
 }
 
 impl CounterCells {
-    pub(crate) fn snapshot(&self, faults_injected: u64) -> Counters {
+    pub(crate) fn snapshot(&self, faults_injected: u64, max_stack_bytes: u64) -> Counters {
         let g = |c: &AtomicI64| c.load(Ordering::Acquire);
         let t = |c: &AtomicU64| c.load(Ordering::Acquire);
         Counters {
@@ -174,6 +190,8 @@ impl CounterCells {
             completion_routines_running: g(&self.routines_running),
             callback_panics: t(&self.panics),
             faults_injected,
+            inline_deliveries: t(&self.inline_deliveries),
+            max_stack_bytes,
         }
     }
 }

@@ -223,6 +223,7 @@ impl SimIoTarget {
         if core.is_shutting_down() {
             return Err(Status::INVALID_DEVICE_STATE);
         }
+        core.check_stack("IoTarget::send");
         let (gen, device, info, check) = {
             let mut d = req.lock();
             match d.phase {
@@ -304,6 +305,7 @@ impl SimIoTarget {
             device = device.id.0,
             "dmf-sim: IRP sent"
         );
+        let _inline = irp::inline_scope(core);
         if !device.push_pending(req, gen) {
             irp::complete_internal(req, gen, Status::DELETE_PENDING, 0);
         } else if let Some(status) = core.faults.check(FaultPoint::RequestFailure) {

@@ -8,7 +8,7 @@ use dmf_wdf::{Completed, RawBuffer, RequestType, Status};
 
 use crate::bus::DeviceId;
 use crate::clock::ms_to_ticks;
-use crate::context::DispatchScope;
+use crate::context::{DispatchScope, InlineDepth, Marker, MarkerKind};
 use crate::core::{lock, Core};
 use crate::counters;
 use crate::io_target::TargetInner;
@@ -70,7 +70,8 @@ pub(crate) struct IrpInfo {
 /// there first completes the IRP, exactly once; the others see it completed
 /// and do nothing. The completion routine is then called exactly once, on a
 /// completion thread after the configured latency (inline in `advance` with a
-/// manual clock).
+/// manual clock), or at once on the completing thread when
+/// [`InlineCompletion`](crate::InlineCompletion) says so.
 ///
 /// Complete it exactly once with [`Irp::complete`], [`Irp::complete_after`] or
 /// [`Irp::complete_after_cancelable`] (each consumes the handle). Dropping an
@@ -513,6 +514,33 @@ pub(crate) fn complete_internal(
         information,
         "dmf-sim: IRP completed"
     );
+    if core.deliver_inline_here() {
+        let (_depth, depth) = InlineDepth::enter();
+        if depth <= core.inline_depth_limit {
+            tracing::trace!(
+                request = req.id,
+                send = gen,
+                depth,
+                "dmf-sim: completion delivered inline"
+            );
+            counters::bump(&core.counters.inline_deliveries);
+            deliver(req, gen);
+            return true;
+        }
+        // Unbounded recursion (a completion routine resending, its resend
+        // completing inline, ...) would overflow a kernel stack: report it
+        // like a panic in a callback, and deliver this one from a completion
+        // thread so that nothing is lost.
+        core.record_panic(
+            "inline completion",
+            Box::new(format!(
+                "more than {} nested inline completions on one thread (request {}, send {}): \
+                 a completion routine resends and recurses without bound; on a 24 KiB \
+                 kernel stack this overflows",
+                core.inline_depth_limit, req.id, gen
+            )),
+        );
+    }
     let delay = core.latency_ticks();
     core.schedule(
         delay,
@@ -522,6 +550,12 @@ pub(crate) fn complete_internal(
         },
     );
     true
+}
+
+/// Marks the current thread as inside a call of `core` during which IRP
+/// completions may be delivered inline, while the guard lives.
+pub(crate) fn inline_scope(core: &Core) -> Marker {
+    Marker::set(MarkerKind::Inline, core.id as usize)
 }
 
 /// Requests cancellation of the pending send of `req` (of send `gen` if given).
@@ -559,11 +593,13 @@ pub(crate) fn cancel(req: &Arc<RequestInner>, gen: Option<u64>, timeout: bool) -
         timeout,
         "dmf-sim: IRP cancel requested"
     );
+    let _inline = inline_scope(&req.core);
     match then {
         Then::CompleteNow(information) => {
             complete_internal(req, gen, Status::CANCELLED, information);
         }
         Then::Routine(routine) => {
+            req.core.check_stack("cancel routine");
             let _dispatch = DispatchScope::enter();
             routine.cancel(IrpId {
                 request: req.id,
@@ -696,6 +732,7 @@ pub(crate) fn deliver(req: &Arc<RequestInner>, gen: u64) {
         req.cv.notify_all();
         return;
     }
+    core.check_stack("completion routine");
     counters::add(&core.counters.routines_running, 1);
     let _end = DeliveryEnd {
         core,

@@ -6,8 +6,12 @@
 //! be *faithful, not convenient*:
 //!
 //! * completions arrive on other threads than the sender's, after a
-//!   configurable [`Latency`]; a request can be cancelled while it completes,
-//!   and is completed exactly once either way;
+//!   configurable [`Latency`] — or, with [`InlineCompletion`] (set in
+//!   [`SimConfig`] or with the environment variable [`INLINE_ENV`],
+//!   `DMF_SIM_INLINE`), on the sender's or canceller's own thread before
+//!   `send`, `cancel_sent`, `stop`, `purge` or `close` returns, as KMDF does
+//!   when the lower driver completes at once; a request can be cancelled
+//!   while it completes, and is completed exactly once either way;
 //! * PnP arrivals and removals come from a dedicated PnP thread; query-remove
 //!   can be vetoed or followed by remove-complete; surprise removal hits
 //!   targets with requests in flight;
@@ -38,7 +42,11 @@
 //! `completion_threads` completion workers (real-time mode only),
 //! `passive_threads` passive workers (timers, work items) and one PnP thread.
 //! They stop when the last [`Sim`] handle is dropped (every simulated object
-//! holds one) or on [`Sim::shutdown`].
+//! holds one) or on [`Sim::shutdown`]. Each has a stack budget of
+//! [`KERNEL_STACK_BYTES`] (24 KiB, the x64 kernel stack; see
+//! [`SimConfig::thread_stack_bytes`]): a thread found deeper than that when
+//! it sends or runs a completion or cancel routine is reported like a
+//! panicking callback.
 //!
 //! Like a DPC queued from a DPC, which runs on the same processor after the
 //! current one, a completion due at once that is queued while a completion
@@ -137,7 +145,7 @@ pub use crate::bus::{
 };
 pub use crate::client_device::{ClientDevice, ClientState};
 pub use crate::clock::{ClockMode, TICKS_PER_MS};
-pub use crate::config::{Latency, SimConfig};
+pub use crate::config::{InlineCompletion, Latency, SimConfig, INLINE_ENV, KERNEL_STACK_BYTES};
 pub use crate::counters::Counters;
 pub use crate::device::{DeviceHandler, EchoDevice, FixedResponseDevice, ParkingDevice};
 pub use crate::faults::{FaultPlan, FaultPoint, FaultSetting, Faults};
@@ -256,6 +264,11 @@ impl Sim {
     /// The seed of this simulator.
     pub fn seed(&self) -> u64 {
         self.core().seed
+    }
+
+    /// The inline-completion mode.
+    pub fn inline_completion(&self) -> InlineCompletion {
+        self.core().inline_mode()
     }
 
     /// The clock mode.

@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use dmf_sim::{DeviceSpec, FixedResponseDevice, Latency, Sim, SimConfig, SimIoTarget, SimRequest};
+use dmf_sim::{
+    DeviceSpec, FixedResponseDevice, InlineCompletion, Latency, Sim, SimConfig, SimIoTarget,
+    SimRequest,
+};
 use dmf_wdf::{
     Completed, CompletionRoutine, IoTarget, OpenMode, OpenParams, Platform, Request, RequestType,
     SendOptions, ShareAccess, Status,
@@ -22,6 +25,9 @@ use dmf_wdf::{
 fn setup(completion_threads: usize) -> (Sim, Arc<SimIoTarget>) {
     let sim = Sim::new(
         SimConfig::default()
+            // Where *deferred* completions run is the subject: no inline
+            // delivery (the resending routines here would recurse).
+            .with_inline_completion(InlineCompletion::Off)
             .with_latency(Latency::ZERO)
             .with_completion_threads(completion_threads),
     );

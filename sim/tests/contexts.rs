@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use dmf_sim::{FixedResponseDevice, Sim, SimConfig, SimIoTarget, SimLock, SimRequest};
+use dmf_sim::{
+    FixedResponseDevice, InlineCompletion, Sim, SimConfig, SimIoTarget, SimLock, SimRequest,
+};
 use dmf_wdf::{
     Completed, CompletionRoutine, Event, Guid, IoTarget, Lock, Platform, RequestType, SendOptions,
     Status,
@@ -45,9 +47,16 @@ fn setup(sim: &Sim) -> (Arc<SimIoTarget>, SimRequest) {
     (target, request)
 }
 
+/// A simulator whose completions are never delivered inline: the tests that
+/// use it are about completion threads (inline delivery has its own tests in
+/// `inline_completion.rs`).
+fn deferred_sim() -> Sim {
+    Sim::new(SimConfig::default().with_inline_completion(InlineCompletion::Off))
+}
+
 #[test]
 fn completions_run_on_completion_threads() {
-    let sim = Sim::new(SimConfig::default());
+    let sim = deferred_sim();
     let (target, request) = setup(&sim);
     let who = Arc::new(ThreadName(Mutex::new(None)));
     target
@@ -79,7 +88,7 @@ impl CompletionRoutine for BlocksInDispatch {
 
 #[test]
 fn blocking_in_a_completion_routine_panics_and_is_reported() {
-    let sim = Sim::new(SimConfig::default());
+    let sim = deferred_sim();
     let (target, request) = setup(&sim);
     let routine = Arc::new(BlocksInDispatch {
         event: sim.create_event(false).unwrap(),
@@ -142,7 +151,7 @@ fn a_panicking_completion_routine_fails_the_test_when_the_sim_drops() {
             panic!("boom in completion");
         }
     }
-    let sim = Sim::new(SimConfig::default());
+    let sim = deferred_sim();
     let (target, request) = setup(&sim);
     target
         .send(&request, SendOptions::default(), Arc::new(Boom))

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use dmf_sim::{ClockMode, FaultPlan, FaultPoint, FixedResponseDevice, Latency, Sim, SimConfig};
+use dmf_sim::{
+    ClockMode, FaultPlan, FaultPoint, FixedResponseDevice, InlineCompletion, Latency, Sim,
+    SimConfig,
+};
 use dmf_wdf::{Guid, IoTarget, Platform, Request, RequestType, SendOptions, Status};
 
 const GUID: Guid = Guid::from_u128(0xEEEE_0000_0000_0000_0000_0000_0000_0001);
@@ -18,6 +21,8 @@ fn workload(seed: u64, clock: ClockMode) -> Vec<(Option<Status>, Option<Status>,
         .with_seed(seed)
         .with_clock(clock)
         .with_latency(Latency::new(0, 2_000))
+        // Latency (and its spikes) applies to deferred completions only.
+        .with_inline_completion(InlineCompletion::Off)
         .with_fault(FaultPoint::RequestFailure, FaultPlan::Probability(250_000))
         .with_fault(FaultPoint::SendRefusal, FaultPlan::Probability(100_000))
         .with_fault_status(

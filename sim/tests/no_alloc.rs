@@ -56,10 +56,18 @@ struct Stream {
     input: [u8; SLEEP_INPUT_SIZE],
     left: AtomicUsize,
     done: (Mutex<bool>, Condvar),
+    resend: ResendLoop,
 }
 
 impl Stream {
     fn send(self: &Arc<Self>) {
+        self.resend.send(|| {
+            self.send_once();
+            true
+        });
+    }
+
+    fn send_once(self: &Arc<Self>) {
         let request = self.request.lock().unwrap().clone().unwrap();
         request.reuse().unwrap();
         // SAFETY: `input` lives in the stream, which outlives every send.
@@ -84,7 +92,9 @@ impl CompletionRoutine for Stream {
     fn completed(self: Arc<Self>, c: Completed) {
         assert!(c.status.is_success());
         if self.left.fetch_sub(1, Ordering::SeqCst) > 1 {
-            self.send();
+            if !self.resend.hand_to_sender() {
+                self.send();
+            }
         } else {
             *self.done.0.lock().unwrap() = true;
             self.done.1.notify_all();
@@ -107,6 +117,7 @@ fn make_streams(
                 input: [0; SLEEP_INPUT_SIZE], // sleep 0 ms
                 left: AtomicUsize::new(each),
                 done: (Mutex::new(false), Condvar::new()),
+                resend: ResendLoop::default(),
             });
             *s.me.lock().unwrap() = Some(Arc::clone(&s));
             s

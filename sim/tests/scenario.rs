@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::ResendLoop;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -24,10 +26,15 @@ use dmf_wdf::{
 struct StreamReq {
     request: SimRequest,
     owner: Weak<Tracked>,
+    resend: ResendLoop,
 }
 
 impl StreamReq {
-    fn send(self: &Arc<Self>, t: &Tracked) -> bool {
+    fn send(self: &Arc<Self>, t: &Tracked) {
+        self.resend.send(|| self.send_once(t));
+    }
+
+    fn send_once(self: &Arc<Self>, t: &Tracked) -> bool {
         self.request.reuse().unwrap();
         // SAFETY: no buffers.
         unsafe {
@@ -62,7 +69,10 @@ impl CompletionRoutine for StreamReq {
         );
         if let Some(t) = self.owner.upgrade() {
             t.completions.fetch_add(1, Ordering::Relaxed);
-            if !t.stopping.load(Ordering::SeqCst) && c.status == Status::SUCCESS {
+            if !t.stopping.load(Ordering::SeqCst)
+                && c.status == Status::SUCCESS
+                && !self.resend.hand_to_sender()
+            {
                 self.send(&t);
             }
         }
@@ -159,6 +169,7 @@ impl InterfaceNotificationHandler for Notify {
                         Arc::new(StreamReq {
                             request: m.sim.create_request(Some(&target)).unwrap(),
                             owner: me.clone(),
+                            resend: ResendLoop::default(),
                         })
                     })
                     .collect(),

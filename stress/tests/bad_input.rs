@@ -503,7 +503,7 @@ fn request_target_callbacks_may_call_back_into_the_module() {
     rt.io_target_set(Arc::clone(&target)).unwrap();
     let module: Weak<RequestTarget<Sim>> = Arc::downgrade(&rt);
     let me: Arc<OnceLock<Completion>> = Arc::new(OnceLock::new());
-    let (tx, rx) = mpsc::channel::<Seen>();
+    let (tx, rx) = mpsc::channel::<(u64, Seen)>();
     let tx = Mutex::new(tx);
     let rounds = AtomicU64::new(0);
     let cb: Completion = {
@@ -525,7 +525,7 @@ fn request_target_callbacks_may_call_back_into_the_module() {
             let _ = tx
                 .lock()
                 .unwrap()
-                .send((c.status, cancel_own, reuse, resend));
+                .send((n, (c.status, cancel_own, reuse, resend)));
         })
     };
     let _ = me.set(Arc::clone(&cb));
@@ -542,8 +542,13 @@ fn request_target_callbacks_may_call_back_into_the_module() {
         )
     }
     .unwrap();
-    for n in 0..4 {
-        let seen = rx.recv_timeout(WAIT).unwrap();
+    // With inline completion each resend completes inside `reuse_send`, so
+    // the rounds nest and report innermost first: compare them by round.
+    let mut rounds_seen: Vec<(u64, Seen)> =
+        (0..4).map(|_| rx.recv_timeout(WAIT).unwrap()).collect();
+    rounds_seen.sort_by_key(|(n, _)| *n);
+    for (i, (n, seen)) in rounds_seen.into_iter().enumerate() {
+        assert_eq!(n, i as u64);
         let resend = if n < 3 { Some(Ok(())) } else { None };
         assert_eq!(seen, (Status::SUCCESS, false, Ok(()), resend), "round {n}");
     }

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -246,4 +246,58 @@ pub fn assert_clean(sim: &Sim) {
     let c = sim.counters();
     assert!(c.is_clean(), "leak: {c}");
     assert_eq!(c.irps_sent, c.irps_completed, "{c}");
+}
+
+/// Resending from a completion routine without recursing when completions
+/// are delivered inline (inside `send`, as KMDF does when the lower driver
+/// completes at once): a completion that arrives while its sender is still
+/// inside `send` hands the resend to that sender, which loops, instead of
+/// calling `send` from the routine (one stack frame per resend, without
+/// bound). One per request.
+#[derive(Default)]
+pub struct ResendLoop(AtomicU8);
+
+const RESEND_IDLE: u8 = 0;
+const RESEND_SENDING: u8 = 1;
+const RESEND_AGAIN: u8 = 2;
+
+impl ResendLoop {
+    /// Runs `send` (returns whether the send was accepted), and runs it again
+    /// each time the completion asked for a resend while it was in progress.
+    pub fn send(&self, mut send: impl FnMut() -> bool) {
+        loop {
+            self.0.store(RESEND_SENDING, Ordering::SeqCst);
+            if !send() {
+                self.0.store(RESEND_IDLE, Ordering::SeqCst);
+                return;
+            }
+            if self
+                .0
+                .compare_exchange(
+                    RESEND_SENDING,
+                    RESEND_IDLE,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_ok()
+            {
+                return;
+            }
+            // The completion arrived before we left and asked for a resend.
+        }
+    }
+
+    /// Called by a completion routine that wants to resend: `true` if the
+    /// sender is still in [`ResendLoop::send`] and will resend itself;
+    /// `false` if the routine must resend (through `send`).
+    pub fn hand_to_sender(&self) -> bool {
+        self.0
+            .compare_exchange(
+                RESEND_SENDING,
+                RESEND_AGAIN,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok()
+    }
 }

@@ -21,7 +21,10 @@ use dmf_continuous_request_target::{
     ContinuousRequestTarget, ContinuousRequestTargetConfig, OutputDisposition, StreamClient,
     StreamCompletion,
 };
-use dmf_sim::{DeviceSpec, FixedResponseDevice, Latency, Sim, SimConfig, SimIoTarget, SimRequest};
+use dmf_sim::{
+    DeviceSpec, FixedResponseDevice, InlineCompletion, Latency, Sim, SimConfig, SimIoTarget,
+    SimRequest,
+};
 use dmf_wdf::{
     Completed, CompletionRoutine, IoTarget, OpenMode, OpenParams, Platform, RawBuffer, Request,
     RequestType, SendOptions, ShareAccess, Status,
@@ -60,7 +63,12 @@ fn setup() -> (Sim, Arc<SimIoTarget>) {
     let sim = Sim::new(
         SimConfig::default()
             .with_latency(Latency::ZERO)
-            .with_completion_threads(2),
+            .with_completion_threads(2)
+            // The figures are for completions delivered on completion
+            // threads, whatever `DMF_SIM_INLINE` says: comparable between
+            // runs, and the raw baseline resends from its completion routine
+            // (which recurses when completions are delivered inline).
+            .with_inline_completion(InlineCompletion::Off),
     );
     let device = FixedResponseDevice::new(Status::SUCCESS, None).with_fill(0x5A);
     let id = sim
