@@ -241,7 +241,8 @@ impl WeakSim {
 }
 
 impl Sim {
-    /// Builds a simulator and starts its threads.
+    /// Builds a simulator and starts its threads; returns once every one of
+    /// them runs.
     pub fn new(config: SimConfig) -> Sim {
         Sim {
             handle: Arc::new(SimHandle {
