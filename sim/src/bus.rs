@@ -8,7 +8,7 @@ use dmf_wdf::{Guid, OpenMode, ShareAccess, Status};
 
 use crate::core::{lock, Core};
 use crate::device::DeviceHandler;
-use crate::io_target::{TState, TargetInner};
+use crate::io_target::TargetInner;
 use crate::irp;
 use crate::pnp::{self, Registration};
 use crate::request::RequestInner;
@@ -353,14 +353,16 @@ pub(crate) fn lookup(core: &Core, link: &str) -> Option<(Arc<DeviceInner>, Optio
 
 /// Opens `target` on the device named by `link`: name lookup, presence,
 /// enabled interface, access and share checks, then attaches the target and
-/// moves it to `Started`. `expect` lists the states the target may be in.
+/// moves it to `Started`. `reopen` chooses between an open (the target must
+/// not be open or closed for a query-remove) and a reopen (it must be closed
+/// for a query-remove).
 pub(crate) fn open_target(
     core: &Core,
     target: &Arc<TargetInner>,
     link: &str,
     mode: OpenMode,
     share: ShareAccess,
-    expect: &[TState],
+    reopen: bool,
 ) -> dmf_wdf::Result<Arc<DeviceInner>> {
     let (device, interface) = lookup(core, link).ok_or(Status::OBJECT_NAME_NOT_FOUND)?;
     let access = OpenAccess::new(mode, share);
@@ -392,7 +394,7 @@ pub(crate) fn open_target(
     if conflict {
         return Err(Status::SHARING_VIOLATION);
     }
-    target.attach_started(&device, expect)?;
+    target.attach_started(&device, reopen)?;
     match d.attached.iter_mut().find(|a| a.target_id == target.id) {
         Some(a) => a.open = Some(access),
         None => d.attached.push(Attachment {

@@ -33,10 +33,12 @@ impl TargetEvents for NoTargetEvents {
     fn remove_complete(&self) {}
 }
 
-/// The simulator's target states (`Purged` reports as `Stopped`).
+/// The simulator's target states, KMDF's `m_State` (`Purged` reports as
+/// `Stopped`). Whether the target is open is tracked apart from it
+/// ([`TargetData::open`]), as KMDF's `FxIoTargetRemote` keeps `m_OpenState`
+/// apart from `m_State`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TState {
-    Created,
     Started,
     Stopped,
     Purged,
@@ -45,7 +47,8 @@ pub(crate) enum TState {
 }
 
 impl TState {
-    fn is_open(self) -> bool {
+    /// Whether `stop`/`purge`/`start` move the target between these states.
+    fn is_running(self) -> bool {
         matches!(self, TState::Started | TState::Stopped | TState::Purged)
     }
 }
@@ -59,6 +62,9 @@ struct SavedOpen {
 
 pub(crate) struct TargetData {
     state: TState,
+    /// Open on a device (`FxIoTargetRemoteOpenStateOpen`): set by a successful
+    /// open or reopen, cleared by close and close-for-query-remove.
+    open: bool,
     device: Option<Arc<DeviceInner>>,
     saved: Option<SavedOpen>,
     /// Sends pending at the device (not yet completed), for cancellation.
@@ -82,18 +88,21 @@ impl TargetInner {
         lock(&self.data)
     }
 
-    /// Moves the target to `Started` on `device` if it is in one of `expect`
-    /// (called with the device lock held, by `bus::open_target`).
+    /// Moves the target to `Started` and open on `device` if an open
+    /// (`reopen == false`: not open and not closed for a query-remove) or a
+    /// reopen (closed for a query-remove) is allowed now (called with the
+    /// device lock held, by `bus::open_target`).
     pub(crate) fn attach_started(
         &self,
         device: &Arc<DeviceInner>,
-        expect: &[TState],
+        reopen: bool,
     ) -> dmf_wdf::Result<()> {
         let mut t = self.lock();
-        if !expect.contains(&t.state) {
+        if !t.may_open(reopen) {
             return Err(Status::INVALID_DEVICE_STATE);
         }
         t.state = TState::Started;
+        t.open = true;
         t.device = Some(Arc::clone(device));
         Ok(())
     }
@@ -127,6 +136,17 @@ impl TargetInner {
     }
 }
 
+impl TargetData {
+    /// Whether an open (`reopen == false`) or a reopen may start now.
+    fn may_open(&self, reopen: bool) -> bool {
+        if reopen {
+            self.state == TState::ClosedForQueryRemove
+        } else {
+            !self.open && self.state != TState::ClosedForQueryRemove
+        }
+    }
+}
+
 fn cancel_all(list: Vec<(Arc<RequestInner>, u64)>) {
     for (req, gen) in list {
         irp::cancel(&req, Some(gen), false);
@@ -136,11 +156,15 @@ fn cancel_all(list: Vec<(Arc<RequestInner>, u64)>) {
 /// A simulated `WDFIOTARGET`. Dropping it closes it (waiting for everything
 /// sent through it) and deletes it.
 ///
-/// Target states: `Created --open--> Started <--start/stop/purge--> Stopped`;
-/// `close_for_query_remove` moves an open target to `ClosedForQueryRemove`
-/// (it keeps its removal notifications and can `reopen`); `close` moves any
-/// state to `Closed` (which may be opened again). Sends are accepted only in
-/// `Started`; otherwise they are refused with `STATUS_INVALID_DEVICE_STATE`.
+/// It follows the state contract of [`IoTarget`]: a new target reports
+/// `Started` and is not open (as KMDF's `FxIoTarget::Construct` makes it);
+/// `open` makes it open and `Started`; `start`/`stop`/`purge` move it between
+/// `Started` and `Stopped`; `close_for_query_remove` moves an open target to
+/// `ClosedForQueryRemove` (it keeps its removal notifications and can
+/// `reopen`); `close` moves any state to `Closed` (which may be opened again).
+/// Requests can be formatted only while the target is open; sends are
+/// accepted only while it is open and `Started`, otherwise they are refused
+/// with `STATUS_INVALID_DEVICE_STATE`.
 ///
 /// `close`, `close_for_query_remove`, `stop(Cancel)` and `purge` cancel every
 /// request sent through the target; `close`, `close_for_query_remove`,
@@ -175,7 +199,8 @@ impl SimIoTarget {
             inner: Arc::new(TargetInner {
                 id,
                 data: Mutex::new(TargetData {
-                    state: TState::Created,
+                    state: TState::Started,
+                    open: false,
                     device: None,
                     saved: None,
                     pending: Vec::with_capacity(16),
@@ -259,7 +284,7 @@ impl SimIoTarget {
             let gen = d.gen + 1;
             let device = {
                 let mut t = self.inner.lock();
-                if t.state != TState::Started {
+                if !t.open || t.state != TState::Started {
                     return Err(Status::INVALID_DEVICE_STATE);
                 }
                 let device = t.device.clone().expect("a started target has a device");
@@ -348,7 +373,7 @@ impl IoTarget for SimIoTarget {
         }
         {
             let mut t = self.inner.lock();
-            if !matches!(t.state, TState::Created | TState::Closed) {
+            if !t.may_open(false) {
                 return Err(Status::INVALID_DEVICE_STATE);
             }
             t.saved = Some(SavedOpen {
@@ -367,7 +392,7 @@ impl IoTarget for SimIoTarget {
                 link,
                 params.open_mode,
                 params.share_access,
-                &[TState::Created, TState::Closed],
+                false,
             )
         });
         match result {
@@ -413,7 +438,7 @@ impl IoTarget for SimIoTarget {
                 &saved.link,
                 saved.mode,
                 saved.share,
-                &[TState::ClosedForQueryRemove],
+                true,
             )
         });
         match result {
@@ -443,7 +468,7 @@ impl IoTarget for SimIoTarget {
     fn close(&self) {
         let idle = {
             let t = self.inner.lock();
-            matches!(t.state, TState::Created | TState::Closed)
+            t.state == TState::Closed
         };
         if idle && !self.inner.events.is_set() {
             return;
@@ -452,10 +477,8 @@ impl IoTarget for SimIoTarget {
         let events = self.inner.events.clear();
         let (was_open, device, pending) = {
             let mut t = self.inner.lock();
-            let was_open = t.state.is_open();
-            if t.state != TState::Created {
-                t.state = TState::Closed;
-            }
+            let was_open = std::mem::replace(&mut t.open, false);
+            t.state = TState::Closed;
             (was_open, t.device.take(), t.pending.clone())
         };
         let core = &self.inner.core;
@@ -479,9 +502,10 @@ impl IoTarget for SimIoTarget {
         context::assert_passive("IoTarget::close_for_query_remove");
         let (device, pending) = {
             let mut t = self.inner.lock();
-            if !t.state.is_open() {
+            if !t.open {
                 return;
             }
+            t.open = false;
             t.state = TState::ClosedForQueryRemove;
             (t.device.clone(), t.pending.clone())
         };
@@ -513,9 +537,7 @@ impl IoTarget for SimIoTarget {
                 );
                 Ok(())
             }
-            TState::Created | TState::ClosedForQueryRemove | TState::Closed => {
-                Err(Status::INVALID_DEVICE_STATE)
-            }
+            TState::ClosedForQueryRemove | TState::Closed => Err(Status::INVALID_DEVICE_STATE),
         }
     }
 
@@ -525,7 +547,7 @@ impl IoTarget for SimIoTarget {
         }
         let pending = {
             let mut t = self.inner.lock();
-            if !t.state.is_open() {
+            if !t.state.is_running() {
                 return;
             }
             t.state = TState::Stopped;
@@ -557,7 +579,7 @@ impl IoTarget for SimIoTarget {
         }
         let pending = {
             let mut t = self.inner.lock();
-            if !t.state.is_open() {
+            if !t.state.is_running() {
                 return;
             }
             t.state = TState::Purged;
@@ -577,7 +599,6 @@ impl IoTarget for SimIoTarget {
 
     fn state(&self) -> TargetState {
         match self.inner.lock().state {
-            TState::Created => TargetState::Created,
             TState::Started => TargetState::Started,
             TState::Stopped | TState::Purged => TargetState::Stopped,
             TState::ClosedForQueryRemove => TargetState::ClosedForQueryRemove,
@@ -593,6 +614,11 @@ impl IoTarget for SimIoTarget {
         input: Option<RawBuffer>,
         output: Option<RawBuffer>,
     ) -> dmf_wdf::Result<()> {
+        if !self.inner.lock().open {
+            // KMDF: `FxRequestBase::ValidateTarget` refuses a target without
+            // a stack size (never opened, or closed).
+            return Err(Status::INVALID_DEVICE_STATE);
+        }
         let mut d = request.inner.lock();
         match d.phase {
             Phase::AtDevice | Phase::Completing | Phase::Completed => {

@@ -173,6 +173,52 @@ fn open_faults_global_and_per_link() {
     assert_clean(&sim);
 }
 
+/// KMDF constructs every target `WdfIoTargetStarted` (`FxIoTarget::Construct`)
+/// and a target never opened still reports it; whether a target is open is
+/// apart from its state.
+#[test]
+fn a_new_target_reports_started_like_kmdf_and_opens() {
+    let sim = Sim::new(SimConfig::default());
+    let (_, link) = add_device(&sim, "d", GUID, Arc::new(EchoDevice::new()));
+    let target = sim.create_io_target().unwrap();
+    assert_eq!(target.state(), TargetState::Started);
+    // Stop and start move a never-opened target like any other.
+    target.stop(SentIoAction::LeavePending);
+    assert_eq!(target.state(), TargetState::Stopped);
+    target.start().unwrap();
+    assert_eq!(target.state(), TargetState::Started);
+    // A failed first open leaves it Started and openable.
+    let params = |l: &'static str| dmf_wdf::OpenParams {
+        symbolic_link: l,
+        open_mode: OpenMode::READ,
+        share_access: ShareAccess::READ_WRITE,
+    };
+    assert_eq!(
+        target.open(&params("\\??\\nothing"), events()),
+        Err(Status::OBJECT_NAME_NOT_FOUND)
+    );
+    assert_eq!(target.state(), TargetState::Started);
+    let link: &'static str = Box::leak(link.into_boxed_str());
+    target.open(&params(link), events()).unwrap();
+    assert_eq!(target.state(), TargetState::Started);
+    // Open twice: refused, the state says nothing about it.
+    assert_eq!(
+        target.open(&params(link), events()),
+        Err(Status::INVALID_DEVICE_STATE)
+    );
+    target.close();
+    assert_eq!(target.state(), TargetState::Closed);
+    target.open(&params(link), events()).unwrap();
+    drop(target);
+    // Closing a target that was never opened leaves it Closed (KMDF:
+    // FxIoTargetRemote::Close, "not opened, treat this as a cleanup").
+    let fresh = sim.create_io_target().unwrap();
+    fresh.close();
+    assert_eq!(fresh.state(), TargetState::Closed);
+    drop(fresh);
+    assert_clean(&sim);
+}
+
 #[test]
 fn sends_are_refused_unless_started() {
     let sim = Sim::new(SimConfig::manual());
@@ -185,17 +231,14 @@ fn sends_are_refused_unless_started() {
     let target = sim.create_io_target().unwrap();
     let request = sim.create_request(Some(&target)).unwrap();
     let rec = Recorder::new();
+    // A target that is not open refuses formatting (KMDF: ValidateTarget).
     // SAFETY: no buffers.
     unsafe {
         assert_eq!(
-            target.format_request(&request, RequestType::Invalid, 0, None, None),
-            Err(Status::INVALID_PARAMETER)
+            target.format_request(&request, RequestType::Read, 0, None, None),
+            Err(Status::INVALID_DEVICE_STATE)
         );
-        target
-            .format_request(&request, RequestType::Read, 0, None, None)
-            .unwrap();
     }
-    assert_eq!(target.state(), TargetState::Created);
     assert_eq!(
         target.send(&request, SendOptions::default(), rec.clone()),
         Err(Status::INVALID_DEVICE_STATE)
@@ -210,6 +253,16 @@ fn sends_are_refused_unless_started() {
             events(),
         )
         .unwrap();
+    // SAFETY: no buffers.
+    unsafe {
+        assert_eq!(
+            target.format_request(&request, RequestType::Invalid, 0, None, None),
+            Err(Status::INVALID_PARAMETER)
+        );
+        target
+            .format_request(&request, RequestType::Read, 0, None, None)
+            .unwrap();
+    }
     target.stop(SentIoAction::LeavePending);
     assert_eq!(target.state(), TargetState::Stopped);
     assert_eq!(
@@ -229,9 +282,6 @@ fn sends_are_refused_unless_started() {
         .unwrap();
     sim.advance(0);
     assert_eq!(rec.count(), 1);
-    target.close();
-    assert_eq!(target.state(), TargetState::Closed);
-    assert_eq!(target.start(), Err(Status::INVALID_DEVICE_STATE));
     request.reuse().unwrap();
     // SAFETY: no buffers.
     unsafe {
@@ -239,6 +289,9 @@ fn sends_are_refused_unless_started() {
             .format_request(&request, RequestType::Read, 0, None, None)
             .unwrap()
     };
+    target.close();
+    assert_eq!(target.state(), TargetState::Closed);
+    assert_eq!(target.start(), Err(Status::INVALID_DEVICE_STATE));
     assert_eq!(
         target.send(&request, SendOptions::default(), rec.clone()),
         Err(Status::INVALID_DEVICE_STATE)

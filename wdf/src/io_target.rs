@@ -58,14 +58,20 @@ impl ShareAccess {
     }
 }
 
-/// State of an I/O target (`WDF_IO_TARGET_STATE`).
+/// State of an I/O target (`WDF_IO_TARGET_STATE`), exactly as KMDF reports it.
+///
+/// WDF has no "created" or "open" state: a new target is `Started`
+/// (`FxIoTarget::Construct` in KMDF's `fxiotarget.cpp`) although it is not
+/// open, and a failed open leaves the state as it was. Whether a target is
+/// open is therefore *not* part of its state: see the state contract on
+/// [`IoTarget`]; code that needs to know tracks its own opens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TargetState {
-    /// Created, never opened.
-    Created,
-    /// Open and accepting requests.
+    /// Started: a new target (not yet open), or an open target accepting
+    /// requests.
     Started,
-    /// Open but not accepting requests (stopped or purged).
+    /// Stopped or purged (`WdfIoTargetStopped`, `WdfIoTargetPurged`): the
+    /// target does not pass requests to the device.
     Stopped,
     /// Closed for a query-remove; may be reopened on remove-cancel.
     ClosedForQueryRemove,
@@ -114,6 +120,28 @@ pub struct OpenParams<'a> {
 ///
 /// Request operations live here because WDF formats and sends a request
 /// *against* a target.
+///
+/// # State contract
+///
+/// Every backend behaves as KMDF's remote I/O target (`FxIoTargetRemote`):
+///
+/// * A new target reports [`TargetState::Started`] and is not open.
+/// * [`open`](IoTarget::open) is allowed on a target that was never opened or
+///   is `Closed` (also after a failed open); on an open target or one
+///   `ClosedForQueryRemove` it fails with `STATUS_INVALID_DEVICE_STATE`. On
+///   success the target is open and `Started`.
+/// * [`reopen`](IoTarget::reopen) is allowed only on a target
+///   `ClosedForQueryRemove`.
+/// * [`close`](IoTarget::close) leaves any target `Closed` and not open
+///   (a never-opened one too); [`close_for_query_remove`](IoTarget::close_for_query_remove)
+///   leaves an open target `ClosedForQueryRemove`.
+/// * [`format_request`](IoTarget::format_request) fails with
+///   `STATUS_INVALID_DEVICE_STATE` unless the target is open.
+/// * [`send`](IoTarget::send) is refused with `STATUS_INVALID_DEVICE_STATE`
+///   unless the target is open and `Started`.
+///
+/// [`state`](IoTarget::state) alone therefore does not tell whether a target
+/// is open.
 pub trait IoTarget: Send + Sync + Sized + 'static {
     /// The request type of the platform.
     type Request: crate::Request;
