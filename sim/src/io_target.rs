@@ -668,11 +668,8 @@ impl IoTarget for SimIoTarget {
         while d.gen == gen && !d.delivered {
             d = wait(&req.cv, d);
         }
-        let (result, timed_out) = (d.result, d.timed_out);
+        let result = d.result;
         drop(d);
-        if timed_out && result.status == Status::CANCELLED {
-            return Err(Status::IO_TIMEOUT);
-        }
         result.status.ok()?;
         Ok(result.information)
     }

@@ -487,6 +487,15 @@ pub(crate) fn complete_internal(
         if d.gen != gen || d.phase != Phase::AtDevice {
             return false;
         }
+        // KMDF (`FxIoTarget::RequestCompletionRoutine`, `TimerCallback`,
+        // `CompleteCanceledRequest`, `SubmitSync`): a request cancelled by its
+        // timeout that comes back `STATUS_CANCELLED` completes with
+        // `STATUS_IO_TIMEOUT`, asynchronous or synchronous.
+        let status = if d.timed_out && status == Status::CANCELLED {
+            Status::IO_TIMEOUT
+        } else {
+            status
+        };
         d.phase = Phase::Completing;
         d.result = Completed {
             status,
@@ -503,7 +512,7 @@ pub(crate) fn complete_internal(
         dev.remove_pending(req, gen);
     }
     counters::bump(&core.counters.completed);
-    if status == Status::CANCELLED {
+    if status == Status::CANCELLED || status == Status::IO_TIMEOUT {
         counters::bump(&core.counters.cancelled);
     }
     tracing::trace!(
