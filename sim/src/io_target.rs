@@ -614,6 +614,14 @@ impl IoTarget for SimIoTarget {
         input: Option<RawBuffer>,
         output: Option<RawBuffer>,
     ) -> dmf_wdf::Result<()> {
+        if request.is_in_flight() {
+            panic!(
+                "dmf-sim: request {} formatted while a send of it is in flight \
+                 (its IRP belongs to the device; a verifier break in KMDF; a bug \
+                 in the layer above)",
+                request.inner.id
+            );
+        }
         if !self.inner.lock().open {
             // KMDF: `FxRequestBase::ValidateTarget` refuses a target without
             // a stack size (never opened, or closed).
@@ -621,9 +629,15 @@ impl IoTarget for SimIoTarget {
         }
         let mut d = request.inner.lock();
         match d.phase {
-            Phase::AtDevice | Phase::Completing | Phase::Completed => {
-                return Err(Status::INVALID_DEVICE_STATE)
+            Phase::AtDevice | Phase::Completing => {
+                drop(d);
+                panic!(
+                    "dmf-sim: request {} formatted while another thread sent it \
+                     (a bug in the layer above)",
+                    request.inner.id
+                );
             }
+            Phase::Completed => return Err(Status::INVALID_DEVICE_STATE),
             Phase::Fresh | Phase::Formatted => {}
         }
         if request_type == RequestType::Invalid {

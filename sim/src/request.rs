@@ -101,7 +101,8 @@ impl RequestInner {
 /// ```
 ///
 /// A request must be reused (`WdfRequestReuse`) before it is formatted or sent
-/// again after a completion, as WDF requires.
+/// again after a completion, as WDF requires. Reusing, formatting or sending
+/// it while a send of it is in flight panics (KMDF's verifier breaks).
 ///
 /// Dropping it deletes it. Dropping it while a send is in flight (after an
 /// accepted send and before its completion is delivered) is a bug in the layer
@@ -218,10 +219,22 @@ impl SimRequest {
 }
 
 impl Request for SimRequest {
+    /// # Panics
+    ///
+    /// If a send of the request is in flight: KMDF's verifier breaks
+    /// (`FxRequest::Reuse`: "Driver is trying to reuse WDFREQUEST while it is
+    /// still active on WDFIOTARGET").
     fn reuse(&self) -> dmf_wdf::Result<()> {
         let mut d = self.inner.lock();
         match d.phase {
-            Phase::AtDevice | Phase::Completing => Err(Status::INVALID_DEVICE_STATE),
+            Phase::AtDevice | Phase::Completing => {
+                drop(d);
+                panic!(
+                    "dmf-sim: request {} reused while a send of it is in flight \
+                     (a verifier break in KMDF; a bug in the layer above)",
+                    self.inner.id
+                );
+            }
             Phase::Fresh | Phase::Formatted | Phase::Completed => {
                 d.phase = Phase::Fresh;
                 d.request_type = RequestType::Invalid;

@@ -179,7 +179,10 @@ pub trait IoTarget: Send + Sync + Sized + 'static {
     ///
     /// `Write` uses `input`, `Read` uses `output`, the IOCTL types use both;
     /// a buffer the type does not use is ignored. `Invalid` fails with
-    /// `STATUS_INVALID_PARAMETER`.
+    /// `STATUS_INVALID_PARAMETER`; a target that is not open fails with
+    /// `STATUS_INVALID_DEVICE_STATE`. Formatting a request while a send of it
+    /// is in flight is a bug (its IRP belongs to the device): the simulator
+    /// panics.
     ///
     /// # Safety
     ///
@@ -222,6 +225,9 @@ pub trait IoTarget: Send + Sync + Sized + 'static {
 /// dropped while a send of it is in flight.
 pub trait Request: Send + Sync + Sized + 'static {
     /// Re-initialises a completed request for another send (`WdfRequestReuse`).
+    ///
+    /// Reusing a request while a send of it is in flight is a bug: KMDF's
+    /// verifier breaks (`FxRequest::Reuse`) and the simulator panics.
     fn reuse(&self) -> Result<()>;
 
     /// Asks the framework to cancel the request if it is in flight
