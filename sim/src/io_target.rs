@@ -278,6 +278,16 @@ impl SimIoTarget {
             if d.formatted_for != self.inner.id {
                 return Err(Status::INVALID_DEVICE_REQUEST);
             }
+            if d.cancelled_unsent {
+                // KMDF `FxIoTarget::SubmitLocked`: a request cancelled before
+                // it was sent is not sent; `WdfRequestSend` fails with
+                // STATUS_CANCELLED and the completion routine is not called.
+                tracing::trace!(
+                    request = req.id,
+                    "dmf-sim: send refused: request cancelled before it was sent"
+                );
+                return Err(Status::CANCELLED);
+            }
             if let Some(status) = core.faults.check(FaultPoint::SendRefusal) {
                 return Err(status);
             }

@@ -533,8 +533,15 @@ pub(crate) fn complete_internal(
     true
 }
 
-/// Requests cancellation of the pending send of `req` (of send `gen` if given).
-/// Returns whether the IRP was pending and this call initiated its cancellation.
+/// Requests cancellation of the pending send of `req` (of send `gen` if given;
+/// `None` is `cancel_sent`, `WdfRequestCancelSentRequest`).
+///
+/// As `FxRequestBase::Cancel` and `IoCancelIrp`: returns `true` only if a
+/// cancel routine was called (the device's, or the simulator's for an IRP it
+/// parks cancelably); otherwise the cancellation is remembered: the IRP's
+/// cancel flag is set (the device sees it when it tries to make the IRP
+/// cancelable), and a request not sent yet fails its next send with
+/// `STATUS_CANCELLED` until it is reused.
 pub(crate) fn cancel(req: &Arc<RequestInner>, gen: Option<u64>, timeout: bool) -> bool {
     enum Then {
         CompleteNow(usize),
@@ -543,6 +550,11 @@ pub(crate) fn cancel(req: &Arc<RequestInner>, gen: Option<u64>, timeout: bool) -
     }
     let (then, gen) = {
         let mut d = req.lock();
+        if gen.is_none() && matches!(d.phase, Phase::Fresh | Phase::Formatted) {
+            // Not sent yet: remembered until reuse; the next send fails.
+            d.cancelled_unsent = true;
+            return false;
+        }
         if d.phase != Phase::AtDevice || gen.is_some_and(|g| g != d.gen) {
             return false;
         }
@@ -579,7 +591,13 @@ pub(crate) fn cancel(req: &Arc<RequestInner>, gen: Option<u64>, timeout: bool) -
                 send: gen,
             });
         }
-        Then::Flag => {}
+        Then::Flag => {
+            // No cancel routine (the device has not made the IRP cancelable,
+            // or is still being handed it): `IoCancelIrp` returns FALSE, the
+            // cancel flag stays set and the device sees it when it tries to
+            // make the IRP cancelable.
+            return false;
+        }
     }
     true
 }

@@ -58,6 +58,11 @@ pub(crate) struct ReqData {
     pub(crate) target: Option<Arc<TargetInner>>,
     pub(crate) device: Option<Arc<DeviceInner>>,
     pub(crate) cancel_requested: bool,
+    /// `cancel_sent` was called while the request was not sent (fresh or
+    /// formatted): KMDF's `FxRequestBase::m_Canceled`, which makes the next
+    /// send fail with `STATUS_CANCELLED` (`FxIoTarget::SubmitLocked`) until
+    /// the request is reused (`ClearFieldsForReuse`).
+    pub(crate) cancelled_unsent: bool,
     pub(crate) cancel_routine: Option<Arc<dyn CancelRoutine>>,
     pub(crate) parked: Parked,
     pub(crate) timed_out: bool,
@@ -178,6 +183,7 @@ impl SimRequest {
                     target: None,
                     device: None,
                     cancel_requested: false,
+                    cancelled_unsent: false,
                     cancel_routine: None,
                     parked: Parked::No,
                     timed_out: false,
@@ -237,6 +243,7 @@ impl Request for SimRequest {
             }
             Phase::Fresh | Phase::Formatted | Phase::Completed => {
                 d.phase = Phase::Fresh;
+                d.cancelled_unsent = false;
                 d.request_type = RequestType::Invalid;
                 d.ioctl = 0;
                 d.input = None;

@@ -230,9 +230,22 @@ pub trait Request: Send + Sync + Sized + 'static {
     /// verifier breaks (`FxRequest::Reuse`) and the simulator panics.
     fn reuse(&self) -> Result<()>;
 
-    /// Asks the framework to cancel the request if it is in flight
-    /// (`WdfRequestCancelSentRequest`). Returns whether cancellation was
-    /// initiated; `false` if it is not in flight. The completion routine still
-    /// runs (usually with `STATUS_CANCELLED`).
+    /// Asks the framework to cancel the request (`WdfRequestCancelSentRequest`).
+    ///
+    /// As in KMDF (`FxRequestBase::Cancel`, `IoCancelIrp`), returns `true`
+    /// only if a cancel routine ran: the device had made the request
+    /// cancelable, or the request waits in the target's queue (a stopped
+    /// target). Otherwise it returns `false` but the cancellation is
+    /// remembered:
+    ///
+    /// * in flight and not (yet) cancelable: the request's cancel flag is set;
+    ///   a device that later tries to make it cancelable sees it cancelled;
+    /// * not sent yet (formatted, or reused): the next send fails with
+    ///   `STATUS_CANCELLED` and calls no completion routine, until the request
+    ///   is reused;
+    /// * completed: nothing.
+    ///
+    /// A sent request's completion routine still runs exactly once (usually
+    /// with `STATUS_CANCELLED`) whatever this returns.
     fn cancel_sent(&self) -> bool;
 }
