@@ -1,6 +1,7 @@
 //! I/O targets (see [`SimIoTarget`]).
 
 use std::fmt;
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use dmf_wdf::{
@@ -69,7 +70,11 @@ pub(crate) struct TargetData {
     saved: Option<SavedOpen>,
     /// Sends pending at the device (not yet completed), for cancellation.
     pending: Vec<(Arc<RequestInner>, u64)>,
-    /// Sends whose completion has not been fully delivered.
+    /// Sends made while the target was stopped, in order, waiting for
+    /// `start` (KMDF's `m_PendedQueue`).
+    queued: VecDeque<(Arc<RequestInner>, u64)>,
+    /// Sends whose completion has not been fully delivered (queued ones
+    /// included).
     outstanding: usize,
 }
 
@@ -107,14 +112,15 @@ impl TargetInner {
         Ok(())
     }
 
+    /// Send `gen` of `req` completed: it is no longer pending at the device
+    /// nor queued.
     pub(crate) fn remove_pending(&self, req: &Arc<RequestInner>, gen: u64) {
         let mut t = self.lock();
-        if let Some(i) = t
-            .pending
-            .iter()
-            .position(|(r, g)| Arc::ptr_eq(r, req) && *g == gen)
-        {
+        let same = |(r, g): &(Arc<RequestInner>, u64)| Arc::ptr_eq(r, req) && *g == gen;
+        if let Some(i) = t.pending.iter().position(same) {
             t.pending.swap_remove(i);
+        } else if let Some(i) = t.queued.iter().position(same) {
+            t.queued.remove(i);
         }
     }
 
@@ -122,17 +128,96 @@ impl TargetInner {
     pub(crate) fn finish_one(&self) {
         let mut t = self.lock();
         t.outstanding = t.outstanding.saturating_sub(1);
-        if t.outstanding == 0 {
+        if t.outstanding <= t.queued.len() {
             self.drained.notify_all();
         }
     }
 
+    /// Waits until the completion of every send that is not queued has been
+    /// delivered (KMDF waits for sent I/O; pended requests stay queued).
     fn wait_drained(&self, op: &str) {
         context::assert_passive(op);
         let mut t = self.lock();
-        while t.outstanding > 0 {
+        while t.outstanding > t.queued.len() {
             t = wait(&self.drained, t);
         }
+    }
+
+    /// Completes every queued send with `STATUS_WDF_DEVICE_REMOVED_NOT_SENT`
+    /// (purge, close: KMDF `CompletePendedRequestList`).
+    fn fail_queued(&self) {
+        let queued: Vec<_> = self.lock().queued.drain(..).collect();
+        for (req, gen) in queued {
+            irp::complete_internal(&req, gen, Status::WDF_DEVICE_REMOVED_NOT_SENT, 0);
+        }
+    }
+
+    /// `start`: hands the queued sends to the device in order, as long as the
+    /// target stays open and started (KMDF `SubmitPendedRequests`).
+    fn submit_queued(&self) {
+        loop {
+            let Some((req, gen)) = self.lock().queued.pop_front() else {
+                return;
+            };
+            let mut d = req.lock();
+            if d.gen != gen || d.phase != Phase::Queued {
+                continue; // cancelled or timed out meanwhile
+            }
+            let mut t = self.lock();
+            match (t.open, t.state, t.device.clone()) {
+                (true, TState::Started, Some(device)) => {
+                    t.pending.push((Arc::clone(&req), gen));
+                    drop(t);
+                    d.phase = Phase::AtDevice;
+                    d.device = Some(Arc::clone(&device));
+                    let info = IrpInfo::of(&d);
+                    drop(d);
+                    dispatch(&self.core, &req, gen, &device, info);
+                }
+                (true, TState::Stopped, _) => {
+                    // Stopped again meanwhile: back to the head of the queue.
+                    t.queued.push_front((Arc::clone(&req), gen));
+                    return;
+                }
+                _ => {
+                    // Purged or closed meanwhile, after it left the queue.
+                    drop(t);
+                    drop(d);
+                    irp::complete_internal(&req, gen, Status::WDF_DEVICE_REMOVED_NOT_SENT, 0);
+                }
+            }
+        }
+    }
+}
+
+/// Hands send `gen` of `req` (phase `AtDevice`, registered pending at its
+/// target) to `device`.
+fn dispatch(
+    core: &Arc<Core>,
+    req: &Arc<RequestInner>,
+    gen: u64,
+    device: &Arc<DeviceInner>,
+    info: IrpInfo,
+) {
+    tracing::trace!(
+        request = req.id,
+        send = gen,
+        device = device.id.0,
+        "dmf-sim: IRP sent"
+    );
+    if !device.push_pending(req, gen) {
+        irp::complete_internal(req, gen, Status::DELETE_PENDING, 0);
+    } else if let Some(status) = core.faults.check(FaultPoint::RequestFailure) {
+        irp::complete_internal(req, gen, status, 0);
+    } else {
+        let irp = Irp::new(
+            Arc::clone(req),
+            gen,
+            device.id,
+            Arc::clone(&device.rng),
+            info,
+        );
+        device.handler.handle(irp);
     }
 }
 
@@ -162,14 +247,19 @@ fn cancel_all(list: Vec<(Arc<RequestInner>, u64)>) {
 /// `Started` and `Stopped`; `close_for_query_remove` moves an open target to
 /// `ClosedForQueryRemove` (it keeps its removal notifications and can
 /// `reopen`); `close` moves any state to `Closed` (which may be opened again).
-/// Requests can be formatted only while the target is open; sends are
-/// accepted only while it is open and `Started`, otherwise they are refused
-/// with `STATUS_INVALID_DEVICE_STATE`.
+/// Requests can be formatted only while the target is open. Sends are
+/// accepted while it is open and started or stopped; a send to a stopped
+/// target waits in the target's queue until `start` hands it to the device,
+/// `purge`/`close` complete it with `STATUS_WDF_DEVICE_REMOVED_NOT_SENT`, or
+/// a cancel (`STATUS_CANCELLED`) or its timeout (`STATUS_IO_TIMEOUT`) ends
+/// it; other sends are refused with `STATUS_INVALID_DEVICE_STATE`.
 ///
 /// `close`, `close_for_query_remove`, `stop(Cancel)` and `purge` cancel every
-/// request sent through the target; `close`, `close_for_query_remove`,
-/// `stop(Cancel | WaitForCompletion)` and `purge(true)` then wait until every
-/// completion routine of those requests has returned.
+/// request sent through the target to the device; `close`,
+/// `close_for_query_remove`, `stop(Cancel | WaitForCompletion)` and
+/// `purge(true)` then wait until every completion routine of those requests
+/// (and of the queued ones they completed) has returned; queued requests
+/// that stay queued are not waited for.
 ///
 /// See [`SimRequest`] for an example.
 pub struct SimIoTarget {
@@ -204,6 +294,7 @@ impl SimIoTarget {
                     device: None,
                     saved: None,
                     pending: Vec::with_capacity(16),
+                    queued: VecDeque::new(),
                     outstanding: 0,
                 }),
                 drained: Condvar::new(),
@@ -251,7 +342,7 @@ impl SimIoTarget {
         let (gen, device, info, check) = {
             let mut d = req.lock();
             match d.phase {
-                Phase::AtDevice | Phase::Completing => {
+                Phase::Queued | Phase::AtDevice | Phase::Completing => {
                     drop(d);
                     panic!(
                         "dmf-sim: request {} sent while a previous send of it is still in flight \
@@ -294,33 +385,48 @@ impl SimIoTarget {
             let gen = d.gen + 1;
             let device = {
                 let mut t = self.inner.lock();
-                if !t.open || t.state != TState::Started {
+                if !t.open {
                     return Err(Status::INVALID_DEVICE_STATE);
                 }
-                let device = t.device.clone().expect("a started target has a device");
-                t.pending.push((Arc::clone(req), gen));
-                t.outstanding += 1;
-                device
+                match t.state {
+                    TState::Started => {
+                        let device = t.device.clone().expect("an open target has a device");
+                        t.pending.push((Arc::clone(req), gen));
+                        t.outstanding += 1;
+                        Some(device)
+                    }
+                    // KMDF `FxIoTarget::SubmitLocked`: a stopped target
+                    // queues the request (STATUS_WDF_QUEUED) until start,
+                    // purge or close.
+                    TState::Stopped => {
+                        t.queued.push_back((Arc::clone(req), gen));
+                        t.outstanding += 1;
+                        None
+                    }
+                    TState::Purged | TState::ClosedForQueryRemove | TState::Closed => {
+                        return Err(Status::INVALID_DEVICE_STATE)
+                    }
+                }
             };
             d.gen = gen;
-            d.phase = Phase::AtDevice;
+            d.phase = if device.is_some() {
+                Phase::AtDevice
+            } else {
+                Phase::Queued
+            };
             d.sync = routine.is_none();
             d.routine = routine;
             d.delivered = false;
             d.target = Some(Arc::clone(&self.inner));
-            d.device = Some(Arc::clone(&device));
+            d.device = device.clone();
             d.cancel_requested = false;
             d.cancel_routine = None;
             d.parked = Parked::No;
             d.timed_out = false;
+            // The timeout runs from the send, queued or not (KMDF starts the
+            // request's timer in `SubmitLocked` either way).
             let check = irp::arm_timeout(&mut d, core.clock.now(), timeout_ms);
-            let info = IrpInfo {
-                request_type: d.request_type,
-                ioctl: d.ioctl,
-                input_len: d.input.map_or(0, |b| b.len()),
-                output_len: d.output.map_or(0, |b| b.len()),
-            };
-            (gen, device, info, check)
+            (gen, device, IrpInfo::of(&d), check)
         };
         counters::add(&core.counters.in_flight, 1);
         counters::bump(&core.counters.sent);
@@ -333,25 +439,13 @@ impl SimIoTarget {
                 },
             );
         }
-        tracing::trace!(
-            request = req.id,
-            send = gen,
-            device = device.id.0,
-            "dmf-sim: IRP sent"
-        );
-        if !device.push_pending(req, gen) {
-            irp::complete_internal(req, gen, Status::DELETE_PENDING, 0);
-        } else if let Some(status) = core.faults.check(FaultPoint::RequestFailure) {
-            irp::complete_internal(req, gen, status, 0);
-        } else {
-            let irp = Irp::new(
-                Arc::clone(req),
-                gen,
-                device.id,
-                Arc::clone(&device.rng),
-                info,
-            );
-            device.handler.handle(irp);
+        match device {
+            Some(device) => dispatch(core, req, gen, &device, info),
+            None => tracing::trace!(
+                request = req.id,
+                send = gen,
+                "dmf-sim: IRP queued on a stopped target"
+            ),
         }
         Ok(gen)
     }
@@ -498,6 +592,7 @@ impl IoTarget for SimIoTarget {
         if let Some(device) = &device {
             bus::release_target(device, self.inner.id, true);
         }
+        self.inner.fail_queued();
         cancel_all(pending);
         self.inner.wait_drained("IoTarget::close");
         drop(events);
@@ -524,6 +619,7 @@ impl IoTarget for SimIoTarget {
         if let Some(device) = &device {
             bus::release_target(device, self.inner.id, false);
         }
+        self.inner.fail_queued();
         cancel_all(pending);
         self.inner.wait_drained("IoTarget::close_for_query_remove");
         tracing::debug!(
@@ -539,12 +635,15 @@ impl IoTarget for SimIoTarget {
             TState::Started => Ok(()),
             TState::Stopped | TState::Purged => {
                 t.state = TState::Started;
+                let queued = t.queued.len();
                 drop(t);
                 tracing::debug!(
                     sim = self.inner.core.id,
                     target = self.inner.id,
+                    queued,
                     "dmf-sim: target started"
                 );
+                self.inner.submit_queued();
                 Ok(())
             }
             TState::ClosedForQueryRemove | TState::Closed => Err(Status::INVALID_DEVICE_STATE),
@@ -601,6 +700,7 @@ impl IoTarget for SimIoTarget {
             wait,
             "dmf-sim: target purged"
         );
+        self.inner.fail_queued();
         cancel_all(pending);
         if wait {
             self.inner.wait_drained("IoTarget::purge");
@@ -639,7 +739,7 @@ impl IoTarget for SimIoTarget {
         }
         let mut d = request.inner.lock();
         match d.phase {
-            Phase::AtDevice | Phase::Completing => {
+            Phase::Queued | Phase::AtDevice | Phase::Completing => {
                 drop(d);
                 panic!(
                     "dmf-sim: request {} formatted while another thread sent it \

@@ -59,6 +59,18 @@ pub(crate) struct IrpInfo {
     pub(crate) output_len: usize,
 }
 
+impl IrpInfo {
+    /// The formatting of the request whose data is `d`.
+    pub(crate) fn of(d: &crate::request::ReqData) -> IrpInfo {
+        IrpInfo {
+            request_type: d.request_type,
+            ioctl: d.ioctl,
+            input_len: d.input.map_or(0, |b| b.len()),
+            output_len: d.output.map_or(0, |b| b.len()),
+        }
+    }
+}
+
 /// A pending IRP handed to a [`DeviceHandler`](crate::DeviceHandler): the
 /// device owns it until it completes it.
 ///
@@ -472,8 +484,9 @@ fn park(
     );
 }
 
-/// Completes send `gen` of `req` if it is still pending; schedules delivery of
-/// its completion. Returns whether this call completed it.
+/// Completes send `gen` of `req` if it is still pending (at its device, or
+/// queued on its stopped target); schedules delivery of its completion.
+/// Returns whether this call completed it.
 pub(crate) fn complete_internal(
     req: &Arc<RequestInner>,
     gen: u64,
@@ -484,7 +497,7 @@ pub(crate) fn complete_internal(
     let (target, device, old_routine) = {
         let _buffers = lock(&req.buffer_lock);
         let mut d = req.lock();
-        if d.gen != gen || d.phase != Phase::AtDevice {
+        if d.gen != gen || !matches!(d.phase, Phase::AtDevice | Phase::Queued) {
             return false;
         }
         // KMDF (`FxIoTarget::RequestCompletionRoutine`, `TimerCallback`,
@@ -555,7 +568,8 @@ pub(crate) fn cancel(req: &Arc<RequestInner>, gen: Option<u64>, timeout: bool) -
             d.cancelled_unsent = true;
             return false;
         }
-        if d.phase != Phase::AtDevice || gen.is_some_and(|g| g != d.gen) {
+        if !matches!(d.phase, Phase::AtDevice | Phase::Queued) || gen.is_some_and(|g| g != d.gen)
+        {
             return false;
         }
         if timeout {
@@ -565,7 +579,11 @@ pub(crate) fn cancel(req: &Arc<RequestInner>, gen: Option<u64>, timeout: bool) -
             return false;
         }
         d.cancel_requested = true;
-        let then = if let Parked::Cancelable { information } = d.parked {
+        let then = if d.phase == Phase::Queued {
+            // The target's queue is cancelable (KMDF `_RequestCancelled`:
+            // FailPendedRequest with STATUS_CANCELLED).
+            Then::CompleteNow(0)
+        } else if let Parked::Cancelable { information } = d.parked {
             Then::CompleteNow(information)
         } else if let Some(r) = d.cancel_routine.take() {
             Then::Routine(r)
@@ -629,7 +647,9 @@ pub(crate) fn arm_timeout(
 /// Whether the timeout check at `deadline` would do anything.
 pub(crate) fn timeout_check_is_live(req: &RequestInner, deadline: u64) -> bool {
     let d = req.lock();
-    d.timeout_check == Some(deadline) && d.phase == Phase::AtDevice && d.timeout.is_some()
+    d.timeout_check == Some(deadline)
+        && matches!(d.phase, Phase::AtDevice | Phase::Queued)
+        && d.timeout.is_some()
 }
 
 /// The timeout check at `deadline` is due: cancels the pending send if its
@@ -644,7 +664,7 @@ pub(crate) fn timeout_check(req: &Arc<RequestInner>, deadline: u64) {
         }
         d.timeout_check = None;
         match d.timeout {
-            Some(t) if d.phase == Phase::AtDevice => {
+            Some(t) if matches!(d.phase, Phase::AtDevice | Phase::Queued) => {
                 if t <= now {
                     (Some(d.gen), None)
                 } else {

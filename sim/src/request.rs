@@ -19,6 +19,11 @@ pub(crate) enum Phase {
     Fresh,
     /// Formatted, ready to send.
     Formatted,
+    /// Sent to a stopped target: waits in the target's queue until the
+    /// target is started (then it goes to the device), purged or closed
+    /// (then it completes with `STATUS_WDF_DEVICE_REMOVED_NOT_SENT`), or it
+    /// is cancelled or times out (KMDF's pended queue, `FxIoTarget::PendRequestLocked`).
+    Queued,
     /// Sent; the device owns it (pending).
     AtDevice,
     /// Completed by the device (or a cancellation/removal); delivery scheduled.
@@ -101,9 +106,14 @@ impl RequestInner {
 ///
 /// ```text
 /// Fresh --format--> Formatted --send--> AtDevice --device/cancel/removal completes--> Completing
-///   ^                                                                                     |
-///   +------------------------- reuse <-- Completed <--- completion delivered -------------+
+///   ^                        |               ^                                            ^   |
+///   |                        +--send (stopped target)--> Queued --purge/close/cancel-------+   |
+///   |                                            (start)-+                                     |
+///   +------------------------- reuse <-- Completed <--- completion delivered -----------------+
 /// ```
+///
+/// A send to a stopped target waits in the target's queue (`Queued`) until
+/// the target is started, purged or closed, as in KMDF.
 ///
 /// A request must be reused (`WdfRequestReuse`) before it is formatted or sent
 /// again after a completion, as WDF requires. Reusing, formatting or sending
@@ -208,7 +218,10 @@ impl SimRequest {
     /// Whether a send of this request is in flight (sent, completion not yet
     /// delivered).
     pub fn is_in_flight(&self) -> bool {
-        matches!(self.inner.lock().phase, Phase::AtDevice | Phase::Completing)
+        matches!(
+            self.inner.lock().phase,
+            Phase::Queued | Phase::AtDevice | Phase::Completing
+        )
     }
 
     /// How many times the request was sent.
@@ -233,7 +246,7 @@ impl Request for SimRequest {
     fn reuse(&self) -> dmf_wdf::Result<()> {
         let mut d = self.inner.lock();
         match d.phase {
-            Phase::AtDevice | Phase::Completing => {
+            Phase::Queued | Phase::AtDevice | Phase::Completing => {
                 drop(d);
                 panic!(
                     "dmf-sim: request {} reused while a send of it is in flight \
@@ -267,7 +280,9 @@ impl Drop for SimRequest {
     fn drop(&mut self) {
         let phase = self.inner.lock().phase;
         counters::add(&self.inner.core.counters.live_requests, -1);
-        if matches!(phase, Phase::AtDevice | Phase::Completing) && !std::thread::panicking() {
+        if matches!(phase, Phase::Queued | Phase::AtDevice | Phase::Completing)
+            && !std::thread::panicking()
+        {
             panic!(
                 "dmf-sim: request {} dropped (deleted) while a send of it is in flight; \
                  a sent request belongs to the framework until its completion is delivered \

@@ -137,8 +137,14 @@ pub struct OpenParams<'a> {
 ///   leaves an open target `ClosedForQueryRemove`.
 /// * [`format_request`](IoTarget::format_request) fails with
 ///   `STATUS_INVALID_DEVICE_STATE` unless the target is open.
-/// * [`send`](IoTarget::send) is refused with `STATUS_INVALID_DEVICE_STATE`
-///   unless the target is open and `Started`.
+/// * [`send`](IoTarget::send) on an open target that is `Started` hands the
+///   request to the device. On an open target that is stopped (not purged)
+///   the request is accepted and waits in the target's queue until
+///   [`start`](IoTarget::start) sends it, [`purge`](IoTarget::purge) or a
+///   close completes it with `STATUS_WDF_DEVICE_REMOVED_NOT_SENT`, or it is
+///   cancelled (`STATUS_CANCELLED`) or times out (`STATUS_IO_TIMEOUT`). Any
+///   other send (target not open, purged or closed) is refused with
+///   `STATUS_INVALID_DEVICE_STATE`.
 ///
 /// [`state`](IoTarget::state) alone therefore does not tell whether a target
 /// is open.
@@ -154,21 +160,26 @@ pub trait IoTarget: Send + Sync + Sized + 'static {
     /// a remove-cancel (`WDF_IO_TARGET_OPEN_TYPE_REOPEN`).
     fn reopen(&self) -> Result<()>;
 
-    /// Closes the target: cancels every request sent to it and waits for them
-    /// to complete (`WdfIoTargetClose`). Idempotent.
+    /// Closes the target: completes what is queued with
+    /// `STATUS_WDF_DEVICE_REMOVED_NOT_SENT`, cancels every request sent to it
+    /// and waits for them to complete (`WdfIoTargetClose`). Idempotent.
     fn close(&self);
 
     /// Closes the target in response to a query-remove, keeping what is
     /// needed to [`reopen`](IoTarget::reopen) it (`WdfIoTargetCloseForQueryRemove`).
     fn close_for_query_remove(&self);
 
-    /// Starts a stopped target (`WdfIoTargetStart`).
+    /// Starts a stopped target (`WdfIoTargetStart`), sending the requests
+    /// queued while it was stopped, in order.
     fn start(&self) -> Result<()>;
 
-    /// Stops the target; new sends fail until [`IoTarget::start`] (`WdfIoTargetStop`).
+    /// Stops the target (`WdfIoTargetStop`): new sends wait in the target's
+    /// queue until [`IoTarget::start`]; `action` says what happens to the
+    /// requests already at the device. Queued requests stay queued.
     fn stop(&self, action: SentIoAction);
 
-    /// Purges the target: cancels everything sent, refuses new sends until
+    /// Purges the target: cancels everything sent, completes what is queued
+    /// with `STATUS_WDF_DEVICE_REMOVED_NOT_SENT`, refuses new sends until
     /// started again; waits for cancelled requests when `wait` (`WdfIoTargetPurge`).
     fn purge(&self, wait: bool);
 
