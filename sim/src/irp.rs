@@ -443,6 +443,13 @@ pub(crate) fn is_at_device(req: &RequestInner, gen: u64) -> bool {
     d.gen == gen && d.phase == Phase::AtDevice
 }
 
+/// The device keeps send `gen` of `req` non-cancelable (dropping its cancel
+/// routine) and completes it with `status` after `ms` simulated milliseconds
+/// (at once for 0): a surprise-removed device finishing what it holds.
+pub(crate) fn hold_uncancelable(req: &Arc<RequestInner>, gen: u64, ms: u64, status: Status) {
+    park(req, gen, ms, status, 0, false);
+}
+
 fn park(
     req: &Arc<RequestInner>,
     gen: u64,

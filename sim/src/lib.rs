@@ -134,6 +134,7 @@ use dmf_wdf::{
 
 pub use crate::bus::{
     AllowedAccess, Bus, DeviceId, DeviceInfo, DeviceSpec, InterfaceInfo, RemovalOutcome,
+    SurpriseRemoval,
 };
 pub use crate::client_device::{ClientDevice, ClientState};
 pub use crate::clock::{ClockMode, TICKS_PER_MS};
