@@ -812,3 +812,50 @@ fn stream_buffer_callbacks_and_buffer_put() {
     drop(module);
     assert_clean(&sim);
 }
+
+/// Surprise removal where the removed device decides: it holds the stream
+/// and single requests non-cancelable for a while and completes them with
+/// STATUS_NO_SUCH_DEVICE. The close in remove-complete waits for them; the
+/// client sees QueryRemoveComplete then Close and nothing leaks.
+#[test]
+fn surprise_removal_when_the_device_holds_io_non_cancelable() {
+    let sim = sim();
+    let id = sim
+        .bus()
+        .add_device(
+            DeviceSpec::new("held", Arc::new(TestsIoctlHandler::default()))
+                .with_interface(GUID)
+                .with_surprise_removal(Status::NO_SUCH_DEVICE, 40),
+        )
+        .unwrap();
+    let dimt = created(
+        &sim,
+        streaming_config(StreamMode::Automatic, 1),
+        Recorder::default(),
+    );
+    let t = dimt.targets()[0];
+    let (done, rx) = channel_completion();
+    let long = encode_sleep(10_000);
+    // SAFETY: `long` outlives the send: we wait for the completion below.
+    unsafe {
+        dimt.send(
+            t,
+            Some(RawBuffer::from_slice(&long)),
+            None,
+            sleep_params(),
+            Some(done),
+            1,
+        )
+    }
+    .unwrap();
+    sim.bus().surprise_remove(id).unwrap();
+    assert_eq!(
+        rx.recv_timeout(5 * SECOND).unwrap(),
+        (Status::NO_SUCH_DEVICE, 1)
+    );
+    let states: Vec<_> = dimt.client().events().iter().map(|e| e.state).collect();
+    assert_eq!(states, [S::Open, S::QueryRemoveComplete, S::Close]);
+    assert_eq!(dimt.open_target_count(), 0);
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
