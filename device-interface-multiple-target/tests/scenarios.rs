@@ -193,7 +193,10 @@ fn dimt3_dimt4_async_cancel_and_reuse() {
         )
     }
     .unwrap();
-    assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), (Status::IO_TIMEOUT, 9));
+    assert_eq!(
+        rx.recv_timeout(5 * SECOND).unwrap(),
+        (Status::IO_TIMEOUT, 9)
+    );
 
     // Reuse matrix (CRT-6): the same id three times, busy while in flight.
     let reuse = dimt.reuse_create(t).unwrap();

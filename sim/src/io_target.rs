@@ -1,7 +1,7 @@
 //! I/O targets (see [`SimIoTarget`]).
 
-use std::fmt;
 use std::collections::VecDeque;
+use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use dmf_wdf::{

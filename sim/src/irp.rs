@@ -575,8 +575,7 @@ pub(crate) fn cancel(req: &Arc<RequestInner>, gen: Option<u64>, timeout: bool) -
             d.cancelled_unsent = true;
             return false;
         }
-        if !matches!(d.phase, Phase::AtDevice | Phase::Queued) || gen.is_some_and(|g| g != d.gen)
-        {
+        if !matches!(d.phase, Phase::AtDevice | Phase::Queued) || gen.is_some_and(|g| g != d.gen) {
             return false;
         }
         if timeout {

@@ -362,10 +362,18 @@ fn surprise_removal_completes_io_when_the_device_decides_and_close_waits() {
     // remove_complete closes the target; the close cannot cancel what the
     // removed device holds and waits for its completions.
     sim.bus().surprise_remove(id).unwrap();
-    assert!(start.elapsed() >= Duration::from_millis(80), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(80),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(rec.statuses(), vec![Status::NO_SUCH_DEVICE; 3]);
     assert_eq!(ta.state(), TargetState::Closed);
-    assert_eq!(device.complete_all(Status::SUCCESS), 3, "the device's handles are stale");
+    assert_eq!(
+        device.complete_all(Status::SUCCESS),
+        3,
+        "the device's handles are stale"
+    );
     assert_eq!(rec.count(), 3, "completed exactly once");
     drop(requests);
     drop(ta);

@@ -142,7 +142,10 @@ fn sync_timeout_returns_io_timeout() {
         took >= Duration::from_millis(30) && took < Duration::from_secs(5),
         "{took:?}"
     );
-    assert_eq!(request.last_completion().unwrap().status, Status::IO_TIMEOUT);
+    assert_eq!(
+        request.last_completion().unwrap().status,
+        Status::IO_TIMEOUT
+    );
 
     // Without a timeout (or a longer one) the device's answer comes back.
     request.reuse().unwrap();
