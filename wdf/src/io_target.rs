@@ -215,7 +215,9 @@ pub trait IoTarget: Send + Sync + Sized + 'static {
     ///
     /// On `Ok`, `routine.completed` is called exactly once, later or already
     /// during this call, on any thread. On `Err` the request was refused and
-    /// `routine` is dropped without being called.
+    /// `routine` is dropped without being called: see the state contract
+    /// above, and `STATUS_CANCELLED` for a request cancelled with
+    /// [`Request::cancel_sent`] since its last reuse.
     fn send<C: CompletionRoutine>(
         &self,
         request: &Self::Request,
