@@ -180,7 +180,7 @@ fn dimt3_dimt4_async_cancel_and_reuse() {
     assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), (Status::CANCELLED, 8));
     assert!(!dimt.cancel(t, id), "a finished id cancels nothing");
 
-    // Timeout.
+    // Timeout: the framework cancels the request and reports STATUS_IO_TIMEOUT.
     // SAFETY: as above.
     unsafe {
         dimt.send(
@@ -193,7 +193,10 @@ fn dimt3_dimt4_async_cancel_and_reuse() {
         )
     }
     .unwrap();
-    assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), (Status::CANCELLED, 9));
+    assert_eq!(
+        rx.recv_timeout(5 * SECOND).unwrap(),
+        (Status::IO_TIMEOUT, 9)
+    );
 
     // Reuse matrix (CRT-6): the same id three times, busy while in flight.
     let reuse = dimt.reuse_create(t).unwrap();
@@ -1000,4 +1003,51 @@ fn single_send_config_reaches_every_target_transport() {
         drop(finish(&sim, dimt));
         assert_clean(&sim);
     }
+}
+
+/// Surprise removal where the removed device decides: it holds the stream
+/// and single requests non-cancelable for a while and completes them with
+/// STATUS_NO_SUCH_DEVICE. The close in remove-complete waits for them; the
+/// client sees QueryRemoveComplete then Close and nothing leaks.
+#[test]
+fn surprise_removal_when_the_device_holds_io_non_cancelable() {
+    let sim = sim();
+    let id = sim
+        .bus()
+        .add_device(
+            DeviceSpec::new("held", Arc::new(TestsIoctlHandler::default()))
+                .with_interface(GUID)
+                .with_surprise_removal(Status::NO_SUCH_DEVICE, 40),
+        )
+        .unwrap();
+    let dimt = created(
+        &sim,
+        streaming_config(StreamMode::Automatic, 1),
+        Recorder::default(),
+    );
+    let t = dimt.targets()[0];
+    let (done, rx) = channel_completion();
+    let long = encode_sleep(10_000);
+    // SAFETY: `long` outlives the send: we wait for the completion below.
+    unsafe {
+        dimt.send(
+            t,
+            Some(RawBuffer::from_slice(&long)),
+            None,
+            sleep_params(),
+            Some(done),
+            1,
+        )
+    }
+    .unwrap();
+    sim.bus().surprise_remove(id).unwrap();
+    assert_eq!(
+        rx.recv_timeout(5 * SECOND).unwrap(),
+        (Status::NO_SUCH_DEVICE, 1)
+    );
+    let states: Vec<_> = dimt.client().events().iter().map(|e| e.state).collect();
+    assert_eq!(states, [S::Open, S::QueryRemoveComplete, S::Close]);
+    assert_eq!(dimt.open_target_count(), 0);
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
 }

@@ -114,25 +114,45 @@ pub fn query_remove_outcome(client: Option<Status>, raw_state_after: i32) -> Que
 
 /// Maps a raw `WDF_IO_TARGET_STATE` to the seam's [`TargetState`].
 ///
-/// WDF has no "created" state: a remote target that was never opened reports
-/// `WdfIoTargetClosed`. The backend therefore remembers whether the target was
-/// ever opened and passes it as `ever_opened`. `Purged` is open but refusing
-/// sends, like `Stopped`; `Deleted` and unknown values read as `Closed`.
+/// The seam reports what KMDF reports: a remote target is constructed
+/// `WdfIoTargetStarted` (`FxIoTarget::Construct`) and stays so until it is
+/// opened and closed, so a never-opened target reads `Started`. `Purged` does
+/// not pass requests to the device, like `Stopped`; `Deleted` and unknown
+/// values read as `Closed`.
 ///
 /// ```
 /// use dmf_kmdf::convert::{io_target_state, target_state_from_raw};
 /// use dmf_wdf::TargetState;
-/// assert_eq!(target_state_from_raw(io_target_state::CLOSED, false), TargetState::Created);
-/// assert_eq!(target_state_from_raw(io_target_state::PURGED, true), TargetState::Stopped);
+/// assert_eq!(target_state_from_raw(io_target_state::STARTED), TargetState::Started);
+/// assert_eq!(target_state_from_raw(io_target_state::PURGED), TargetState::Stopped);
 /// ```
-pub const fn target_state_from_raw(raw: i32, ever_opened: bool) -> TargetState {
+pub const fn target_state_from_raw(raw: i32) -> TargetState {
     match raw {
         io_target_state::STARTED => TargetState::Started,
         io_target_state::STOPPED | io_target_state::PURGED => TargetState::Stopped,
         io_target_state::CLOSED_FOR_QUERY_REMOVE => TargetState::ClosedForQueryRemove,
-        _ if !ever_opened => TargetState::Created,
         _ => TargetState::Closed,
     }
+}
+
+/// Whether [`IoTarget::open`](dmf_wdf::IoTarget::open) may proceed on a
+/// target in raw state `raw` that was (`ever_opened`) or was not opened
+/// successfully before.
+///
+/// KMDF (`FxIoTargetRemote::Open`) accepts an open whenever the target is not
+/// open, and a never-opened target reports `WdfIoTargetStarted`. The backend
+/// also refuses a target closed for a query-remove (its PnP notification
+/// is still registered, so a callback could read the events being
+/// replaced): an opened target may be opened again only once `Closed`.
+///
+/// ```
+/// use dmf_kmdf::convert::{io_target_state, open_allowed};
+/// assert!(open_allowed(io_target_state::STARTED, false)); // a new target
+/// assert!(!open_allowed(io_target_state::STARTED, true)); // already open
+/// assert!(open_allowed(io_target_state::CLOSED, true));
+/// ```
+pub const fn open_allowed(raw: i32, ever_opened: bool) -> bool {
+    !ever_opened || raw == io_target_state::CLOSED
 }
 
 /// `_WDF_POWER_DEVICE_STATE` values (`wdfdevice.h`).
@@ -346,18 +366,38 @@ mod tests {
     #[test]
     fn target_states() {
         use io_target_state::*;
-        assert_eq!(target_state_from_raw(STARTED, true), TargetState::Started);
-        assert_eq!(target_state_from_raw(STOPPED, true), TargetState::Stopped);
-        assert_eq!(target_state_from_raw(PURGED, true), TargetState::Stopped);
+        assert_eq!(target_state_from_raw(STARTED), TargetState::Started);
+        assert_eq!(target_state_from_raw(STOPPED), TargetState::Stopped);
+        assert_eq!(target_state_from_raw(PURGED), TargetState::Stopped);
         assert_eq!(
-            target_state_from_raw(CLOSED_FOR_QUERY_REMOVE, true),
+            target_state_from_raw(CLOSED_FOR_QUERY_REMOVE),
             TargetState::ClosedForQueryRemove
         );
-        assert_eq!(target_state_from_raw(CLOSED, true), TargetState::Closed);
-        assert_eq!(target_state_from_raw(DELETED, true), TargetState::Closed);
-        assert_eq!(target_state_from_raw(UNDEFINED, true), TargetState::Closed);
-        assert_eq!(target_state_from_raw(CLOSED, false), TargetState::Created);
-        assert_eq!(target_state_from_raw(99, false), TargetState::Created);
+        assert_eq!(target_state_from_raw(CLOSED), TargetState::Closed);
+        assert_eq!(target_state_from_raw(DELETED), TargetState::Closed);
+        assert_eq!(target_state_from_raw(UNDEFINED), TargetState::Closed);
+        assert_eq!(target_state_from_raw(99), TargetState::Closed);
+    }
+
+    /// KMDF constructs every target `WdfIoTargetStarted`: the first open of a
+    /// target must not be refused because it reads `Started`.
+    #[test]
+    fn a_never_opened_target_reads_started_and_may_be_opened() {
+        use io_target_state::*;
+        assert_eq!(target_state_from_raw(STARTED), TargetState::Started);
+        assert!(open_allowed(STARTED, false));
+        // A failed first open leaves the state as it was.
+        assert!(open_allowed(STOPPED, false));
+        assert!(open_allowed(CLOSED, false));
+    }
+
+    #[test]
+    fn an_opened_target_may_be_opened_again_only_once_closed() {
+        use io_target_state::*;
+        assert!(open_allowed(CLOSED, true));
+        for raw in [STARTED, STOPPED, PURGED, CLOSED_FOR_QUERY_REMOVE, DELETED] {
+            assert!(!open_allowed(raw, true), "raw state {raw}");
+        }
     }
 
     #[test]

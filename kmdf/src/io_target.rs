@@ -25,7 +25,8 @@ use crate::context::{
 };
 use crate::convert::wdk::{failure, nt_result, status};
 use crate::convert::{
-    io_target_state, query_remove_outcome, relative_timeout_100ns, target_state_from_raw,
+    io_target_state, open_allowed, query_remove_outcome, relative_timeout_100ns,
+    target_state_from_raw,
     unicode_string_byte_len,
 };
 use crate::lock::KmdfLock;
@@ -61,8 +62,9 @@ const SEND_OPTION_SYNCHRONOUS: ULONG =
 /// does when no callback is registered (an open handle would keep the removed
 /// device's stack alive).
 ///
-/// WDF has no "created" state; [`IoTarget::state`] reports
-/// [`TargetState::Created`] until the first successful open.
+/// It meets the seam's state contract (see [`IoTarget`]) as KMDF does: a new
+/// target reads `Started` (`FxIoTarget::Construct`); whether it was ever
+/// opened is kept here, for [`open_allowed`].
 ///
 /// Dropping it closes it (`WdfIoTargetClose`, cancelling and waiting for sent
 /// requests) and deletes it, at `PASSIVE_LEVEL`. Dropping it from one of its
@@ -128,11 +130,12 @@ impl IoTarget for KmdfIoTarget {
     type Request = KmdfRequest;
 
     /// `WDF_IO_TARGET_OPEN_PARAMS_INIT_OPEN_BY_NAME` + the three PnP callbacks,
-    /// then `WdfIoTargetOpen`. Refused with `STATUS_INVALID_DEVICE_STATE` unless
-    /// the target is created or closed (so no callback of a previous open can
-    /// still read the events being replaced).
+    /// then `WdfIoTargetOpen`. Refused with `STATUS_INVALID_DEVICE_STATE`
+    /// unless the target was never opened or is closed ([`open_allowed`]), so
+    /// no callback of a previous open can still read the events being
+    /// replaced.
     fn open<E: TargetEvents>(&self, params: &OpenParams<'_>, events: Arc<E>) -> Result<()> {
-        if !matches!(self.state(), TargetState::Created | TargetState::Closed) {
+        if !open_allowed(self.raw_state(), self.ever_opened.load(Ordering::Acquire)) {
             return Err(Status::INVALID_DEVICE_STATE);
         }
         let name = WideName::new(params.symbolic_link)?;
@@ -186,11 +189,10 @@ impl IoTarget for KmdfIoTarget {
         nt_result(status)
     }
 
-    /// `WdfIoTargetClose`, skipped if never opened or already closed.
+    /// `WdfIoTargetClose`, skipped if already closed. On a never-opened
+    /// target it only moves the state to `Closed` (`FxIoTargetRemote::Close`:
+    /// "not open, treat this as a cleanup").
     fn close(&self) {
-        if !self.ever_opened.load(Ordering::Acquire) {
-            return;
-        }
         if matches!(
             self.raw_state(),
             io_target_state::CLOSED | io_target_state::DELETED
@@ -245,7 +247,7 @@ impl IoTarget for KmdfIoTarget {
     /// `WdfIoTargetGetState`, mapped by
     /// [`target_state_from_raw`].
     fn state(&self) -> TargetState {
-        target_state_from_raw(self.raw_state(), self.ever_opened.load(Ordering::Acquire))
+        target_state_from_raw(self.raw_state())
     }
 
     /// `WdfIoTargetFormatRequestForRead` / `ForWrite` / `ForIoctl` /

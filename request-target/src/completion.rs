@@ -49,7 +49,8 @@ pub enum DeliveryContext {
 /// They are valid only during the callback.
 pub struct SendCompleted<'a> {
     /// Completion status of the request (success, `STATUS_CANCELLED` after a
-    /// cancel or a timeout, the target's failure...).
+    /// cancel, `STATUS_IO_TIMEOUT` after the framework cancelled it for its
+    /// timeout, the target's failure...).
     pub status: Status,
     /// Bytes transferred (the request's `Information`).
     pub information: usize,

@@ -892,7 +892,9 @@ impl<P: Platform> RequestTarget<P> {
     /// this id. Returns `true` if cancellation was initiated (the callback
     /// still runs, usually with `STATUS_CANCELLED`); `false` if the id is
     /// unknown, its send already completed, cancellation was already
-    /// requested, or close has begun. A completed send's id never matches a
+    /// requested, close has begun, or the device has not made the request
+    /// cancelable (as `WdfRequestCancelSentRequest`; the cancel is then still
+    /// remembered and the device sees it). A completed send's id never matches a
     /// later send, even on the same request object. Any level.
     pub fn cancel(&self, id: CancelId) -> bool {
         let Ok(_reference) = self.shared.gate.acquire() else {

@@ -8,7 +8,7 @@ use dmf_wdf::{Guid, OpenMode, ShareAccess, Status};
 
 use crate::core::{lock, Core};
 use crate::device::DeviceHandler;
-use crate::io_target::{TState, TargetInner};
+use crate::io_target::TargetInner;
 use crate::irp;
 use crate::pnp::{self, Registration};
 use crate::request::RequestInner;
@@ -37,6 +37,33 @@ pub enum AllowedAccess {
     WriteOnly,
 }
 
+/// What a device does with the IRPs it holds when it is surprise-removed.
+///
+/// In KMDF the lower driver decides: it completes what it holds when it
+/// handles the removal, with its own status (`STATUS_NO_SUCH_DEVICE`,
+/// `STATUS_DELETE_PENDING`, `STATUS_DEVICE_REMOVED`, ...), and until then it
+/// may hold them non-cancelable, so that a close of the target from its
+/// remove-complete callback waits for them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SurpriseRemoval {
+    /// The status the device completes its pending IRPs with.
+    pub status: Status,
+    /// Simulated milliseconds after the removal at which it completes them;
+    /// until then they are not cancelable (cancellation has no effect). `0`
+    /// completes them during the removal, before `remove_complete`.
+    pub delay_ms: u64,
+}
+
+impl Default for SurpriseRemoval {
+    /// `STATUS_DEVICE_REMOVED`, at once.
+    fn default() -> Self {
+        SurpriseRemoval {
+            status: Status::DEVICE_REMOVED,
+            delay_ms: 0,
+        }
+    }
+}
+
 /// A device to plug into the bus.
 #[derive(Clone)]
 pub struct DeviceSpec {
@@ -50,6 +77,8 @@ pub struct DeviceSpec {
     pub access: AllowedAccess,
     /// Whether the interfaces are enabled when the device is added (default true).
     pub interfaces_enabled: bool,
+    /// What it does with pending IRPs on a surprise removal.
+    pub surprise_removal: SurpriseRemoval,
 }
 
 impl fmt::Debug for DeviceSpec {
@@ -59,6 +88,7 @@ impl fmt::Debug for DeviceSpec {
             .field("interfaces", &self.interfaces)
             .field("access", &self.access)
             .field("interfaces_enabled", &self.interfaces_enabled)
+            .field("surprise_removal", &self.surprise_removal)
             .finish()
     }
 }
@@ -72,7 +102,16 @@ impl DeviceSpec {
             handler,
             access: AllowedAccess::ReadWrite,
             interfaces_enabled: true,
+            surprise_removal: SurpriseRemoval::default(),
         }
+    }
+
+    /// On a surprise removal, completes the IRPs pending at the device with
+    /// `status` after `delay_ms` simulated milliseconds, holding them
+    /// non-cancelable until then (see [`SurpriseRemoval`]).
+    pub fn with_surprise_removal(mut self, status: Status, delay_ms: u64) -> Self {
+        self.surprise_removal = SurpriseRemoval { status, delay_ms };
+        self
     }
 
     /// Adds an interface class.
@@ -241,6 +280,7 @@ pub(crate) struct DeviceInner {
     pub(crate) link: String,
     pub(crate) handler: Arc<dyn DeviceHandler>,
     pub(crate) access: AllowedAccess,
+    pub(crate) surprise_removal: SurpriseRemoval,
     pub(crate) rng: Arc<Mutex<SplitMix64>>,
     data: Mutex<DeviceData>,
 }
@@ -373,14 +413,16 @@ pub(crate) fn lookup(core: &Core, link: &str) -> Option<(Arc<DeviceInner>, Optio
 
 /// Opens `target` on the device named by `link`: name lookup, presence,
 /// enabled interface, access and share checks, then attaches the target and
-/// moves it to `Started`. `expect` lists the states the target may be in.
+/// moves it to `Started`. `reopen` chooses between an open (the target must
+/// not be open or closed for a query-remove) and a reopen (it must be closed
+/// for a query-remove).
 pub(crate) fn open_target(
     core: &Core,
     target: &Arc<TargetInner>,
     link: &str,
     mode: OpenMode,
     share: ShareAccess,
-    expect: &[TState],
+    reopen: bool,
 ) -> dmf_wdf::Result<Arc<DeviceInner>> {
     let (device, interface) = lookup(core, link).ok_or(Status::OBJECT_NAME_NOT_FOUND)?;
     let access = OpenAccess::new(mode, share);
@@ -412,7 +454,7 @@ pub(crate) fn open_target(
     if conflict {
         return Err(Status::SHARING_VIOLATION);
     }
-    target.attach_started(&device, expect)?;
+    target.attach_started(&device, reopen)?;
     match d.attached.iter_mut().find(|a| a.target_id == target.id) {
         Some(a) => a.open = Some(access),
         None => d.attached.push(Attachment {
@@ -521,6 +563,7 @@ impl Bus {
             link,
             handler: spec.handler,
             access: spec.access,
+            surprise_removal: spec.surprise_removal,
             rng: Arc::new(Mutex::new(SplitMix64::derive(core.seed, 0xDE71_CE00 + id))),
             data: Mutex::new(DeviceData {
                 presence: Presence::Present,
@@ -595,10 +638,14 @@ impl Bus {
         })?
     }
 
-    /// Surprise removal: no query. The device leaves the bus, every IRP
-    /// pending at it completes with `STATUS_DEVICE_REMOVED`, every registered
-    /// target gets `remove_complete`, then its interfaces are reported removed.
-    /// Later sends on targets still open complete with `STATUS_DELETE_PENDING`.
+    /// Surprise removal: no query. The device leaves the bus; the IRPs
+    /// pending at it complete as the device decides ([`SurpriseRemoval`],
+    /// set with [`DeviceSpec::with_surprise_removal`]: by default at once with
+    /// `STATUS_DEVICE_REMOVED`; with a delay they stay pending, not
+    /// cancelable, through `remove_complete`, so a close there waits for
+    /// them — use a real-time clock for that); every registered target gets
+    /// `remove_complete`, then its interfaces are reported removed. Later
+    /// sends on targets still open complete with `STATUS_DELETE_PENDING`.
     pub fn surprise_remove(&self, id: DeviceId) -> dmf_wdf::Result<()> {
         pnp::call(self.core(), "Bus::surprise_remove", move |core| {
             surprise(core, id)
@@ -780,8 +827,9 @@ fn surprise(core: &Arc<Core>, id: DeviceId) -> dmf_wdf::Result<()> {
         pending = pending.len(),
         "dmf-sim: surprise removal"
     );
+    let SurpriseRemoval { status, delay_ms } = device.surprise_removal;
     for (req, gen) in pending {
-        irp::complete_internal(&req, gen, Status::DEVICE_REMOVED, 0);
+        irp::hold_uncancelable(&req, gen, delay_ms, status);
     }
     for t in device.attached_targets() {
         t.events

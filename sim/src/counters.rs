@@ -29,7 +29,8 @@ pub struct Counters {
     pub irps_sent: u64,
     /// Total IRPs completed (by a device, a cancellation or a removal).
     pub irps_completed: u64,
-    /// Total IRPs completed with `STATUS_CANCELLED`.
+    /// Total IRPs completed with `STATUS_CANCELLED`, or with
+    /// `STATUS_IO_TIMEOUT` after their timeout cancelled them.
     pub irps_cancelled: u64,
     /// I/O target objects created and not yet deleted.
     pub live_targets: i64,

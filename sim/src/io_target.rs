@@ -1,5 +1,6 @@
 //! I/O targets (see [`SimIoTarget`]).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -33,10 +34,12 @@ impl TargetEvents for NoTargetEvents {
     fn remove_complete(&self) {}
 }
 
-/// The simulator's target states (`Purged` reports as `Stopped`).
+/// The simulator's target states, KMDF's `m_State` (`Purged` reports as
+/// `Stopped`). Whether the target is open is tracked apart from it
+/// ([`TargetData::open`]), as KMDF's `FxIoTargetRemote` keeps `m_OpenState`
+/// apart from `m_State`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TState {
-    Created,
     Started,
     Stopped,
     Purged,
@@ -45,7 +48,8 @@ pub(crate) enum TState {
 }
 
 impl TState {
-    fn is_open(self) -> bool {
+    /// Whether `stop`/`purge`/`start` move the target between these states.
+    fn is_running(self) -> bool {
         matches!(self, TState::Started | TState::Stopped | TState::Purged)
     }
 }
@@ -59,11 +63,18 @@ struct SavedOpen {
 
 pub(crate) struct TargetData {
     state: TState,
+    /// Open on a device (`FxIoTargetRemoteOpenStateOpen`): set by a successful
+    /// open or reopen, cleared by close and close-for-query-remove.
+    open: bool,
     device: Option<Arc<DeviceInner>>,
     saved: Option<SavedOpen>,
     /// Sends pending at the device (not yet completed), for cancellation.
     pending: Vec<(Arc<RequestInner>, u64)>,
-    /// Sends whose completion has not been fully delivered.
+    /// Sends made while the target was stopped, in order, waiting for
+    /// `start` (KMDF's `m_PendedQueue`).
+    queued: VecDeque<(Arc<RequestInner>, u64)>,
+    /// Sends whose completion has not been fully delivered (queued ones
+    /// included).
     outstanding: usize,
 }
 
@@ -82,30 +93,34 @@ impl TargetInner {
         lock(&self.data)
     }
 
-    /// Moves the target to `Started` on `device` if it is in one of `expect`
-    /// (called with the device lock held, by `bus::open_target`).
+    /// Moves the target to `Started` and open on `device` if an open
+    /// (`reopen == false`: not open and not closed for a query-remove) or a
+    /// reopen (closed for a query-remove) is allowed now (called with the
+    /// device lock held, by `bus::open_target`).
     pub(crate) fn attach_started(
         &self,
         device: &Arc<DeviceInner>,
-        expect: &[TState],
+        reopen: bool,
     ) -> dmf_wdf::Result<()> {
         let mut t = self.lock();
-        if !expect.contains(&t.state) {
+        if !t.may_open(reopen) {
             return Err(Status::INVALID_DEVICE_STATE);
         }
         t.state = TState::Started;
+        t.open = true;
         t.device = Some(Arc::clone(device));
         Ok(())
     }
 
+    /// Send `gen` of `req` completed: it is no longer pending at the device
+    /// nor queued.
     pub(crate) fn remove_pending(&self, req: &Arc<RequestInner>, gen: u64) {
         let mut t = self.lock();
-        if let Some(i) = t
-            .pending
-            .iter()
-            .position(|(r, g)| Arc::ptr_eq(r, req) && *g == gen)
-        {
+        let same = |(r, g): &(Arc<RequestInner>, u64)| Arc::ptr_eq(r, req) && *g == gen;
+        if let Some(i) = t.pending.iter().position(same) {
             t.pending.swap_remove(i);
+        } else if let Some(i) = t.queued.iter().position(same) {
+            t.queued.remove(i);
         }
     }
 
@@ -113,16 +128,109 @@ impl TargetInner {
     pub(crate) fn finish_one(&self) {
         let mut t = self.lock();
         t.outstanding = t.outstanding.saturating_sub(1);
-        if t.outstanding == 0 {
+        if t.outstanding <= t.queued.len() {
             self.drained.notify_all();
         }
     }
 
+    /// Waits until the completion of every send that is not queued has been
+    /// delivered (KMDF waits for sent I/O; pended requests stay queued).
     fn wait_drained(&self, op: &str) {
         context::assert_passive(op);
         let mut t = self.lock();
-        while t.outstanding > 0 {
+        while t.outstanding > t.queued.len() {
             t = wait(&self.drained, t);
+        }
+    }
+
+    /// Completes every queued send with `STATUS_WDF_DEVICE_REMOVED_NOT_SENT`
+    /// (purge, close: KMDF `CompletePendedRequestList`).
+    fn fail_queued(&self) {
+        let queued: Vec<_> = self.lock().queued.drain(..).collect();
+        for (req, gen) in queued {
+            irp::complete_internal(&req, gen, Status::WDF_DEVICE_REMOVED_NOT_SENT, 0);
+        }
+    }
+
+    /// `start`: hands the queued sends to the device in order, as long as the
+    /// target stays open and started (KMDF `SubmitPendedRequests`).
+    fn submit_queued(&self) {
+        loop {
+            let Some((req, gen)) = self.lock().queued.pop_front() else {
+                return;
+            };
+            let mut d = req.lock();
+            if d.gen != gen || d.phase != Phase::Queued {
+                continue; // cancelled or timed out meanwhile
+            }
+            let mut t = self.lock();
+            match (t.open, t.state, t.device.clone()) {
+                (true, TState::Started, Some(device)) => {
+                    t.pending.push((Arc::clone(&req), gen));
+                    drop(t);
+                    d.phase = Phase::AtDevice;
+                    d.device = Some(Arc::clone(&device));
+                    let info = IrpInfo::of(&d);
+                    drop(d);
+                    dispatch(&self.core, &req, gen, &device, info);
+                }
+                (true, TState::Stopped, _) => {
+                    // Stopped again meanwhile: back to the head of the queue.
+                    t.queued.push_front((Arc::clone(&req), gen));
+                    return;
+                }
+                _ => {
+                    // Purged or closed meanwhile, after it left the queue.
+                    drop(t);
+                    drop(d);
+                    irp::complete_internal(&req, gen, Status::WDF_DEVICE_REMOVED_NOT_SENT, 0);
+                }
+            }
+        }
+    }
+}
+
+/// Hands send `gen` of `req` (phase `AtDevice`, registered pending at its
+/// target) to `device`.
+fn dispatch(
+    core: &Arc<Core>,
+    req: &Arc<RequestInner>,
+    gen: u64,
+    device: &Arc<DeviceInner>,
+    info: IrpInfo,
+) {
+    tracing::trace!(
+        request = req.id,
+        send = gen,
+        device = device.id.0,
+        "dmf-sim: IRP sent"
+    );
+    // The lower driver may complete the IRP before IoCallDriver returns: in
+    // inline mode its completion runs right here, on the sending thread.
+    let _inline = irp::inline_scope(core);
+    if !device.push_pending(req, gen) {
+        irp::complete_internal(req, gen, Status::DELETE_PENDING, 0);
+    } else if let Some(status) = core.faults.check(FaultPoint::RequestFailure) {
+        irp::complete_internal(req, gen, status, 0);
+    } else {
+        let irp = Irp::new(
+            Arc::clone(req),
+            gen,
+            device.id,
+            Arc::clone(&device.rng),
+            info,
+        );
+        device.handler.handle(irp);
+    }
+}
+
+impl TargetData {
+    /// Whether an open (`reopen == false`) or a reopen may start now.
+    fn may_open(&self, reopen: bool) -> bool {
+        if reopen {
+            self.state == TState::ClosedForQueryRemove
+        } else {
+            !self.open && self.state != TState::ClosedForQueryRemove
         }
     }
 }
@@ -136,16 +244,25 @@ fn cancel_all(list: Vec<(Arc<RequestInner>, u64)>) {
 /// A simulated `WDFIOTARGET`. Dropping it closes it (waiting for everything
 /// sent through it) and deletes it.
 ///
-/// Target states: `Created --open--> Started <--start/stop/purge--> Stopped`;
-/// `close_for_query_remove` moves an open target to `ClosedForQueryRemove`
-/// (it keeps its removal notifications and can `reopen`); `close` moves any
-/// state to `Closed` (which may be opened again). Sends are accepted only in
-/// `Started`; otherwise they are refused with `STATUS_INVALID_DEVICE_STATE`.
+/// It follows the state contract of [`IoTarget`]: a new target reports
+/// `Started` and is not open (as KMDF's `FxIoTarget::Construct` makes it);
+/// `open` makes it open and `Started`; `start`/`stop`/`purge` move it between
+/// `Started` and `Stopped`; `close_for_query_remove` moves an open target to
+/// `ClosedForQueryRemove` (it keeps its removal notifications and can
+/// `reopen`); `close` moves any state to `Closed` (which may be opened again).
+/// Requests can be formatted only while the target is open. Sends are
+/// accepted while it is open and started or stopped; a send to a stopped
+/// target waits in the target's queue until `start` hands it to the device,
+/// `purge`/`close` complete it with `STATUS_WDF_DEVICE_REMOVED_NOT_SENT`, or
+/// a cancel (`STATUS_CANCELLED`) or its timeout (`STATUS_IO_TIMEOUT`) ends
+/// it; other sends are refused with `STATUS_INVALID_DEVICE_STATE`.
 ///
 /// `close`, `close_for_query_remove`, `stop(Cancel)` and `purge` cancel every
-/// request sent through the target; `close`, `close_for_query_remove`,
-/// `stop(Cancel | WaitForCompletion)` and `purge(true)` then wait until every
-/// completion routine of those requests has returned.
+/// request sent through the target to the device; `close`,
+/// `close_for_query_remove`, `stop(Cancel | WaitForCompletion)` and
+/// `purge(true)` then wait until every completion routine of those requests
+/// (and of the queued ones they completed) has returned; queued requests
+/// that stay queued are not waited for.
 ///
 /// See [`SimRequest`] for an example.
 pub struct SimIoTarget {
@@ -175,10 +292,12 @@ impl SimIoTarget {
             inner: Arc::new(TargetInner {
                 id,
                 data: Mutex::new(TargetData {
-                    state: TState::Created,
+                    state: TState::Started,
+                    open: false,
                     device: None,
                     saved: None,
                     pending: Vec::with_capacity(16),
+                    queued: VecDeque::new(),
                     outstanding: 0,
                 }),
                 drained: Condvar::new(),
@@ -227,7 +346,7 @@ impl SimIoTarget {
         let (gen, device, info, check) = {
             let mut d = req.lock();
             match d.phase {
-                Phase::AtDevice | Phase::Completing => {
+                Phase::Queued | Phase::AtDevice | Phase::Completing => {
                     drop(d);
                     panic!(
                         "dmf-sim: request {} sent while a previous send of it is still in flight \
@@ -254,39 +373,64 @@ impl SimIoTarget {
             if d.formatted_for != self.inner.id {
                 return Err(Status::INVALID_DEVICE_REQUEST);
             }
+            if d.cancelled_unsent {
+                // KMDF `FxIoTarget::SubmitLocked`: a request cancelled before
+                // it was sent is not sent; `WdfRequestSend` fails with
+                // STATUS_CANCELLED and the completion routine is not called.
+                tracing::trace!(
+                    request = req.id,
+                    "dmf-sim: send refused: request cancelled before it was sent"
+                );
+                return Err(Status::CANCELLED);
+            }
             if let Some(status) = core.faults.check(FaultPoint::SendRefusal) {
                 return Err(status);
             }
             let gen = d.gen + 1;
             let device = {
                 let mut t = self.inner.lock();
-                if t.state != TState::Started {
+                if !t.open {
                     return Err(Status::INVALID_DEVICE_STATE);
                 }
-                let device = t.device.clone().expect("a started target has a device");
-                t.pending.push((Arc::clone(req), gen));
-                t.outstanding += 1;
-                device
+                match t.state {
+                    TState::Started => {
+                        let device = t.device.clone().expect("an open target has a device");
+                        t.pending.push((Arc::clone(req), gen));
+                        t.outstanding += 1;
+                        Some(device)
+                    }
+                    // KMDF `FxIoTarget::SubmitLocked`: a stopped target
+                    // queues the request (STATUS_WDF_QUEUED) until start,
+                    // purge or close.
+                    TState::Stopped => {
+                        t.queued.push_back((Arc::clone(req), gen));
+                        t.outstanding += 1;
+                        None
+                    }
+                    TState::Purged | TState::ClosedForQueryRemove | TState::Closed => {
+                        return Err(Status::INVALID_DEVICE_STATE)
+                    }
+                }
             };
             d.gen = gen;
-            d.phase = Phase::AtDevice;
+            d.phase = if device.is_some() {
+                Phase::AtDevice
+            } else {
+                Phase::Queued
+            };
             d.sync = routine.is_none();
             d.routine = routine;
             d.delivered = false;
             d.target = Some(Arc::clone(&self.inner));
-            d.device = Some(Arc::clone(&device));
+            d.device = device.clone();
             d.cancel_requested = false;
             d.cancel_routine = None;
             d.parked = Parked::No;
             d.timed_out = false;
+            // The timeout runs from the send, queued or not (KMDF starts the
+            // request's timer in `SubmitLocked` either way).
             let check = irp::arm_timeout(&mut d, core.clock.now(), timeout_ms);
-            let info = IrpInfo {
-                request_type: d.request_type,
-                ioctl: d.ioctl,
-                input_len: d.input.map_or(0, |b| b.len()),
-                output_len: d.output.map_or(0, |b| b.len()),
-            };
-            (gen, device, info, check)
+            (gen, device, IrpInfo::of(&d), check)
         };
         counters::add(&core.counters.in_flight, 1);
         counters::bump(&core.counters.sent);
@@ -299,26 +443,13 @@ impl SimIoTarget {
                 },
             );
         }
-        tracing::trace!(
-            request = req.id,
-            send = gen,
-            device = device.id.0,
-            "dmf-sim: IRP sent"
-        );
-        let _inline = irp::inline_scope(core);
-        if !device.push_pending(req, gen) {
-            irp::complete_internal(req, gen, Status::DELETE_PENDING, 0);
-        } else if let Some(status) = core.faults.check(FaultPoint::RequestFailure) {
-            irp::complete_internal(req, gen, status, 0);
-        } else {
-            let irp = Irp::new(
-                Arc::clone(req),
-                gen,
-                device.id,
-                Arc::clone(&device.rng),
-                info,
-            );
-            device.handler.handle(irp);
+        match device {
+            Some(device) => dispatch(core, req, gen, &device, info),
+            None => tracing::trace!(
+                request = req.id,
+                send = gen,
+                "dmf-sim: IRP queued on a stopped target"
+            ),
         }
         Ok(gen)
     }
@@ -350,7 +481,7 @@ impl IoTarget for SimIoTarget {
         }
         {
             let mut t = self.inner.lock();
-            if !matches!(t.state, TState::Created | TState::Closed) {
+            if !t.may_open(false) {
                 return Err(Status::INVALID_DEVICE_STATE);
             }
             t.saved = Some(SavedOpen {
@@ -369,7 +500,7 @@ impl IoTarget for SimIoTarget {
                 link,
                 params.open_mode,
                 params.share_access,
-                &[TState::Created, TState::Closed],
+                false,
             )
         });
         match result {
@@ -415,7 +546,7 @@ impl IoTarget for SimIoTarget {
                 &saved.link,
                 saved.mode,
                 saved.share,
-                &[TState::ClosedForQueryRemove],
+                true,
             )
         });
         match result {
@@ -445,7 +576,7 @@ impl IoTarget for SimIoTarget {
     fn close(&self) {
         let idle = {
             let t = self.inner.lock();
-            matches!(t.state, TState::Created | TState::Closed)
+            t.state == TState::Closed
         };
         if idle && !self.inner.events.is_set() {
             return;
@@ -454,10 +585,8 @@ impl IoTarget for SimIoTarget {
         let events = self.inner.events.clear();
         let (was_open, device, pending) = {
             let mut t = self.inner.lock();
-            let was_open = t.state.is_open();
-            if t.state != TState::Created {
-                t.state = TState::Closed;
-            }
+            let was_open = std::mem::replace(&mut t.open, false);
+            t.state = TState::Closed;
             (was_open, t.device.take(), t.pending.clone())
         };
         let core = &self.inner.core;
@@ -467,6 +596,7 @@ impl IoTarget for SimIoTarget {
         if let Some(device) = &device {
             bus::release_target(device, self.inner.id, true);
         }
+        self.inner.fail_queued();
         cancel_all(pending);
         self.inner.wait_drained("IoTarget::close");
         drop(events);
@@ -481,9 +611,10 @@ impl IoTarget for SimIoTarget {
         context::assert_passive("IoTarget::close_for_query_remove");
         let (device, pending) = {
             let mut t = self.inner.lock();
-            if !t.state.is_open() {
+            if !t.open {
                 return;
             }
+            t.open = false;
             t.state = TState::ClosedForQueryRemove;
             (t.device.clone(), t.pending.clone())
         };
@@ -492,6 +623,7 @@ impl IoTarget for SimIoTarget {
         if let Some(device) = &device {
             bus::release_target(device, self.inner.id, false);
         }
+        self.inner.fail_queued();
         cancel_all(pending);
         self.inner.wait_drained("IoTarget::close_for_query_remove");
         tracing::debug!(
@@ -507,17 +639,18 @@ impl IoTarget for SimIoTarget {
             TState::Started => Ok(()),
             TState::Stopped | TState::Purged => {
                 t.state = TState::Started;
+                let queued = t.queued.len();
                 drop(t);
                 tracing::debug!(
                     sim = self.inner.core.id,
                     target = self.inner.id,
+                    queued,
                     "dmf-sim: target started"
                 );
+                self.inner.submit_queued();
                 Ok(())
             }
-            TState::Created | TState::ClosedForQueryRemove | TState::Closed => {
-                Err(Status::INVALID_DEVICE_STATE)
-            }
+            TState::ClosedForQueryRemove | TState::Closed => Err(Status::INVALID_DEVICE_STATE),
         }
     }
 
@@ -527,7 +660,7 @@ impl IoTarget for SimIoTarget {
         }
         let pending = {
             let mut t = self.inner.lock();
-            if !t.state.is_open() {
+            if !t.state.is_running() {
                 return;
             }
             t.state = TState::Stopped;
@@ -559,7 +692,7 @@ impl IoTarget for SimIoTarget {
         }
         let pending = {
             let mut t = self.inner.lock();
-            if !t.state.is_open() {
+            if !t.state.is_running() {
                 return;
             }
             t.state = TState::Purged;
@@ -571,6 +704,7 @@ impl IoTarget for SimIoTarget {
             wait,
             "dmf-sim: target purged"
         );
+        self.inner.fail_queued();
         cancel_all(pending);
         if wait {
             self.inner.wait_drained("IoTarget::purge");
@@ -579,7 +713,6 @@ impl IoTarget for SimIoTarget {
 
     fn state(&self) -> TargetState {
         match self.inner.lock().state {
-            TState::Created => TargetState::Created,
             TState::Started => TargetState::Started,
             TState::Stopped | TState::Purged => TargetState::Stopped,
             TState::ClosedForQueryRemove => TargetState::ClosedForQueryRemove,
@@ -595,11 +728,30 @@ impl IoTarget for SimIoTarget {
         input: Option<RawBuffer>,
         output: Option<RawBuffer>,
     ) -> dmf_wdf::Result<()> {
+        if request.is_in_flight() {
+            panic!(
+                "dmf-sim: request {} formatted while a send of it is in flight \
+                 (its IRP belongs to the device; a verifier break in KMDF; a bug \
+                 in the layer above)",
+                request.inner.id
+            );
+        }
+        if !self.inner.lock().open {
+            // KMDF: `FxRequestBase::ValidateTarget` refuses a target without
+            // a stack size (never opened, or closed).
+            return Err(Status::INVALID_DEVICE_STATE);
+        }
         let mut d = request.inner.lock();
         match d.phase {
-            Phase::AtDevice | Phase::Completing | Phase::Completed => {
-                return Err(Status::INVALID_DEVICE_STATE)
+            Phase::Queued | Phase::AtDevice | Phase::Completing => {
+                drop(d);
+                panic!(
+                    "dmf-sim: request {} formatted while another thread sent it \
+                     (a bug in the layer above)",
+                    request.inner.id
+                );
             }
+            Phase::Completed => return Err(Status::INVALID_DEVICE_STATE),
             Phase::Fresh | Phase::Formatted => {}
         }
         if request_type == RequestType::Invalid {
@@ -644,11 +796,8 @@ impl IoTarget for SimIoTarget {
         while d.gen == gen && !d.delivered {
             d = wait(&req.cv, d);
         }
-        let (result, timed_out) = (d.result, d.timed_out);
+        let result = d.result;
         drop(d);
-        if timed_out && result.status == Status::CANCELLED {
-            return Err(Status::IO_TIMEOUT);
-        }
         result.status.ok()?;
         Ok(result.information)
     }

@@ -59,6 +59,18 @@ pub(crate) struct IrpInfo {
     pub(crate) output_len: usize,
 }
 
+impl IrpInfo {
+    /// The formatting of the request whose data is `d`.
+    pub(crate) fn of(d: &crate::request::ReqData) -> IrpInfo {
+        IrpInfo {
+            request_type: d.request_type,
+            ioctl: d.ioctl,
+            input_len: d.input.map_or(0, |b| b.len()),
+            output_len: d.output.map_or(0, |b| b.len()),
+        }
+    }
+}
+
 /// A pending IRP handed to a [`DeviceHandler`](crate::DeviceHandler): the
 /// device owns it until it completes it.
 ///
@@ -432,6 +444,13 @@ pub(crate) fn is_at_device(req: &RequestInner, gen: u64) -> bool {
     d.gen == gen && d.phase == Phase::AtDevice
 }
 
+/// The device keeps send `gen` of `req` non-cancelable (dropping its cancel
+/// routine) and completes it with `status` after `ms` simulated milliseconds
+/// (at once for 0): a surprise-removed device finishing what it holds.
+pub(crate) fn hold_uncancelable(req: &Arc<RequestInner>, gen: u64, ms: u64, status: Status) {
+    park(req, gen, ms, status, 0, false);
+}
+
 fn park(
     req: &Arc<RequestInner>,
     gen: u64,
@@ -473,8 +492,9 @@ fn park(
     );
 }
 
-/// Completes send `gen` of `req` if it is still pending; schedules delivery of
-/// its completion. Returns whether this call completed it.
+/// Completes send `gen` of `req` if it is still pending (at its device, or
+/// queued on its stopped target); schedules delivery of its completion.
+/// Returns whether this call completed it.
 pub(crate) fn complete_internal(
     req: &Arc<RequestInner>,
     gen: u64,
@@ -485,9 +505,18 @@ pub(crate) fn complete_internal(
     let (target, device, old_routine) = {
         let _buffers = lock(&req.buffer_lock);
         let mut d = req.lock();
-        if d.gen != gen || d.phase != Phase::AtDevice {
+        if d.gen != gen || !matches!(d.phase, Phase::AtDevice | Phase::Queued) {
             return false;
         }
+        // KMDF (`FxIoTarget::RequestCompletionRoutine`, `TimerCallback`,
+        // `CompleteCanceledRequest`, `SubmitSync`): a request cancelled by its
+        // timeout that comes back `STATUS_CANCELLED` completes with
+        // `STATUS_IO_TIMEOUT`, asynchronous or synchronous.
+        let status = if d.timed_out && status == Status::CANCELLED {
+            Status::IO_TIMEOUT
+        } else {
+            status
+        };
         d.phase = Phase::Completing;
         d.result = Completed {
             status,
@@ -504,7 +533,7 @@ pub(crate) fn complete_internal(
         dev.remove_pending(req, gen);
     }
     counters::bump(&core.counters.completed);
-    if status == Status::CANCELLED {
+    if status == Status::CANCELLED || status == Status::IO_TIMEOUT {
         counters::bump(&core.counters.cancelled);
     }
     tracing::trace!(
@@ -558,8 +587,15 @@ pub(crate) fn inline_scope(core: &Core) -> Marker {
     Marker::set(MarkerKind::Inline, core.id as usize)
 }
 
-/// Requests cancellation of the pending send of `req` (of send `gen` if given).
-/// Returns whether the IRP was pending and this call initiated its cancellation.
+/// Requests cancellation of the pending send of `req` (of send `gen` if given;
+/// `None` is `cancel_sent`, `WdfRequestCancelSentRequest`).
+///
+/// As `FxRequestBase::Cancel` and `IoCancelIrp`: returns `true` only if a
+/// cancel routine was called (the device's, or the simulator's for an IRP it
+/// parks cancelably); otherwise the cancellation is remembered: the IRP's
+/// cancel flag is set (the device sees it when it tries to make the IRP
+/// cancelable), and a request not sent yet fails its next send with
+/// `STATUS_CANCELLED` until it is reused.
 pub(crate) fn cancel(req: &Arc<RequestInner>, gen: Option<u64>, timeout: bool) -> bool {
     enum Then {
         CompleteNow(usize),
@@ -568,7 +604,12 @@ pub(crate) fn cancel(req: &Arc<RequestInner>, gen: Option<u64>, timeout: bool) -
     }
     let (then, gen) = {
         let mut d = req.lock();
-        if d.phase != Phase::AtDevice || gen.is_some_and(|g| g != d.gen) {
+        if gen.is_none() && matches!(d.phase, Phase::Fresh | Phase::Formatted) {
+            // Not sent yet: remembered until reuse; the next send fails.
+            d.cancelled_unsent = true;
+            return false;
+        }
+        if !matches!(d.phase, Phase::AtDevice | Phase::Queued) || gen.is_some_and(|g| g != d.gen) {
             return false;
         }
         if timeout {
@@ -578,7 +619,11 @@ pub(crate) fn cancel(req: &Arc<RequestInner>, gen: Option<u64>, timeout: bool) -
             return false;
         }
         d.cancel_requested = true;
-        let then = if let Parked::Cancelable { information } = d.parked {
+        let then = if d.phase == Phase::Queued {
+            // The target's queue is cancelable (KMDF `_RequestCancelled`:
+            // FailPendedRequest with STATUS_CANCELLED).
+            Then::CompleteNow(0)
+        } else if let Parked::Cancelable { information } = d.parked {
             Then::CompleteNow(information)
         } else if let Some(r) = d.cancel_routine.take() {
             Then::Routine(r)
@@ -606,7 +651,13 @@ pub(crate) fn cancel(req: &Arc<RequestInner>, gen: Option<u64>, timeout: bool) -
                 send: gen,
             });
         }
-        Then::Flag => {}
+        Then::Flag => {
+            // No cancel routine (the device has not made the IRP cancelable,
+            // or is still being handed it): `IoCancelIrp` returns FALSE, the
+            // cancel flag stays set and the device sees it when it tries to
+            // make the IRP cancelable.
+            return false;
+        }
     }
     true
 }
@@ -638,7 +689,9 @@ pub(crate) fn arm_timeout(
 /// Whether the timeout check at `deadline` would do anything.
 pub(crate) fn timeout_check_is_live(req: &RequestInner, deadline: u64) -> bool {
     let d = req.lock();
-    d.timeout_check == Some(deadline) && d.phase == Phase::AtDevice && d.timeout.is_some()
+    d.timeout_check == Some(deadline)
+        && matches!(d.phase, Phase::AtDevice | Phase::Queued)
+        && d.timeout.is_some()
 }
 
 /// The timeout check at `deadline` is due: cancels the pending send if its
@@ -653,7 +706,7 @@ pub(crate) fn timeout_check(req: &Arc<RequestInner>, deadline: u64) {
         }
         d.timeout_check = None;
         match d.timeout {
-            Some(t) if d.phase == Phase::AtDevice => {
+            Some(t) if matches!(d.phase, Phase::AtDevice | Phase::Queued) => {
                 if t <= now {
                     (Some(d.gen), None)
                 } else {

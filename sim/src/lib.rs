@@ -99,8 +99,8 @@
 //! }
 //! let (tx, rx) = mpsc::channel();
 //! target.send(&request, SendOptions { timeout_ms: 10 }, Arc::new(Done(tx))).unwrap();
-//! // The 10 ms timeout cancels the 5 s sleep.
-//! assert_eq!(rx.recv().unwrap().status, Status::CANCELLED);
+//! // The 10 ms timeout cancels the 5 s sleep: KMDF reports it as a timeout.
+//! assert_eq!(rx.recv().unwrap().status, Status::IO_TIMEOUT);
 //! sim.wait_quiescent(std::time::Duration::from_secs(5));
 //! drop((request, target));
 //! assert!(sim.counters().is_clean());
@@ -142,6 +142,7 @@ use dmf_wdf::{
 
 pub use crate::bus::{
     AllowedAccess, Bus, DeviceId, DeviceInfo, DeviceSpec, InterfaceInfo, RemovalOutcome,
+    SurpriseRemoval,
 };
 pub use crate::client_device::{ClientDevice, ClientState};
 pub use crate::clock::{ClockMode, TICKS_PER_MS};

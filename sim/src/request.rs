@@ -19,6 +19,11 @@ pub(crate) enum Phase {
     Fresh,
     /// Formatted, ready to send.
     Formatted,
+    /// Sent to a stopped target: waits in the target's queue until the
+    /// target is started (then it goes to the device), purged or closed
+    /// (then it completes with `STATUS_WDF_DEVICE_REMOVED_NOT_SENT`), or it
+    /// is cancelled or times out (KMDF's pended queue, `FxIoTarget::PendRequestLocked`).
+    Queued,
     /// Sent; the device owns it (pending).
     AtDevice,
     /// Completed by the device (or a cancellation/removal); delivery scheduled.
@@ -58,6 +63,11 @@ pub(crate) struct ReqData {
     pub(crate) target: Option<Arc<TargetInner>>,
     pub(crate) device: Option<Arc<DeviceInner>>,
     pub(crate) cancel_requested: bool,
+    /// `cancel_sent` was called while the request was not sent (fresh or
+    /// formatted): KMDF's `FxRequestBase::m_Canceled`, which makes the next
+    /// send fail with `STATUS_CANCELLED` (`FxIoTarget::SubmitLocked`) until
+    /// the request is reused (`ClearFieldsForReuse`).
+    pub(crate) cancelled_unsent: bool,
     pub(crate) cancel_routine: Option<Arc<dyn CancelRoutine>>,
     pub(crate) parked: Parked,
     pub(crate) timed_out: bool,
@@ -96,12 +106,18 @@ impl RequestInner {
 ///
 /// ```text
 /// Fresh --format--> Formatted --send--> AtDevice --device/cancel/removal completes--> Completing
-///   ^                                                                                     |
-///   +------------------------- reuse <-- Completed <--- completion delivered -------------+
+///   ^                        |               ^                                            ^   |
+///   |                        +--send (stopped target)--> Queued --purge/close/cancel-------+   |
+///   |                                            (start)-+                                     |
+///   +------------------------- reuse <-- Completed <--- completion delivered -----------------+
 /// ```
 ///
+/// A send to a stopped target waits in the target's queue (`Queued`) until
+/// the target is started, purged or closed, as in KMDF.
+///
 /// A request must be reused (`WdfRequestReuse`) before it is formatted or sent
-/// again after a completion, as WDF requires.
+/// again after a completion, as WDF requires. Reusing, formatting or sending
+/// it while a send of it is in flight panics (KMDF's verifier breaks).
 ///
 /// Dropping it deletes it. Dropping it while a send is in flight (after an
 /// accepted send and before its completion is delivered) is a bug in the layer
@@ -177,6 +193,7 @@ impl SimRequest {
                     target: None,
                     device: None,
                     cancel_requested: false,
+                    cancelled_unsent: false,
                     cancel_routine: None,
                     parked: Parked::No,
                     timed_out: false,
@@ -201,7 +218,10 @@ impl SimRequest {
     /// Whether a send of this request is in flight (sent, completion not yet
     /// delivered).
     pub fn is_in_flight(&self) -> bool {
-        matches!(self.inner.lock().phase, Phase::AtDevice | Phase::Completing)
+        matches!(
+            self.inner.lock().phase,
+            Phase::Queued | Phase::AtDevice | Phase::Completing
+        )
     }
 
     /// How many times the request was sent.
@@ -218,12 +238,25 @@ impl SimRequest {
 }
 
 impl Request for SimRequest {
+    /// # Panics
+    ///
+    /// If a send of the request is in flight: KMDF's verifier breaks
+    /// (`FxRequest::Reuse`: "Driver is trying to reuse WDFREQUEST while it is
+    /// still active on WDFIOTARGET").
     fn reuse(&self) -> dmf_wdf::Result<()> {
         let mut d = self.inner.lock();
         match d.phase {
-            Phase::AtDevice | Phase::Completing => Err(Status::INVALID_DEVICE_STATE),
+            Phase::Queued | Phase::AtDevice | Phase::Completing => {
+                drop(d);
+                panic!(
+                    "dmf-sim: request {} reused while a send of it is in flight \
+                     (a verifier break in KMDF; a bug in the layer above)",
+                    self.inner.id
+                );
+            }
             Phase::Fresh | Phase::Formatted | Phase::Completed => {
                 d.phase = Phase::Fresh;
+                d.cancelled_unsent = false;
                 d.request_type = RequestType::Invalid;
                 d.ioctl = 0;
                 d.input = None;
@@ -247,7 +280,9 @@ impl Drop for SimRequest {
     fn drop(&mut self) {
         let phase = self.inner.lock().phase;
         counters::add(&self.inner.core.counters.live_requests, -1);
-        if matches!(phase, Phase::AtDevice | Phase::Completing) && !std::thread::panicking() {
+        if matches!(phase, Phase::Queued | Phase::AtDevice | Phase::Completing)
+            && !std::thread::panicking()
+        {
             panic!(
                 "dmf-sim: request {} dropped (deleted) while a send of it is in flight; \
                  a sent request belongs to the framework until its completion is delivered \

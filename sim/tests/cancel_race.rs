@@ -117,7 +117,16 @@ fn race(
                     accepted += 1;
                     records.push(record);
                 }
-                Err(status) => panic!("send refused: {status:?}"),
+                // Cancelled between its reuse and this send: KMDF remembers
+                // the cancel and does not send it (FxIoTarget::SubmitLocked).
+                Err(Status::CANCELLED) => {
+                    assert_eq!(record.calls.load(Ordering::SeqCst), 0);
+                    *slots[r].busy.lock().unwrap() = false;
+                }
+                Err(status) => {
+                    done.store(true, Ordering::Relaxed);
+                    panic!("send refused: {status:?}");
+                }
             }
         }
         for slot in &slots {
@@ -148,7 +157,9 @@ fn check(sim: &Sim, outcome: &Outcome, allowed: &[Status]) -> (usize, usize) {
         );
         let status = r.status.lock().unwrap().expect("status recorded");
         assert!(allowed.contains(&status), "unexpected {status:?}");
-        if status == Status::CANCELLED {
+        // A cancellation by the request's timeout completes with
+        // STATUS_IO_TIMEOUT (KMDF), counted with the cancellations.
+        if status == Status::CANCELLED || status == Status::IO_TIMEOUT {
             cancelled += 1;
         } else {
             ok += 1;
@@ -185,7 +196,11 @@ fn device_cancel_routine_races_device_completion() {
             }
         }
     });
-    let (ok, cancelled) = check(&sim, &outcome, &[Status::SUCCESS, Status::CANCELLED]);
+    let (ok, cancelled) = check(
+        &sim,
+        &outcome,
+        &[Status::SUCCESS, Status::CANCELLED, Status::IO_TIMEOUT],
+    );
     assert!(
         ok > 0 && cancelled > 0,
         "both outcomes expected: {ok} ok, {cancelled} cancelled"
@@ -204,7 +219,11 @@ fn simulator_parked_cancel_races_timed_completion() {
     static SLEEP_1MS: [u8; 12] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     assert_eq!(SLEEP_1MS, encode_sleep(1));
     let outcome = race(&sim, &target, 2000, Some(&SLEEP_1MS), IOCTL_SLEEP, |_| {});
-    let (ok, cancelled) = check(&sim, &outcome, &[Status::SUCCESS, Status::CANCELLED]);
+    let (ok, cancelled) = check(
+        &sim,
+        &outcome,
+        &[Status::SUCCESS, Status::CANCELLED, Status::IO_TIMEOUT],
+    );
     assert!(
         ok > 0 && cancelled > 0,
         "both outcomes expected: {ok} ok, {cancelled} cancelled"
@@ -288,4 +307,95 @@ fn close_races_sends_and_waits_for_every_routine() {
         drop(target);
         assert_clean(&sim);
     }
+}
+
+/// `WdfRequestCancelSentRequest` returns what `IoCancelIrp` returns: FALSE
+/// when the device never made the IRP cancelable. The cancel is remembered:
+/// the device sees it when it tries to make the IRP cancelable.
+#[test]
+fn cancel_sent_is_false_until_the_device_makes_the_request_cancelable() {
+    let sim = Sim::new(SimConfig::manual());
+    let device = ParkingDevice::uncancelable();
+    let (_, link) = add_device(&sim, "hold", GUID, device.clone());
+    let events = Events::new("t", &Log::default(), OnQuery::AcceptAndClose);
+    let target = open(&sim, &link, &events);
+    let request = sim.create_request(Some(&*target)).unwrap();
+    // SAFETY: no buffers.
+    unsafe {
+        target
+            .format_request(&request, RequestType::Read, 0, None, None)
+            .unwrap()
+    };
+    let rec = Recorder::new();
+    target
+        .send(&request, SendOptions::default(), rec.clone())
+        .unwrap();
+    assert!(!request.cancel_sent(), "no cancel routine: not initiated");
+    let irp = device.take().expect("parked");
+    assert!(irp.is_cancelled(), "the cancel is remembered");
+    let routine: Arc<dyn dmf_sim::CancelRoutine> = Arc::new(|_: dmf_sim::IrpId| {});
+    assert_eq!(
+        irp.set_cancel_routine(routine),
+        Err(Status::CANCELLED),
+        "making a cancelled IRP cancelable fails: the device completes it"
+    );
+    irp.complete(Status::CANCELLED, 0);
+    sim.advance(0);
+    assert_eq!(rec.statuses(), vec![Status::CANCELLED]);
+    drop((request, target));
+    assert_clean(&sim);
+}
+
+/// KMDF remembers a cancel of a request that is not sent yet
+/// (`FxRequestBase::m_Canceled`): its next send fails with STATUS_CANCELLED
+/// without calling the completion routine, until the request is reused.
+#[test]
+fn a_cancel_before_the_send_is_remembered_until_reuse() {
+    let sim = Sim::new(SimConfig::manual());
+    let (_, link) = add_device(
+        &sim,
+        "fixed",
+        GUID,
+        Arc::new(FixedResponseDevice::new(Status::SUCCESS, Some(2))),
+    );
+    let events = Events::new("t", &Log::default(), OnQuery::AcceptAndClose);
+    let target = open(&sim, &link, &events);
+    let request = sim.create_request(Some(&*target)).unwrap();
+    let format = || {
+        // SAFETY: no buffers.
+        unsafe {
+            target
+                .format_request(&request, RequestType::Read, 0, None, None)
+                .unwrap()
+        }
+    };
+    format();
+    assert!(!request.cancel_sent(), "not sent: nothing to cancel yet");
+    let rec = Recorder::new();
+    for _ in 0..2 {
+        assert_eq!(
+            target.send(&request, SendOptions::default(), rec.clone()),
+            Err(Status::CANCELLED)
+        );
+    }
+    sim.advance(0);
+    assert_eq!(rec.count(), 0, "a refused send calls no routine");
+    request.reuse().unwrap();
+    format();
+    target
+        .send(&request, SendOptions::default(), rec.clone())
+        .unwrap();
+    sim.advance(0);
+    assert_eq!(rec.statuses(), vec![Status::SUCCESS]);
+    // A cancel after completion changes nothing for the next send.
+    assert!(!request.cancel_sent());
+    request.reuse().unwrap();
+    format();
+    target
+        .send(&request, SendOptions::default(), rec.clone())
+        .unwrap();
+    sim.advance(0);
+    assert_eq!(rec.statuses(), vec![Status::SUCCESS, Status::SUCCESS]);
+    drop((request, target));
+    assert_clean(&sim);
 }

@@ -328,3 +328,54 @@ fn surprise_removal_of_a_sleeping_ioctl_handler_and_sync_send() {
     drop(ta);
     assert_clean(&sim);
 }
+
+/// On a surprise removal the lower device decides when and with what status
+/// its pending requests complete, and may hold them non-cancelable: a close
+/// from remove-complete (as KMDF requires) waits for them.
+#[test]
+fn surprise_removal_completes_io_when_the_device_decides_and_close_waits() {
+    let sim = sim();
+    let log = Log::default();
+    // Cancelable while the device is present; held non-cancelable once removed.
+    let device = ParkingDevice::new();
+    let spec = dmf_sim::DeviceSpec::new("dev", device.clone())
+        .with_interface(GUID)
+        .with_surprise_removal(Status::NO_SUCH_DEVICE, 80);
+    let id = sim.bus().add_device(spec).unwrap();
+    let link = sim.bus().symbolic_link(id, &GUID).unwrap();
+    let a = Events::new("a", &log, OnQuery::AcceptAndClose);
+    let ta = open(&sim, &link, &a);
+    let rec = Recorder::new();
+    let requests: Vec<_> = (0..3)
+        .map(|_| sim.create_request(Some(&*ta)).unwrap())
+        .collect();
+    for r in &requests {
+        // SAFETY: no buffers.
+        unsafe {
+            ta.format_request(r, RequestType::Ioctl, 0x1234, None, None)
+                .unwrap()
+        };
+        ta.send(r, SendOptions::default(), rec.clone()).unwrap();
+    }
+    assert!(device.wait_for_pending(3, Duration::from_secs(5)));
+    let start = std::time::Instant::now();
+    // remove_complete closes the target; the close cannot cancel what the
+    // removed device holds and waits for its completions.
+    sim.bus().surprise_remove(id).unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(80),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(rec.statuses(), vec![Status::NO_SUCH_DEVICE; 3]);
+    assert_eq!(ta.state(), TargetState::Closed);
+    assert_eq!(
+        device.complete_all(Status::SUCCESS),
+        3,
+        "the device's handles are stale"
+    );
+    assert_eq!(rec.count(), 3, "completed exactly once");
+    drop(requests);
+    drop(ta);
+    assert_clean(&sim);
+}

@@ -173,8 +173,54 @@ fn open_faults_global_and_per_link() {
     assert_clean(&sim);
 }
 
+/// KMDF constructs every target `WdfIoTargetStarted` (`FxIoTarget::Construct`)
+/// and a target never opened still reports it; whether a target is open is
+/// apart from its state.
 #[test]
-fn sends_are_refused_unless_started() {
+fn a_new_target_reports_started_like_kmdf_and_opens() {
+    let sim = Sim::new(SimConfig::default());
+    let (_, link) = add_device(&sim, "d", GUID, Arc::new(EchoDevice::new()));
+    let target = sim.create_io_target().unwrap();
+    assert_eq!(target.state(), TargetState::Started);
+    // Stop and start move a never-opened target like any other.
+    target.stop(SentIoAction::LeavePending);
+    assert_eq!(target.state(), TargetState::Stopped);
+    target.start().unwrap();
+    assert_eq!(target.state(), TargetState::Started);
+    // A failed first open leaves it Started and openable.
+    let params = |l: &'static str| dmf_wdf::OpenParams {
+        symbolic_link: l,
+        open_mode: OpenMode::READ,
+        share_access: ShareAccess::READ_WRITE,
+    };
+    assert_eq!(
+        target.open(&params("\\??\\nothing"), events()),
+        Err(Status::OBJECT_NAME_NOT_FOUND)
+    );
+    assert_eq!(target.state(), TargetState::Started);
+    let link: &'static str = Box::leak(link.into_boxed_str());
+    target.open(&params(link), events()).unwrap();
+    assert_eq!(target.state(), TargetState::Started);
+    // Open twice: refused, the state says nothing about it.
+    assert_eq!(
+        target.open(&params(link), events()),
+        Err(Status::INVALID_DEVICE_STATE)
+    );
+    target.close();
+    assert_eq!(target.state(), TargetState::Closed);
+    target.open(&params(link), events()).unwrap();
+    drop(target);
+    // Closing a target that was never opened leaves it Closed (KMDF:
+    // FxIoTargetRemote::Close, "not opened, treat this as a cleanup").
+    let fresh = sim.create_io_target().unwrap();
+    fresh.close();
+    assert_eq!(fresh.state(), TargetState::Closed);
+    drop(fresh);
+    assert_clean(&sim);
+}
+
+#[test]
+fn sends_are_queued_when_stopped_and_refused_when_purged_or_closed() {
     let sim = Sim::new(SimConfig::manual());
     let (_, link) = add_device(
         &sim,
@@ -185,17 +231,14 @@ fn sends_are_refused_unless_started() {
     let target = sim.create_io_target().unwrap();
     let request = sim.create_request(Some(&target)).unwrap();
     let rec = Recorder::new();
+    // A target that is not open refuses formatting (KMDF: ValidateTarget).
     // SAFETY: no buffers.
     unsafe {
         assert_eq!(
-            target.format_request(&request, RequestType::Invalid, 0, None, None),
-            Err(Status::INVALID_PARAMETER)
+            target.format_request(&request, RequestType::Read, 0, None, None),
+            Err(Status::INVALID_DEVICE_STATE)
         );
-        target
-            .format_request(&request, RequestType::Read, 0, None, None)
-            .unwrap();
     }
-    assert_eq!(target.state(), TargetState::Created);
     assert_eq!(
         target.send(&request, SendOptions::default(), rec.clone()),
         Err(Status::INVALID_DEVICE_STATE)
@@ -210,13 +253,35 @@ fn sends_are_refused_unless_started() {
             events(),
         )
         .unwrap();
+    // SAFETY: no buffers.
+    unsafe {
+        assert_eq!(
+            target.format_request(&request, RequestType::Invalid, 0, None, None),
+            Err(Status::INVALID_PARAMETER)
+        );
+        target
+            .format_request(&request, RequestType::Read, 0, None, None)
+            .unwrap();
+    }
+    // A stopped target queues the send until it is started (KMDF).
     target.stop(SentIoAction::LeavePending);
     assert_eq!(target.state(), TargetState::Stopped);
-    assert_eq!(
-        target.send(&request, SendOptions::default(), rec.clone()),
-        Err(Status::INVALID_DEVICE_STATE)
-    );
+    target
+        .send(&request, SendOptions::default(), rec.clone())
+        .unwrap();
+    sim.advance(0);
+    assert_eq!(rec.count(), 0, "queued");
     target.start().unwrap();
+    sim.advance(0);
+    assert_eq!(rec.statuses(), vec![Status::SUCCESS]);
+    request.reuse().unwrap();
+    // SAFETY: no buffers.
+    unsafe {
+        target
+            .format_request(&request, RequestType::Read, 0, None, None)
+            .unwrap()
+    };
+    // A purged target refuses sends until it is started.
     target.purge(true);
     assert_eq!(target.state(), TargetState::Stopped);
     assert_eq!(
@@ -228,10 +293,7 @@ fn sends_are_refused_unless_started() {
         .send(&request, SendOptions::default(), rec.clone())
         .unwrap();
     sim.advance(0);
-    assert_eq!(rec.count(), 1);
-    target.close();
-    assert_eq!(target.state(), TargetState::Closed);
-    assert_eq!(target.start(), Err(Status::INVALID_DEVICE_STATE));
+    assert_eq!(rec.count(), 2);
     request.reuse().unwrap();
     // SAFETY: no buffers.
     unsafe {
@@ -239,6 +301,9 @@ fn sends_are_refused_unless_started() {
             .format_request(&request, RequestType::Read, 0, None, None)
             .unwrap()
     };
+    target.close();
+    assert_eq!(target.state(), TargetState::Closed);
+    assert_eq!(target.start(), Err(Status::INVALID_DEVICE_STATE));
     assert_eq!(
         target.send(&request, SendOptions::default(), rec.clone()),
         Err(Status::INVALID_DEVICE_STATE)
@@ -311,7 +376,7 @@ fn stop_actions_and_purge() {
 }
 
 #[test]
-fn reuse_in_flight_fails_and_dropping_in_flight_panics() {
+fn reuse_format_send_or_drop_in_flight_panic() {
     let sim = Sim::new(SimConfig::manual());
     let device = ParkingDevice::new();
     let (_, link) = add_device(&sim, "p", GUID, device.clone());
@@ -328,10 +393,20 @@ fn reuse_in_flight_fails_and_dropping_in_flight_panics() {
         .send(&request, SendOptions::default(), rec.clone())
         .unwrap();
     assert!(request.is_in_flight());
-    assert_eq!(request.reuse(), Err(Status::INVALID_DEVICE_STATE));
-    // SAFETY: no buffers.
-    let reformat = unsafe { target.format_request(&request, RequestType::Read, 0, None, None) };
-    assert_eq!(reformat, Err(Status::INVALID_DEVICE_STATE));
+    // Reuse and re-format of a request in flight are verifier breaks in KMDF
+    // (FxRequest::Reuse, FxIoTarget::VerifySubmitLocked): they panic.
+    let reuse = catch_unwind(AssertUnwindSafe(|| request.reuse()));
+    let message = reuse.unwrap_err();
+    let message = message.downcast_ref::<String>().unwrap();
+    assert!(message.contains("reused while a send"), "{message}");
+    let reformat = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: no buffers.
+        unsafe { target.format_request(&request, RequestType::Read, 0, None, None) }
+    }));
+    let message = reformat.unwrap_err();
+    let message = message.downcast_ref::<String>().unwrap();
+    assert!(message.contains("formatted while a send"), "{message}");
+    assert!(request.is_in_flight(), "the panics changed nothing");
     let second_send = catch_unwind(AssertUnwindSafe(|| {
         target.send(&request, SendOptions::default(), rec.clone())
     }));
@@ -422,5 +497,106 @@ fn memory_is_counted_and_allocation_failure_is_injectable() {
         sim.deallocate(p, layout);
         sim.deallocate(z, std::alloc::Layout::from_size_align(0, 8).unwrap());
     }
+    assert_clean(&sim);
+}
+
+/// KMDF (`FxIoTarget::SubmitLocked`, `PendRequestLocked`): a send to a stopped
+/// target waits in the target's queue. `stop` leaves it there, `start` sends
+/// the queue in order, purge and close complete it with
+/// STATUS_WDF_DEVICE_REMOVED_NOT_SENT (`CompletePendedRequestList`), a cancel
+/// completes it with STATUS_CANCELLED (`_RequestCancelled`) and its timeout
+/// runs while it waits (STATUS_IO_TIMEOUT).
+#[test]
+fn sends_to_a_stopped_target_wait_in_its_queue() {
+    let sim = Sim::new(SimConfig::manual());
+    let device = ParkingDevice::new();
+    let (_, link) = add_device(&sim, "p", GUID, device.clone());
+    let target = open(&sim, &link, &events());
+    let requests: Vec<_> = (0..4)
+        .map(|_| sim.create_request(Some(&*target)).unwrap())
+        .collect();
+    let recs: Vec<_> = (0..4).map(|_| Recorder::new()).collect();
+    let send = |i: usize, timeout_ms: u32| {
+        let r: &dmf_sim::SimRequest = &requests[i];
+        if r.send_count() > 0 {
+            r.reuse().unwrap();
+        }
+        // SAFETY: no buffers.
+        unsafe {
+            target
+                .format_request(r, RequestType::Ioctl, i as u32, None, None)
+                .unwrap()
+        };
+        target
+            .send(r, SendOptions { timeout_ms }, recs[i].clone())
+            .unwrap();
+    };
+    target.stop(SentIoAction::Cancel);
+    for i in 0..3 {
+        send(i, 0);
+    }
+    send(3, 10);
+    sim.advance(0);
+    assert_eq!(device.pending(), 0, "nothing reaches the device");
+    assert!(requests.iter().all(|r| r.is_in_flight()));
+    // Stopping again (even cancelling sent I/O) leaves the queue alone.
+    target.stop(SentIoAction::Cancel);
+    // A cancel of a queued request: its cancel routine is the target's.
+    assert!(requests[1].cancel_sent());
+    sim.advance(0);
+    assert_eq!(recs[1].statuses(), vec![Status::CANCELLED]);
+    // The timeout of a queued request runs.
+    sim.advance(10);
+    assert_eq!(recs[3].statuses(), vec![Status::IO_TIMEOUT]);
+    // Start sends the rest, in order.
+    target.start().unwrap();
+    assert_eq!(device.pending(), 2);
+    let first = device.take().unwrap();
+    assert_eq!(first.ioctl(), 0);
+    first.complete(Status::SUCCESS, 0);
+    assert!(device.complete_next(Status::SUCCESS, 0));
+    sim.advance(0);
+    assert_eq!(recs[0].statuses(), vec![Status::SUCCESS]);
+    assert_eq!(recs[2].statuses(), vec![Status::SUCCESS]);
+    // Purge completes what is queued, unsent.
+    target.stop(SentIoAction::LeavePending);
+    send(0, 0);
+    target.purge(false);
+    sim.advance(0);
+    assert_eq!(
+        recs[0].statuses(),
+        vec![Status::SUCCESS, Status::WDF_DEVICE_REMOVED_NOT_SENT]
+    );
+    drop(requests);
+    drop(target);
+    assert_clean(&sim);
+}
+
+/// Close completes the queue too (KMDF `GotoRemoveState`), and a stop that
+/// waits for sent I/O does not wait for queued requests.
+#[test]
+fn close_completes_the_queue_of_a_stopped_target_unsent() {
+    let sim = Sim::new(SimConfig::default());
+    let device = ParkingDevice::new();
+    let (_, link) = add_device(&sim, "p", GUID, device.clone());
+    let target = open(&sim, &link, &events());
+    let request = sim.create_request(Some(&*target)).unwrap();
+    let rec = Recorder::new();
+    target.stop(SentIoAction::WaitForCompletion);
+    // SAFETY: no buffers.
+    unsafe {
+        target
+            .format_request(&request, RequestType::Read, 0, None, None)
+            .unwrap()
+    };
+    target
+        .send(&request, SendOptions::default(), rec.clone())
+        .unwrap();
+    assert_eq!(target.outstanding(), 1);
+    target.stop(SentIoAction::WaitForCompletion);
+    target.close();
+    assert_eq!(rec.statuses(), vec![Status::WDF_DEVICE_REMOVED_NOT_SENT]);
+    assert_eq!(device.pending(), 0);
+    drop((request, target));
     assert_clean(&sim);
 }

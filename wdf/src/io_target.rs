@@ -58,14 +58,20 @@ impl ShareAccess {
     }
 }
 
-/// State of an I/O target (`WDF_IO_TARGET_STATE`).
+/// State of an I/O target (`WDF_IO_TARGET_STATE`), exactly as KMDF reports it.
+///
+/// WDF has no "created" or "open" state: a new target is `Started`
+/// (`FxIoTarget::Construct` in KMDF's `fxiotarget.cpp`) although it is not
+/// open, and a failed open leaves the state as it was. Whether a target is
+/// open is therefore *not* part of its state: see the state contract on
+/// [`IoTarget`]; code that needs to know tracks its own opens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TargetState {
-    /// Created, never opened.
-    Created,
-    /// Open and accepting requests.
+    /// Started: a new target (not yet open), or an open target accepting
+    /// requests.
     Started,
-    /// Open but not accepting requests (stopped or purged).
+    /// Stopped or purged (`WdfIoTargetStopped`, `WdfIoTargetPurged`): the
+    /// target does not pass requests to the device.
     Stopped,
     /// Closed for a query-remove; may be reopened on remove-cancel.
     ClosedForQueryRemove,
@@ -114,6 +120,34 @@ pub struct OpenParams<'a> {
 ///
 /// Request operations live here because WDF formats and sends a request
 /// *against* a target.
+///
+/// # State contract
+///
+/// Every backend behaves as KMDF's remote I/O target (`FxIoTargetRemote`):
+///
+/// * A new target reports [`TargetState::Started`] and is not open.
+/// * [`open`](IoTarget::open) is allowed on a target that was never opened or
+///   is `Closed` (also after a failed open); on an open target or one
+///   `ClosedForQueryRemove` it fails with `STATUS_INVALID_DEVICE_STATE`. On
+///   success the target is open and `Started`.
+/// * [`reopen`](IoTarget::reopen) is allowed only on a target
+///   `ClosedForQueryRemove`.
+/// * [`close`](IoTarget::close) leaves any target `Closed` and not open
+///   (a never-opened one too); [`close_for_query_remove`](IoTarget::close_for_query_remove)
+///   leaves an open target `ClosedForQueryRemove`.
+/// * [`format_request`](IoTarget::format_request) fails with
+///   `STATUS_INVALID_DEVICE_STATE` unless the target is open.
+/// * [`send`](IoTarget::send) on an open target that is `Started` hands the
+///   request to the device. On an open target that is stopped (not purged)
+///   the request is accepted and waits in the target's queue until
+///   [`start`](IoTarget::start) sends it, [`purge`](IoTarget::purge) or a
+///   close completes it with `STATUS_WDF_DEVICE_REMOVED_NOT_SENT`, or it is
+///   cancelled (`STATUS_CANCELLED`) or times out (`STATUS_IO_TIMEOUT`). Any
+///   other send (target not open, purged or closed) is refused with
+///   `STATUS_INVALID_DEVICE_STATE`.
+///
+/// [`state`](IoTarget::state) alone therefore does not tell whether a target
+/// is open.
 pub trait IoTarget: Send + Sync + Sized + 'static {
     /// The request type of the platform.
     type Request: crate::Request;
@@ -126,21 +160,26 @@ pub trait IoTarget: Send + Sync + Sized + 'static {
     /// a remove-cancel (`WDF_IO_TARGET_OPEN_TYPE_REOPEN`).
     fn reopen(&self) -> Result<()>;
 
-    /// Closes the target: cancels every request sent to it and waits for them
-    /// to complete (`WdfIoTargetClose`). Idempotent.
+    /// Closes the target: completes what is queued with
+    /// `STATUS_WDF_DEVICE_REMOVED_NOT_SENT`, cancels every request sent to it
+    /// and waits for them to complete (`WdfIoTargetClose`). Idempotent.
     fn close(&self);
 
     /// Closes the target in response to a query-remove, keeping what is
     /// needed to [`reopen`](IoTarget::reopen) it (`WdfIoTargetCloseForQueryRemove`).
     fn close_for_query_remove(&self);
 
-    /// Starts a stopped target (`WdfIoTargetStart`).
+    /// Starts a stopped target (`WdfIoTargetStart`), sending the requests
+    /// queued while it was stopped, in order.
     fn start(&self) -> Result<()>;
 
-    /// Stops the target; new sends fail until [`IoTarget::start`] (`WdfIoTargetStop`).
+    /// Stops the target (`WdfIoTargetStop`): new sends wait in the target's
+    /// queue until [`IoTarget::start`]; `action` says what happens to the
+    /// requests already at the device. Queued requests stay queued.
     fn stop(&self, action: SentIoAction);
 
-    /// Purges the target: cancels everything sent, refuses new sends until
+    /// Purges the target: cancels everything sent, completes what is queued
+    /// with `STATUS_WDF_DEVICE_REMOVED_NOT_SENT`, refuses new sends until
     /// started again; waits for cancelled requests when `wait` (`WdfIoTargetPurge`).
     fn purge(&self, wait: bool);
 
@@ -151,7 +190,10 @@ pub trait IoTarget: Send + Sync + Sized + 'static {
     ///
     /// `Write` uses `input`, `Read` uses `output`, the IOCTL types use both;
     /// a buffer the type does not use is ignored. `Invalid` fails with
-    /// `STATUS_INVALID_PARAMETER`.
+    /// `STATUS_INVALID_PARAMETER`; a target that is not open fails with
+    /// `STATUS_INVALID_DEVICE_STATE`. Formatting a request while a send of it
+    /// is in flight is a bug (its IRP belongs to the device): the simulator
+    /// panics.
     ///
     /// # Safety
     ///
@@ -173,7 +215,9 @@ pub trait IoTarget: Send + Sync + Sized + 'static {
     ///
     /// On `Ok`, `routine.completed` is called exactly once, later or already
     /// during this call, on any thread. On `Err` the request was refused and
-    /// `routine` is dropped without being called.
+    /// `routine` is dropped without being called: see the state contract
+    /// above, and `STATUS_CANCELLED` for a request cancelled with
+    /// [`Request::cancel_sent`] since its last reuse.
     fn send<C: CompletionRoutine>(
         &self,
         request: &Self::Request,
@@ -194,11 +238,27 @@ pub trait IoTarget: Send + Sync + Sized + 'static {
 /// dropped while a send of it is in flight.
 pub trait Request: Send + Sync + Sized + 'static {
     /// Re-initialises a completed request for another send (`WdfRequestReuse`).
+    ///
+    /// Reusing a request while a send of it is in flight is a bug: KMDF's
+    /// verifier breaks (`FxRequest::Reuse`) and the simulator panics.
     fn reuse(&self) -> Result<()>;
 
-    /// Asks the framework to cancel the request if it is in flight
-    /// (`WdfRequestCancelSentRequest`). Returns whether cancellation was
-    /// initiated; `false` if it is not in flight. The completion routine still
-    /// runs (usually with `STATUS_CANCELLED`).
+    /// Asks the framework to cancel the request (`WdfRequestCancelSentRequest`).
+    ///
+    /// As in KMDF (`FxRequestBase::Cancel`, `IoCancelIrp`), returns `true`
+    /// only if a cancel routine ran: the device had made the request
+    /// cancelable, or the request waits in the target's queue (a stopped
+    /// target). Otherwise it returns `false` but the cancellation is
+    /// remembered:
+    ///
+    /// * in flight and not (yet) cancelable: the request's cancel flag is set;
+    ///   a device that later tries to make it cancelable sees it cancelled;
+    /// * not sent yet (formatted, or reused): the next send fails with
+    ///   `STATUS_CANCELLED` and calls no completion routine, until the request
+    ///   is reused;
+    /// * completed: nothing.
+    ///
+    /// A sent request's completion routine still runs exactly once (usually
+    /// with `STATUS_CANCELLED`) whatever this returns.
     fn cancel_sent(&self) -> bool;
 }

@@ -119,6 +119,9 @@ statuses! {
     OBJECTID_NOT_FOUND = 0xC000_02F0u32, "no object with that id was found";
     /// Memory corruption was detected (a guard area was overwritten).
     HEAP_CORRUPTION = 0xC000_0374u32, "memory corruption was detected";
+    /// A request waiting in a stopped I/O target's queue was never sent: the
+    /// target was purged or closed (`wdfstatus.h`).
+    WDF_DEVICE_REMOVED_NOT_SENT = 0xC020_0206u32, "the request was not sent: its I/O target was purged or closed";
 }
 
 impl Status {

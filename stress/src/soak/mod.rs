@@ -298,10 +298,17 @@ fn allowed(layer: &str, status: Status, faults: bool) -> bool {
     let ok: &[Status] = match layer {
         // An empty sink.
         "bp" => &[Status::UNSUCCESSFUL],
-        "rt" | "crt.stream" => &[Status::CANCELLED],
+        // Cancelled, or timed out (an asynchronous send cancelled by its
+        // timeout completes with STATUS_IO_TIMEOUT, as in KMDF).
+        "rt" => &[Status::CANCELLED, Status::IO_TIMEOUT],
+        "crt.stream" => &[Status::CANCELLED],
         // Start while running or stopping; sends while the power policy
-        // purged the target.
-        "crt" => &[Status::CANCELLED, Status::INVALID_DEVICE_STATE],
+        // purged the target; timeouts.
+        "crt" => &[
+            Status::CANCELLED,
+            Status::INVALID_DEVICE_STATE,
+            Status::IO_TIMEOUT,
+        ],
         // Targets come and go, are surprise-removed, time out (DIT-2).
         "dimt" => &[
             Status::CANCELLED,
