@@ -289,10 +289,12 @@ pub struct BuildArgs {
     /// Use this prebuilt driver binary (.sys or .dll built on Windows) instead of building.
     #[arg(long, value_name = "PATH")]
     pub sys: Option<PathBuf>,
-    /// DriverVer version [default: $STAMPINF_VERSION, else the crate version, e.g. 0.1.0.0].
+    /// DriverVer version [default: $STAMPINF_VERSION, else unique per build: the crate's
+    /// major.minor.patch and the build's local time of day in 2-second steps, e.g. 0.1.0.30601].
     #[arg(long, value_name = "W.X.Y.Z")]
     pub driver_version: Option<String>,
-    /// DriverVer date [default: today (UTC), or $SOURCE_DATE_EPOCH].
+    /// DriverVer date [default: the local date ($TZ) of the build, i.e. of
+    /// $SOURCE_DATE_EPOCH if set, else today; inf2cat /uselocaltime refuses later dates].
     #[arg(long, value_name = "MM/DD/YYYY")]
     pub driver_date: Option<String>,
     /// KMDF version for $KMDFVERSION$ and stampinf -k.

@@ -351,6 +351,8 @@ fn windows_package_and_sign_dry_run_argv() {
             "release",
             "--driver-date",
             "03/07/2026",
+            "--driver-version",
+            "0.1.0.7",
         ],
     )
     .unwrap();
@@ -370,6 +372,10 @@ fn windows_package_and_sign_dry_run_argv() {
         s(&["build", "-p", "sample-driver", "--profile", "release"])
     );
     assert_eq!(cmds[0].cwd.as_deref(), Some(fx.root.as_path()));
+    assert!(
+        cmds[0].inherit_stdio,
+        "the build's output is streamed, not captured"
+    );
     assert_eq!(
         cmds[1].argv(),
         s(&[
@@ -383,7 +389,7 @@ fn windows_package_and_sign_dry_run_argv() {
             "-c",
             "sample_driver.cat",
             "-v",
-            "0.1.0.0",
+            "0.1.0.7",
             "-k",
             "1.33"
         ])

@@ -163,15 +163,24 @@ impl Fixture {
         v
     }
 
-    /// Runs the xtask binary in this workspace.
+    /// Runs the xtask binary in this workspace (`TZ=UTC`,
+    /// `SOURCE_DATE_EPOCH` = 03/07/2026 00:00 UTC).
     pub fn run(&self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(self.args(args))
+        self.run_env(args, &[])
+    }
+
+    /// Like [`Fixture::run`] with extra (or overriding) environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(self.args(args))
             .env("SOURCE_DATE_EPOCH", EPOCH_2026_03_07)
+            .env("TZ", "UTC")
             .env_remove("STAMPINF_VERSION")
-            .env_remove("XTASK_PFX_PASSWORD")
-            .output()
-            .expect("run xtask");
+            .env_remove("XTASK_PFX_PASSWORD");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run xtask");
         println!("--- xtask {}", args.join(" "));
         println!("{}", String::from_utf8_lossy(&out.stdout));
         println!("stderr: {}", String::from_utf8_lossy(&out.stderr));
