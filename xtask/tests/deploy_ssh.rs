@@ -122,9 +122,12 @@ fn start_sshd(dir: &Path) -> Option<Sshd> {
     }
     let _ = child.kill();
     let _ = child.wait();
-    println!(
-        "SKIPPED deploy over ssh: sshd did not start: {}",
-        std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+    skip(
+        "deploy over ssh",
+        &format!(
+            "sshd did not start: {}",
+            std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+        ),
     );
     None
 }
@@ -204,8 +207,9 @@ fn vm(fx: &Fixture) -> Option<Vm> {
 
 fn prerequisites(test: &str) -> bool {
     if !Path::new(SSHD).is_file() {
-        println!(
-            "SKIPPED {test}: {SSHD} not found (Debian/Ubuntu: apt-get install openssh-server)"
+        skip(
+            test,
+            &format!("{SSHD} not found (Debian/Ubuntu: apt-get install openssh-server)"),
         );
         return false;
     }

@@ -570,8 +570,12 @@ fn sign_on_linux_without_osslsigncode_names_the_package_to_install() {
     let err = plan(&fx, LINUX, &runner, &["sign"]).unwrap_err();
     assert_eq!(
         err,
-        "sign: signing sample_driver.sys failed: osslsigncode not found: apt-get install osslsigncode (Debian/Ubuntu; Fedora: dnf install osslsigncode)"
+        format!(
+            "sign: signing sample_driver.sys failed: osslsigncode not found: {}",
+            xtask::ctx::OSSLSIGNCODE_HINT
+        )
     );
+    assert!(err.contains("bookworm-backports, which is not configured by default"));
 }
 
 #[test]
@@ -653,4 +657,19 @@ fn dry_run_from_the_binary_prints_commands_prefixed_with_dollar() {
         "{out}"
     );
     assert!(!fx.target().exists(), "a dry run must not write anything");
+}
+
+#[test]
+fn a_missing_tool_skips_locally_but_fails_under_ci() {
+    let tools = ["xtask-test-tool-that-does-not-exist"];
+    assert!(!require_in("local run", &tools, false));
+    let ci = std::panic::catch_unwind(|| require_in("ci run", &tools, true));
+    let msg = ci.expect_err("CI=true must fail, not skip");
+    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("CI=true: ci run cannot run"), "{msg}");
+    assert!(
+        msg.contains("xtask-test-tool-that-does-not-exist not installed"),
+        "{msg}"
+    );
+    assert!(require_in("present", &["sh"], true));
 }
