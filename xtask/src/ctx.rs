@@ -63,6 +63,9 @@ pub enum ToolError {
     /// The program ran and reported failure.
     #[error("`{}` failed ({}){}", .0.command, .0.status, .0.details)]
     Failed(Box<Failure>),
+    /// The program did not finish within its time limit and was killed.
+    #[error("`{}` did not finish within {} s and was stopped{}", .0.command, .0.status, .0.details)]
+    TimedOut(Box<Failure>),
 }
 
 /// How a program failed (boxed in [`ToolError::Failed`] to keep errors small).
@@ -76,6 +79,8 @@ pub struct Failure {
     pub details: String,
     /// Exit code, if any.
     pub code: Option<i32>,
+    /// Everything it printed on stdout.
+    pub stdout: String,
 }
 
 impl ToolError {
@@ -84,6 +89,14 @@ impl ToolError {
         match self {
             ToolError::Failed(f) => f.code,
             _ => None,
+        }
+    }
+
+    /// The captured standard output of a failed or timed-out program.
+    pub fn stdout(&self) -> &str {
+        match self {
+            ToolError::Failed(f) | ToolError::TimedOut(f) => &f.stdout,
+            _ => "",
         }
     }
 }
@@ -237,6 +250,15 @@ impl<'r> Ctx<'r> {
                 }
             }
         })?;
+        if out.timed_out {
+            return Err(ToolError::TimedOut(Box::new(Failure {
+                command: cmd.display_short(),
+                status: cmd.timeout.map(|t| t.as_secs()).unwrap_or(0).to_string(),
+                details: output_tail(&out),
+                code: None,
+                stdout: out.stdout,
+            })));
+        }
         if out.success() {
             return Ok(out);
         }
@@ -249,6 +271,7 @@ impl<'r> Ctx<'r> {
             status,
             details: output_tail(&out),
             code: out.code,
+            stdout: out.stdout,
         })))
     }
 
@@ -375,6 +398,7 @@ mod tests {
             ["ssh"],
             Box::new(|_| {
                 Ok(Output {
+                    timed_out: false,
                     code: Some(1),
                     stdout: "Adding driver package:  sample_driver.inf\nFailed to add driver package: The hash for the file is not present in the specified catalog file.\n".into(),
                     stderr: "#< CLIXML\r\n<Objs Version=\"1.1.0.1\"><S S=\"Error\">pnputil failed_x000D__x000A_</S></Objs>".into(),

@@ -420,6 +420,28 @@ pub fn stamp_text(text: &str, params: &StampParams) -> Result<String, InfError> 
     Ok(out.concat())
 }
 
+/// `DriverVer = MM/DD/YYYY,w.x.y.z` of `[Version]`: (date, version).
+pub fn driver_ver_of(text: &str) -> Option<(String, String)> {
+    let mut in_version = false;
+    for line in text.lines() {
+        if let Some(name) = section_name(line) {
+            in_version = name.eq_ignore_ascii_case("Version");
+            continue;
+        }
+        if !in_version {
+            continue;
+        }
+        if let Some((key, eq)) = key_of(line) {
+            if key.eq_ignore_ascii_case("DriverVer") {
+                let value = strip_comment(line)[eq + 1..].trim();
+                let (date, version) = value.split_once(',')?;
+                return Some((date.trim().to_owned(), version.trim().to_owned()));
+            }
+        }
+    }
+    None
+}
+
 /// The files `[SourceDisksFiles]` and `[SourceDisksFiles.<arch>]` name (in
 /// order, de-duplicated case-insensitively): every one must be in the
 /// package and listed in its catalog.
@@ -659,6 +681,19 @@ mod tests {
         assert_eq!(
             DriverDate::from_unix_secs(1_772_841_600).to_string(),
             "03/07/2026"
+        );
+    }
+
+    #[test]
+    fn reads_driver_ver_back() {
+        assert_eq!(
+            driver_ver_of(INF),
+            Some(("03/07/2026".to_owned(), "0.1.0.0".to_owned()))
+        );
+        assert_eq!(driver_ver_of(INX), None);
+        assert_eq!(
+            driver_ver_of("[Strings]\nDriverVer = 01/01/2026,1.0.0.0\n"),
+            None
         );
     }
 

@@ -517,6 +517,7 @@ fn verify(
                     status: "no \"Signature verification: ok\" in its output".into(),
                     details: crate::ctx::output_tail(&out),
                     code: out.code,
+                    stdout: out.stdout.clone(),
                 })),
                 hint,
             });
