@@ -366,7 +366,9 @@ pub fn remote_run_dir(s: &DeploySettings, pkg_name: &str, run: &str) -> String {
 
 /// Preflight: administrator, test signing, Secure Boot, free space, devgen
 /// (reachability is that the step runs at all).
-pub fn preflight_step(s: &DeploySettings, devgen_copied: bool) -> RemoteStep {
+/// With `create_root`, a VM that passes also gets `remote_dir` created (the
+/// SSH flow saves a connection that way).
+pub fn preflight_step(s: &DeploySettings, devgen_copied: bool, create_root: bool) -> RemoteStep {
     let devgen_check = if devgen_copied {
         "Check 'devgen' $true 'copied from this host with the package (devgen_local)' ''".to_owned()
     } else {
@@ -401,6 +403,11 @@ pub fn preflight_step(s: &DeploySettings, devgen_copied: bool) -> RemoteStep {
         &devgen_check,
         "Write-Output ('xtask-boot: ' + (Get-CimInstance Win32_OperatingSystem).LastBootUpTime.ToString('o'))",
         "if ($fail -gt 0) { throw \"$fail preflight check(s) failed\" }",
+        if create_root {
+            "New-Item -ItemType Directory -Force -Path $root | Out-Null"
+        } else {
+            ""
+        },
     ]);
     RemoteStep {
         name: "preflight",
@@ -553,6 +560,16 @@ pub fn boot_step() -> RemoteStep {
         body: lines(&[
             "Write-Output ('xtask-boot: ' + (Get-CimInstance Win32_OperatingSystem).LastBootUpTime.ToString('o'))",
         ]),
+    }
+}
+
+/// `first` then `second` in one remote call (one SSH connection less),
+/// named after `first`.
+pub fn joined(first: RemoteStep, second: RemoteStep) -> RemoteStep {
+    RemoteStep {
+        name: first.name,
+        what: format!("{}; {}", first.what, second.what),
+        body: first.body + &second.body,
     }
 }
 
@@ -753,7 +770,7 @@ pub fn powershell_direct_script(
         "$s = New-PSSession -VMName $vm -Credential $cred",
         "try {",
     ]);
-    script += &run(&preflight_step(s, job.devgen_copied), false);
+    script += &run(&preflight_step(s, job.devgen_copied, false), false);
     if check_only {
         script += "    Write-Output 'ready: every preflight check passed'\n";
     } else {
@@ -1111,7 +1128,7 @@ pub fn deploy(ctx: &Ctx<'_>, layout: &Layout, args: &DeployArgs) -> Result<(), D
 
     // 1. Preflight first: a VM that cannot take the driver fails before the build.
     let boot_before = if remote.ssh().is_some() {
-        let out = remote.run(&preflight_step(s, s.devgen_local.is_some()))?;
+        let out = remote.run(&preflight_step(s, s.devgen_local.is_some(), !args.check))?;
         check_preflight(ctx, &out)?;
         markers(&out, "xtask-boot: ")
             .first()
@@ -1180,8 +1197,7 @@ pub fn deploy(ctx: &Ctx<'_>, layout: &Layout, args: &DeployArgs) -> Result<(), D
     let target = format!("{}:{}", t.destination(), job.remote_pkg);
     ctx.step("deploy", format!("{} -> {target}", pkg_dir.display()));
 
-    // 3. Prepare, copy.
-    remote.run(&prepare_step(s, &job))?;
+    // 3. Copy into this run's own folder (the preflight made remote_dir).
     ctx.step(
         "deploy",
         format!("copy: package and certificate -> {target}"),
@@ -1237,8 +1253,7 @@ pub fn deploy(ctx: &Ctx<'_>, layout: &Layout, args: &DeployArgs) -> Result<(), D
 
     // 6. Verify, clean up.
     let verify = verify_step(s, &job, &ps::quote(&published));
-    remote.run_logged(&verify)?;
-    remote.run(&cleanup_step(&job))?;
+    remote.run_logged(&joined(verify, cleanup_step(&job)))?;
     ctx.step(
         "deploy",
         format!(
@@ -1265,7 +1280,7 @@ fn reboot(
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let probe = Duration::from_secs(20).min(remote.s.step_timeout);
     loop {
-        std::thread::sleep(Duration::from_secs(2));
+        std::thread::sleep(Duration::from_secs(1));
         if let Ok(out) = remote.run_limited(&boot_step(), probe) {
             let boot = markers(&out, "xtask-boot: ")
                 .first()
@@ -1445,9 +1460,10 @@ pub fn undeploy(ctx: &Ctx<'_>, layout: &Layout, args: &UndeployArgs) -> Result<(
 /// tests parse each with a PowerShell grammar).
 pub fn all_scripts(s: &DeploySettings, job: &Job, local_pkg: &Path) -> Vec<(String, String)> {
     let mut steps = vec![
-        preflight_step(s, false),
-        preflight_step(s, true),
+        preflight_step(s, false, false),
+        preflight_step(s, true, true),
         prepare_step(s, job),
+        joined(verify_step(s, job, "'oem1.inf'"), cleanup_step(job)),
     ];
     steps.extend(install_steps(s, job));
     steps.push(verify_step(s, job, "'oem7.inf'"));

@@ -96,10 +96,7 @@ fn deploy_dry_run_over_ssh_prints_exact_argv_and_runs_nothing() {
         "UserKnownHostsFile=/keys/known_hosts",
     ];
     let names: Vec<&str> = cmds.iter().map(|c| c.program.as_str()).collect();
-    assert_eq!(
-        names,
-        ["ssh", "ssh", "scp", "ssh", "ssh", "ssh", "ssh", "ssh"]
-    );
+    assert_eq!(names, ["ssh", "scp", "ssh", "ssh", "ssh", "ssh"]);
     // Every remote command has the step time limit (default 300 s).
     for c in &cmds {
         assert_eq!(
@@ -124,7 +121,7 @@ fn deploy_dry_run_over_ssh_prints_exact_argv_and_runs_nothing() {
 
     // A folder of this run's own under remote_dir: concurrent runs do not
     // touch each other's files.
-    let scp_argv = cmds[2].argv();
+    let scp_argv = cmds[1].argv();
     let dest = scp_argv.last().unwrap();
     let prefix = "Administrator@192.168.56.10:C:/dmf-deploy/sample_driver_package-";
     assert!(dest.starts_with(prefix), "{dest}");
@@ -140,7 +137,7 @@ fn deploy_dry_run_over_ssh_prints_exact_argv_and_runs_nothing() {
     scp.push(dest.clone());
     assert_eq!(scp_argv, scp);
 
-    let scripts: Vec<String> = [0, 1, 3, 4, 5, 6, 7]
+    let scripts: Vec<String> = [0, 2, 3, 4, 5]
         .iter()
         .map(|&i| script_of(cmds[i].args.last().unwrap()))
         .collect();
@@ -157,12 +154,10 @@ fn deploy_dry_run_over_ssh_prints_exact_argv_and_runs_nothing() {
         steps,
         [
             "preflight",
-            "prepare",
             "trust-cert",
             "create-device",
             "install-driver",
-            "verify",
-            "cleanup"
+            "verify"
         ]
     );
     for sc in &scripts {
@@ -176,6 +171,13 @@ fn deploy_dry_run_over_ssh_prints_exact_argv_and_runs_nothing() {
     }
     let pkg = format!("$pkg = ('C:/dmf-deploy/sample_driver_package-{run_id}' -replace '/', '\\')");
     assert!(scripts[1].contains(&pkg), "{}", scripts[1]);
+    // The preflight also creates remote_dir (one connection less).
+    assert!(
+        scripts[0].contains("$root = ('C:/dmf-deploy' -replace '/', '\\')"),
+        "{}",
+        scripts[0]
+    );
+    assert!(scripts[0].contains("New-Item -ItemType Directory -Force -Path $root | Out-Null"));
     for check in [
         "'admin'",
         "'test-signing'",
@@ -192,36 +194,36 @@ fn deploy_dry_run_over_ssh_prints_exact_argv_and_runs_nothing() {
     assert!(scripts[0].contains("Confirm-SecureBootUEFI"));
     assert!(scripts[0].contains("SystemStartOptions"));
     assert!(
-        scripts[2].contains("$cer = Join-Path $pkg 'DmfSampleTestCert.cer'"),
+        scripts[1].contains("$cer = Join-Path $pkg 'DmfSampleTestCert.cer'"),
+        "{}",
+        scripts[1]
+    );
+    assert!(scripts[1].contains(
+        "Import-Certificate -FilePath $cer -CertStoreLocation Cert:\\LocalMachine\\Root"
+    ));
+    assert!(scripts[1].contains("Import-Certificate -FilePath $cer -CertStoreLocation Cert:\\LocalMachine\\TrustedPublisher"));
+    assert!(scripts[2].contains("$hwid = 'Root\\DMF_SAMPLE_DRIVER'"));
+    assert!(
+        scripts[2].contains("Get-PnpDevice -PresentOnly"),
         "{}",
         scripts[2]
     );
-    assert!(scripts[2].contains(
-        "Import-Certificate -FilePath $cer -CertStoreLocation Cert:\\LocalMachine\\Root"
-    ));
-    assert!(scripts[2].contains("Import-Certificate -FilePath $cer -CertStoreLocation Cert:\\LocalMachine\\TrustedPublisher"));
-    assert!(scripts[3].contains("$hwid = 'Root\\DMF_SAMPLE_DRIVER'"));
-    assert!(
-        scripts[3].contains("Get-PnpDevice -PresentOnly"),
-        "{}",
-        scripts[3]
-    );
-    assert!(scripts[3].contains("& $devgen /add /bus ROOT /hardwareid $hwid"));
-    assert!(scripts[4].contains(
+    assert!(scripts[2].contains("& $devgen /add /bus ROOT /hardwareid $hwid"));
+    assert!(scripts[3].contains(
         "$inf = Join-Path $pkg 'sample_driver.inf'\n    $out = & pnputil.exe /add-driver $inf /install | Out-String\n"
-    ), "{}", scripts[4]);
-    assert!(scripts[4].contains(
+    ), "{}", scripts[3]);
+    assert!(scripts[3].contains(
         "elseif ($code -eq 259) { throw 'pnputil /add-driver installed nothing (exit 259)"
     ));
-    assert!(scripts[4].contains("if ($code -eq 3010) { Write-Output 'xtask-reboot-required' }"));
+    assert!(scripts[3].contains("if ($code -eq 3010) { Write-Output 'xtask-reboot-required' }"));
     assert!(
-        scripts[5].contains("Get-PnpDevice -PresentOnly"),
+        scripts[4].contains("Get-PnpDevice -PresentOnly"),
         "{}",
-        scripts[5]
+        scripts[4]
     );
-    assert!(scripts[5].contains("DEVPKEY_Device_DriverInfPath"));
-    assert!(scripts[5].contains("DEVPKEY_Device_DriverVersion"));
-    assert!(scripts[6].contains("Remove-Item -LiteralPath $pkg -Recurse -Force"));
+    assert!(scripts[4].contains("DEVPKEY_Device_DriverInfPath"));
+    assert!(scripts[4].contains("DEVPKEY_Device_DriverVersion"));
+    assert!(scripts[4].contains("Remove-Item -LiteralPath $pkg -Recurse -Force"));
     // Windows OpenSSH runs the command through cmd.exe: 8191 characters at most.
     for c in cmds.iter().filter(|c| c.program == "ssh") {
         let len = c.args.last().unwrap().len();
@@ -259,9 +261,7 @@ fn deploy_dry_run_full_flow_plans_package_sign_and_copy_without_touching_disk() 
             "osslsigncode",
             "osslsigncode",
             "osslsigncode", // verify
-            "ssh",
             "scp",
-            "ssh",
             "ssh",
             "ssh",
             "ssh",
@@ -291,8 +291,8 @@ fn deploy_dry_run_full_flow_plans_package_sign_and_copy_without_touching_disk() 
         "{verify_cat:?}"
     );
     // No user given: just the host, accept-new host keys.
-    assert!(cmds[9].argv().contains(&"vm.test".to_owned()));
-    assert!(cmds[9]
+    assert!(cmds[0].argv().contains(&"vm.test".to_owned()));
+    assert!(cmds[0]
         .argv()
         .contains(&"StrictHostKeyChecking=accept-new".to_owned()));
 }
@@ -337,12 +337,12 @@ fn deploy_reads_xtask_toml_and_flags_override_it() {
         s(&["-i", &fx.root.join("keys/id").to_string_lossy()])
     );
     assert!(argv.contains(&"tester@10.1.2.3".to_owned()));
-    assert!(cmds[2]
+    assert!(cmds[1]
         .argv()
         .last()
         .unwrap()
         .starts_with("tester@10.1.2.3:D:/drivers/sample_driver_package-"));
-    assert!(script_of(cmds[4].args.last().unwrap()).contains("$hwid = 'Root\\OTHER'"));
+    assert!(script_of(cmds[3].args.last().unwrap()).contains("$hwid = 'Root\\OTHER'"));
 }
 
 #[test]
