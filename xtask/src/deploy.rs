@@ -87,7 +87,7 @@ pub enum DeployError {
     #[error("devgen_local {} does not exist: {DEVGEN_HINT}", .0.display())]
     DevgenLocalMissing(PathBuf),
     /// A step failed.
-    #[error("step {step} failed: {reason}{source}{hint}{logs}")]
+    #[error("step {step} failed: {reason}{source}{hint}")]
     Step {
         /// Step name (preflight, prepare, copy, trust-cert, create-device,
         /// install-driver, reboot, verify, ...).
@@ -96,10 +96,8 @@ pub enum DeployError {
         reason: String,
         /// What failed.
         source: ToolError,
-        /// How to fix it.
+        /// How to fix it, and where the failure logs were saved.
         hint: String,
-        /// Where the failure logs were saved, as a sentence; or empty.
-        logs: String,
     },
     /// Preflight checks failed.
     #[error("preflight: the VM is not ready:\n{failures}\n  (fix these, then run `cargo xtask deploy --check` again)")]
@@ -886,7 +884,6 @@ fn step_error(plan: &Plan, step: &'static str, source: ToolError) -> DeployError
         reason: reason_of(source.stdout()),
         source,
         hint,
-        logs: String::new(),
     }
 }
 
@@ -996,8 +993,8 @@ impl Remote<'_, '_> {
                 Err(why) => format!("\n  logs: could not be fetched: {why}"),
             }
         };
-        if let DeployError::Step { logs, .. } = &mut e {
-            *logs = where_;
+        if let DeployError::Step { hint, .. } = &mut e {
+            hint.push_str(&where_);
         }
         e
     }
@@ -1365,16 +1362,15 @@ fn deploy_powershell_direct(
             }
             let mut err = step_error(&remote.plan, "powershell-direct", e);
             let saved = save_logs(ctx, &remote.logs_dir, &stdout, &err.to_string());
-            if let DeployError::Step { logs, reason, .. } = &mut err {
+            if let DeployError::Step { hint, reason, .. } = &mut err {
                 if let Some(st) = step {
                     *reason = format!("(in step {st}) {reason}");
                 }
-                *logs = match saved {
-                    Ok(d) if !log_sections(&stdout).is_empty() => {
-                        format!("\n  logs: {}", d.display())
+                if let Ok(d) = saved {
+                    if !log_sections(&stdout).is_empty() {
+                        hint.push_str(&format!("\n  logs: {}", d.display()));
                     }
-                    _ => String::new(),
-                };
+                }
             }
             Err(err)
         }
