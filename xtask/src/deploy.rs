@@ -111,9 +111,6 @@ pub enum DeployError {
     /// The VM did not come back after a restart.
     #[error("reboot: the VM did not come back within {0} s: check it in its console (raise --reboot-timeout for slow VMs)")]
     RebootTimeout(u64),
-    /// The device does not run what was just installed.
-    #[error("verify: {0}")]
-    Verify(String),
     /// A file operation failed.
     #[error(transparent)]
     Fs(#[from] FsError),
@@ -1125,7 +1122,15 @@ pub fn deploy(ctx: &Ctx<'_>, layout: &Layout, args: &DeployArgs) -> Result<(), D
 
     // 1. Preflight first: a VM that cannot take the driver fails before the build.
     let boot_before = if remote.ssh().is_some() {
-        let out = remote.run(&preflight_step(s, s.devgen_local.is_some(), !args.check))?;
+        let out = match remote.run(&preflight_step(s, s.devgen_local.is_some(), !args.check)) {
+            Ok(out) => out,
+            // Failed checks: list them with what to do.
+            Err(DeployError::Step { source, .. }) if source.stdout().contains(" FAIL: ") => {
+                check_preflight(ctx, source.stdout())?;
+                source.stdout().to_owned()
+            }
+            Err(e) => return Err(e),
+        };
         check_preflight(ctx, &out)?;
         markers(&out, "xtask-boot: ")
             .first()
@@ -1251,6 +1256,10 @@ pub fn deploy(ctx: &Ctx<'_>, layout: &Layout, args: &DeployArgs) -> Result<(), D
     // 6. Verify, clean up.
     let verify = verify_step(s, &job, &ps::quote(&published));
     remote.run_logged(&joined(verify, cleanup_step(&job)))?;
+    if ctx.dry_run() {
+        ctx.step("deploy", "dry run: nothing was copied or installed");
+        return Ok(());
+    }
     ctx.step(
         "deploy",
         format!(
@@ -1510,5 +1519,44 @@ fn existing_cer(ctx: &Ctx<'_>, dir: &Path, cer: Option<&Path>) -> Result<String,
         Some(c) => Ok(c),
         None if ctx.dry_run() => Ok(expected),
         None => Err(DeployError::Unsigned(dir.to_path_buf())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprint_of_der_and_pem_certificates() {
+        // Any DER SEQUENCE will do for the digest.
+        let der = [0x30u8, 0x03, 0x02, 0x01, 0x05];
+        let expected: String = {
+            use sha1::{Digest, Sha1};
+            Sha1::digest(der)
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect()
+        };
+        assert_eq!(cert_thumbprint(&der).as_deref(), Some(expected.as_str()));
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            ps::base64(&der)
+        );
+        assert_eq!(cert_thumbprint(pem.as_bytes()), Some(expected));
+        assert_eq!(cert_thumbprint(b"not a certificate"), None);
+    }
+
+    #[test]
+    fn log_sections_and_reasons_are_read_from_stdout() {
+        let out = "noise\r\n### xtask-log: a.txt\r\nline 1\r\nline 2\n### xtask-log: b.log\nx\n";
+        assert_eq!(
+            log_sections(out),
+            [
+                ("a.txt".to_owned(), "line 1\nline 2\n".to_owned()),
+                ("b.log".to_owned(), "x\n".to_owned())
+            ]
+        );
+        assert_eq!(reason_of("a\nxtask-error: it broke\r\nb\n"), "it broke\n  ");
+        assert_eq!(reason_of("all fine\n"), "");
     }
 }

@@ -494,7 +494,7 @@ fn deploy_over_ssh_reports_reboots_failures_hangs_and_preflight_problems() {
     // Preflight problems: each with what to do; --check only checks.
     std::fs::write(vm.dir.join("not-admin"), "").unwrap();
     let err = fx.run_err(&["deploy", "--check", "--user", &vm.user]);
-    assert!(err.contains("preflight"), "{err}");
+    assert!(err.contains("preflight: the VM is not ready:"), "{err}");
     assert!(
         err.contains("admin FAIL: user VM\\guest; log in as a member of Administrators"),
         "{err}"
