@@ -21,6 +21,9 @@ WDK (Linux, macOS) build the driver on Windows and pass the binary:
 
     cargo xtask deploy --sys path/to/sample_driver.sys --host ...
 
+`cargo xtask deploy --check` only checks that the VM is ready; `cargo xtask
+undeploy` removes the driver again.
+
 Every step prints `==> step: what` and each command it runs; --dry-run prints
 the exact commands and changes nothing. Settings can live in xtask.toml at the
 workspace root (see `cargo xtask deploy --help`).";

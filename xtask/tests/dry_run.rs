@@ -729,6 +729,9 @@ fn help_exists_for_every_subcommand() {
         (vec!["package", "--help"], "--sys <PATH>"),
         (vec!["sign", "--help"], "osslsigncode"),
         (vec!["deploy", "--help"], "xtask.toml"),
+        (vec!["deploy", "--help"], "--devgen-local"),
+        (vec!["deploy", "--help"], "--step-timeout"),
+        (vec!["undeploy", "--help"], "--remove-cert"),
         (vec!["demo", "--help"], "cargo run -p sample-driver"),
     ] {
         let out = Process::new(bin).args(&args).output().unwrap();
@@ -780,4 +783,72 @@ fn a_missing_tool_skips_locally_but_fails_under_ci() {
         "{msg}"
     );
     assert!(require_in("present", &["sh"], true));
+}
+
+#[test]
+fn devgen_from_the_host_is_copied_and_used_and_a_missing_one_is_explained() {
+    let fx = fixture();
+    let devgen = fx.tmp.path().join("devgen.exe");
+    let devgen_arg = devgen.to_string_lossy().into_owned();
+    let args = [
+        "deploy",
+        "--no-package",
+        "--host",
+        "vm",
+        "--devgen-local",
+        devgen_arg.as_str(),
+    ];
+    // Not there: says where devgen comes from.
+    let runner = RecordingRunner::new(["ssh", "scp"]);
+    let err = plan(&fx, LINUX, &runner, &args).unwrap_err();
+    assert!(err.contains("devgen_local"), "{err}");
+    assert!(err.contains("ships only with the WDK"), "{err}");
+    assert!(err.contains("--devgen-local FILE"), "{err}");
+    assert!(runner.calls().is_empty());
+
+    let mut dry = vec!["--dry-run"];
+    dry.extend(args);
+    let cmds = plan(&fx, LINUX, &runner, &dry).unwrap();
+    let scps: Vec<Vec<String>> = cmds
+        .iter()
+        .filter(|c| c.program == "scp")
+        .map(|c| c.argv())
+        .collect();
+    assert_eq!(scps.len(), 2, "{scps:?}");
+    assert_eq!(scps[1][scps[1].len() - 2], devgen_arg);
+    assert!(
+        scps[1].last().unwrap().ends_with("/devgen.exe"),
+        "{:?}",
+        scps[1]
+    );
+    let scripts: Vec<String> = cmds
+        .iter()
+        .filter(|c| c.program == "ssh")
+        .map(|c| script_of(c.args.last().unwrap()))
+        .collect();
+    assert!(
+        scripts[0].contains("Check 'devgen' $true 'copied from this host"),
+        "{}",
+        scripts[0]
+    );
+    assert!(
+        scripts[2].contains("$devgen = Join-Path $pkg 'devgen.exe'"),
+        "{}",
+        scripts[2]
+    );
+
+    // Without it, the preflight looks for devgen on the VM and says how to get it there.
+    let cmds = plan(
+        &fx,
+        LINUX,
+        &runner,
+        &["--dry-run", "deploy", "--no-package", "--host", "vm"],
+    )
+    .unwrap();
+    let preflight = script_of(cmds[0].args.last().unwrap());
+    assert!(
+        preflight.contains("$found = Get-Command $devgen"),
+        "{preflight}"
+    );
+    assert!(preflight.contains("--devgen-local FILE"), "{preflight}");
 }
