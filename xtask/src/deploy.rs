@@ -42,6 +42,10 @@ pub const DEFAULT_REBOOT_TIMEOUT: u64 = 600;
 /// Free space the preflight wants on the remote directory's drive, in MB.
 pub const MIN_FREE_MB: u64 = 200;
 
+/// The short form of [`DEVGEN_HINT`] used inside the remote scripts (whose
+/// command line cmd.exe limits to 8191 characters).
+pub const DEVGEN_HINT_SHORT: &str = "copy devgen.exe from a WDK install (Windows Kits\\10\\Tools\\<version>\\x64) and pass --devgen-local FILE (see cargo xtask deploy --help)";
+
 /// How to get devgen.exe onto the VM (it ships only with the WDK).
 pub const DEVGEN_HINT: &str = "devgen.exe ships only with the WDK (Windows Kits\\10\\Tools\\<version>\\x64\\devgen.exe) and may not be redistributed, \
 so a Linux host has none: copy it once from any Windows machine with the WDK and pass it with --devgen-local FILE \
@@ -371,14 +375,16 @@ pub fn preflight_step(s: &DeploySettings, devgen_copied: bool, create_root: bool
             "$devgen = {}\n$found = Get-Command $devgen -ErrorAction SilentlyContinue\n\
              Check 'devgen' ($null -ne $found) $(if ($found) {{ $found.Source }} else {{ \"$devgen not found on the VM\" }}) {}",
             ps::quote(&s.devgen),
-            ps::quote(DEVGEN_HINT)
+            ps::quote(DEVGEN_HINT_SHORT)
         )
     };
     let body = lines(&[
-        "$fail = 0",
+        // A hashtable: the count survives the function's scope wherever the
+        // body runs (script, or Invoke-Command's script block).
+        "$state = @{ fail = 0 }",
         "function Check([string]$name, [bool]$ok, [string]$detail, [string]$fix) {",
         "    if ($ok) { Write-Output \"xtask-check: $name ok: $detail\" }",
-        "    else { Write-Output \"xtask-check: $name FAIL: $detail; $fix\"; $script:fail++ }",
+        "    else { Write-Output \"xtask-check: $name FAIL: $detail; $fix\"; $state.fail++ }",
         "}",
         "$id = [Security.Principal.WindowsIdentity]::GetCurrent()",
         "$admin = ([Security.Principal.WindowsPrincipal]$id).IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)",
@@ -397,7 +403,7 @@ pub fn preflight_step(s: &DeploySettings, devgen_copied: bool, create_root: bool
         ),
         &devgen_check,
         "Write-Output ('xtask-boot: ' + (Get-CimInstance Win32_OperatingSystem).LastBootUpTime.ToString('o'))",
-        "if ($fail -gt 0) { throw \"$fail preflight check(s) failed\" }",
+        "if ($state.fail -gt 0) { throw \"$($state.fail) preflight check(s) failed\" }",
         if create_root {
             "New-Item -ItemType Directory -Force -Path $root | Out-Null"
         } else {
@@ -468,7 +474,7 @@ pub fn install_steps(s: &DeploySettings, job: &Job) -> Vec<RemoteStep> {
                 &format!("    {devgen}"),
                 &format!(
                     "    if (-not (Get-Command $devgen -ErrorAction SilentlyContinue)) {{ throw (\"$devgen not found on the VM: \" + {}) }}",
-                    ps::quote(DEVGEN_HINT)
+                    ps::quote(DEVGEN_HINT_SHORT)
                 ),
                 "    $out = & $devgen /add /bus ROOT /hardwareid $hwid | Out-String",
                 "    $code = $LASTEXITCODE",
@@ -1074,9 +1080,11 @@ fn check_preflight(ctx: &Ctx<'_>, stdout: &str) -> Result<(), DeployError> {
         .map(|c| format!("  - {c}"))
         .collect();
     if !failed.is_empty() {
-        return Err(DeployError::Preflight {
-            failures: failed.join("\n"),
-        });
+        let mut failures = failed.join("\n");
+        if failed.iter().any(|f| f.starts_with("  - devgen FAIL")) {
+            failures.push_str(&format!("\n    devgen: {DEVGEN_HINT}"));
+        }
+        return Err(DeployError::Preflight { failures });
     }
     if !ctx.dry_run() {
         ctx.note(format!("preflight: {} checks passed", checks.len()));
@@ -1333,7 +1341,19 @@ fn deploy_powershell_direct(
     // One process for every step: its limit covers them all and a restart.
     let limit =
         s.step_timeout * 8 + Duration::from_secs(if args.reboot { reboot_timeout } else { 0 });
-    let res = ctx.exec(ps::local_script(&script, true).timeout(limit));
+    // Too long for a command line (-EncodedCommand would pass 32767
+    // characters): run it from a file, kept with this run's logs. UTF-8 with
+    // a BOM, or Windows PowerShell reads it as ANSI.
+    let file = remote.logs_dir.join("powershell-direct.ps1");
+    ctx.create_dir_all(&remote.logs_dir)?;
+    let mut bytes = vec![0xEF, 0xBB, 0xBF];
+    bytes.extend_from_slice(script.as_bytes());
+    ctx.write(&file, &bytes)?;
+    let cmd = Cmd::new("powershell.exe")
+        .args(["-NoProfile", "-ExecutionPolicy", "Bypass", "-File"])
+        .arg_path(&file)
+        .timeout(limit);
+    let res = ctx.exec(cmd);
     if ctx.dry_run() {
         for line in script.lines() {
             ctx.note(format!("  script> {line}"));

@@ -361,23 +361,34 @@ fn powershell_direct_dry_run_on_linux_prints_the_plan_and_real_run_refuses() {
     ];
     let mut dry = vec!["--dry-run"];
     dry.extend(args);
-    let cmds = plan(&fx, LINUX, &runner, &dry).unwrap();
+    let cli = parse(&fx, &dry);
+    let ctx = Ctx::new(&runner, true, LINUX);
+    xtask::run_in(&ctx, &cli).unwrap();
+    let cmds = ctx.commands();
     assert!(runner.calls().is_empty());
+    assert!(!fx.target().exists(), "a dry run must not write anything");
     // One local PowerShell for the whole run: one session, one credential.
+    // The script is too long for a command line: it runs from a file.
     assert_eq!(cmds.len(), 1, "{cmds:?}");
     let c = &cmds[0];
     assert_eq!(c.program, "powershell.exe");
     let n = c.args.len();
     assert_eq!(
         c.args[..n - 1],
-        s(&[
-            "-NoProfile",
-            "-ExecutionPolicy",
-            "Bypass",
-            "-EncodedCommand"
-        ])[..]
+        s(&["-NoProfile", "-ExecutionPolicy", "Bypass", "-File"])[..]
     );
-    let script = script_of(c.args.last().unwrap());
+    let file = std::path::PathBuf::from(c.args.last().unwrap());
+    assert!(
+        file.starts_with(fx.target().join("xtask-deploy-logs")),
+        "{file:?}"
+    );
+    assert!(file.ends_with("powershell-direct.ps1"), "{file:?}");
+    let script: String = ctx
+        .lines()
+        .iter()
+        .filter_map(|l| l.strip_prefix("      script> "))
+        .flat_map(|l| [l, "\n"])
+        .collect();
     assert!(script.contains("$vm = 'dmf-test'"), "{script}");
     assert!(script.contains("PSCredential('admin'"), "{script}");
     assert_eq!(script.matches("Get-Credential").count(), 1, "{script}");

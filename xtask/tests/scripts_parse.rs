@@ -193,6 +193,18 @@ fn every_script_of_the_dry_runs_parses() {
         ]);
         let ctx = Ctx::new(&runner, true, host);
         xtask::run_in(&ctx, &cli).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        // Everything printed as `script>` (PowerShell Direct runs its script
+        // from a file; the SSH steps' scripts one after the other).
+        let printed: String = ctx
+            .lines()
+            .iter()
+            .filter_map(|l| l.strip_prefix("      script> "))
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        if !printed.is_empty() {
+            assert_parses(&format!("{args:?} (printed)"), &printed);
+            seen += 1;
+        }
         for cmd in ctx.commands() {
             let Some(i) = cmd.args.iter().position(|a| a == "-EncodedCommand") else {
                 // ssh: the script is inside the remote command line.
