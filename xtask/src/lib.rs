@@ -27,7 +27,12 @@
 //! | catalog | `inf2cat` | built-in ([`catalog`]) |
 //! | test certificate | `New-SelfSignedCertificate` | `openssl req -x509` |
 //! | sign, verify | `signtool` | `osslsigncode` |
-//! | deploy | ssh/scp or PowerShell Direct | ssh/scp |
+//! | deploy, undeploy | ssh/scp or PowerShell Direct | ssh/scp |
+//!
+//! `DriverVer` is stamped with the build's local date and a version unique
+//! per build ([`package::driver_ver`]); deploy checks the VM first, gives
+//! every remote step a time limit, verifies what got installed and fetches
+//! the VM's logs on failure ([`deploy`]).
 //!
 //! All processes are started through [`runner::CommandRunner`], so tests
 //! substitute a recording fake; each step has its own error type whose
