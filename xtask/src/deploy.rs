@@ -737,22 +737,25 @@ pub fn powershell_direct_script(
         }
         b
     };
+    let limit = s.step_timeout.as_secs();
+    // Each step is a job in the session, so a frozen VM fails the step after
+    // the step timeout instead of hanging the deploy.
     let run = |step: &RemoteStep, capture: bool| -> String {
         let mut r = format!(
-            "    $step = '{n}'\n    Write-Output '### xtask-step: {n}'\n",
+            "    $step = '{n}'\n    Write-Output '### xtask-step: {n}'\n    $job = Invoke-Command -Session $s -AsJob -ScriptBlock {{\n",
+            n = step.name
+        );
+        r += "        $ErrorActionPreference = 'Stop'\n        $ProgressPreference = 'SilentlyContinue'\n";
+        r += &block(step);
+        r += "    }\n";
+        r += &format!(
+            "    if (-not (Wait-Job -Job $job -Timeout {limit})) {{ Stop-Job -Job $job; throw \"step {n} did not finish within {limit} s: the VM may be frozen or have bugchecked (look at its console; raise --step-timeout if it is just slow)\" }}\n",
             n = step.name
         );
         r += if capture {
-            "    $out = @(Invoke-Command -Session $s -ScriptBlock {\n"
+            "    $out = @(Receive-Job -Job $job)\n    $out\n"
         } else {
-            "    Invoke-Command -Session $s -ScriptBlock {\n"
-        };
-        r += "        $ErrorActionPreference = 'Stop'\n        $ProgressPreference = 'SilentlyContinue'\n";
-        r += &block(step);
-        r += if capture {
-            "    })\n    $out\n"
-        } else {
-            "    }\n"
+            "    Receive-Job -Job $job\n"
         };
         r
     };

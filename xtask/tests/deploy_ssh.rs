@@ -29,7 +29,8 @@ const SSHD: &str = "/usr/sbin/sshd";
 ///   but active only after a restart), `boots` (boot counter);
 /// * switches the test sets: `need-reboot` (pnputil exits 3010),
 ///   `hang-<step>` (the VM freezes), `fail-<step>` (the step fails with its
-///   reason on stdout only, PowerShell's CLIXML on stderr), `not-admin`.
+///   reason on stdout only, PowerShell's CLIXML on stderr), `not-admin`,
+///   `keep-old-driver` (pnputil publishes, the device keeps its old driver).
 const FAKE_POWERSHELL: &str = r####"#!/bin/sh
 dir=$(dirname "$0")
 enc=""
@@ -83,7 +84,8 @@ case "$step" in
       exit 1
     fi
     n=$(( $(cat "$dir/oem" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$dir/oem"
-    echo "oem$n.inf $version" > "$dir/installed"
+    # keep-old-driver: published, but the device stays on the old package.
+    [ -f "$dir/keep-old-driver" ] || echo "oem$n.inf $version" > "$dir/installed"
     echo "Driver package added successfully."
     echo "Published Name:         oem$n.inf"
     echo "xtask-published: oem$n.inf"
@@ -568,6 +570,22 @@ fn deploy_over_ssh_reports_reboots_failures_hangs_and_preflight_problems() {
     let s = steps(&vm);
     let at = s.iter().position(|x| x == "install-driver").unwrap();
     assert_eq!(s[at + 1..], ["reboot", "boot", "verify"]);
+
+    // pnputil published the new package but the device kept the old one:
+    // verify says so (and nothing claims "done").
+    std::fs::write(vm.dir.join("keep-old-driver"), "").unwrap();
+    let newer = (EPOCH_2026_03_07.parse::<u64>().unwrap() + 90).to_string();
+    let out = fx.run_env(
+        &["deploy", "--sys", &sys, "--user", &vm.user],
+        &[("SOURCE_DATE_EPOCH", newer.as_str())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("step verify failed: ROOT\\SYSTEM\\0001 uses oem2.inf, not oem3.inf that pnputil just published"),
+        "{stderr}"
+    );
+    std::fs::remove_file(vm.dir.join("keep-old-driver")).unwrap();
 
     // A VM that freezes during the install: deploy fails within the step
     // timeout instead of hanging, and says what may have happened.

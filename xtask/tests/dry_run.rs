@@ -405,6 +405,16 @@ fn powershell_direct_dry_run_on_linux_prints_the_plan_and_real_run_refuses() {
         !script.contains("Copy-VMFile"),
         "Copy-VMFile needs the Guest Service Interface: {script}"
     );
+    // Every step is a job with the step timeout (default 300 s).
+    assert_eq!(
+        script.matches("Invoke-Command -Session $s -AsJob").count(),
+        script.matches("Wait-Job -Job $job -Timeout 300").count(),
+        "{script}"
+    );
+    assert!(
+        script.matches("Wait-Job -Job $job -Timeout 300").count() >= 7,
+        "{script}"
+    );
     assert!(
         !script.contains("Invoke-Command -VMName"),
         "every step reuses the session: {script}"
