@@ -21,6 +21,9 @@ WDK (Linux, macOS) build the driver on Windows and pass the binary:
 
     cargo xtask deploy --sys path/to/sample_driver.sys --host ...
 
+`cargo xtask deploy --check` only checks that the VM is ready; `cargo xtask
+undeploy` removes the driver again.
+
 Every step prints `==> step: what` and each command it runs; --dry-run prints
 the exact commands and changes nothing. Settings can live in xtask.toml at the
 workspace root (see `cargo xtask deploy --help`).";
@@ -63,6 +66,9 @@ pub enum Command {
     /// Package, sign, copy to a test VM and install the driver there.
     #[command(long_about = DEPLOY_LONG)]
     Deploy(Box<DeployArgs>),
+    /// Remove the test device, the driver package(s) and optionally the test certificate from the VM.
+    #[command(long_about = UNDEPLOY_LONG)]
+    Undeploy(Box<UndeployArgs>),
     /// Run the sample driver on the simulator: `cargo run -p sample-driver -- ARGS`.
     #[command(long_about = DEMO_LONG)]
     Demo(DemoArgs),
@@ -186,22 +192,38 @@ Examples:
 
 const DEPLOY_LONG: &str = "\
 Package and sign (unless --no-package), copy the package to a test VM and
-install it:
+install it. Steps, each printed as `==> deploy: <step>`:
 
-  prepare        create the remote directory
-  copy           scp -r <package> (SSH) or Copy-VMFile (PowerShell Direct)
+  preflight      reachable? administrator? test signing on? Secure Boot off?
+                 free space? devgen? (--check runs only this)
+  prepare        create <remote_dir> on the VM; each run copies into its own
+                 <remote_dir>/<name>_package-<run id>, so runs do not collide
+  copy           scp -r (SSH) or Copy-Item -ToSession (PowerShell Direct)
   trust-cert     Import-Certificate into LocalMachine\\Root and \\TrustedPublisher
-  install-driver pnputil /add-driver <name>.inf /install
-  create-device  devgen /add /bus ROOT /hardwareid Root\\DMF_SAMPLE_DRIVER (if absent)
-  status         Get-PnpDevice status of the device
+  create-device  devgen /add /bus ROOT /hardwareid <hwid> (unless present)
+  install-driver pnputil /add-driver <name>.inf /install: exit 259 (nothing
+                 installed: same or newer driver there) is an error, 3010
+                 means a restart is needed (--reboot restarts and waits)
+  verify         the present device runs the oemNN.inf pnputil just
+                 published, with this build's DriverVer version
+  cleanup        remove this run's folder on the VM
+
+When a step fails its output is shown and the VM's setupapi.dev.log (last
+section), `pnputil /enum-devices /drivers` and CodeIntegrity events are saved
+under target/xtask-deploy-logs/<run id>/ (the path is printed). Each remote
+step has a time limit (--step-timeout, default 300 s) and SSH keep-alives, so
+a frozen VM fails the deploy instead of hanging it.
 
 Transports: `ssh` (default; any host, OpenSSH server on the VM, key-based login
 in BatchMode) and `powershell-direct` (only on a Windows Hyper-V host, from an
-elevated prompt; the VM password can be given in XTASK_VM_PASSWORD, otherwise
-PowerShell asks).
+elevated prompt; one session for the whole run, the VM password from
+XTASK_VM_PASSWORD or asked once).
 
-The VM must have test signing on (bcdedit /set testsigning on, Secure Boot
-off) and devgen.exe (from the WDK's Tools folder) on its PATH or configured.
+The VM needs test signing on (bcdedit /set testsigning on, Secure Boot off,
+restart) and devgen.exe. devgen ships only with the WDK (Windows Kits\\10\\
+Tools\\<version>\\x64\\devgen.exe) and may not be redistributed: from a
+Linux host copy it from any Windows machine with the WDK once and pass it with
+--devgen-local (copied with each deploy), or put it on the VM's PATH.
 
 Settings come from flags, else from xtask.toml at the workspace root:
 
@@ -215,12 +237,27 @@ Settings come from flags, else from xtask.toml at the workspace root:
   remote_dir = \"C:/dmf-deploy\"
   vm_name = \"dmf-test\"              # powershell-direct only
   hardware_id = \"Root\\\\DMF_SAMPLE_DRIVER\"
-  devgen = \"devgen.exe\"
+  devgen = \"devgen.exe\"             # on the VM, or:
+  devgen_local = \"tools/devgen.exe\" # copied to the VM
+  step_timeout = 300
 
 Examples:
+  cargo xtask deploy --check --host 192.168.56.10 --user Administrator --key ~/.ssh/vm
   cargo xtask deploy --sys sample_driver.sys --host 192.168.56.10 --user Administrator --key ~/.ssh/vm
-  cargo xtask deploy --no-package --dry-run
+  cargo xtask deploy --no-package --reboot
   cargo xtask deploy --transport powershell-direct --vm-name dmf-test   # on a Hyper-V host";
+
+const UNDEPLOY_LONG: &str = "\
+Remove what deploy installed on the test VM: every device with the hardware ID
+(present or not), every driver package in the VM's driver store whose INF
+names <name>.cat (pnputil /delete-driver /uninstall /force), this driver's
+run folders under remote_dir, and with --remove-cert the test certificate
+from LocalMachine\\Root and \\TrustedPublisher. Running it again when nothing
+is left is not an error. Connection settings as for deploy.
+
+Examples:
+  cargo xtask undeploy
+  cargo xtask undeploy --remove-cert --host 192.168.56.10 --user Administrator";
 
 const DEMO_LONG: &str = "\
 Run the sample driver against the simulated platform (any host):
@@ -289,10 +326,12 @@ pub struct BuildArgs {
     /// Use this prebuilt driver binary (.sys or .dll built on Windows) instead of building.
     #[arg(long, value_name = "PATH")]
     pub sys: Option<PathBuf>,
-    /// DriverVer version [default: $STAMPINF_VERSION, else the crate version, e.g. 0.1.0.0].
+    /// DriverVer version [default: $STAMPINF_VERSION, else unique per build: the crate's
+    /// major.minor.patch and the build's local time of day in 2-second steps, e.g. 0.1.0.30601].
     #[arg(long, value_name = "W.X.Y.Z")]
     pub driver_version: Option<String>,
-    /// DriverVer date [default: today (UTC), or $SOURCE_DATE_EPOCH].
+    /// DriverVer date [default: the local date ($TZ) of the build, i.e. of
+    /// $SOURCE_DATE_EPOCH if set, else today; inf2cat /uselocaltime refuses later dates].
     #[arg(long, value_name = "MM/DD/YYYY")]
     pub driver_date: Option<String>,
     /// KMDF version for $KMDFVERSION$ and stampinf -k.
@@ -356,21 +395,9 @@ pub enum Transport {
     PowershellDirect,
 }
 
-/// `cargo xtask deploy`.
+/// Where the VM is and how to reach it (deploy and undeploy).
 #[derive(Debug, Clone, Args)]
-pub struct DeployArgs {
-    /// Which driver.
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// How to build it.
-    #[command(flatten)]
-    pub build: BuildArgs,
-    /// Which certificate.
-    #[command(flatten)]
-    pub cert: CertArgs,
-    /// Deploy the existing signed package instead of packaging and signing first.
-    #[arg(long)]
-    pub no_package: bool,
+pub struct VmArgs {
     /// Settings file [default: <workspace>/xtask.toml if it exists].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -392,7 +419,7 @@ pub struct DeployArgs {
     /// known_hosts file holding the VM's host key (strict checking); without it new host keys are accepted once.
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
-    /// Directory on the VM that receives the package [default: C:/dmf-deploy].
+    /// Directory on the VM under which each run gets its own folder [default: C:/dmf-deploy].
     #[arg(long, value_name = "DIR")]
     pub remote_dir: Option<String>,
     /// Hyper-V VM name (PowerShell Direct).
@@ -404,9 +431,65 @@ pub struct DeployArgs {
     /// devgen.exe on the VM [default: devgen.exe, found on the VM's PATH].
     #[arg(long, value_name = "PATH")]
     pub devgen: Option<String>,
+    /// A devgen.exe on this machine to copy to the VM with the package (then
+    /// --devgen is not needed).
+    #[arg(long, value_name = "FILE")]
+    pub devgen_local: Option<PathBuf>,
+    /// Seconds each remote step may take before deploy gives up on the VM
+    /// (frozen or bugchecked) [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub step_timeout: Option<u64>,
     /// Program run on the VM for each step [default: powershell.exe]; tests use a recording script.
     #[arg(long, hide = true)]
     pub remote_powershell: Option<String>,
+}
+
+/// `cargo xtask deploy`.
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// Which driver.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How to build it.
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Which certificate.
+    #[command(flatten)]
+    pub cert: CertArgs,
+    /// The VM.
+    #[command(flatten)]
+    pub vm: VmArgs,
+    /// Deploy the existing signed package instead of packaging and signing first.
+    #[arg(long)]
+    pub no_package: bool,
+    /// Only run the preflight checks on the VM (reachability, administrator,
+    /// test signing, Secure Boot, free space, devgen) and report.
+    #[arg(long)]
+    pub check: bool,
+    /// When the installation needs a restart: restart the VM and wait for it
+    /// to come back, then verify. Without it a pending restart is an error.
+    #[arg(long)]
+    pub reboot: bool,
+    /// Seconds to wait for the VM to come back after --reboot [default: 600].
+    #[arg(long, value_name = "SECS")]
+    pub reboot_timeout: Option<u64>,
+}
+
+/// `cargo xtask undeploy`.
+#[derive(Debug, Clone, Args)]
+pub struct UndeployArgs {
+    /// Which driver.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The VM.
+    #[command(flatten)]
+    pub vm: VmArgs,
+    /// Also remove the test certificate from the VM's Root and TrustedPublisher stores.
+    #[arg(long)]
+    pub remove_cert: bool,
+    /// The certificate to remove [default: the generated test certificate].
+    #[arg(long, value_name = "FILE")]
+    pub cer: Option<PathBuf>,
 }
 
 /// `cargo xtask demo`.

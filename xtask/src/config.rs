@@ -58,6 +58,10 @@ pub struct DeployConfig {
     pub hardware_id: Option<String>,
     /// devgen.exe on the VM.
     pub devgen: Option<String>,
+    /// devgen.exe on this machine, copied to the VM.
+    pub devgen_local: Option<PathBuf>,
+    /// Seconds each remote step may take.
+    pub step_timeout: Option<u64>,
     /// Program run on the VM for each step (default `powershell.exe`).
     pub remote_powershell: Option<String>,
 }
@@ -96,9 +100,13 @@ pub fn load(
         message: e.to_string(),
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    for p in [&mut cfg.deploy.identity_file, &mut cfg.deploy.known_hosts]
-        .into_iter()
-        .flatten()
+    for p in [
+        &mut cfg.deploy.identity_file,
+        &mut cfg.deploy.known_hosts,
+        &mut cfg.deploy.devgen_local,
+    ]
+    .into_iter()
+    .flatten()
     {
         *p = resolve_path(p, &base);
     }

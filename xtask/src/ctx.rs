@@ -63,6 +63,9 @@ pub enum ToolError {
     /// The program ran and reported failure.
     #[error("`{}` failed ({}){}", .0.command, .0.status, .0.details)]
     Failed(Box<Failure>),
+    /// The program did not finish within its time limit and was killed.
+    #[error("`{}` did not finish within {} s and was stopped{}", .0.command, .0.status, .0.details)]
+    TimedOut(Box<Failure>),
 }
 
 /// How a program failed (boxed in [`ToolError::Failed`] to keep errors small).
@@ -76,6 +79,8 @@ pub struct Failure {
     pub details: String,
     /// Exit code, if any.
     pub code: Option<i32>,
+    /// Everything it printed on stdout.
+    pub stdout: String,
 }
 
 impl ToolError {
@@ -84,6 +89,14 @@ impl ToolError {
         match self {
             ToolError::Failed(f) => f.code,
             _ => None,
+        }
+    }
+
+    /// The captured standard output of a failed or timed-out program.
+    pub fn stdout(&self) -> &str {
+        match self {
+            ToolError::Failed(f) | ToolError::TimedOut(f) => &f.stdout,
+            _ => "",
         }
     }
 }
@@ -111,6 +124,12 @@ impl FsError {
     }
 }
 
+/// How to get an osslsigncode that can verify catalogs (2.8+).
+pub const OSSLSIGNCODE_HINT: &str = "apt-get install osslsigncode (Debian 13 and later: 2.9; Fedora: dnf install osslsigncode). \
+Debian 12 ships 2.5, which signs but cannot verify catalogs (then sign with --no-verify); 2.8+ is in bookworm-backports, \
+which is not configured by default: add a `bookworm-backports main` line to your APT sources, apt-get update, \
+then apt-get install -t bookworm-backports osslsigncode";
+
 /// How to install `tool`, for "not found" messages.
 pub fn install_hint(tool: &str) -> String {
     let base = Path::new(tool)
@@ -118,7 +137,7 @@ pub fn install_hint(tool: &str) -> String {
         .map(|s| s.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     match base.as_str() {
-        "osslsigncode" => "apt-get install osslsigncode (Debian/Ubuntu; Fedora: dnf install osslsigncode)".into(),
+        "osslsigncode" => OSSLSIGNCODE_HINT.into(),
         "openssl" => "apt-get install openssl".into(),
         "ssh" | "scp" => "apt-get install openssh-client (Windows: Add-WindowsCapability -Online -Name OpenSSH.Client~~~~0.0.1.0)".into(),
         "stampinf" | "inf2cat" | "infverif" | "signtool" => format!(
@@ -231,6 +250,15 @@ impl<'r> Ctx<'r> {
                 }
             }
         })?;
+        if out.timed_out {
+            return Err(ToolError::TimedOut(Box::new(Failure {
+                command: cmd.display_short(),
+                status: cmd.timeout.map(|t| t.as_secs()).unwrap_or(0).to_string(),
+                details: output_tail(&out),
+                code: None,
+                stdout: out.stdout,
+            })));
+        }
         if out.success() {
             return Ok(out);
         }
@@ -243,6 +271,7 @@ impl<'r> Ctx<'r> {
             status,
             details: output_tail(&out),
             code: out.code,
+            stdout: out.stdout,
         })))
     }
 
@@ -285,22 +314,35 @@ impl<'r> Ctx<'r> {
     }
 }
 
-/// The last lines of a failed command's output, for error messages.
+/// How many lines of each stream a failure message keeps.
+pub const TAIL_LINES: usize = 40;
+
+/// A failed command's output for error messages: the last [`TAIL_LINES`]
+/// lines of stdout *and* of stderr (tools such as pnputil explain failures
+/// on stdout), PowerShell's `#< CLIXML` error records decoded to text.
 pub fn output_tail(out: &Output) -> String {
-    let text = if out.stderr.trim().is_empty() {
-        &out.stdout
-    } else {
-        &out.stderr
-    };
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.is_empty() {
-        return String::new();
+    fn tail(text: &str) -> Vec<&str> {
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let start = lines.len().saturating_sub(TAIL_LINES);
+        lines[start..].to_vec()
     }
-    let start = lines.len().saturating_sub(15);
-    let mut s = String::from(":");
-    for l in &lines[start..] {
-        s.push_str("\n        ");
-        s.push_str(l);
+    let stderr = crate::ps::decode_clixml(&out.stderr);
+    let (o, e) = (tail(&out.stdout), tail(&stderr));
+    let mut s = String::new();
+    let both = !o.is_empty() && !e.is_empty();
+    for (label, lines) in [("stdout", o), ("stderr", e)] {
+        if lines.is_empty() {
+            continue;
+        }
+        if both {
+            s.push_str(&format!("\n      {label}:"));
+        } else {
+            s.push(':');
+        }
+        for l in lines {
+            s.push_str("\n        ");
+            s.push_str(l);
+        }
     }
     s
 }
@@ -327,8 +369,9 @@ mod tests {
         let err = ctx.require_tool("osslsigncode").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "osslsigncode not found: apt-get install osslsigncode (Debian/Ubuntu; Fedora: dnf install osslsigncode)"
+            format!("osslsigncode not found: {OSSLSIGNCODE_HINT}")
         );
+        assert!(err.to_string().contains("not configured by default"));
         let err = ctx.exec(Cmd::new("osslsigncode")).unwrap_err();
         assert!(err
             .to_string()
@@ -347,5 +390,32 @@ mod tests {
             err.to_string(),
             "`ssh vm` failed (exit status 255):\n        Permission denied (publickey)."
         );
+    }
+
+    #[test]
+    fn failure_shows_stdout_and_decoded_stderr() {
+        let r = RecordingRunner::with_responder(
+            ["ssh"],
+            Box::new(|_| {
+                Ok(Output {
+                    timed_out: false,
+                    code: Some(1),
+                    stdout: "Adding driver package:  sample_driver.inf\nFailed to add driver package: The hash for the file is not present in the specified catalog file.\n".into(),
+                    stderr: "#< CLIXML\r\n<Objs Version=\"1.1.0.1\"><S S=\"Error\">pnputil failed_x000D__x000A_</S></Objs>".into(),
+                })
+            }),
+        );
+        let ctx = Ctx::new(&r, false, Host::Other("linux"));
+        let err = ctx.exec(Cmd::new("ssh").arg("vm")).unwrap_err().to_string();
+        assert!(
+            err.contains("stdout:\n        Adding driver package:"),
+            "{err}"
+        );
+        assert!(
+            err.contains("The hash for the file is not present"),
+            "{err}"
+        );
+        assert!(err.contains("stderr:\n        pnputil failed"), "{err}");
+        assert!(!err.contains("CLIXML"), "{err}");
     }
 }

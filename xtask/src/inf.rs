@@ -45,19 +45,29 @@ pub enum InfError {
     /// Nothing to put `DriverVer` and `CatalogFile` into.
     #[error("the INF has no [Version] section")]
     NoVersionSection,
-    /// `DriverVer` version not of the form `w.x.y.z`.
-    #[error("invalid driver version `{0}`: expected w.x.y.z, each part 0..=65535")]
+    /// `DriverVer` version not of the form `w.x.y.z`, a part of 65535 or
+    /// more, or `0.0.0.0`.
+    #[error("invalid driver version `{0}`: expected w.x.y.z, each part 0..=65534, not all zero (e.g. 1.0.0.1)")]
     BadVersion(String),
     /// KMDF version not of the form `major.minor`.
     #[error("invalid KMDF version `{0}`: expected major.minor, e.g. 1.33")]
     BadKmdfVersion(String),
-    /// Date not of the form `MM/DD/YYYY`.
-    #[error("invalid driver date `{0}`: expected MM/DD/YYYY")]
+    /// Date not of the form `MM/DD/YYYY`, or not a date of the calendar.
+    #[error("invalid driver date `{0}`: expected MM/DD/YYYY, a real date from 1980 on (e.g. 03/07/2026)")]
     BadDate(String),
+    /// Date after today (local time), which inf2cat `/uselocaltime` and
+    /// Windows refuse.
+    #[error("driver date {date} is in the future (today is {today}, local time): inf2cat refuses it; pass an earlier --driver-date or check SOURCE_DATE_EPOCH and the clock")]
+    FutureDate {
+        /// The date asked for.
+        date: String,
+        /// Today, local time.
+        today: String,
+    },
 }
 
-/// A `DriverVer` date.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A `DriverVer` date (ordered by year, month, day).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DriverDate {
     /// Year, e.g. 2026.
     pub year: u16,
@@ -68,7 +78,8 @@ pub struct DriverDate {
 }
 
 impl DriverDate {
-    /// The UTC date `secs` seconds after the Unix epoch.
+    /// The UTC date `secs` seconds after the Unix epoch (see
+    /// [`DriverDate::local_from_unix_secs`] for what `DriverVer` uses).
     pub fn from_unix_secs(secs: u64) -> Self {
         let days = secs / 86_400;
         // Howard Hinnant's civil_from_days, for days since 1970-01-01.
@@ -88,7 +99,43 @@ impl DriverDate {
         }
     }
 
-    /// Parses `MM/DD/YYYY`.
+    /// The date in the local time zone (`$TZ`, else the system's) `secs`
+    /// seconds after the Unix epoch: the calendar inf2cat `/uselocaltime`
+    /// compares `DriverVer` against.
+    pub fn local_from_unix_secs(secs: u64) -> Self {
+        Self::from_zoned(&local_time(secs))
+    }
+
+    fn from_zoned(z: &jiff::ZonedDateTime) -> Self {
+        Self {
+            year: z.year() as u16,
+            month: z.month() as u8,
+            day: z.day() as u8,
+        }
+    }
+
+    /// Number of days in `month` of `year` (Gregorian calendar).
+    pub fn days_in_month(year: u16, month: u8) -> u8 {
+        match month {
+            4 | 6 | 9 | 11 => 30,
+            2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+            2 => 28,
+            _ => 31,
+        }
+    }
+
+    /// Fails when this date is after `today`.
+    pub fn check_not_after(self, today: DriverDate) -> Result<(), InfError> {
+        if self > today {
+            return Err(InfError::FutureDate {
+                date: self.to_string(),
+                today: today.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Parses `MM/DD/YYYY`: a real calendar date from 1980 on.
     pub fn parse(s: &str) -> Result<Self, InfError> {
         let bad = || InfError::BadDate(s.to_owned());
         let parts: Vec<&str> = s.split('/').collect();
@@ -98,7 +145,12 @@ impl DriverDate {
         let month: u8 = m.parse().map_err(|_| bad())?;
         let day: u8 = d.parse().map_err(|_| bad())?;
         let year: u16 = y.parse().map_err(|_| bad())?;
-        if y.len() != 4 || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        if y.len() != 4
+            || year < 1980
+            || !(1..=12).contains(&month)
+            || day == 0
+            || day > Self::days_in_month(year, month)
+        {
             return Err(bad());
         }
         Ok(Self { year, month, day })
@@ -126,6 +178,30 @@ pub struct StampParams {
     pub kmdf_version: String,
 }
 
+/// The local time (`$TZ`, else the system time zone; UTC if neither can be
+/// read) `secs` seconds after the Unix epoch.
+pub fn local_time(secs: u64) -> jiff::ZonedDateTime {
+    let ts = jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(i64::MAX))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    ts.to_zoned_datetime(jiff::tz::TimeZone::system())
+}
+
+/// The default `DriverVer` version of a build at local time `secs`:
+/// the crate's `major.minor.patch` and, as fourth part, the local time of
+/// day in 2-second steps (0..=43199). Together with the (local) date this
+/// makes every build newer than the one before it, even on the same day,
+/// so `pnputil /add-driver /install` replaces the installed driver.
+pub fn build_version(crate_version: &str, secs: u64) -> Result<String, InfError> {
+    let base = driver_version(crate_version)?;
+    let mut parts: Vec<&str> = base.split('.').collect();
+    let z = local_time(secs);
+    let seconds_of_day =
+        i32::from(z.hour()) * 3600 + i32::from(z.minute()) * 60 + i32::from(z.second());
+    let build = (seconds_of_day / 2).to_string();
+    parts[3] = &build;
+    driver_version(&parts.join("."))
+}
+
 /// Turns a crate version (`0.1.0`, `1.2.3-beta.1`) or a `w.x.y.z` string
 /// into a four-part driver version.
 pub fn driver_version(v: &str) -> Result<String, InfError> {
@@ -137,12 +213,20 @@ pub fn driver_version(v: &str) -> Result<String, InfError> {
     let mut nums = Vec::with_capacity(4);
     for p in &parts {
         let n: u16 = p.parse().map_err(|_| InfError::BadVersion(v.to_owned()))?;
-        nums.push(n.to_string());
+        if n == u16::MAX {
+            return Err(InfError::BadVersion(v.to_owned()));
+        }
+        nums.push(n);
     }
-    while nums.len() < 4 {
-        nums.push("0".to_owned());
+    if nums.iter().all(|&n| n == 0) {
+        return Err(InfError::BadVersion(v.to_owned()));
     }
-    Ok(nums.join("."))
+    nums.resize(4, 0);
+    Ok(nums
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join("."))
 }
 
 /// `1.33` -> `01033`, the number in `WdfCoInstaller01033.dll`.
@@ -336,6 +420,54 @@ pub fn stamp_text(text: &str, params: &StampParams) -> Result<String, InfError> 
     Ok(out.concat())
 }
 
+/// `DriverVer = MM/DD/YYYY,w.x.y.z` of `[Version]`: (date, version).
+pub fn driver_ver_of(text: &str) -> Option<(String, String)> {
+    let mut in_version = false;
+    for line in text.lines() {
+        if let Some(name) = section_name(line) {
+            in_version = name.eq_ignore_ascii_case("Version");
+            continue;
+        }
+        if !in_version {
+            continue;
+        }
+        if let Some((key, eq)) = key_of(line) {
+            if key.eq_ignore_ascii_case("DriverVer") {
+                let value = strip_comment(line)[eq + 1..].trim();
+                let (date, version) = value.split_once(',')?;
+                return Some((date.trim().to_owned(), version.trim().to_owned()));
+            }
+        }
+    }
+    None
+}
+
+/// The files `[SourceDisksFiles]` and `[SourceDisksFiles.<arch>]` name (in
+/// order, de-duplicated case-insensitively): every one must be in the
+/// package and listed in its catalog.
+pub fn source_disks_files(text: &str, arch: &str) -> Vec<String> {
+    let wanted = format!("sourcedisksfiles.{}", arch.to_ascii_lowercase());
+    let mut inside = false;
+    let mut files: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if let Some(name) = section_name(line) {
+            let n = name.to_ascii_lowercase();
+            inside = n == "sourcedisksfiles" || n == wanted;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        let code = strip_comment(line);
+        let key = code.split_once('=').map_or(code, |(k, _)| k).trim();
+        let key = key.trim_matches('"').trim();
+        if !key.is_empty() && !files.iter().any(|f| f.eq_ignore_ascii_case(key)) {
+            files.push(key.to_owned());
+        }
+    }
+    files
+}
+
 /// The hardware IDs of every model line reachable from `[Manufacturer]`,
 /// lower-cased and de-duplicated (what inf2cat lists as `HWID1..n`).
 pub fn hardware_ids(text: &str) -> Vec<String> {
@@ -484,6 +616,54 @@ mod tests {
         ));
         assert!(DriverDate::parse("13/01/2026").is_err());
         assert!(DriverDate::parse("1/2/26").is_err());
+        for impossible in [
+            "02/31/2026",
+            "02/29/2026",
+            "04/31/2026",
+            "00/10/2026",
+            "01/00/2026",
+            "02/29/1900",
+            "01/01/1979",
+        ] {
+            assert!(
+                matches!(DriverDate::parse(impossible), Err(InfError::BadDate(_))),
+                "{impossible} accepted"
+            );
+        }
+        assert_eq!(DriverDate::parse("02/29/2024").unwrap().day, 29);
+        assert_eq!(DriverDate::parse("02/29/2000").unwrap().day, 29);
+        assert_eq!(DriverDate::parse("12/31/2026").unwrap().day, 31);
+        let today = DriverDate::parse("03/07/2026").unwrap();
+        assert!(today.check_not_after(today).is_ok());
+        assert!(DriverDate::parse("03/06/2026")
+            .unwrap()
+            .check_not_after(today)
+            .is_ok());
+        assert_eq!(
+            DriverDate::parse("03/08/2026")
+                .unwrap()
+                .check_not_after(today),
+            Err(InfError::FutureDate {
+                date: "03/08/2026".into(),
+                today: "03/07/2026".into()
+            })
+        );
+        for bad in [
+            "0.0.0.0",
+            "0.0",
+            "1.2.3.65535",
+            "65535.0.0.1",
+            "1.2.3.70000",
+            "1.a.3.4",
+            "",
+            "1..2",
+        ] {
+            assert!(
+                matches!(driver_version(bad), Err(InfError::BadVersion(_))),
+                "{bad} accepted"
+            );
+        }
+        assert_eq!(driver_version("65534.1.2.3").unwrap(), "65534.1.2.3");
     }
 
     #[test]
@@ -502,6 +682,33 @@ mod tests {
             DriverDate::from_unix_secs(1_772_841_600).to_string(),
             "03/07/2026"
         );
+    }
+
+    #[test]
+    fn reads_driver_ver_back() {
+        assert_eq!(
+            driver_ver_of(INF),
+            Some(("03/07/2026".to_owned(), "0.1.0.0".to_owned()))
+        );
+        assert_eq!(driver_ver_of(INX), None);
+        assert_eq!(
+            driver_ver_of("[Strings]\nDriverVer = 01/01/2026,1.0.0.0\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn lists_source_disks_files_of_the_arch() {
+        let inf = "[Version]\n[SourceDisksFiles]\nsample_driver.sys = 1,,\n\"helper.dll\" = 1 ; comment\n[SourceDisksFiles.amd64]\nx64only.bin=1\nSAMPLE_DRIVER.SYS=1\n[SourceDisksFiles.arm64]\narm.bin=1\n[Strings]\na=b\n";
+        assert_eq!(
+            source_disks_files(inf, "amd64"),
+            ["sample_driver.sys", "helper.dll", "x64only.bin"]
+        );
+        assert_eq!(
+            source_disks_files(inf, "arm64"),
+            ["sample_driver.sys", "helper.dll", "arm.bin"]
+        );
+        assert!(source_disks_files("[Version]\n", "amd64").is_empty());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! ```text
 //! cargo xtask package [--sys PATH] [--profile driver|dev|release] [--target-arch amd64|arm64]
 //! cargo xtask sign    [--pfx FILE --cer FILE] [--no-verify]
-//! cargo xtask deploy  [--sys PATH] --host ADDR --user NAME --key FILE [--no-package]
+//! cargo xtask deploy  [--sys PATH] --host ADDR --user NAME --key FILE [--no-package] [--check] [--reboot]
+//! cargo xtask undeploy [--remove-cert] --host ADDR --user NAME --key FILE
 //! cargo xtask demo    [--release] [-- ARGS]
 //! cargo xtask check-windows [--target x64|arm64|all] [-p PACKAGE] [--no-doc]
 //! ```
@@ -26,7 +27,12 @@
 //! | catalog | `inf2cat` | built-in ([`catalog`]) |
 //! | test certificate | `New-SelfSignedCertificate` | `openssl req -x509` |
 //! | sign, verify | `signtool` | `osslsigncode` |
-//! | deploy | ssh/scp or PowerShell Direct | ssh/scp |
+//! | deploy, undeploy | ssh/scp or PowerShell Direct | ssh/scp |
+//!
+//! `DriverVer` is stamped with the build's local date and a version unique
+//! per build ([`package::driver_ver`]); deploy checks the VM first, gives
+//! every remote step a time limit, verifies what got installed and fetches
+//! the VM's logs on failure ([`deploy`]).
 //!
 //! All processes are started through [`runner::CommandRunner`], so tests
 //! substitute a recording fake; each step has its own error type whose
@@ -71,7 +77,7 @@ pub enum Error {
     /// `sign` failed.
     #[error("sign: {0}")]
     Sign(#[from] sign::SignError),
-    /// `deploy` failed.
+    /// `deploy` or `undeploy` failed.
     #[error("deploy: {0}")]
     Deploy(#[from] deploy::DeployError),
     /// `demo` failed.
@@ -106,6 +112,7 @@ pub fn run_in(ctx: &Ctx<'_>, cli: &Cli) -> Result<(), Error> {
             sign::sign(ctx, &layout, &a.target, &a.cert)?;
         }
         Command::Deploy(a) => deploy::deploy(ctx, &layout, a)?,
+        Command::Undeploy(a) => deploy::undeploy(ctx, &layout, a)?,
         Command::Demo(a) => demo::demo(ctx, &layout, a)?,
         Command::CheckWindows(a) => check_windows::check_windows(ctx, &layout, a)?,
     }

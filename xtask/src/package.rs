@@ -54,7 +54,7 @@ pub enum PackageError {
         wanted: &'static str,
     },
     /// `cargo build` failed.
-    #[error("building the driver failed: {0}")]
+    #[error("building the driver failed (cargo's messages are above): {0}")]
     Build(ToolError),
     /// `cargo build` succeeded but produced no DLL.
     #[error("cargo build finished but {} does not exist: is `{package}` a cdylib with [package.metadata.wdk]?", path.display())]
@@ -83,6 +83,19 @@ pub enum PackageError {
     /// A version/date option is malformed.
     #[error(transparent)]
     BadOption(InfError),
+    /// `$SOURCE_DATE_EPOCH` is not a number of seconds.
+    #[error(
+        "SOURCE_DATE_EPOCH=`{0}` is not a number of seconds since 1970-01-01 UTC: fix or unset it"
+    )]
+    BadSourceDateEpoch(String),
+    /// A file named in `[SourceDisksFiles]` is neither built nor in the driver crate.
+    #[error("the INF's [SourceDisksFiles] names {file}, which is not in the package and not in {}: add it to the driver crate, or remove it from the .inx", dir.display())]
+    SourceFileMissing {
+        /// The file name.
+        file: String,
+        /// Where it was looked for.
+        dir: PathBuf,
+    },
     /// The WDK's stampinf failed.
     #[error("stampinf failed: {0}")]
     Stampinf(ToolError),
@@ -169,31 +182,57 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// The `DriverVer` date: `--driver-date`, else `$SOURCE_DATE_EPOCH`, else today.
-fn driver_date(build: &BuildArgs) -> Result<DriverDate, InfError> {
-    if let Some(d) = &build.driver_date {
-        return DriverDate::parse(d);
+/// The time of this build: `$SOURCE_DATE_EPOCH` (reproducible builds), else
+/// now. It sets the default `DriverVer` date and version and the catalog's
+/// creation time.
+pub fn build_time() -> Result<u64, PackageError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| PackageError::BadSourceDateEpoch(v.clone())),
+        _ => Ok(now_secs()),
     }
-    let secs = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or_else(now_secs);
-    Ok(DriverDate::from_unix_secs(secs))
 }
 
-/// The `DriverVer` version: `--driver-version`, else `$STAMPINF_VERSION`,
-/// else the crate version.
-fn driver_version(build: &BuildArgs, driver: &DriverCrate) -> Result<String, InfError> {
-    let v = build
-        .driver_version
-        .clone()
-        .or_else(|| {
-            std::env::var("STAMPINF_VERSION")
-                .ok()
-                .filter(|s| !s.is_empty())
-        })
-        .unwrap_or_else(|| driver.version.clone());
-    inf::driver_version(&v)
+/// `DriverVer` as stamped: date and version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriverVer {
+    /// The date, local time.
+    pub date: DriverDate,
+    /// `w.x.y.z`.
+    pub version: String,
+}
+
+/// Works out `DriverVer` for a build at `build_secs`:
+///
+/// * date: `--driver-date`, else the local date (`$TZ`) of the build time
+///   (what inf2cat `/uselocaltime` compares against); never after today;
+/// * version: `--driver-version`, else `$STAMPINF_VERSION`, else
+///   [`inf::build_version`] (the crate version with the build's time of day
+///   as fourth part, so each build is newer than the last).
+pub fn driver_ver(
+    build: &BuildArgs,
+    crate_version: &str,
+    build_secs: u64,
+    now_secs: u64,
+) -> Result<DriverVer, InfError> {
+    let today = DriverDate::local_from_unix_secs(now_secs);
+    let date = match &build.driver_date {
+        Some(d) => DriverDate::parse(d)?,
+        None => DriverDate::local_from_unix_secs(build_secs),
+    };
+    date.check_not_after(today)?;
+    let explicit = build.driver_version.clone().or_else(|| {
+        std::env::var("STAMPINF_VERSION")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+    });
+    let version = match explicit {
+        Some(v) => inf::driver_version(v.trim())?,
+        None => inf::build_version(crate_version, build_secs)?,
+    };
+    Ok(DriverVer { date, version })
 }
 
 /// Reads and checks a prebuilt driver binary.
@@ -233,8 +272,9 @@ pub fn package(
     let driver = DriverCrate::load(layout, &target.driver_package)?;
     let lib = driver.lib_name.clone();
     let arch = target.target_arch;
-    let date = driver_date(build).map_err(PackageError::BadOption)?;
-    let version = driver_version(build, &driver).map_err(PackageError::BadOption)?;
+    let build_secs = build_time()?;
+    let DriverVer { date, version } = driver_ver(build, &driver.version, build_secs, now_secs())
+        .map_err(PackageError::BadOption)?;
     let out_dir = layout.output_dir(&target.profile, cross_triple(arch));
     let pkg_dir = package_dir(layout, target, &driver);
     ctx.step(
@@ -281,7 +321,8 @@ pub fn package(
         if let Some(triple) = cross_triple(arch) {
             cmd = cmd.args(["--target", triple]);
         }
-        ctx.exec(cmd).map_err(PackageError::Build)?;
+        // Streamed to the terminal: a KMDF build takes minutes.
+        ctx.exec(cmd.inherit_stdio()).map_err(PackageError::Build)?;
         let dll = out_dir.join(format!("{lib}.dll"));
         if !ctx.dry_run() {
             if !dll.is_file() {
@@ -372,6 +413,28 @@ pub fn package(
         ctx.write(&inf_path, &stamped)?;
     }
 
+    // 3b. Every other file [SourceDisksFiles] names, from the driver crate.
+    let inx_text = std::fs::read(&driver.inx)
+        .ok()
+        .and_then(|b| inf::decode(&b).ok())
+        .map(|(t, _)| t.replace("$ARCH$", arch.as_str()))
+        .unwrap_or_default();
+    let source_files = inf::source_disks_files(&inx_text, arch.as_str());
+    for file in &source_files {
+        let in_stage = [format!("{lib}.sys"), format!("{lib}.inf"), cat_name.clone()];
+        if in_stage.iter().any(|f| f.eq_ignore_ascii_case(file)) {
+            continue;
+        }
+        let src = driver.dir.join(file);
+        if !src.is_file() {
+            return Err(PackageError::SourceFileMissing {
+                file: file.clone(),
+                dir: driver.dir.clone(),
+            });
+        }
+        ctx.copy(&src, &stage.join(file))?;
+    }
+
     // 4. infverif (Windows, when installed).
     if ctx.host().is_windows() {
         match find_wdk_tool(ctx, "infverif") {
@@ -407,9 +470,21 @@ pub fn package(
         ctx.exec(cmd).map_err(PackageError::Inf2cat)?;
     } else {
         let (os, os_attr) = catalog::os_attributes(arch.as_str());
+        let mut member_names = vec![format!("{lib}.inf")];
+        for f in source_files
+            .iter()
+            .chain(std::iter::once(&format!("{lib}.sys")))
+        {
+            if !member_names.iter().any(|m| m.eq_ignore_ascii_case(f)) {
+                member_names.push(f.clone());
+            }
+        }
         ctx.step(
             "package",
-            format!("{cat_name} (built-in inf2cat: SHA-1 members {lib}.inf, {lib}.sys; OS {os})"),
+            format!(
+                "{cat_name} (built-in inf2cat: SHA-1 members {}; OS {os})",
+                member_names.join(", ")
+            ),
         );
         let cat_path = stage.join(&cat_name);
         if ctx.dry_run() {
@@ -420,17 +495,17 @@ pub fn package(
         } else {
             let read = |p: &Path| std::fs::read(p).map_err(|e| FsError::new("read", p, e));
             let inf_bytes = read(&inf_path)?;
-            let sys_bytes = read(&sys)?;
             let inf_text = inf::decode(&inf_bytes).map(|(t, _)| t).unwrap_or_default();
+            let mut members = Vec::with_capacity(member_names.len());
+            for name in &member_names {
+                members.push(Member::from_bytes(name, &read(&stage.join(name))?));
+            }
             let spec = CatalogSpec {
-                members: vec![
-                    Member::from_bytes(&format!("{lib}.inf"), &inf_bytes),
-                    Member::from_bytes(&format!("{lib}.sys"), &sys_bytes),
-                ],
+                members,
                 hardware_ids: inf::hardware_ids(&inf_text),
                 os,
                 os_attr,
-                unix_time: now_secs(),
+                unix_time: build_secs,
             };
             for m in &spec.members {
                 ctx.note(format!("{}  {}", m.tag(), m.file_name));

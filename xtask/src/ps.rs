@@ -62,9 +62,110 @@ pub fn decode_command(encoded: &str) -> Option<String> {
     String::from_utf16(&units).ok()
 }
 
-/// A PowerShell string literal: `'it''s'`.
+/// The characters PowerShell treats as a single quote: `'` and the
+/// typographic U+2018..=U+201B. Inside a single-quoted string each must be
+/// doubled, or it ends the string.
+pub const SINGLE_QUOTES: [char; 5] = ['\'', '\u{2018}', '\u{2019}', '\u{201A}', '\u{201B}'];
+
+/// A PowerShell single-quoted string literal: `'it''s'`. Every character
+/// PowerShell takes for a single quote ([`SINGLE_QUOTES`]) is doubled.
 pub fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if SINGLE_QUOTES.contains(&c) {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// Decodes PowerShell's serialized error stream (`#< CLIXML` followed by
+/// `<Objs>` with `<S S="Error">` strings, as sent over a remote or
+/// non-interactive session) into plain text. Other text is returned as is.
+pub fn decode_clixml(text: &str) -> String {
+    let Some(start) = text.find("#< CLIXML") else {
+        return text.to_owned();
+    };
+    let mut out = text[..start].to_owned();
+    let mut rest = &text[start + "#< CLIXML".len()..];
+    let mut line = String::new();
+    while let Some(open) = rest.find("<S S=\"") {
+        let after = &rest[open + 6..];
+        let Some(q) = after.find('"') else { break };
+        let stream = &after[..q];
+        let Some(gt) = after.find('>') else { break };
+        let body_start = &after[gt + 1..];
+        let Some(close) = body_start.find("</S>") else {
+            break;
+        };
+        let body = unescape_clixml(&body_start[..close]);
+        if stream == "Error" || stream == "Warning" {
+            if stream == "Warning" && line.is_empty() {
+                line.push_str("WARNING: ");
+            }
+            line.push_str(&body);
+            // Each record ends in CR LF; lines are kept together.
+            while let Some(nl) = line.find('\n') {
+                let l: String = line.drain(..=nl).collect();
+                let l = l.trim_end();
+                if !l.is_empty() {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+        }
+        rest = &body_start[close + 4..];
+    }
+    if !line.trim().is_empty() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `_x000D__x000A_` -> CR LF, and the five XML entities.
+fn unescape_clixml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(['_', '&']) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if rest.starts_with('_') {
+            let code = rest.get(2..6).and_then(|h| u32::from_str_radix(h, 16).ok());
+            if rest.get(1..2) == Some("x") && rest.get(6..7) == Some("_") {
+                if let Some(c) = code.and_then(char::from_u32) {
+                    out.push(c);
+                    rest = &rest[7..];
+                    continue;
+                }
+            }
+            out.push('_');
+            rest = &rest[1..];
+        } else {
+            let entities = [
+                ("&lt;", '<'),
+                ("&gt;", '>'),
+                ("&amp;", '&'),
+                ("&quot;", '"'),
+                ("&apos;", '\''),
+            ];
+            match entities.iter().find(|(e, _)| rest.starts_with(e)) {
+                Some((e, c)) => {
+                    out.push(*c);
+                    rest = &rest[e.len()..];
+                }
+                None => {
+                    out.push('&');
+                    rest = &rest[1..];
+                }
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The arguments after the program name for running `script`.
@@ -87,9 +188,21 @@ pub fn local_script(script: &str, interactive: bool) -> Cmd {
     Cmd::new("powershell.exe").args(script_args(script, interactive))
 }
 
-/// The same as one command line (for running through ssh on the VM).
+/// The same as one command line (for running through ssh on the VM, whose
+/// OpenSSH server hands it to cmd.exe or another shell). The program is
+/// double-quoted when it contains anything but plain path characters
+/// (`C:\Program Files\PowerShell\7\pwsh.exe`); the other arguments never do.
 pub fn remote_command_line(program: &str, script: &str) -> String {
-    std::iter::once(program.to_owned())
+    let plain = !program.is_empty()
+        && program
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '\\' | '/' | ':' | '.' | '-' | '_'));
+    let program = if plain {
+        program.to_owned()
+    } else {
+        format!("\"{}\"", program.replace('"', ""))
+    };
+    std::iter::once(program)
         .chain(script_args(script, false))
         .collect::<Vec<_>>()
         .join(" ")
@@ -122,5 +235,36 @@ mod tests {
         let script = "Write-Output 'ä €'\n";
         assert_eq!(decode_command(&encode_command(script)).unwrap(), script);
         assert_eq!(quote("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn quote_doubles_every_single_quote_powershell_knows() {
+        assert_eq!(
+            quote("a\u{2018}b\u{2019}c\u{201A}d\u{201B}e'f"),
+            "'a\u{2018}\u{2018}b\u{2019}\u{2019}c\u{201A}\u{201A}d\u{201B}\u{201B}e''f'"
+        );
+        assert_eq!(quote("plain"), "'plain'");
+        assert_eq!(quote("\u{201C}double\u{201D}"), "'\u{201C}double\u{201D}'");
+    }
+
+    #[test]
+    fn remote_program_with_spaces_is_quoted() {
+        let line = remote_command_line(r"C:\Program Files\PowerShell\7\pwsh.exe", "dir");
+        assert!(
+            line.starts_with(r#""C:\Program Files\PowerShell\7\pwsh.exe" -NoProfile "#),
+            "{line}"
+        );
+        let line = remote_command_line("powershell.exe", "dir");
+        assert!(line.starts_with("powershell.exe -NoProfile "), "{line}");
+    }
+
+    #[test]
+    fn clixml_error_stream_becomes_text() {
+        let raw = "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><Obj S=\"progress\" RefId=\"0\"><TN RefId=\"0\"><T>System.Management.Automation.PSCustomObject</T></TN></Obj><S S=\"Error\">pnputil failed: &lt;oem7.inf&gt; it_x0027_s _x000D__x000A_</S><S S=\"Error\">At line:1 char:1_x000D__x000A_</S><S S=\"Warning\">careful_x000D__x000A_</S></Objs>";
+        assert_eq!(
+            decode_clixml(raw),
+            "pnputil failed: <oem7.inf> it's\nAt line:1 char:1\nWARNING: careful\n"
+        );
+        assert_eq!(decode_clixml("plain error\n"), "plain error\n");
     }
 }

@@ -11,6 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// One external command: program, arguments, working directory and extra
 /// environment variables.
@@ -27,8 +28,10 @@ pub struct Cmd {
     /// Indexes into `args` whose values are secrets: shown as `******`.
     pub secret_args: Vec<usize>,
     /// Connect the child's stdin/stdout/stderr to ours instead of capturing
-    /// them (used for `cargo run` in `demo`).
+    /// them (used for `cargo run` in `demo` and the driver build).
     pub inherit_stdio: bool,
+    /// Kill the child when it has not finished after this long.
+    pub timeout: Option<Duration>,
 }
 
 impl Cmd {
@@ -41,7 +44,15 @@ impl Cmd {
             env: Vec::new(),
             secret_args: Vec::new(),
             inherit_stdio: false,
+            timeout: None,
         }
+    }
+
+    /// Kills the command if it runs longer than `limit` (its [`Output`] then
+    /// has `timed_out` set).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
     }
 
     /// Appends one argument.
@@ -165,6 +176,8 @@ pub struct Output {
     pub stdout: String,
     /// Captured standard error (empty when stdio was inherited).
     pub stderr: String,
+    /// The command was killed after running longer than its timeout.
+    pub timed_out: bool,
 }
 
 impl Output {
@@ -173,7 +186,7 @@ impl Output {
         Self {
             code: Some(0),
             stdout: stdout.into(),
-            stderr: String::new(),
+            ..Self::default()
         }
     }
 
@@ -181,8 +194,8 @@ impl Output {
     pub fn failed(code: i32, stderr: impl Into<String>) -> Self {
         Self {
             code: Some(code),
-            stdout: String::new(),
             stderr: stderr.into(),
+            ..Self::default()
         }
     }
 
@@ -223,22 +236,99 @@ impl CommandRunner for SystemRunner {
             let status = command.status()?;
             return Ok(Output {
                 code: status.code(),
-                stdout: String::new(),
-                stderr: String::new(),
+                ..Output::default()
             });
         }
         command.stdin(Stdio::null());
-        let out = command.output()?;
-        Ok(Output {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        let Some(limit) = cmd.timeout else {
+            let out = command.output()?;
+            return Ok(Output {
+                code: out.status.code(),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                timed_out: false,
+            });
+        };
+        run_with_timeout(command, limit)
     }
 
     fn find_program(&self, program: &str) -> Option<PathBuf> {
         find_in_path(program, std::env::var_os("PATH"))
     }
+}
+
+/// Runs `command` with piped output, killing it after `limit`. Output is
+/// collected as it comes, so what a killed command printed is kept even when
+/// a grandchild still holds its pipes open.
+fn run_with_timeout(mut command: Command, limit: Duration) -> io::Result<Output> {
+    use std::io::Read;
+    use std::sync::Arc;
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn()?;
+    type Sink = Arc<Mutex<Vec<u8>>>;
+    let drain = |pipe: Option<Box<dyn Read + Send>>, sink: Sink| {
+        std::thread::spawn(move || {
+            let Some(mut p) = pipe else { return };
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = p.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let (out, err): (Sink, Sink) = Default::default();
+    let readers = [
+        drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            Arc::clone(&out),
+        ),
+        drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            Arc::clone(&err),
+        ),
+    ];
+    let deadline = Instant::now() + limit;
+    let (status, timed_out) = loop {
+        if let Some(status) = child.try_wait()? {
+            break (Some(status), false);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break (None, true);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Let the readers take what is left, but do not wait on pipes that a
+    // grandchild may keep open.
+    let grace = Instant::now() + Duration::from_secs(if timed_out { 1 } else { 5 });
+    while readers.iter().any(|r| !r.is_finished()) && Instant::now() < grace {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let text = |sink: &Sink| {
+        String::from_utf8_lossy(
+            &sink
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned()
+    };
+    Ok(Output {
+        code: status.and_then(|s| s.code()),
+        stdout: text(&out),
+        stderr: text(&err),
+        timed_out,
+    })
 }
 
 /// Looks `program` up in a `PATH`-style list (adding `.exe`/`.cmd`/`.bat` on
@@ -368,6 +458,37 @@ mod tests {
         assert_eq!(r.calls().len(), 2);
         assert!(r.find_program("ssh").is_some());
         assert!(r.find_program("scp").is_none());
+    }
+
+    #[test]
+    fn a_command_over_its_timeout_is_killed_and_keeps_its_output() {
+        if !cfg!(unix) {
+            return;
+        }
+        let start = Instant::now();
+        let out = SystemRunner
+            .run(
+                &Cmd::new("sh")
+                    .args(["-c", "echo started; sleep 30"])
+                    .timeout(Duration::from_millis(500)),
+            )
+            .unwrap();
+        assert!(out.timed_out);
+        assert_eq!(out.stdout, "started\n");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        let out = SystemRunner
+            .run(
+                &Cmd::new("sh")
+                    .args(["-c", "echo fast; exit 3"])
+                    .timeout(Duration::from_secs(20)),
+            )
+            .unwrap();
+        assert!(!out.timed_out);
+        assert_eq!((out.code, out.stdout.as_str()), (Some(3), "fast\n"));
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub enum SignError {
         tag: String,
     },
     /// osslsigncode too old to verify catalogs.
-    #[error("osslsigncode {0} cannot verify catalog membership (2.8 or newer needed): install a newer osslsigncode (Debian 12: apt-get install -t bookworm-backports osslsigncode) or pass --no-verify")]
+    #[error("osslsigncode {0} cannot verify catalog membership (2.8 or newer needed): {hint}; or pass --no-verify", hint = crate::ctx::OSSLSIGNCODE_HINT)]
     OldOsslsigncode(String),
     /// A file operation failed.
     #[error(transparent)]
@@ -517,6 +517,7 @@ fn verify(
                     status: "no \"Signature verification: ok\" in its output".into(),
                     details: crate::ctx::output_tail(&out),
                     code: out.code,
+                    stdout: out.stdout.clone(),
                 })),
                 hint,
             });

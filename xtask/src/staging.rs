@@ -24,7 +24,8 @@ fn sibling(dest: &Path, tag: &str) -> PathBuf {
 
 impl<'a, 'r> Staged<'a, 'r> {
     /// Creates an empty staging directory for `dest` (removing leftovers of
-    /// earlier interrupted runs).
+    /// earlier interrupted runs, but never the directory of a run that is
+    /// still going on: see [`is_stale`]).
     pub fn begin(ctx: &'a Ctx<'r>, dest: &Path) -> Result<Self, FsError> {
         let staging = sibling(dest, "staging");
         if !ctx.dry_run() {
@@ -86,6 +87,22 @@ impl Drop for Staged<'_, '_> {
     }
 }
 
+/// Whether a leftover staging directory of process `pid` may be removed:
+/// on Linux when that process no longer exists; elsewhere when the
+/// directory has not changed for an hour (a concurrent run is younger).
+pub fn is_stale(path: &Path, pid: Option<u32>) -> bool {
+    if cfg!(target_os = "linux") {
+        if let Some(pid) = pid {
+            return !Path::new(&format!("/proc/{pid}")).exists();
+        }
+    }
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(3600))
+}
+
 fn remove_leftovers(dest: &Path) {
     let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
         return;
@@ -99,7 +116,10 @@ fn remove_leftovers(dest: &Path) {
     };
     for entry in entries.flatten() {
         let n = entry.file_name().to_string_lossy().into_owned();
-        if prefixes.iter().any(|p| n.starts_with(p.as_str())) {
+        let Some(rest) = prefixes.iter().find_map(|p| n.strip_prefix(p.as_str())) else {
+            continue;
+        };
+        if is_stale(&entry.path(), rest.parse().ok()) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -141,5 +161,37 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("pkg")]);
+    }
+
+    #[test]
+    fn a_concurrent_runs_staging_directory_is_left_alone() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("pkg");
+        // A live process (another xtask run) and a finished one.
+        let mut live = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let mut done = std::process::Command::new("true").spawn().unwrap();
+        done.wait().unwrap();
+        let theirs = tmp.path().join(format!(".pkg.staging-{}", live.id()));
+        let stale = tmp.path().join(format!(".pkg.staging-{}", done.id()));
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::create_dir(&stale).unwrap();
+        let r = RecordingRunner::new(Vec::<String>::new());
+        let ctx = Ctx::new(&r, false, Host::Other("linux"));
+        let s = Staged::begin(&ctx, &dest).unwrap();
+        assert!(
+            theirs.is_dir(),
+            "a running run's staging directory was removed"
+        );
+        assert!(!stale.exists(), "a dead run's leftover was kept");
+        drop(s);
+        assert!(theirs.is_dir());
+        let _ = live.kill();
+        let _ = live.wait();
     }
 }

@@ -85,6 +85,10 @@ fn deploy_dry_run_over_ssh_prints_exact_argv_and_runs_nothing() {
         "-o",
         "ConnectTimeout=15",
         "-o",
+        "ServerAliveInterval=5",
+        "-o",
+        "ServerAliveCountMax=3",
+        "-o",
         "LogLevel=ERROR",
         "-o",
         "StrictHostKeyChecking=yes",
@@ -93,6 +97,14 @@ fn deploy_dry_run_over_ssh_prints_exact_argv_and_runs_nothing() {
     ];
     let names: Vec<&str> = cmds.iter().map(|c| c.program.as_str()).collect();
     assert_eq!(names, ["ssh", "scp", "ssh", "ssh", "ssh", "ssh"]);
+    // Every remote command has the step time limit (default 300 s).
+    for c in &cmds {
+        assert_eq!(
+            c.timeout,
+            Some(std::time::Duration::from_secs(300)),
+            "{c:?}"
+        );
+    }
 
     let mut ssh = s(&["ssh", "-p", "2222"]);
     ssh.extend(s(&opts));
@@ -107,23 +119,80 @@ fn deploy_dry_run_over_ssh_prints_exact_argv_and_runs_nothing() {
         "{remote}"
     );
 
+    // A folder of this run's own under remote_dir: concurrent runs do not
+    // touch each other's files.
+    let scp_argv = cmds[1].argv();
+    let dest = scp_argv.last().unwrap();
+    let prefix = "Administrator@192.168.56.10:C:/dmf-deploy/sample_driver_package-";
+    assert!(dest.starts_with(prefix), "{dest}");
+    let run_id = &dest[prefix.len()..];
+    assert!(
+        run_id.ends_with(&format!("-{}", std::process::id())),
+        "{run_id}"
+    );
     let mut scp = s(&["scp", "-P", "2222"]);
     scp.extend(s(&opts));
     scp.push("-r".into());
     scp.push(fx.package_dir().to_string_lossy().into_owned());
-    scp.push("Administrator@192.168.56.10:C:/dmf-deploy".into());
-    assert_eq!(cmds[1].argv(), scp);
+    scp.push(dest.clone());
+    assert_eq!(scp_argv, scp);
 
     let scripts: Vec<String> = [0, 2, 3, 4, 5]
         .iter()
         .map(|&i| script_of(cmds[i].args.last().unwrap()))
         .collect();
+    let steps: Vec<&str> = scripts
+        .iter()
+        .map(|sc| {
+            sc.lines()
+                .next()
+                .unwrap()
+                .trim_start_matches("# xtask-step: ")
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "preflight",
+            "trust-cert",
+            "create-device",
+            "install-driver",
+            "verify"
+        ]
+    );
+    for sc in &scripts {
+        // Wrapped: errors reach stdout as `xtask-error:` and exit 1.
+        assert!(sc.contains("try {\n"), "{sc}");
+        assert!(
+            sc.contains("Write-Output ('xtask-error: ' + $_.Exception.Message)"),
+            "{sc}"
+        );
+        assert!(sc.ends_with("    exit 1\n}\nexit 0\n"), "{sc}");
+    }
+    let pkg = format!("$pkg = ('C:/dmf-deploy/sample_driver_package-{run_id}' -replace '/', '\\')");
+    assert!(scripts[1].contains(&pkg), "{}", scripts[1]);
+    // The preflight also creates remote_dir (one connection less).
     assert!(
-        scripts[0].starts_with("# xtask-step: prepare\n"),
+        scripts[0].contains("$root = ('C:/dmf-deploy' -replace '/', '\\')"),
         "{}",
         scripts[0]
     );
-    assert!(scripts[0].contains("$pkg = 'C:/dmf-deploy/sample_driver_package' -replace '/', '\\'"));
+    assert!(scripts[0].contains("New-Item -ItemType Directory -Force -Path $root | Out-Null"));
+    for check in [
+        "'admin'",
+        "'test-signing'",
+        "'secure-boot'",
+        "'free-space'",
+        "'devgen'",
+    ] {
+        assert!(
+            scripts[0].contains(&format!("Check {check}")),
+            "{check}: {}",
+            scripts[0]
+        );
+    }
+    assert!(scripts[0].contains("Confirm-SecureBootUEFI"));
+    assert!(scripts[0].contains("SystemStartOptions"));
     assert!(
         scripts[1].contains("$cer = Join-Path $pkg 'DmfSampleTestCert.cer'"),
         "{}",
@@ -133,12 +202,28 @@ fn deploy_dry_run_over_ssh_prints_exact_argv_and_runs_nothing() {
         "Import-Certificate -FilePath $cer -CertStoreLocation Cert:\\LocalMachine\\Root"
     ));
     assert!(scripts[1].contains("Import-Certificate -FilePath $cer -CertStoreLocation Cert:\\LocalMachine\\TrustedPublisher"));
-    assert!(scripts[2].contains(
-        "$inf = Join-Path $pkg 'sample_driver.inf'\npnputil.exe /add-driver $inf /install\n"
+    assert!(scripts[2].contains("$hwid = 'Root\\DMF_SAMPLE_DRIVER'"));
+    assert!(
+        scripts[2].contains("Get-PnpDevice -PresentOnly"),
+        "{}",
+        scripts[2]
+    );
+    assert!(scripts[2].contains("& $devgen /add /bus ROOT /hardwareid $hwid"));
+    assert!(scripts[3].contains(
+        "$inf = Join-Path $pkg 'sample_driver.inf'\n    $out = & pnputil.exe /add-driver $inf /install | Out-String\n"
+    ), "{}", scripts[3]);
+    assert!(scripts[3].contains(
+        "elseif ($code -eq 259) { throw 'pnputil /add-driver installed nothing (exit 259)"
     ));
-    assert!(scripts[3].contains("$hwid = 'Root\\DMF_SAMPLE_DRIVER'"));
-    assert!(scripts[3].contains("& $devgen /add /bus ROOT /hardwareid $hwid"));
-    assert!(scripts[4].contains("Get-PnpDevice"), "{}", scripts[4]);
+    assert!(scripts[3].contains("if ($code -eq 3010) { Write-Output 'xtask-reboot-required' }"));
+    assert!(
+        scripts[4].contains("Get-PnpDevice -PresentOnly"),
+        "{}",
+        scripts[4]
+    );
+    assert!(scripts[4].contains("DEVPKEY_Device_DriverInfPath"));
+    assert!(scripts[4].contains("DEVPKEY_Device_DriverVersion"));
+    assert!(scripts[4].contains("Remove-Item -LiteralPath $pkg -Recurse -Force"));
     // Windows OpenSSH runs the command through cmd.exe: 8191 characters at most.
     for c in cmds.iter().filter(|c| c.program == "ssh") {
         let len = c.args.last().unwrap().len();
@@ -167,6 +252,7 @@ fn deploy_dry_run_full_flow_plans_package_sign_and_copy_without_touching_disk() 
     assert_eq!(
         names,
         [
+            "ssh", // preflight, before building anything
             "openssl",
             "openssl",
             "openssl", // test certificate
@@ -175,7 +261,6 @@ fn deploy_dry_run_full_flow_plans_package_sign_and_copy_without_touching_disk() 
             "osslsigncode",
             "osslsigncode",
             "osslsigncode", // verify
-            "ssh",
             "scp",
             "ssh",
             "ssh",
@@ -183,7 +268,7 @@ fn deploy_dry_run_full_flow_plans_package_sign_and_copy_without_touching_disk() 
             "ssh",
         ]
     );
-    let sign_sys = cmds[3].argv();
+    let sign_sys = cmds[4].argv();
     assert_eq!(
         sign_sys[1..4],
         s(&[
@@ -200,14 +285,14 @@ fn deploy_dry_run_full_flow_plans_package_sign_and_copy_without_touching_disk() 
             .any(|w| w == ["-h", "sha256", "-n", "sample_driver"]),
         "{sign_sys:?}"
     );
-    let verify_cat = cmds[7].argv();
+    let verify_cat = cmds[8].argv();
     assert!(
         verify_cat.contains(&"-catalog".to_owned()),
         "{verify_cat:?}"
     );
     // No user given: just the host, accept-new host keys.
-    assert!(cmds[8].argv().contains(&"vm.test".to_owned()));
-    assert!(cmds[8]
+    assert!(cmds[0].argv().contains(&"vm.test".to_owned()));
+    assert!(cmds[0]
         .argv()
         .contains(&"StrictHostKeyChecking=accept-new".to_owned()));
 }
@@ -252,8 +337,12 @@ fn deploy_reads_xtask_toml_and_flags_override_it() {
         s(&["-i", &fx.root.join("keys/id").to_string_lossy()])
     );
     assert!(argv.contains(&"tester@10.1.2.3".to_owned()));
-    assert_eq!(cmds[1].argv().last().unwrap(), "tester@10.1.2.3:D:/drivers");
-    assert!(script_of(cmds[4].args.last().unwrap()).contains("$hwid = 'Root\\OTHER'"));
+    assert!(cmds[1]
+        .argv()
+        .last()
+        .unwrap()
+        .starts_with("tester@10.1.2.3:D:/drivers/sample_driver_package-"));
+    assert!(script_of(cmds[3].args.last().unwrap()).contains("$hwid = 'Root\\OTHER'"));
 }
 
 #[test]
@@ -272,55 +361,95 @@ fn powershell_direct_dry_run_on_linux_prints_the_plan_and_real_run_refuses() {
     ];
     let mut dry = vec!["--dry-run"];
     dry.extend(args);
-    let cmds = plan(&fx, LINUX, &runner, &dry).unwrap();
+    let cli = parse(&fx, &dry);
+    let ctx = Ctx::new(&runner, true, LINUX);
+    xtask::run_in(&ctx, &cli).unwrap();
+    let cmds = ctx.commands();
     assert!(runner.calls().is_empty());
-    assert_eq!(cmds.len(), 6);
-    for (i, c) in cmds.iter().enumerate() {
-        assert_eq!(c.program, "powershell.exe");
-        let n = c.args.len();
-        // Steps on the VM may prompt for the VM password; the copy never does.
-        let expected = if i == 1 {
-            s(&[
-                "-NoProfile",
-                "-NonInteractive",
-                "-ExecutionPolicy",
-                "Bypass",
-                "-EncodedCommand",
-            ])
-        } else {
-            s(&[
-                "-NoProfile",
-                "-ExecutionPolicy",
-                "Bypass",
-                "-EncodedCommand",
-            ])
-        };
-        assert_eq!(c.args[..n - 1], expected[..], "{c:?}");
+    assert!(!fx.target().exists(), "a dry run must not write anything");
+    // One local PowerShell for the whole run: one session, one credential.
+    // The script is too long for a command line: it runs from a file.
+    assert_eq!(cmds.len(), 1, "{cmds:?}");
+    let c = &cmds[0];
+    assert_eq!(c.program, "powershell.exe");
+    let n = c.args.len();
+    assert_eq!(
+        c.args[..n - 1],
+        s(&["-NoProfile", "-ExecutionPolicy", "Bypass", "-File"])[..]
+    );
+    let file = std::path::PathBuf::from(c.args.last().unwrap());
+    assert!(
+        file.starts_with(fx.target().join("xtask-deploy-logs")),
+        "{file:?}"
+    );
+    assert!(file.ends_with("powershell-direct.ps1"), "{file:?}");
+    let script: String = ctx
+        .lines()
+        .iter()
+        .filter_map(|l| l.strip_prefix("      script> "))
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    assert!(script.contains("$vm = 'dmf-test'"), "{script}");
+    assert!(script.contains("PSCredential('admin'"), "{script}");
+    assert_eq!(script.matches("Get-Credential").count(), 1, "{script}");
+    assert_eq!(
+        script.matches("New-PSSession").count(),
+        2,
+        "open, and reopen after a restart: {script}"
+    );
+    assert!(
+        script.contains("$s = New-PSSession -VMName $vm -Credential $cred\n"),
+        "{script}"
+    );
+    assert!(
+        !script.contains("Copy-VMFile"),
+        "Copy-VMFile needs the Guest Service Interface: {script}"
+    );
+    // Every step is a job with the step timeout (default 300 s).
+    assert_eq!(
+        script.matches("Invoke-Command -Session $s -AsJob").count(),
+        script.matches("Wait-Job -Job $job -Timeout 300").count(),
+        "{script}"
+    );
+    assert!(
+        script.matches("Wait-Job -Job $job -Timeout 300").count() >= 7,
+        "{script}"
+    );
+    assert!(
+        !script.contains("Invoke-Command -VMName"),
+        "every step reuses the session: {script}"
+    );
+    assert!(
+        script.contains("Copy-Item -ToSession $s -Path (Join-Path $pkgLocal '*') -Destination $pkg -Recurse -Force"),
+        "{script}"
+    );
+    for step in [
+        "preflight",
+        "prepare",
+        "copy",
+        "trust-cert",
+        "create-device",
+        "install-driver",
+        "verify",
+        "cleanup",
+    ] {
+        assert!(
+            script.contains(&format!("Write-Output '### xtask-step: {step}'")),
+            "{step}: {script}"
+        );
     }
-    let prepare = script_of(cmds[0].args.last().unwrap());
-    assert!(prepare.contains("$vm = 'dmf-test'"), "{prepare}");
-    assert!(prepare.contains("PSCredential('admin'"), "{prepare}");
     assert!(
-        prepare.contains(
-            "Invoke-Command -VMName $vm -Credential $cred -ScriptBlock {\n# xtask-step: prepare"
-        ),
-        "{prepare}"
+        script.contains("pnputil.exe /add-driver $inf /install"),
+        "{script}"
     );
-    let copy = script_of(cmds[1].args.last().unwrap());
+    assert!(script.contains("$published = $using:published"), "{script}");
     assert!(
-        copy.contains("Copy-VMFile -Name $vm -SourcePath $f"),
-        "{copy}"
+        script.contains("if (-not $reboot) { throw 'reboot-pending' }"),
+        "{script}"
     );
     assert!(
-        copy.contains("-CreateFullPath -FileSource Host -Force"),
-        "{copy}"
-    );
-    assert!(copy.contains("sample_driver.sys'"), "{copy}");
-    assert!(copy.contains("DmfSampleTestCert.cer'"), "{copy}");
-    let install = script_of(cmds[3].args.last().unwrap());
-    assert!(
-        install.contains("pnputil.exe /add-driver $inf /install"),
-        "{install}"
+        script.contains("### xtask-log: setupapi.dev.log"),
+        "{script}"
     );
 
     let err = plan(&fx, LINUX, &runner, &args).unwrap_err();
@@ -351,6 +480,8 @@ fn windows_package_and_sign_dry_run_argv() {
             "release",
             "--driver-date",
             "03/07/2026",
+            "--driver-version",
+            "0.1.0.7",
         ],
     )
     .unwrap();
@@ -370,6 +501,10 @@ fn windows_package_and_sign_dry_run_argv() {
         s(&["build", "-p", "sample-driver", "--profile", "release"])
     );
     assert_eq!(cmds[0].cwd.as_deref(), Some(fx.root.as_path()));
+    assert!(
+        cmds[0].inherit_stdio,
+        "the build's output is streamed, not captured"
+    );
     assert_eq!(
         cmds[1].argv(),
         s(&[
@@ -383,7 +518,7 @@ fn windows_package_and_sign_dry_run_argv() {
             "-c",
             "sample_driver.cat",
             "-v",
-            "0.1.0.0",
+            "0.1.0.7",
             "-k",
             "1.33"
         ])
@@ -564,8 +699,12 @@ fn sign_on_linux_without_osslsigncode_names_the_package_to_install() {
     let err = plan(&fx, LINUX, &runner, &["sign"]).unwrap_err();
     assert_eq!(
         err,
-        "sign: signing sample_driver.sys failed: osslsigncode not found: apt-get install osslsigncode (Debian/Ubuntu; Fedora: dnf install osslsigncode)"
+        format!(
+            "sign: signing sample_driver.sys failed: osslsigncode not found: {}",
+            xtask::ctx::OSSLSIGNCODE_HINT
+        )
     );
+    assert!(err.contains("bookworm-backports, which is not configured by default"));
 }
 
 #[test]
@@ -611,6 +750,9 @@ fn help_exists_for_every_subcommand() {
         (vec!["package", "--help"], "--sys <PATH>"),
         (vec!["sign", "--help"], "osslsigncode"),
         (vec!["deploy", "--help"], "xtask.toml"),
+        (vec!["deploy", "--help"], "--devgen-local"),
+        (vec!["deploy", "--help"], "--step-timeout"),
+        (vec!["undeploy", "--help"], "--remove-cert"),
         (vec!["demo", "--help"], "cargo run -p sample-driver"),
     ] {
         let out = Process::new(bin).args(&args).output().unwrap();
@@ -643,8 +785,91 @@ fn dry_run_from_the_binary_prints_commands_prefixed_with_dollar() {
     assert!(out.contains("==> sign: "), "{out}");
     assert!(out.contains("    $ scp -P 22 "), "{out}");
     assert!(
-        out.contains("script> pnputil.exe /add-driver $inf /install"),
+        out.contains("script>     $out = & pnputil.exe /add-driver $inf /install | Out-String"),
         "{out}"
     );
     assert!(!fx.target().exists(), "a dry run must not write anything");
+}
+
+#[test]
+fn a_missing_tool_skips_locally_but_fails_under_ci() {
+    let tools = ["xtask-test-tool-that-does-not-exist"];
+    assert!(!require_in("local run", &tools, false));
+    let ci = std::panic::catch_unwind(|| require_in("ci run", &tools, true));
+    let msg = ci.expect_err("CI=true must fail, not skip");
+    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("CI=true: ci run cannot run"), "{msg}");
+    assert!(
+        msg.contains("xtask-test-tool-that-does-not-exist not installed"),
+        "{msg}"
+    );
+    assert!(require_in("present", &["sh"], true));
+}
+
+#[test]
+fn devgen_from_the_host_is_copied_and_used_and_a_missing_one_is_explained() {
+    let fx = fixture();
+    let devgen = fx.tmp.path().join("devgen.exe");
+    let devgen_arg = devgen.to_string_lossy().into_owned();
+    let args = [
+        "deploy",
+        "--no-package",
+        "--host",
+        "vm",
+        "--devgen-local",
+        devgen_arg.as_str(),
+    ];
+    // Not there: says where devgen comes from.
+    let runner = RecordingRunner::new(["ssh", "scp"]);
+    let err = plan(&fx, LINUX, &runner, &args).unwrap_err();
+    assert!(err.contains("devgen_local"), "{err}");
+    assert!(err.contains("ships only with the WDK"), "{err}");
+    assert!(err.contains("--devgen-local FILE"), "{err}");
+    assert!(runner.calls().is_empty());
+
+    let mut dry = vec!["--dry-run"];
+    dry.extend(args);
+    let cmds = plan(&fx, LINUX, &runner, &dry).unwrap();
+    let scps: Vec<Vec<String>> = cmds
+        .iter()
+        .filter(|c| c.program == "scp")
+        .map(|c| c.argv())
+        .collect();
+    assert_eq!(scps.len(), 2, "{scps:?}");
+    assert_eq!(scps[1][scps[1].len() - 2], devgen_arg);
+    assert!(
+        scps[1].last().unwrap().ends_with("/devgen.exe"),
+        "{:?}",
+        scps[1]
+    );
+    let scripts: Vec<String> = cmds
+        .iter()
+        .filter(|c| c.program == "ssh")
+        .map(|c| script_of(c.args.last().unwrap()))
+        .collect();
+    assert!(
+        scripts[0].contains("Check 'devgen' $true 'copied from this host"),
+        "{}",
+        scripts[0]
+    );
+    assert!(
+        scripts[2].contains("$devgen = Join-Path $pkg 'devgen.exe'"),
+        "{}",
+        scripts[2]
+    );
+
+    // Without it, the preflight looks for devgen on the VM and says how to get it there.
+    let cmds = plan(
+        &fx,
+        LINUX,
+        &runner,
+        &["--dry-run", "deploy", "--no-package", "--host", "vm"],
+    )
+    .unwrap();
+    let preflight = script_of(cmds[0].args.last().unwrap());
+    assert!(
+        preflight.contains("$found = Get-Command $devgen"),
+        "{preflight}"
+    );
+    assert!(preflight.contains("--devgen-local FILE"), "{preflight}");
 }

@@ -86,6 +86,141 @@ fn package_version_override_and_arm64_mismatch() {
 }
 
 #[test]
+fn driver_ver_uses_the_local_date_and_a_version_unique_per_build() {
+    let fx = fixture_with_inx(SAMPLE_INX.as_bytes());
+    let sys = fx.sys.to_string_lossy().into_owned();
+    let la = [("TZ", "America/Los_Angeles")];
+    let driver_ver = || {
+        let inf = std::fs::read_to_string(fx.package_dir().join("sample_driver.inf")).unwrap();
+        inf.lines()
+            .find_map(|l| l.strip_prefix("DriverVer   = "))
+            .unwrap()
+            .to_owned()
+    };
+    // 03/07/2026 03:00 UTC is 03/06/2026 19:00 in Los Angeles: the date
+    // inf2cat /uselocaltime expects there, not the UTC one (in its future).
+    let at = |secs: u64| -> (String, String) {
+        let epoch = secs.to_string();
+        let out = fx.run_env(
+            &["package", "--sys", &sys],
+            &[la[0], ("SOURCE_DATE_EPOCH", epoch.as_str())],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cat = std::fs::read(fx.package_dir().join("sample_driver.cat")).unwrap();
+        (driver_ver(), String::from_utf8_lossy(&cat).into_owned())
+    };
+    let (first, cat) = at(1_772_852_400);
+    assert_eq!(first, "03/06/2026,0.1.0.34200");
+    // The catalog's time is SOURCE_DATE_EPOCH's (UTCTime 260307030000Z).
+    assert!(
+        cat.contains("260307030000Z"),
+        "catalog time is not SOURCE_DATE_EPOCH"
+    );
+    // A second build the same (local) day is newer.
+    let (second, _) = at(1_772_852_400 + 3600);
+    assert_eq!(second, "03/06/2026,0.1.0.36000");
+    // Two seconds later still differs; an explicit version wins.
+    let (third, _) = at(1_772_852_400 + 3602);
+    assert_eq!(third, "03/06/2026,0.1.0.36001");
+    let out = fx.run_env(
+        &["package", "--sys", &sys, "--driver-version", "3.2.1.0"],
+        &la,
+    );
+    assert!(out.status.success());
+    assert_eq!(driver_ver(), "03/06/2026,3.2.1.0");
+    let out = fx.run_env(
+        &["package", "--sys", &sys],
+        &[la[0], ("STAMPINF_VERSION", "4.0")],
+    );
+    assert!(out.status.success());
+    assert_eq!(driver_ver(), "03/06/2026,4.0.0.0");
+}
+
+#[test]
+fn driver_ver_validation_refuses_what_windows_refuses() {
+    let fx = fixture_with_inx(SAMPLE_INX.as_bytes());
+    let sys = fx.sys.to_string_lossy().into_owned();
+    for (args, expected) in [
+        (
+            vec!["--driver-date", "02/31/2026"],
+            "invalid driver date `02/31/2026`",
+        ),
+        (
+            vec!["--driver-date", "12/31/2999"],
+            "driver date 12/31/2999 is in the future",
+        ),
+        (
+            vec!["--driver-version", "0.0.0.0"],
+            "invalid driver version `0.0.0.0`",
+        ),
+        (
+            vec!["--driver-version", "1.0.0.65535"],
+            "invalid driver version `1.0.0.65535`",
+        ),
+    ] {
+        let mut a = vec!["package", "--sys", sys.as_str()];
+        a.extend(args);
+        let err = fx.run_err(&a);
+        assert!(err.contains(expected), "{a:?}: {err}");
+    }
+    // SOURCE_DATE_EPOCH in the future (year 2100) or not a number.
+    let out = fx.run_env(
+        &["package", "--sys", &sys],
+        &[("SOURCE_DATE_EPOCH", "4102444800")],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is in the future"));
+    let out = fx.run_env(
+        &["package", "--sys", &sys],
+        &[("SOURCE_DATE_EPOCH", "yesterday")],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SOURCE_DATE_EPOCH=`yesterday`"));
+    assert!(!fx.package_dir().exists(), "nothing may be published");
+}
+
+#[test]
+fn catalog_lists_every_file_source_disks_files_names() {
+    let inx = SAMPLE_INX.replace(
+        "sample_driver.sys = 1,,\n",
+        "sample_driver.sys = 1,,\nsample_helper.dat = 1,,\n",
+    );
+    let fx = fixture_with_inx(inx.as_bytes());
+    let sys = fx.sys.to_string_lossy().into_owned();
+    let err = fx.run_err(&["package", "--sys", &sys]);
+    assert!(
+        err.contains("[SourceDisksFiles] names sample_helper.dat, which is not in the package"),
+        "{err}"
+    );
+    std::fs::write(
+        fx.root.join("sample-driver/sample_helper.dat"),
+        b"helper data",
+    )
+    .unwrap();
+    let out = fx.run_ok(&["package", "--sys", &sys]);
+    assert!(
+        out.contains("SHA-1 members sample_driver.inf, sample_driver.sys, sample_helper.dat"),
+        "{out}"
+    );
+    let dir = fx.package_dir();
+    assert!(names(&dir).contains(&"sample_helper.dat".to_owned()));
+    let cat = std::fs::read(dir.join("sample_driver.cat")).unwrap();
+    let digest: [u8; 20] = Sha1::digest(b"helper data").into();
+    assert!(
+        cat.windows(20).any(|w| w == digest),
+        "helper not hashed in the catalog"
+    );
+    let name: Vec<u8> = "sample_helper.dat"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    assert!(cat.windows(name.len()).any(|w| w == name.as_slice()));
+}
+
+#[test]
 fn package_without_sys_on_linux_explains_what_to_do() {
     let fx = fixture();
     let err = fx.run_err(&["package"]);

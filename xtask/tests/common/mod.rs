@@ -163,15 +163,24 @@ impl Fixture {
         v
     }
 
-    /// Runs the xtask binary in this workspace.
+    /// Runs the xtask binary in this workspace (`TZ=UTC`,
+    /// `SOURCE_DATE_EPOCH` = 03/07/2026 00:00 UTC).
     pub fn run(&self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(self.args(args))
+        self.run_env(args, &[])
+    }
+
+    /// Like [`Fixture::run`] with extra (or overriding) environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(self.args(args))
             .env("SOURCE_DATE_EPOCH", EPOCH_2026_03_07)
+            .env("TZ", "UTC")
             .env_remove("STAMPINF_VERSION")
-            .env_remove("XTASK_PFX_PASSWORD")
-            .output()
-            .expect("run xtask");
+            .env_remove("XTASK_PFX_PASSWORD");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run xtask");
         println!("--- xtask {}", args.join(" "));
         println!("{}", String::from_utf8_lossy(&out.stdout));
         println!("stderr: {}", String::from_utf8_lossy(&out.stderr));
@@ -237,8 +246,37 @@ pub fn have(tool: &str) -> bool {
     xtask::runner::find_in_path(tool, std::env::var_os("PATH")).is_some()
 }
 
-/// Prints why a test is skipped; returns true when `tools` are all present.
+/// Whether this is a CI run (`CI=true`), where a test must not skip.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A test cannot run here: under `CI=true` that is a failure (CI installs
+/// every tool the tests need, from xtask/CI-PACKAGES.txt), elsewhere the
+/// test says so and passes.
+pub fn skip(test: &str, why: &str) {
+    skip_in(test, why, under_ci());
+}
+
+/// [`skip`] with the CI flag given (for testing the rule itself).
+pub fn skip_in(test: &str, why: &str, ci: bool) {
+    if ci {
+        panic!(
+            "CI=true: {test} cannot run: {why} (xtask/CI-PACKAGES.txt lists what .ci/run installs)"
+        );
+    }
+    println!("SKIPPED {test}: {why}");
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+/// Returns true when `tools` are all present (osslsigncode 2.8+); otherwise
+/// [`skip`]s (a failure under `CI=true`) and returns false.
 pub fn require(test: &str, tools: &[&str]) -> bool {
+    require_in(test, tools, under_ci())
+}
+
+/// [`require`] with the CI flag given (for testing the rule itself).
+pub fn require_in(test: &str, tools: &[&str], ci: bool) -> bool {
     let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
     if missing.is_empty() {
         if tools.contains(&"osslsigncode") {
@@ -249,9 +287,15 @@ pub fn require(test: &str, tools: &[&str]) -> bool {
             let text = String::from_utf8_lossy(&out.stdout);
             if let Some(v) = xtask::sign::parse_osslsigncode_version(&text) {
                 if v < (2, 8) {
-                    println!(
-                        "SKIPPED {test}: osslsigncode {}.{} cannot verify catalogs (2.8+ needed; Debian 12: bookworm-backports)",
-                        v.0, v.1
+                    skip_in(
+                        test,
+                        &format!(
+                            "osslsigncode {}.{} cannot verify catalogs (2.8+ needed: {})",
+                            v.0,
+                            v.1,
+                            xtask::ctx::OSSLSIGNCODE_HINT
+                        ),
+                        ci,
                     );
                     return false;
                 }
@@ -259,11 +303,14 @@ pub fn require(test: &str, tools: &[&str]) -> bool {
         }
         return true;
     }
-    println!(
-        "SKIPPED {test}: {} not installed (Debian/Ubuntu: apt-get install osslsigncode openssl openssh-client openssh-server)",
-        missing.join(", ")
+    skip_in(
+        test,
+        &format!(
+            "{} not installed (Debian/Ubuntu: apt-get install osslsigncode openssl openssh-client openssh-server)",
+            missing.join(", ")
+        ),
+        ci,
     );
-    eprintln!("SKIPPED {test}: missing {}", missing.join(", "));
     false
 }
 
