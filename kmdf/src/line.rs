@@ -26,7 +26,10 @@ impl<const N: usize> Line<N> {
         const {
             assert!(N > 0, "a Line needs room for its NUL");
         }
-        Line { buf: [0; N], len: 0 }
+        Line {
+            buf: [0; N],
+            len: 0,
+        }
     }
 
     /// The text written so far (without the NUL).

@@ -117,7 +117,10 @@ mod tests {
         assert_eq!(S.resolve(Some(1)), (1, Resolved::Set));
         assert_eq!(S.resolve(Some(64)), (64, Resolved::Set));
         assert_eq!(S.resolve(Some(65)), (4, Resolved::OutOfRange(65)));
-        assert_eq!(S.resolve(Some(u32::MAX)), (4, Resolved::OutOfRange(u32::MAX)));
+        assert_eq!(
+            S.resolve(Some(u32::MAX)),
+            (4, Resolved::OutOfRange(u32::MAX))
+        );
         assert_eq!(S.resolve(None), (4, Resolved::Default));
     }
 
@@ -126,7 +129,11 @@ mod tests {
         assert!(S.is_valid());
         assert!(!UlongSetting { default: 0, ..S }.is_valid());
         assert!(!UlongSetting { name: "", ..S }.is_valid());
-        assert!(!UlongSetting { name: "two words", ..S }.is_valid());
+        assert!(!UlongSetting {
+            name: "two words",
+            ..S
+        }
+        .is_valid());
         let long: &'static str = "x".repeat(MAX_NAME_LEN + 1).leak();
         assert!(!UlongSetting { name: long, ..S }.is_valid());
     }

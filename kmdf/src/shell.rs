@@ -60,11 +60,11 @@ use dmf_wdf::{DeviceCallbacks, Guid, Lock, Result, Status};
 use wdk_sys::ntddk::{DbgPrint, KeBugCheckEx};
 use wdk_sys::{
     call_unsafe_wdf_function_binding, _WDF_EXECUTION_LEVEL, _WDF_IO_QUEUE_DISPATCH_TYPE,
-    _WDF_SYNCHRONIZATION_SCOPE, _WDF_TRI_STATE, ACCESS_MASK, PDRIVER_OBJECT, ULONG,
-    UNICODE_STRING, WDFCMRESLIST, WDFDEVICE, WDFDEVICE_INIT, WDFDRIVER, WDFKEY, WDFOBJECT,
-    WDFQUEUE, WDFREQUEST, WDF_DRIVER_CONFIG, WDF_IO_QUEUE_CONFIG, WDF_NO_HANDLE,
-    WDF_NO_OBJECT_ATTRIBUTES, WDF_OBJECT_ATTRIBUTES, WDF_OBJECT_CONTEXT_TYPE_INFO,
-    WDF_PNPPOWER_EVENT_CALLBACKS, WDF_POWER_DEVICE_STATE,
+    _WDF_SYNCHRONIZATION_SCOPE, _WDF_TRI_STATE, ACCESS_MASK, PDRIVER_OBJECT, ULONG, UNICODE_STRING,
+    WDFCMRESLIST, WDFDEVICE, WDFDEVICE_INIT, WDFDRIVER, WDFKEY, WDFOBJECT, WDFQUEUE, WDFREQUEST,
+    WDF_DRIVER_CONFIG, WDF_IO_QUEUE_CONFIG, WDF_NO_HANDLE, WDF_NO_OBJECT_ATTRIBUTES,
+    WDF_OBJECT_ATTRIBUTES, WDF_OBJECT_CONTEXT_TYPE_INFO, WDF_PNPPOWER_EVENT_CALLBACKS,
+    WDF_POWER_DEVICE_STATE,
 };
 
 pub use wdk_sys::{DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING};
@@ -641,10 +641,7 @@ macro_rules! kmdf_driver {
         #[cfg(not(test))]
         #[panic_handler]
         fn panic(info: &::core::panic::PanicInfo<'_>) -> ! {
-            $crate::shell::bug_check_on_panic(
-                <$driver as $crate::shell::KmdfDriver>::NAME,
-                info,
-            )
+            $crate::shell::bug_check_on_panic(<$driver as $crate::shell::KmdfDriver>::NAME, info)
         }
 
         /// `DriverEntry`: creates the WDF driver object (see

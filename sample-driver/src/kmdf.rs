@@ -20,13 +20,15 @@ use crate::stats::Statistics;
 use crate::{SampleConfig, SampleDriver};
 
 impl KmdfDriver for SampleDriver<KmdfPlatform> {
-    const NAME: &'static CStr = c"sample_driver";
+    const NAME: &'static CStr = crate::identity::SERVICE_NAME_C;
     const DEVICE_INTERFACE: Option<Guid> = Some(GUID_DEVINTERFACE_SAMPLE_DRIVER);
     type Config = SampleConfig;
     type Shared = Arc<Statistics<KmdfPlatform>>;
 
-    fn config(_parameters: &Parameters<'_>) -> SampleConfig {
-        SampleConfig::default()
+    /// `RequestsPerTarget`, `OutputBufferSize`, `StreamedIoctl` (see
+    /// [`crate::driver::SETTINGS`] and the INX's `Parameters` AddReg).
+    fn config(parameters: &Parameters<'_>) -> SampleConfig {
+        SampleConfig::from_settings(|setting| parameters.read(setting))
     }
 
     fn create(platform: KmdfPlatform, config: &SampleConfig) -> Result<Self> {

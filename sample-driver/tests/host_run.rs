@@ -129,15 +129,3 @@ fn binary_help_bad_arguments_and_a_quick_run() {
     assert!(out.contains("leak check: clean"));
     assert!(!out.contains('\x1b'), "stdout is a pipe: no ANSI");
 }
-
-#[test]
-fn the_inx_is_what_xtask_packages() {
-    let inx =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sample_driver.inx")).unwrap();
-    assert!(inx.is_ascii());
-    assert!(inx.contains("Root\\DMF_SAMPLE_DRIVER"));
-    assert!(inx.contains("NT$ARCH$.10.0...16299"));
-    assert!(inx.contains("KmdfLibraryVersion = $KMDFVERSION$"));
-    assert!(inx.contains("ServiceBinary = %13%\\sample_driver.sys"));
-    assert!(inx.contains("KmdfService = sample_driver,"));
-}

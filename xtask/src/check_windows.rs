@@ -196,8 +196,10 @@ pub fn commands(
     args: &CheckWindowsArgs,
     target: WindowsTarget,
 ) -> Vec<(&'static str, Cmd)> {
-    let check_dir = layout.target_dir.join("windows-check");
-    let packages: Vec<String> = if args.package.is_empty() {
+    let check_dir = check_dir(layout, args);
+    let packages: Vec<String> = if args.manifest_path.is_some() {
+        args.package.clone()
+    } else if args.package.is_empty() {
         DEFAULT_PACKAGES.iter().map(|p| (*p).to_owned()).collect()
     } else {
         args.package.clone()
@@ -206,6 +208,11 @@ pub fn commands(
         let mut cmd = Cmd::new(toolchain.program("cargo"))
             .arg(sub)
             .args(common_args(layout, &check_dir));
+        if let Some(manifest) = &args.manifest_path {
+            cmd = cmd
+                .arg("--manifest-path")
+                .arg(manifest.display().to_string());
+        }
         for p in &packages {
             cmd = cmd.arg("-p").arg(p.clone());
         }
@@ -276,15 +283,48 @@ fn clear_macro_cache(dir: &Path) -> Result<(), CheckWindowsError> {
 ///
 /// [`CheckWindowsError::Io`] if the directory or the lock file cannot be written.
 pub fn prepare(layout: &Layout) -> Result<(), CheckWindowsError> {
-    let check_dir = layout.target_dir.join("windows-check");
+    prepare_lock(
+        &layout.target_dir.join("windows-check"),
+        &layout.root.join("Cargo.lock"),
+    )
+}
+
+/// The check's own target directory: `<target>/windows-check` for the
+/// workspace, `<target>/windows-check-crates/<dir name>` for a crate given
+/// with `--manifest-path` (its graph and lock file are its own).
+pub fn check_dir(layout: &Layout, args: &CheckWindowsArgs) -> PathBuf {
+    match &args.manifest_path {
+        None => layout.target_dir.join("windows-check"),
+        Some(manifest) => {
+            let name = manifest
+                .parent()
+                .and_then(Path::file_name)
+                .map_or_else(|| "crate".to_owned(), |n| n.to_string_lossy().into_owned());
+            layout.target_dir.join("windows-check-crates").join(name)
+        }
+    }
+}
+
+/// The lock file that seeds the check's: the workspace's, or the one beside
+/// `--manifest-path`.
+fn lock_source(layout: &Layout, args: &CheckWindowsArgs) -> PathBuf {
+    match &args.manifest_path {
+        None => layout.root.join("Cargo.lock"),
+        Some(manifest) => manifest.with_file_name("Cargo.lock"),
+    }
+}
+
+/// Creates `check_dir`, copies `lock` into it (when it exists) and clears
+/// the macro cache.
+fn prepare_lock(check_dir: &Path, lock: &Path) -> Result<(), CheckWindowsError> {
+    let check_dir = check_dir.to_path_buf();
     fs::create_dir_all(&check_dir).map_err(|source| CheckWindowsError::Io {
         action: "create",
         path: check_dir.display().to_string(),
         source,
     })?;
-    let lock = layout.root.join("Cargo.lock");
     if lock.is_file() {
-        fs::copy(&lock, check_dir.join("Cargo.lock")).map_err(|source| CheckWindowsError::Io {
+        fs::copy(lock, check_dir.join("Cargo.lock")).map_err(|source| CheckWindowsError::Io {
             action: "copy",
             path: lock.display().to_string(),
             source,
@@ -315,7 +355,7 @@ pub fn check_windows(
         }
     }
     if !ctx.dry_run() {
-        prepare(layout)?;
+        prepare_lock(&check_dir(layout, args), &lock_source(layout, args))?;
     }
     let targets = args.targets();
     for target in targets {

@@ -52,7 +52,7 @@ pub struct GlobalArgs {
 }
 
 /// The subcommands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Build the driver and lay out target/<profile>/<name>_package/ (.sys, .inf, .cat).
     #[command(long_about = PACKAGE_LONG)]
@@ -69,6 +69,9 @@ pub enum Command {
     /// Type-check, lint and document the KMDF half for the Windows targets (no WDK needed).
     #[command(long_about = CHECK_WINDOWS_LONG)]
     CheckWindows(CheckWindowsArgs),
+    /// Generate a standalone driver crate from the sample driver (fresh identity).
+    #[command(long_about = crate::new_driver::LONG_ABOUT)]
+    NewDriver(crate::new_driver::NewDriverArgs),
 }
 
 const CHECK_WINDOWS_LONG: &str = "\
@@ -102,6 +105,11 @@ pub struct CheckWindowsArgs {
     /// Skip `cargo doc`.
     #[arg(long)]
     pub no_doc: bool,
+    /// Check the driver crate of this manifest instead (e.g. one made by
+    /// `cargo xtask new-driver` outside the workspace); its own Cargo.lock
+    /// seeds the check's lock file.
+    #[arg(long, value_name = "FILE")]
+    pub manifest_path: Option<PathBuf>,
 }
 
 impl CheckWindowsArgs {
@@ -192,7 +200,7 @@ install it:
   copy           scp -r <package> (SSH) or Copy-VMFile (PowerShell Direct)
   trust-cert     Import-Certificate into LocalMachine\\Root and \\TrustedPublisher
   install-driver pnputil /add-driver <name>.inf /install
-  create-device  devgen /add /bus ROOT /hardwareid Root\\DMF_SAMPLE_DRIVER (if absent)
+  create-device  devgen /add /bus ROOT /hardwareid <HardwareId of the .inx> (if absent)
   status         Get-PnpDevice status of the device
 
 Transports: `ssh` (default; any host, OpenSSH server on the VM, key-based login
@@ -295,8 +303,14 @@ pub struct BuildArgs {
     /// DriverVer date [default: today (UTC), or $SOURCE_DATE_EPOCH].
     #[arg(long, value_name = "MM/DD/YYYY")]
     pub driver_date: Option<String>,
-    /// KMDF version for $KMDFVERSION$ and stampinf -k.
-    #[arg(long, value_name = "MAJOR.MINOR", default_value = "1.33")]
+    /// KMDF version for $KMDFVERSION$ and stampinf -k [default: the driver
+    /// crate's [package.metadata.wdk.driver-model]].
+    #[arg(
+        long,
+        value_name = "MAJOR.MINOR",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub kmdf_version: String,
 }
 
@@ -398,7 +412,7 @@ pub struct DeployArgs {
     /// Hyper-V VM name (PowerShell Direct).
     #[arg(long)]
     pub vm_name: Option<String>,
-    /// Hardware ID of the root-enumerated test device [default: Root\DMF_SAMPLE_DRIVER].
+    /// Hardware ID of the root-enumerated test device [default: the INX's [Strings] HardwareId].
     #[arg(long)]
     pub hardware_id: Option<String>,
     /// devgen.exe on the VM [default: devgen.exe, found on the VM's PATH].
