@@ -289,20 +289,12 @@ pub fn prepare(layout: &Layout) -> Result<(), CheckWindowsError> {
     )
 }
 
-/// The check's own target directory: `<target>/windows-check` for the
-/// workspace, `<target>/windows-check-crates/<dir name>` for a crate given
-/// with `--manifest-path` (its graph and lock file are its own).
-pub fn check_dir(layout: &Layout, args: &CheckWindowsArgs) -> PathBuf {
-    match &args.manifest_path {
-        None => layout.target_dir.join("windows-check"),
-        Some(manifest) => {
-            let name = manifest
-                .parent()
-                .and_then(Path::file_name)
-                .map_or_else(|| "crate".to_owned(), |n| n.to_string_lossy().into_owned());
-            layout.target_dir.join("windows-check-crates").join(name)
-        }
-    }
+/// The check's own target directory, `<target>/windows-check`, also for a
+/// crate given with `--manifest-path`: its lock file is replaced by the
+/// checked graph's on every run, and the standard library and layer crates
+/// built for the Windows targets are shared. Run one check at a time.
+pub fn check_dir(layout: &Layout, _args: &CheckWindowsArgs) -> PathBuf {
+    layout.target_dir.join("windows-check")
 }
 
 /// The lock file that seeds the check's: the workspace's, or the one beside
