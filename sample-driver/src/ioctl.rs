@@ -580,7 +580,7 @@ pub fn decode_status_counts(
     Ok((header, entries))
 }
 
-#[cfg(all(test, feature = "sim", not(all(windows, target_env = "msvc"))))]
+#[cfg(all(test, not(all(windows, target_env = "msvc"))))]
 mod tests {
     use super::*;
     use crate::stats::{Statistics, HISTORY, STATUS_SLOTS};

@@ -1,4 +1,4 @@
-//! # sample-driver: a KMDF driver on the DMF port, and the same logic on any host
+//! # sample-driver: a KMDF driver on the DMF port
 //!
 //! The driver follows every device exposing an interface class (by default
 //! DMF's `Tests_IoctlHandler` interface) with
@@ -10,16 +10,14 @@
 //! | piece | where | built on |
 //! |---|---|---|
 //! | the driver logic: DIMT client, statistics, IOCTL handler | [`driver::SampleDriver`], [`stats`], [`ioctl::handle_ioctl`] | every target, `no_std` + `alloc`, generic over [`dmf_wdf::Platform`] |
-//! | `DriverEntry`, `EvtDriverDeviceAdd`, PnP/power callbacks, `EvtIoDeviceControl`, allocator, panic handler | `src/kmdf.rs` | Windows MSVC only, on `dmf-kmdf` / `wdk-sys` |
-//! | the host run: simulated bus, schedule, live view, summary | `host` (feature `sim`, default) | every other target, on `dmf-sim` |
+//! | the settings, from the service's `Parameters` key | [`driver::SETTINGS`], [`SampleConfig::from_settings`] | every target (validation tested on any host) |
+//! | the identity: service name, hardware ID, interface GUID, KMDF version | [`identity`], generated from `sample_driver.inx` and `Cargo.toml` | every target |
+//! | the KMDF shell: what the driver is for `dmf_kmdf::shell` (`DriverEntry`, device add, PnP/power and IOCTL forwarding, allocator, panic handler) | `src/kmdf.rs` | Windows MSVC only |
 //!
-//! ## Running it here
-//!
-//! ```text
-//! cargo run -p sample-driver --release                     # 6 devices, 10 s
-//! cargo run -p sample-driver --release -- -n 12 -d 30 -s 7
-//! cargo run -p sample-driver -- --help
-//! ```
+//! The crate holds the driver and nothing else. Its logic is tested on any
+//! host against `dmf-sim` (`tests/`); the live demo on the simulated bus is
+//! the `sample-demo` crate (`cargo run -p sample-demo --release`). To start
+//! a driver of your own from this one: `cargo xtask new-driver NAME`.
 //!
 //! ## Building the driver (Windows, WDK)
 //!
@@ -38,10 +36,6 @@
 
 extern crate alloc;
 
-// The host run needs std; the driver logic never uses it (no std prelude).
-#[cfg(all(not(test), feature = "sim", not(all(windows, target_env = "msvc"))))]
-extern crate std;
-
 pub mod driver;
 pub mod ioctl;
 
@@ -53,9 +47,6 @@ pub mod identity {
     include!(concat!(env!("OUT_DIR"), "/identity.rs"));
 }
 pub mod stats;
-
-#[cfg(all(feature = "sim", not(all(windows, target_env = "msvc"))))]
-pub mod host;
 
 #[cfg(all(windows, target_env = "msvc"))]
 mod kmdf;

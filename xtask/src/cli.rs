@@ -63,7 +63,7 @@ pub enum Command {
     /// Package, sign, copy to a test VM and install the driver there.
     #[command(long_about = DEPLOY_LONG)]
     Deploy(Box<DeployArgs>),
-    /// Run the sample driver on the simulator: `cargo run -p sample-driver -- ARGS`.
+    /// Run the sample driver on the simulator: `cargo run -p sample-demo -- ARGS`.
     #[command(long_about = DEMO_LONG)]
     Demo(DemoArgs),
     /// Type-check, lint and document the KMDF half for the Windows targets (no WDK needed).
@@ -233,7 +233,7 @@ Examples:
 const DEMO_LONG: &str = "\
 Run the sample driver against the simulated platform (any host):
 
-  cargo run -p sample-driver [--release] -- ARGS
+  cargo run -p sample-demo [--release] -- ARGS
 
 Examples:
   cargo xtask demo
@@ -430,7 +430,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub release: bool,
     /// The crate to run.
-    #[arg(long, value_name = "PACKAGE", default_value = "sample-driver")]
+    #[arg(long, value_name = "PACKAGE", default_value = "sample-demo")]
     pub driver_package: String,
     /// Arguments for the demo (after `--`).
     #[arg(

@@ -1,14 +1,14 @@
 //! The host run as a test: a short seeded run of the driver logic on the
 //! simulator, checked against what the simulated devices saw, plus the
 //! binary's command line.
-#![cfg(all(feature = "sim", not(all(windows, target_env = "msvc"))))]
+#![cfg(not(all(windows, target_env = "msvc")))]
 
 use std::process::Command;
 use std::time::Duration;
 
 use dmf_wdf::Status;
-use sample_driver::host::args::Options;
-use sample_driver::host::{run, INJECTED_FAILURE};
+use sample_demo::args::Options;
+use sample_demo::{run, INJECTED_FAILURE};
 use sample_driver::stats::TargetState;
 
 fn options(seed: u64, secs: f64) -> Options {
@@ -102,7 +102,7 @@ fn the_schedule_is_reproducible_from_the_seed() {
 
 #[test]
 fn binary_help_bad_arguments_and_a_quick_run() {
-    let exe = env!("CARGO_BIN_EXE_sample-driver");
+    let exe = env!("CARGO_BIN_EXE_sample-demo");
     let help = Command::new(exe).arg("--help").output().unwrap();
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--devices N"));
