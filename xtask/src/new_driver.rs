@@ -287,8 +287,8 @@ fn read(path: &Path) -> Result<String, NewDriverError> {
 }
 
 /// The template's files to copy, relative to its directory: `build.rs`, the
-/// library's sources (not the host binary or host-run modules) and the
-/// tests of the driver logic (not those of the host run).
+/// library's sources and the tests (a `main.rs` or anything that uses a
+/// `host` module is left out: the driver crate holds the driver only).
 pub fn template_files(dir: &Path) -> Result<Vec<PathBuf>, NewDriverError> {
     let mut files = vec![PathBuf::from("build.rs")];
     for sub in ["src", "tests"] {
