@@ -61,7 +61,7 @@
 //! layers' `DeviceCallbacks`, `EvtIoDeviceControl`, settings from the
 //! service's `Parameters` key ([`parameters`] validates them), the
 //! allocator and a bug-checking panic handler. A driver implements
-//! `shell::KmdfDriver` for its logic and invokes [`kmdf_driver!`] once.
+//! `shell::KmdfDriver` for its logic and invokes `kmdf_driver!` once.
 //!
 //! ## Rules a driver must follow
 //!

@@ -91,7 +91,12 @@ the real crates.
 Checked here: every WDF/kernel name, type, argument list, structure layout
 and function-table index the code uses, clippy and rustdoc. Not checked:
 linking, the WDK tools (stampinf, inf2cat, signtool), loading and running the
-driver: those need Windows (.github/workflows/windows.yml).";
+driver: those need Windows (.github/workflows/windows.yml).
+
+--manifest-path checks a driver crate outside the workspace instead (e.g. one
+made by `cargo xtask new-driver`), with its own Cargo.lock as the seed:
+
+  cargo xtask check-windows --manifest-path ~/src/mydrv/Cargo.toml";
 
 /// Options of `check-windows`.
 #[derive(Debug, Clone, Args)]
@@ -161,7 +166,8 @@ cargo-wdk / the WDK's cargo-make flow do:
      elsewhere pass a binary built on Windows with --sys PATH;
   2. <name>.dll -> <name>.sys;
   3. <name>.inx -> <name>.inf, stamped like `stampinf -a <arch> -d <date> -v <version>
-     -c <name>.cat -k 1.33` (the WDK's stampinf on Windows when present, built-in
+     -c <name>.cat -k <kmdf>` (<kmdf>: --kmdf-version, by default the driver crate's
+     [package.metadata.wdk.driver-model]; the WDK's stampinf on Windows when present, built-in
      otherwise; ASCII and UTF-16LE-with-BOM files keep their encoding);
   4. `infverif /v /w` (Windows, when installed);
   5. the catalog <name>.cat: `inf2cat /driver:<dir> /os:10_x64 /uselocaltime` on
@@ -222,7 +228,7 @@ Settings come from flags, else from xtask.toml at the workspace root:
   known_hosts = \"vm_known_hosts\"    # optional: strict host-key check against this file
   remote_dir = \"C:/dmf-deploy\"
   vm_name = \"dmf-test\"              # powershell-direct only
-  hardware_id = \"Root\\\\DMF_SAMPLE_DRIVER\"
+  hardware_id = \"Root\\\\MY_DEVICE\"       # optional: default the .inx's [Strings] HardwareId
   devgen = \"devgen.exe\"
 
 Examples:
@@ -304,7 +310,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "MM/DD/YYYY")]
     pub driver_date: Option<String>,
     /// KMDF version for $KMDFVERSION$ and stampinf -k [default: the driver
-    /// crate's [package.metadata.wdk.driver-model]].
+    /// crate's package.metadata.wdk.driver-model].
     #[arg(
         long,
         value_name = "MAJOR.MINOR",
@@ -412,7 +418,7 @@ pub struct DeployArgs {
     /// Hyper-V VM name (PowerShell Direct).
     #[arg(long)]
     pub vm_name: Option<String>,
-    /// Hardware ID of the root-enumerated test device [default: the INX's [Strings] HardwareId].
+    /// Hardware ID of the root-enumerated test device [default: HardwareId in the Strings section of the .inx].
     #[arg(long)]
     pub hardware_id: Option<String>,
     /// devgen.exe on the VM [default: devgen.exe, found on the VM's PATH].

@@ -1,5 +1,6 @@
 //! `cargo xtask`: build, package, test-sign and deploy the sample KMDF
-//! driver, and run its simulator demo.
+//! driver, run its simulator demo, type-check its KMDF build, and start a
+//! new driver from it.
 //!
 //! ```text
 //! cargo xtask package [--sys PATH] [--profile driver|dev|release] [--target-arch amd64|arm64]
