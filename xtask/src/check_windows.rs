@@ -231,6 +231,12 @@ pub fn commands(
             .env("RUSTC", toolchain.program("rustc"))
             .env("RUSTDOC", toolchain.program("rustdoc"))
             .env("RUSTC_BOOTSTRAP", "1")
+            // The stand-in's build script reruns when this changes: a check
+            // of another copy of the workspace shares its OUT_DIR.
+            .env(
+                "DMF_WINDOWS_CHECK_STAND_INS",
+                layout.root.join(STAND_IN_DIR).display().to_string(),
+            )
             .env("CARGO_TARGET_DIR", check_dir.display().to_string())
             .inherit_stdio()
     };
