@@ -42,7 +42,8 @@
 //! `cfg(all(windows, target_env = "msvc"))`, where `wdk-sys` exists. On any
 //! other target the crate contains only its host-independent parts —
 //! [`convert`] (timeouts, state and power mappings, GUIDs, UTF-16),
-//! [`memory`]'s alignment arithmetic and [`device_callbacks`] — which are
+//! [`memory`]'s alignment arithmetic, [`device_callbacks`], [`parameters`]
+//! and [`mod@line`] — which are
 //! unit-tested everywhere.
 //!
 //! **Everything that touches `wdk-sys` is type-checked, linted and documented
@@ -51,6 +52,16 @@
 //! only by `.github/workflows/windows.yml` on a Windows runner
 //! with the WDK, and runs only in a driver on a (test-signed) machine. No
 //! Linux test exercises it.
+//!
+//! ## A driver's shell
+//!
+//! `shell` (Windows only) holds the KMDF boilerplate every driver on the
+//! layers repeats: `DriverEntry`, `EvtDriverDeviceAdd` (device, context,
+//! device interface, default queue), the PnP/power forwarding to the
+//! layers' `DeviceCallbacks`, `EvtIoDeviceControl`, settings from the
+//! service's `Parameters` key ([`parameters`] validates them), the
+//! allocator and a bug-checking panic handler. A driver implements
+//! `shell::KmdfDriver` for its logic and invokes `kmdf_driver!` once.
 //!
 //! ## Rules a driver must follow
 //!
@@ -84,7 +95,9 @@ extern crate alloc;
 
 pub mod convert;
 pub mod device_callbacks;
+pub mod line;
 pub mod memory;
+pub mod parameters;
 
 #[cfg(all(windows, target_env = "msvc"))]
 mod context;
@@ -100,6 +113,8 @@ pub mod platform;
 pub mod pnp;
 #[cfg(all(windows, target_env = "msvc"))]
 pub mod request;
+#[cfg(all(windows, target_env = "msvc"))]
+pub mod shell;
 #[cfg(all(windows, target_env = "msvc"))]
 pub mod timer;
 #[cfg(all(windows, target_env = "msvc"))]

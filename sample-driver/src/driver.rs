@@ -35,6 +35,7 @@ use dmf_device_interface_multiple_target::{
     DeviceInterfaceMultipleTarget, DeviceInterfaceMultipleTargetConfig, Dimt, DimtClient,
     DimtDeviceCallbacks, PnpRegisterWhen, TargetHandle, TargetStateType,
 };
+use dmf_kmdf::parameters::UlongSetting;
 use dmf_wdf::{DeviceCallbacks, Guid, Lock, Platform, PowerState, RequestType, Result, Status};
 
 use crate::ioctl::{ctl_code, FILE_DEVICE_UNKNOWN, METHOD_BUFFERED};
@@ -64,19 +65,66 @@ pub struct SampleConfig {
 }
 
 impl Default for SampleConfig {
-    /// The `Tests_IoctlHandler` interface, `ZEROBUFFER` with 4 KiB buffers,
-    /// 4 requests per target.
+    /// The `Tests_IoctlHandler` interface and every setting's default:
+    /// `ZEROBUFFER` with 4 KiB buffers, 4 requests per target.
     fn default() -> Self {
-        SampleConfig {
-            interface_guid: GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER,
-            ioctl: IOCTL_TESTS_ZEROBUFFER,
-            output_size: 4096,
-            requests_per_target: 4,
-        }
+        SampleConfig::from_settings(|s| s.default)
     }
 }
 
+/// `RequestsPerTarget` under the service's `Parameters` key: requests kept
+/// in flight per target, 1 to 64 (default 4).
+pub const REQUESTS_PER_TARGET: UlongSetting = UlongSetting {
+    name: "RequestsPerTarget",
+    default: 4,
+    min: 1,
+    max: 64,
+};
+
+/// `OutputBufferSize`: bytes of each request's output buffer, 16 to 65536
+/// (default 4096).
+pub const OUTPUT_BUFFER_SIZE: UlongSetting = UlongSetting {
+    name: "OutputBufferSize",
+    default: 4096,
+    min: 16,
+    max: 65536,
+};
+
+/// `StreamedIoctl`: the IOCTL code streamed to every target, any value but 0
+/// (default `IOCTL_Tests_IoctlHandler_ZEROBUFFER`).
+pub const STREAMED_IOCTL: UlongSetting = UlongSetting {
+    name: "StreamedIoctl",
+    default: IOCTL_TESTS_ZEROBUFFER,
+    min: 1,
+    max: u32::MAX,
+};
+
+/// Every setting the driver reads from its `Parameters` key (documented in
+/// `sample_driver.inx`, which shows how to set them).
+pub const SETTINGS: [UlongSetting; 3] = [REQUESTS_PER_TARGET, OUTPUT_BUFFER_SIZE, STREAMED_IOCTL];
+
 impl SampleConfig {
+    /// The configuration from the driver's settings: `read` returns the
+    /// validated value of each [`UlongSetting`] (the KMDF shell's
+    /// `Parameters::read` reads the registry, falls back to the default for
+    /// an absent or out-of-range value and logs the latter). The interface
+    /// followed is always [`GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER`].
+    ///
+    /// ```
+    /// use sample_driver::driver::{SampleConfig, REQUESTS_PER_TARGET};
+    /// let raw = |name: &str| (name == "RequestsPerTarget").then_some(0u32); // out of range
+    /// let config = SampleConfig::from_settings(|s| s.resolve(raw(s.name)).0);
+    /// assert_eq!(config, SampleConfig::default());
+    /// ```
+    pub fn from_settings(mut read: impl FnMut(&UlongSetting) -> u32) -> Self {
+        SampleConfig {
+            interface_guid: GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER,
+            ioctl: read(&STREAMED_IOCTL),
+            output_size: read(&OUTPUT_BUFFER_SIZE),
+            requests_per_target: read(&REQUESTS_PER_TARGET),
+        }
+    }
+
     /// The DIMT configuration this driver uses.
     pub fn dimt_config(&self) -> DeviceInterfaceMultipleTargetConfig {
         DeviceInterfaceMultipleTargetConfig {

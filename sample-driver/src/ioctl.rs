@@ -41,10 +41,9 @@ pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32)
     (device_type << 16) | (access << 14) | (function << 2) | method
 }
 
-/// The interface the driver exposes for user mode
-/// (`{8C0E1B52-3D6A-4F7B-9E21-5A4C7D93B160}`).
-pub const GUID_DEVINTERFACE_SAMPLE_DRIVER: Guid =
-    Guid::from_u128(0x8C0E_1B52_3D6A_4F7B_9E21_5A4C_7D93_B160);
+/// The interface the driver exposes for user mode: `InterfaceGuid` of the
+/// INX's `[Strings]` ([`crate::identity::INTERFACE_GUID`]).
+pub const GUID_DEVINTERFACE_SAMPLE_DRIVER: Guid = crate::identity::INTERFACE_GUID;
 
 /// Per-target figures and totals: [`StatisticsHeader`] + [`TargetRecord`]s.
 pub const IOCTL_SAMPLE_GET_STATISTICS: u32 = ctl_code(
@@ -581,7 +580,7 @@ pub fn decode_status_counts(
     Ok((header, entries))
 }
 
-#[cfg(all(test, feature = "sim", not(all(windows, target_env = "msvc"))))]
+#[cfg(all(test, not(all(windows, target_env = "msvc"))))]
 mod tests {
     use super::*;
     use crate::stats::{Statistics, HISTORY, STATUS_SLOTS};

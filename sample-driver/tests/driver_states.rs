@@ -1,13 +1,15 @@
 //! The driver logic follows each PnP and power event to the right target
 //! record, step by step (DIMT state callbacks -> the driver's IOCTL view).
-#![cfg(all(feature = "sim", not(all(windows, target_env = "msvc"))))]
+#![cfg(not(all(windows, target_env = "msvc")))]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dmf_sim::{DeviceSpec, RemovalOutcome, Sim, SimConfig, GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER};
+use dmf_sim::{
+    DeviceSpec, IoctlHandlerConfig, RemovalOutcome, Sim, SimConfig, TestsIoctlHandler,
+    GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER,
+};
 use dmf_wdf::DeviceCallbacks;
-use sample_driver::host::CountingDevice;
 use sample_driver::ioctl::{
     decode_statistics, StatisticsHeader, TargetRecord, HEADER_SIZE, IOCTL_SAMPLE_GET_STATISTICS,
     RECORD_SIZE,
@@ -45,8 +47,14 @@ fn wait_for_completions(driver: &SampleDriver<Sim>, id: u32) {
 }
 
 fn device(name: &str) -> DeviceSpec {
-    DeviceSpec::new(name, Arc::new(CountingDevice::new(5)))
-        .with_interface(GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER)
+    DeviceSpec::new(
+        name,
+        Arc::new(TestsIoctlHandler::new(IoctlHandlerConfig {
+            max_random_delay_ms: 5,
+            handle_internal_ioctls: false,
+        })),
+    )
+    .with_interface(GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER)
 }
 
 #[test]

@@ -1,16 +1,18 @@
 //! The sample driver streams without allocating: once its targets are open,
 //! completions, re-sends, the statistics and the IOCTL reading them use no
 //! heap memory (whole simulated machine, every thread counted).
-#![cfg(all(feature = "sim", not(all(windows, target_env = "msvc"))))]
+#![cfg(not(all(windows, target_env = "msvc")))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dmf_sim::{DeviceSpec, Sim, SimConfig, GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER};
+use dmf_sim::{
+    DeviceSpec, IoctlHandlerConfig, Sim, SimConfig, TestsIoctlHandler,
+    GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER,
+};
 use dmf_wdf::DeviceCallbacks;
-use sample_driver::host::CountingDevice;
 use sample_driver::ioctl::{
     StatisticsHeader, HEADER_SIZE, IOCTL_SAMPLE_GET_STATISTICS, RECORD_SIZE,
 };
@@ -62,8 +64,14 @@ fn streaming_steady_state_allocates_nothing() {
     let ids: Vec<_> = (0..3)
         .map(|i| {
             bus.add_device(
-                DeviceSpec::new(format!("d{i}"), Arc::new(CountingDevice::new(5)))
-                    .with_interface(GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER),
+                DeviceSpec::new(
+                    format!("d{i}"),
+                    Arc::new(TestsIoctlHandler::new(IoctlHandlerConfig {
+                        max_random_delay_ms: 5,
+                        handle_internal_ioctls: false,
+                    })),
+                )
+                .with_interface(GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER),
             )
             .unwrap()
         })

@@ -196,8 +196,10 @@ pub fn commands(
     args: &CheckWindowsArgs,
     target: WindowsTarget,
 ) -> Vec<(&'static str, Cmd)> {
-    let check_dir = layout.target_dir.join("windows-check");
-    let packages: Vec<String> = if args.package.is_empty() {
+    let check_dir = check_dir(layout, args);
+    let packages: Vec<String> = if args.manifest_path.is_some() {
+        args.package.clone()
+    } else if args.package.is_empty() {
         DEFAULT_PACKAGES.iter().map(|p| (*p).to_owned()).collect()
     } else {
         args.package.clone()
@@ -206,6 +208,11 @@ pub fn commands(
         let mut cmd = Cmd::new(toolchain.program("cargo"))
             .arg(sub)
             .args(common_args(layout, &check_dir));
+        if let Some(manifest) = &args.manifest_path {
+            cmd = cmd
+                .arg("--manifest-path")
+                .arg(manifest.display().to_string());
+        }
         for p in &packages {
             cmd = cmd.arg("-p").arg(p.clone());
         }
@@ -224,6 +231,12 @@ pub fn commands(
             .env("RUSTC", toolchain.program("rustc"))
             .env("RUSTDOC", toolchain.program("rustdoc"))
             .env("RUSTC_BOOTSTRAP", "1")
+            // The stand-in's build script reruns when this changes: a check
+            // of another copy of the workspace shares its OUT_DIR.
+            .env(
+                "DMF_WINDOWS_CHECK_STAND_INS",
+                layout.root.join(STAND_IN_DIR).display().to_string(),
+            )
             .env("CARGO_TARGET_DIR", check_dir.display().to_string())
             .inherit_stdio()
     };
@@ -276,15 +289,40 @@ fn clear_macro_cache(dir: &Path) -> Result<(), CheckWindowsError> {
 ///
 /// [`CheckWindowsError::Io`] if the directory or the lock file cannot be written.
 pub fn prepare(layout: &Layout) -> Result<(), CheckWindowsError> {
-    let check_dir = layout.target_dir.join("windows-check");
+    prepare_lock(
+        &layout.target_dir.join("windows-check"),
+        &layout.root.join("Cargo.lock"),
+    )
+}
+
+/// The check's own target directory, `<target>/windows-check`, also for a
+/// crate given with `--manifest-path`: its lock file is replaced by the
+/// checked graph's on every run, and the standard library and layer crates
+/// built for the Windows targets are shared. Run one check at a time.
+pub fn check_dir(layout: &Layout, _args: &CheckWindowsArgs) -> PathBuf {
+    layout.target_dir.join("windows-check")
+}
+
+/// The lock file that seeds the check's: the workspace's, or the one beside
+/// `--manifest-path`.
+fn lock_source(layout: &Layout, args: &CheckWindowsArgs) -> PathBuf {
+    match &args.manifest_path {
+        None => layout.root.join("Cargo.lock"),
+        Some(manifest) => manifest.with_file_name("Cargo.lock"),
+    }
+}
+
+/// Creates `check_dir`, copies `lock` into it (when it exists) and clears
+/// the macro cache.
+fn prepare_lock(check_dir: &Path, lock: &Path) -> Result<(), CheckWindowsError> {
+    let check_dir = check_dir.to_path_buf();
     fs::create_dir_all(&check_dir).map_err(|source| CheckWindowsError::Io {
         action: "create",
         path: check_dir.display().to_string(),
         source,
     })?;
-    let lock = layout.root.join("Cargo.lock");
     if lock.is_file() {
-        fs::copy(&lock, check_dir.join("Cargo.lock")).map_err(|source| CheckWindowsError::Io {
+        fs::copy(lock, check_dir.join("Cargo.lock")).map_err(|source| CheckWindowsError::Io {
             action: "copy",
             path: lock.display().to_string(),
             source,
@@ -315,7 +353,7 @@ pub fn check_windows(
         }
     }
     if !ctx.dry_run() {
-        prepare(layout)?;
+        prepare_lock(&check_dir(layout, args), &lock_source(layout, args))?;
     }
     let targets = args.targets();
     for target in targets {

@@ -55,7 +55,7 @@ pub struct GlobalArgs {
 }
 
 /// The subcommands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Build the driver and lay out target/<profile>/<name>_package/ (.sys, .inf, .cat).
     #[command(long_about = PACKAGE_LONG)]
@@ -69,12 +69,15 @@ pub enum Command {
     /// Remove the test device, the driver package(s) and optionally the test certificate from the VM.
     #[command(long_about = UNDEPLOY_LONG)]
     Undeploy(Box<UndeployArgs>),
-    /// Run the sample driver on the simulator: `cargo run -p sample-driver -- ARGS`.
+    /// Run the sample driver on the simulator: `cargo run -p sample-demo -- ARGS`.
     #[command(long_about = DEMO_LONG)]
     Demo(DemoArgs),
     /// Type-check, lint and document the KMDF half for the Windows targets (no WDK needed).
     #[command(long_about = CHECK_WINDOWS_LONG)]
     CheckWindows(CheckWindowsArgs),
+    /// Generate a standalone driver crate from the sample driver (fresh identity).
+    #[command(long_about = crate::new_driver::LONG_ABOUT)]
+    NewDriver(crate::new_driver::NewDriverArgs),
 }
 
 const CHECK_WINDOWS_LONG: &str = "\
@@ -94,7 +97,12 @@ the real crates.
 Checked here: every WDF/kernel name, type, argument list, structure layout
 and function-table index the code uses, clippy and rustdoc. Not checked:
 linking, the WDK tools (stampinf, inf2cat, signtool), loading and running the
-driver: those need Windows (.github/workflows/windows.yml).";
+driver: those need Windows (.github/workflows/windows.yml).
+
+--manifest-path checks a driver crate outside the workspace instead (e.g. one
+made by `cargo xtask new-driver`), with its own Cargo.lock as the seed:
+
+  cargo xtask check-windows --manifest-path ~/src/mydrv/Cargo.toml";
 
 /// Options of `check-windows`.
 #[derive(Debug, Clone, Args)]
@@ -108,6 +116,11 @@ pub struct CheckWindowsArgs {
     /// Skip `cargo doc`.
     #[arg(long)]
     pub no_doc: bool,
+    /// Check the driver crate of this manifest instead (e.g. one made by
+    /// `cargo xtask new-driver` outside the workspace); its own Cargo.lock
+    /// seeds the check's lock file.
+    #[arg(long, value_name = "FILE")]
+    pub manifest_path: Option<PathBuf>,
 }
 
 impl CheckWindowsArgs {
@@ -159,7 +172,8 @@ cargo-wdk / the WDK's cargo-make flow do:
      elsewhere pass a binary built on Windows with --sys PATH;
   2. <name>.dll -> <name>.sys;
   3. <name>.inx -> <name>.inf, stamped like `stampinf -a <arch> -d <date> -v <version>
-     -c <name>.cat -k 1.33` (the WDK's stampinf on Windows when present, built-in
+     -c <name>.cat -k <kmdf>` (<kmdf>: --kmdf-version, by default the driver crate's
+     [package.metadata.wdk.driver-model]; the WDK's stampinf on Windows when present, built-in
      otherwise; ASCII and UTF-16LE-with-BOM files keep their encoding);
   4. `infverif /v /w` (Windows, when installed);
   5. the catalog <name>.cat: `inf2cat /driver:<dir> /os:10_x64 /uselocaltime` on
@@ -200,7 +214,8 @@ install it. Steps, each printed as `==> deploy: <step>`:
                  <remote_dir>/<name>_package-<run id>, so runs do not collide
   copy           scp -r (SSH) or Copy-Item -ToSession (PowerShell Direct)
   trust-cert     Import-Certificate into LocalMachine\\Root and \\TrustedPublisher
-  create-device  devgen /add /bus ROOT /hardwareid <hwid> (unless present)
+  create-device  devgen /add /bus ROOT /hardwareid <HardwareId of the .inx>
+                 (unless present)
   install-driver pnputil /add-driver <name>.inf /install: exit 259 (nothing
                  installed: same or newer driver there) is an error, 3010
                  means a restart is needed (--reboot restarts and waits)
@@ -236,7 +251,7 @@ Settings come from flags, else from xtask.toml at the workspace root:
   known_hosts = \"vm_known_hosts\"    # optional: strict host-key check against this file
   remote_dir = \"C:/dmf-deploy\"
   vm_name = \"dmf-test\"              # powershell-direct only
-  hardware_id = \"Root\\\\DMF_SAMPLE_DRIVER\"
+  hardware_id = \"Root\\\\MY_DEVICE\"   # optional: default the .inx's [Strings] HardwareId
   devgen = \"devgen.exe\"             # on the VM, or:
   devgen_local = \"tools/devgen.exe\" # copied to the VM
   step_timeout = 300
@@ -262,7 +277,7 @@ Examples:
 const DEMO_LONG: &str = "\
 Run the sample driver against the simulated platform (any host):
 
-  cargo run -p sample-driver [--release] -- ARGS
+  cargo run -p sample-demo [--release] -- ARGS
 
 Examples:
   cargo xtask demo
@@ -334,8 +349,14 @@ pub struct BuildArgs {
     /// $SOURCE_DATE_EPOCH if set, else today; inf2cat /uselocaltime refuses later dates].
     #[arg(long, value_name = "MM/DD/YYYY")]
     pub driver_date: Option<String>,
-    /// KMDF version for $KMDFVERSION$ and stampinf -k.
-    #[arg(long, value_name = "MAJOR.MINOR", default_value = "1.33")]
+    /// KMDF version for $KMDFVERSION$ and stampinf -k [default: the driver
+    /// crate's package.metadata.wdk.driver-model].
+    #[arg(
+        long,
+        value_name = "MAJOR.MINOR",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub kmdf_version: String,
 }
 
@@ -425,7 +446,7 @@ pub struct VmArgs {
     /// Hyper-V VM name (PowerShell Direct).
     #[arg(long)]
     pub vm_name: Option<String>,
-    /// Hardware ID of the root-enumerated test device [default: Root\DMF_SAMPLE_DRIVER].
+    /// Hardware ID of the root-enumerated test device [default: HardwareId in the Strings section of the .inx].
     #[arg(long)]
     pub hardware_id: Option<String>,
     /// devgen.exe on the VM [default: devgen.exe, found on the VM's PATH].
@@ -499,7 +520,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub release: bool,
     /// The crate to run.
-    #[arg(long, value_name = "PACKAGE", default_value = "sample-driver")]
+    #[arg(long, value_name = "PACKAGE", default_value = "sample-demo")]
     pub driver_package: String,
     /// Arguments for the demo (after `--`).
     #[arg(

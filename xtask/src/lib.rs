@@ -1,5 +1,6 @@
 //! `cargo xtask`: build, package, test-sign and deploy the sample KMDF
-//! driver, and run its simulator demo.
+//! driver, run its simulator demo, type-check its KMDF build, and start a
+//! new driver from it.
 //!
 //! ```text
 //! cargo xtask package [--sys PATH] [--profile driver|dev|release] [--target-arch amd64|arm64]
@@ -7,7 +8,8 @@
 //! cargo xtask deploy  [--sys PATH] --host ADDR --user NAME --key FILE [--no-package] [--check] [--reboot]
 //! cargo xtask undeploy [--remove-cert] --host ADDR --user NAME --key FILE
 //! cargo xtask demo    [--release] [-- ARGS]
-//! cargo xtask check-windows [--target x64|arm64|all] [-p PACKAGE] [--no-doc]
+//! cargo xtask check-windows [--target x64|arm64|all] [-p PACKAGE] [--no-doc] [--manifest-path FILE]
+//! cargo xtask new-driver NAME [--path DIR]
 //! ```
 //!
 //! (`--dry-run` on any of them prints the exact commands and changes
@@ -45,7 +47,9 @@ pub mod config;
 pub mod ctx;
 pub mod demo;
 pub mod deploy;
+pub mod identity;
 pub mod inf;
+pub mod new_driver;
 pub mod package;
 pub mod pe;
 pub mod ps;
@@ -86,6 +90,12 @@ pub enum Error {
     /// `check-windows` failed.
     #[error("check-windows: {0}")]
     CheckWindows(#[from] check_windows::CheckWindowsError),
+    /// The driver's identity (`.inx` + `[package.metadata.wdk]`) is unusable.
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityLoadError),
+    /// `new-driver` failed.
+    #[error("new-driver: {0}")]
+    NewDriver(#[from] new_driver::NewDriverError),
 }
 
 /// Runs a parsed command line on `host` through `runner`.
@@ -104,7 +114,8 @@ pub fn run_in(ctx: &Ctx<'_>, cli: &Cli) -> Result<(), Error> {
             "printing commands and file operations only; nothing is changed",
         );
     }
-    match &cli.command {
+    let command = identity::with_defaults(&layout, &cli.command)?;
+    match &command {
         Command::Package(a) => {
             package::package(ctx, &layout, &a.target, &a.build)?;
         }
@@ -115,6 +126,9 @@ pub fn run_in(ctx: &Ctx<'_>, cli: &Cli) -> Result<(), Error> {
         Command::Undeploy(a) => deploy::undeploy(ctx, &layout, a)?,
         Command::Demo(a) => demo::demo(ctx, &layout, a)?,
         Command::CheckWindows(a) => check_windows::check_windows(ctx, &layout, a)?,
+        Command::NewDriver(a) => {
+            new_driver::new_driver(ctx, &layout, a)?;
+        }
     }
     Ok(())
 }

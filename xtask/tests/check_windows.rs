@@ -48,6 +48,7 @@ fn run_check(layout: &Layout, toolchain: &Toolchain) -> (bool, String) {
         target: WindowsTargetArg::X64,
         package: vec!["dmf-kmdf".to_owned()],
         no_doc: true,
+        manifest_path: None,
     };
     let (what, mut cmd) = commands(layout, toolchain, &args, WindowsTarget::X64)
         .into_iter()

@@ -710,6 +710,12 @@ fn sign_on_linux_without_osslsigncode_names_the_package_to_install() {
 #[test]
 fn demo_runs_cargo_run_with_forwarded_args() {
     let fx = fixture();
+    std::fs::create_dir_all(fx.root.join("sample-demo")).unwrap();
+    std::fs::write(
+        fx.root.join("sample-demo/Cargo.toml"),
+        "[package]\nname = \"sample-demo\"\n",
+    )
+    .unwrap();
     let runner = RecordingRunner::new(Vec::<String>::new());
     let cmds = plan(
         &fx,
@@ -724,7 +730,7 @@ fn demo_runs_cargo_run_with_forwarded_args() {
         s(&[
             "run",
             "-p",
-            "sample-driver",
+            "sample-demo",
             "--release",
             "--",
             "--seed",
@@ -734,10 +740,10 @@ fn demo_runs_cargo_run_with_forwarded_args() {
     );
     assert!(cmds[0].inherit_stdio);
 
-    std::fs::remove_dir_all(fx.root.join("sample-driver")).unwrap();
+    std::fs::remove_dir_all(fx.root.join("sample-demo")).unwrap();
     let err = plan(&fx, LINUX, &runner, &["demo"]).unwrap_err();
     assert!(
-        err.starts_with("demo: crate `sample-driver` not found in the workspace"),
+        err.starts_with("demo: crate `sample-demo` not found in the workspace"),
         "{err}"
     );
 }
@@ -753,7 +759,8 @@ fn help_exists_for_every_subcommand() {
         (vec!["deploy", "--help"], "--devgen-local"),
         (vec!["deploy", "--help"], "--step-timeout"),
         (vec!["undeploy", "--help"], "--remove-cert"),
-        (vec!["demo", "--help"], "cargo run -p sample-driver"),
+        (vec!["demo", "--help"], "cargo run -p sample-demo"),
+        (vec!["new-driver", "--help"], "fresh"),
     ] {
         let out = Process::new(bin).args(&args).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);

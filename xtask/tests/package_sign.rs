@@ -262,10 +262,14 @@ fn failed_package_leaves_previous_package_untouched_and_no_staging() {
     fx.run_ok(&["package", "--sys", &sys]);
     let before = std::fs::read(fx.package_dir().join("sample_driver.inf")).unwrap();
 
-    // A template without [Version] fails after staging has started.
+    // A template without [Version] (its identity is fine) fails after
+    // staging has started.
     std::fs::write(
         fx.root.join("sample-driver/sample_driver.inx"),
-        "[Strings]\nA=\"b\"\n",
+        "[Manufacturer]\n%M% = S,NT$ARCH$.10.0...22000\n[S.NT$ARCH$.10.0...22000]\n\
+         %D% = Dev, %HardwareId%\n[Dev.NT.Services]\nAddService = %ServiceName%, 2, Svc\n\
+         [Strings]\nServiceName = \"sample_driver\"\nHardwareId = \"Root\\X\"\n\
+         InterfaceGuid = \"{8C0E1B52-3D6A-4F7B-9E21-5A4C7D93B160}\"\n",
     )
     .unwrap();
     let err = fx.run_err(&["package", "--sys", &sys]);

@@ -5,6 +5,9 @@
 
 use std::path::PathBuf;
 
+/// Set by `cargo xtask check-windows` to the stand-ins' directory.
+const STAND_INS_ENV: &str = "DMF_WINDOWS_CHECK_STAND_INS";
+
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
@@ -35,4 +38,10 @@ macro_rules! call_unsafe_wdf_function_binding {{
     .expect("write OUT_DIR/call_unsafe_wdf_function_binding.rs");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=src/types.rs");
+    // Cargo hashes path packages relative to their workspace root, so a
+    // copy of the workspace elsewhere (the check's own test) shares this
+    // OUT_DIR; `cargo xtask check-windows` names the stand-ins' location in
+    // this variable, so a check from another copy reruns this script and
+    // the forwarder never points at another copy's `types.rs`.
+    println!("cargo::rerun-if-env-changed={STAND_INS_ENV}");
 }

@@ -33,10 +33,10 @@ DefaultDestDir = 13
 sample_driver.sys = 1,,
 
 [Manufacturer]
-%ManufacturerName% = Standard,NT$ARCH$.10.0...16299
+%ManufacturerName% = Standard,NT$ARCH$.10.0...22000
 
-[Standard.NT$ARCH$.10.0...16299]
-%DeviceDesc% = SampleDriver_Device, Root\DMF_SAMPLE_DRIVER
+[Standard.NT$ARCH$.10.0...22000]
+%DeviceDesc% = SampleDriver_Device, %HardwareId%
 
 [SampleDriver_Device.NT]
 CopyFiles = Drivers_Dir
@@ -45,7 +45,7 @@ CopyFiles = Drivers_Dir
 sample_driver.sys
 
 [SampleDriver_Device.NT.Services]
-AddService = sample_driver, %SPSVCINST_ASSOCSERVICE%, SampleDriver_Service_Inst
+AddService = %ServiceName%, %SPSVCINST_ASSOCSERVICE%, SampleDriver_Service_Inst
 
 [SampleDriver_Service_Inst]
 DisplayName   = %ServiceDesc%
@@ -55,12 +55,15 @@ ErrorControl  = 1
 ServiceBinary = %13%\sample_driver.sys
 
 [SampleDriver_Device.NT.Wdf]
-KmdfService = sample_driver, SampleDriver_wdfsect
+KmdfService = %ServiceName%, SampleDriver_wdfsect
 
 [SampleDriver_wdfsect]
 KmdfLibraryVersion = $KMDFVERSION$
 
 [Strings]
+ServiceName = "sample_driver"
+HardwareId = "Root\DMF_SAMPLE_DRIVER"
+InterfaceGuid = "{8C0E1B52-3D6A-4F7B-9E21-5A4C7D93B160}"
 SPSVCINST_ASSOCSERVICE = 0x00000002
 ManufacturerName = "DMF-rs"
 DiskName = "DMF Sample Driver Installation Disk"
@@ -92,10 +95,10 @@ DefaultDestDir = 13
 sample_driver.sys = 1,,
 
 [Manufacturer]
-%ManufacturerName% = Standard,NTamd64.10.0...16299
+%ManufacturerName% = Standard,NTamd64.10.0...22000
 
-[Standard.NTamd64.10.0...16299]
-%DeviceDesc% = SampleDriver_Device, Root\DMF_SAMPLE_DRIVER
+[Standard.NTamd64.10.0...22000]
+%DeviceDesc% = SampleDriver_Device, %HardwareId%
 
 [SampleDriver_Device.NT]
 CopyFiles = Drivers_Dir
@@ -104,7 +107,7 @@ CopyFiles = Drivers_Dir
 sample_driver.sys
 
 [SampleDriver_Device.NT.Services]
-AddService = sample_driver, %SPSVCINST_ASSOCSERVICE%, SampleDriver_Service_Inst
+AddService = %ServiceName%, %SPSVCINST_ASSOCSERVICE%, SampleDriver_Service_Inst
 
 [SampleDriver_Service_Inst]
 DisplayName   = %ServiceDesc%
@@ -114,12 +117,15 @@ ErrorControl  = 1
 ServiceBinary = %13%\sample_driver.sys
 
 [SampleDriver_Device.NT.Wdf]
-KmdfService = sample_driver, SampleDriver_wdfsect
+KmdfService = %ServiceName%, SampleDriver_wdfsect
 
 [SampleDriver_wdfsect]
 KmdfLibraryVersion = 1.33
 
 [Strings]
+ServiceName = "sample_driver"
+HardwareId = "Root\DMF_SAMPLE_DRIVER"
+InterfaceGuid = "{8C0E1B52-3D6A-4F7B-9E21-5A4C7D93B160}"
 SPSVCINST_ASSOCSERVICE = 0x00000002
 ManufacturerName = "DMF-rs"
 DiskName = "DMF Sample Driver Installation Disk"
@@ -222,7 +228,7 @@ pub fn fixture_with_inx(inx: &[u8]) -> Fixture {
     .unwrap();
     std::fs::write(
         krate.join("Cargo.toml"),
-        "[package]\nname = \"sample-driver\"\nversion.workspace = true\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n",
+        "[package]\nname = \"sample-driver\"\nversion.workspace = true\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[package.metadata.wdk.driver-model]\ndriver-type = \"KMDF\"\nkmdf-version-major = 1\ntarget-kmdf-version-minor = 33\n",
     )
     .unwrap();
     std::fs::write(krate.join("src/lib.rs"), "").unwrap();

@@ -378,6 +378,7 @@ wdf_handles!(
     WDFMEMORY / WDFMEMORY__,
     WDFIOTARGET / WDFIOTARGET__,
     WDFCMRESLIST / WDFCMRESLIST__,
+    WDFKEY / WDFKEY__,
 );
 
 /// `WDFOBJECT`: any WDF handle.
@@ -1120,6 +1121,7 @@ pub mod _WDFFUNCENUM {
     pub const WdfDeviceCreateDeviceInterfaceTableIndex: Type = 77;
     pub const WdfDriverCreateTableIndex: Type = 116;
     pub const WdfDriverWdmGetDriverObjectTableIndex: Type = 118;
+    pub const WdfDriverOpenParametersRegistryKeyTableIndex: Type = 119;
     pub const WdfIoQueueCreateTableIndex: Type = 152;
     pub const WdfIoQueueGetDeviceTableIndex: Type = 157;
     pub const WdfIoTargetCreateTableIndex: Type = 167;
@@ -1137,6 +1139,8 @@ pub mod _WDFFUNCENUM {
     pub const WdfMemoryAssignBufferTableIndex: Type = 195;
     pub const WdfObjectGetTypedContextWorkerTableIndex: Type = 202;
     pub const WdfObjectDeleteTableIndex: Type = 208;
+    pub const WdfRegistryCloseTableIndex: Type = 231;
+    pub const WdfRegistryQueryULongTableIndex: Type = 240;
     pub const WdfRequestCreateTableIndex: Type = 247;
     pub const WdfRequestReuseTableIndex: Type = 249;
     pub const WdfRequestSendTableIndex: Type = 253;
@@ -1200,6 +1204,16 @@ pub type PFN_WDFDRIVERCREATE = Option<
 /// `PFN_WDFDRIVERWDMGETDRIVEROBJECT`.
 pub type PFN_WDFDRIVERWDMGETDRIVEROBJECT = Option<
     unsafe extern "C" fn(DriverGlobals: PWDF_DRIVER_GLOBALS, Driver: WDFDRIVER) -> PDRIVER_OBJECT,
+>;
+/// `PFN_WDFDRIVEROPENPARAMETERSREGISTRYKEY`.
+pub type PFN_WDFDRIVEROPENPARAMETERSREGISTRYKEY = Option<
+    unsafe extern "C" fn(
+        DriverGlobals: PWDF_DRIVER_GLOBALS,
+        Driver: WDFDRIVER,
+        DesiredAccess: ACCESS_MASK,
+        KeyAttributes: PWDF_OBJECT_ATTRIBUTES,
+        Key: *mut WDFKEY,
+    ) -> NTSTATUS,
 >;
 /// `PFN_WDFIOQUEUECREATE`.
 pub type PFN_WDFIOQUEUECREATE = Option<
@@ -1408,6 +1422,18 @@ pub type PFN_WDFREQUESTRETRIEVEOUTPUTBUFFER = Option<
 /// `PFN_WDFREQUESTGETINFORMATION`.
 pub type PFN_WDFREQUESTGETINFORMATION = Option<
     unsafe extern "C" fn(DriverGlobals: PWDF_DRIVER_GLOBALS, Request: WDFREQUEST) -> ULONG_PTR,
+>;
+/// `PFN_WDFREGISTRYCLOSE`.
+pub type PFN_WDFREGISTRYCLOSE =
+    Option<unsafe extern "C" fn(DriverGlobals: PWDF_DRIVER_GLOBALS, Key: WDFKEY)>;
+/// `PFN_WDFREGISTRYQUERYULONG`.
+pub type PFN_WDFREGISTRYQUERYULONG = Option<
+    unsafe extern "C" fn(
+        DriverGlobals: PWDF_DRIVER_GLOBALS,
+        Key: WDFKEY,
+        ValueName: PCUNICODE_STRING,
+        Value: PULONG,
+    ) -> NTSTATUS,
 >;
 /// `PFN_WDFTIMERCREATE`.
 pub type PFN_WDFTIMERCREATE = Option<

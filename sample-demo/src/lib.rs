@@ -1,6 +1,10 @@
-//! The host run: the driver logic on `dmf-sim`, with devices coming and
-//! going on a seeded schedule, a live view and a summary
-//! (`cargo run -p sample-driver`; [`main`]).
+//! # sample-demo: the sample driver's logic on the simulator, live
+//!
+//! The host run: the driver logic of `sample-driver` on `dmf-sim`, with
+//! devices coming and going on a seeded schedule, a live view and a summary
+//! (`cargo run -p sample-demo --release`; [`main`]). The driver crate holds
+//! the driver only; everything here is the demo around it.
+//!
 //!
 //! The simulated machine has a bus of `Tests_IoctlHandler` devices (each
 //! wrapped in a [`CountingDevice`] that counts what it receives), and the
@@ -10,6 +14,7 @@
 //! driver's own IOCTL every half second, then stops everything and checks
 //! the driver's figures against the devices' and the simulator's
 //! ([`cross_check`]) and the simulator's leak counters.
+#![cfg(not(all(windows, target_env = "msvc")))]
 
 pub mod args;
 pub mod schedule;
@@ -17,12 +22,10 @@ pub mod view;
 
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
-use std::prelude::rust_2021::*;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use std::{eprintln, format, vec};
 
 use dmf_sim::ioctl_handler::IOCTL_ZEROBUFFER;
 use dmf_sim::{
@@ -34,13 +37,13 @@ use dmf_wdf::{
     DeviceCallbacks, IoTarget, OpenMode, OpenParams, Platform, ShareAccess, Status, TargetEvents,
 };
 
-use crate::ioctl::{
+use args::{Command, Options};
+use sample_driver::ioctl::{
     decode_statistics, decode_status_counts, StatusCount, HEADER_SIZE, IOCTL_SAMPLE_GET_STATISTICS,
     IOCTL_SAMPLE_GET_STATUS_COUNTS, RECORD_SIZE, STATUS_ENTRY_SIZE, STATUS_HEADER_SIZE,
 };
-use crate::stats::{HISTORY, STATUS_SLOTS};
-use crate::{SampleConfig, SampleDriver};
-use args::{Command, Options};
+use sample_driver::stats::{HISTORY, STATUS_SLOTS};
+use sample_driver::{SampleConfig, SampleDriver};
 use schedule::{Action, Schedule, Slot};
 use view::{render_frame, render_summary, short_link, Reading, SummaryInput};
 
@@ -249,7 +252,8 @@ pub fn cross_check(report: &Report) -> Result<(), String> {
         && report.statuses.len() < STATUS_SLOTS;
     if complete_history {
         let records = &report.reading.records;
-        let sum = |f: fn(&crate::ioctl::TargetRecord) -> u64| records.iter().map(f).sum::<u64>();
+        let sum =
+            |f: fn(&sample_driver::ioctl::TargetRecord) -> u64| records.iter().map(f).sum::<u64>();
         check(
             sum(|r| r.completed) == h.completed
                 && sum(|r| r.errors) == h.errors

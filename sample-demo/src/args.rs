@@ -1,4 +1,4 @@
-//! Command-line options of the host run (`cargo run -p sample-driver -- --help`).
+//! Command-line options of the host run (`cargo run -p sample-demo -- --help`).
 
 use std::fmt;
 use std::format;
@@ -7,10 +7,10 @@ use std::time::Duration;
 
 /// What `--help` prints.
 pub const USAGE: &str = "\
-sample-driver: the DMF sample KMDF driver's logic, run on the simulated bus (dmf-sim)
+sample-demo: the DMF sample KMDF driver's logic, run on the simulated bus (dmf-sim)
 
 USAGE:
-    cargo run -p sample-driver --release [-- OPTIONS]
+    cargo run -p sample-demo --release [-- OPTIONS]
 
 Simulated devices exposing the Tests_IoctlHandler interface arrive, are
 query-removed (some removals vetoed or cancelled), surprise-removed, have their
@@ -84,7 +84,7 @@ fn parse_u64(text: &str) -> Option<u64> {
 /// Parses the arguments after the program name.
 ///
 /// ```
-/// use sample_driver::host::args::{parse, Command, Options};
+/// use sample_demo::args::{parse, Command, Options};
 /// let cmd = parse(["--devices", "3", "--duration=2.5", "-s", "0x10"]).unwrap();
 /// let Command::Run(o) = cmd else { panic!() };
 /// assert_eq!((o.devices, o.duration.as_millis(), o.seed), (3, 2500, 16));

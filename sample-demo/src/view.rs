@@ -8,8 +8,8 @@ use std::{format, writeln};
 
 use dmf_wdf::Status;
 
-use crate::ioctl::{StatisticsHeader, StatusCount, TargetRecord};
-use crate::stats::TargetState;
+use sample_driver::ioctl::{StatisticsHeader, StatusCount, TargetRecord};
+use sample_driver::stats::TargetState;
 
 /// One reading of `IOCTL_SAMPLE_GET_STATISTICS`.
 #[derive(Clone, Debug, Default)]
@@ -253,7 +253,7 @@ pub fn render_summary(reading: &Reading, statuses: &[StatusCount], extra: &Summa
         let _ = writeln!(
             out,
             "  (the driver keeps the last {} ended targets: {dropped} older ones, before id {oldest_kept}, are only in the totals)",
-            crate::stats::HISTORY
+            sample_driver::stats::HISTORY
         );
     }
     match &extra.cross_check {
@@ -285,15 +285,14 @@ mod tests {
     use super::*;
 
     fn record(id: u32, state: TargetState, completed: u64, link: &str) -> TargetRecord {
-        let mut r = TargetRecord {
-            id,
-            state,
-            completed,
-            bytes: completed * 100,
-            errors: 1,
-            last_error: Status::CANCELLED,
-            ..TargetRecord::default()
-        };
+        // The link fields are private to the driver crate: fill the rest.
+        let mut r = TargetRecord::default();
+        r.id = id;
+        r.state = state;
+        r.completed = completed;
+        r.bytes = completed * 100;
+        r.errors = 1;
+        r.last_error = Status::CANCELLED;
         r.set_link(link);
         r
     }

@@ -112,7 +112,7 @@ impl Schedule {
     /// Draws the next event for the slots as they are now.
     ///
     /// ```
-    /// use sample_driver::host::schedule::{Action, Schedule, Slot};
+    /// use sample_demo::schedule::{Action, Schedule, Slot};
     /// let mut s = Schedule::new(7);
     /// let step = s.next(&[Slot::Empty]);
     /// assert!(matches!(step.action, Action::Arrive(0) | Action::PowerCycle));

@@ -1,14 +1,14 @@
 //! The host run as a test: a short seeded run of the driver logic on the
 //! simulator, checked against what the simulated devices saw, plus the
 //! binary's command line.
-#![cfg(all(feature = "sim", not(all(windows, target_env = "msvc"))))]
+#![cfg(not(all(windows, target_env = "msvc")))]
 
 use std::process::Command;
 use std::time::Duration;
 
 use dmf_wdf::Status;
-use sample_driver::host::args::Options;
-use sample_driver::host::{run, INJECTED_FAILURE};
+use sample_demo::args::Options;
+use sample_demo::{run, INJECTED_FAILURE};
 use sample_driver::stats::TargetState;
 
 fn options(seed: u64, secs: f64) -> Options {
@@ -102,7 +102,7 @@ fn the_schedule_is_reproducible_from_the_seed() {
 
 #[test]
 fn binary_help_bad_arguments_and_a_quick_run() {
-    let exe = env!("CARGO_BIN_EXE_sample-driver");
+    let exe = env!("CARGO_BIN_EXE_sample-demo");
     let help = Command::new(exe).arg("--help").output().unwrap();
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--devices N"));
@@ -130,14 +130,14 @@ fn binary_help_bad_arguments_and_a_quick_run() {
     assert!(!out.contains('\x1b'), "stdout is a pipe: no ANSI");
 }
 
-/// `sample-driver | head`: the reader goes away after the first lines. The
+/// `sample-demo | head`: the reader goes away after the first lines. The
 /// run stops printing, still tears everything down and runs its checks, and
 /// exits by the checks (0 here), not with the "check failed" code.
 #[test]
 fn a_closed_stdout_stops_the_output_but_not_the_teardown() {
     use std::io::Read;
     use std::process::Stdio;
-    let exe = env!("CARGO_BIN_EXE_sample-driver");
+    let exe = env!("CARGO_BIN_EXE_sample-demo");
     let mut child = Command::new(exe)
         .args(["-n", "2", "-d", "1.2", "-s", "5"])
         .stdout(Stdio::piped())
@@ -153,16 +153,4 @@ fn a_closed_stdout_stops_the_output_but_not_the_teardown() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains("error"), "{err}");
-}
-
-#[test]
-fn the_inx_is_what_xtask_packages() {
-    let inx =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sample_driver.inx")).unwrap();
-    assert!(inx.is_ascii());
-    assert!(inx.contains("Root\\DMF_SAMPLE_DRIVER"));
-    assert!(inx.contains("NT$ARCH$.10.0...16299"));
-    assert!(inx.contains("KmdfLibraryVersion = $KMDFVERSION$"));
-    assert!(inx.contains("ServiceBinary = %13%\\sample_driver.sys"));
-    assert!(inx.contains("KmdfService = sample_driver,"));
 }
