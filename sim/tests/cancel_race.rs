@@ -242,7 +242,12 @@ fn cancel_has_no_effect_on_uncancelable_irps() {
     let target = open(&sim, &link, &events);
     let outcome = race(&sim, &target, 300, None, 0x0022_0000, |_| {});
     let (ok, cancelled) = check(&sim, &outcome, &[Status::SUCCESS]);
-    assert_eq!((ok, cancelled), (300, 0));
+    // Every IRP that reached the device completed successfully: a cancel (or
+    // timeout) of a non-cancelable IRP does nothing. A cancel that landed
+    // between a request's reuse and its send is remembered and refuses that
+    // send instead (KMDF), so such sends are not among the accepted ones.
+    assert_eq!((ok, cancelled), (outcome.accepted, 0));
+    assert!(outcome.accepted >= 150, "{} of 300 sent", outcome.accepted);
     drop(target);
     assert_clean(&sim);
 }
