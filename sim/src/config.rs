@@ -37,6 +37,79 @@ impl Default for Latency {
     }
 }
 
+/// How interface-notification registrations report interfaces (see
+/// [`Platform::register_interface_notification`](dmf_wdf::Platform::register_interface_notification)).
+///
+/// Both behaviours are what Windows may do, so the layers must cope with
+/// them; each is drawn per registration or arrival from a stream derived
+/// from the seed, so a run is reproducible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NotificationConfig {
+    /// Chance (per million registrations) that the interfaces present at
+    /// registration are reported on the registering thread before
+    /// `register_interface_notification` returns (as
+    /// `IoRegisterPlugPlayNotification` with
+    /// `PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES` does), instead
+    /// of later on the PnP thread.
+    pub existing_inline_per_million: u32,
+    /// Chance (per million arrivals delivered to a registration) that the
+    /// arrival is delivered a second time right after the first (PnP may
+    /// report an interface that a registration has already seen, for example
+    /// one enabled while the existing ones were being collected).
+    pub repeat_arrival_per_million: u32,
+}
+
+impl NotificationConfig {
+    /// Existing interfaces always on the PnP thread, each arrival once.
+    pub const ORDERED: NotificationConfig = NotificationConfig {
+        existing_inline_per_million: 0,
+        repeat_arrival_per_million: 0,
+    };
+    /// Existing interfaces always reported inline, every arrival twice.
+    pub const STRICTEST: NotificationConfig = NotificationConfig {
+        existing_inline_per_million: 1_000_000,
+        repeat_arrival_per_million: 1_000_000,
+    };
+}
+
+impl Default for NotificationConfig {
+    /// A seeded mix: half the registrations report existing interfaces
+    /// inline, one arrival in five is repeated.
+    fn default() -> Self {
+        NotificationConfig {
+            existing_inline_per_million: 500_000,
+            repeat_arrival_per_million: 200_000,
+        }
+    }
+}
+
+/// How long a completion routine may run (real time) before the simulator
+/// reports it. KMDF completion routines run at `DISPATCH_LEVEL`, where long
+/// work starves the processor and trips the DPC watchdog.
+///
+/// An overrun is always counted ([`Counters::slow_completion_routines`](crate::Counters::slow_completion_routines))
+/// and logged; with `strict` the simulator also panics in the completion
+/// routine's context (a panic on a simulator thread is re-raised when the
+/// last [`Sim`](crate::Sim) handle drops).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RoutineBudget {
+    /// The budget in microseconds; 0 disables the check.
+    pub limit_us: u64,
+    /// Panic on an overrun instead of only counting it.
+    pub strict: bool,
+}
+
+impl Default for RoutineBudget {
+    /// 100 ms, counted only (real-time measurements on a loaded machine are
+    /// noisy; tests that want the panic set `strict`).
+    fn default() -> Self {
+        RoutineBudget {
+            limit_us: 100_000,
+            strict: false,
+        }
+    }
+}
+
 /// How to build a [`Sim`](crate::Sim).
 ///
 /// ```
@@ -64,6 +137,10 @@ pub struct SimConfig {
     pub latency: Latency,
     /// Initial fault settings (change them later with [`Sim::faults`](crate::Sim::faults)).
     pub faults: Vec<FaultSetting>,
+    /// How interface notifications report existing and repeated arrivals.
+    pub notifications: NotificationConfig,
+    /// How long a completion routine may run before it is reported.
+    pub routine_budget: RoutineBudget,
 }
 
 impl Default for SimConfig {
@@ -75,6 +152,8 @@ impl Default for SimConfig {
             passive_threads: 2,
             latency: Latency::default(),
             faults: Vec::new(),
+            notifications: NotificationConfig::default(),
+            routine_budget: RoutineBudget::default(),
         }
     }
 }
@@ -117,6 +196,18 @@ impl SimConfig {
     /// Sets the number of passive worker threads.
     pub fn with_passive_threads(mut self, n: usize) -> Self {
         self.passive_threads = n;
+        self
+    }
+
+    /// Sets how interface notifications are reported.
+    pub fn with_notifications(mut self, notifications: NotificationConfig) -> Self {
+        self.notifications = notifications;
+        self
+    }
+
+    /// Sets the completion-routine budget.
+    pub fn with_routine_budget(mut self, budget: RoutineBudget) -> Self {
+        self.routine_budget = budget;
         self
     }
 

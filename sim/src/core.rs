@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::bus::BusState;
 use crate::clock::{Clock, TICKS_PER_MS, TICKS_PER_US};
-use crate::config::{Latency, SimConfig};
+use crate::config::{Latency, NotificationConfig, RoutineBudget, SimConfig};
 use crate::context;
-use crate::counters::{CounterCells, Counters};
+use crate::counters::{self, CounterCells, Counters};
 use crate::faults::{FaultPoint, FaultState};
 use crate::irp;
 use crate::pnp::PnpJob;
@@ -49,6 +49,10 @@ pub(crate) struct Core {
     pub(crate) faults: FaultState,
     pub(crate) counters: CounterCells,
     latency_rng: Mutex<SplitMix64>,
+    /// Draws of the interface-notification behaviours.
+    notify_rng: Mutex<SplitMix64>,
+    pub(crate) notifications: NotificationConfig,
+    pub(crate) routine_budget: RoutineBudget,
     quiet: Mutex<()>,
     quiet_cv: Condvar,
     shutting_down: AtomicBool,
@@ -74,6 +78,9 @@ impl Core {
             faults: FaultState::new(config.seed, &config.faults),
             counters: CounterCells::default(),
             latency_rng: Mutex::new(SplitMix64::derive(config.seed, 0x1A7E)),
+            notify_rng: Mutex::new(SplitMix64::derive(config.seed, 0x9_07E5)),
+            notifications: config.notifications,
+            routine_budget: config.routine_budget,
             quiet: Mutex::new(()),
             quiet_cv: Condvar::new(),
             shutting_down: AtomicBool::new(false),
@@ -104,6 +111,39 @@ impl Core {
             "dmf-sim: simulator started"
         );
         core
+    }
+
+    /// Draws whether an event with chance `per_million` happens (from the
+    /// notification stream).
+    pub(crate) fn draw_notification(&self, per_million: u32) -> bool {
+        match per_million {
+            0 => false,
+            p if p >= 1_000_000 => true,
+            p => lock(&self.notify_rng).range_inclusive(0, 999_999) < u64::from(p),
+        }
+    }
+
+    /// A completion routine ran `elapsed`: reports it if over budget.
+    pub(crate) fn check_routine_duration(&self, elapsed: Duration) {
+        let budget = self.routine_budget;
+        if budget.limit_us == 0 || elapsed.as_micros() <= u128::from(budget.limit_us) {
+            return;
+        }
+        counters::bump(&self.counters.slow_routines);
+        tracing::warn!(
+            sim = self.id,
+            elapsed_us = elapsed.as_micros() as u64,
+            budget_us = budget.limit_us,
+            "dmf-sim: a completion routine ran over its budget"
+        );
+        if budget.strict && !std::thread::panicking() {
+            panic!(
+                "dmf-sim: a completion routine ran {} us, over the {} us budget; \
+                 completion routines run at DISPATCH_LEVEL and must not do long work",
+                elapsed.as_micros(),
+                budget.limit_us
+            );
+        }
     }
 
     /// A fresh object id (never 0).

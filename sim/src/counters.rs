@@ -55,6 +55,9 @@ pub struct Counters {
     pub callback_panics: u64,
     /// Faults injected so far.
     pub faults_injected: u64,
+    /// Completion routines that ran longer than the configured
+    /// [`RoutineBudget`](crate::RoutineBudget) (not part of the leak check).
+    pub slow_completion_routines: u64,
 }
 
 impl Counters {
@@ -115,8 +118,12 @@ impl fmt::Display for Counters {
         )?;
         write!(
             f,
-            "  callbacks:   {} completion routines running, {} panics; {} faults injected",
-            self.completion_routines_running, self.callback_panics, self.faults_injected
+            "  callbacks:   {} completion routines running ({} over budget), {} panics; \
+             {} faults injected",
+            self.completion_routines_running,
+            self.slow_completion_routines,
+            self.callback_panics,
+            self.faults_injected
         )
     }
 }
@@ -140,6 +147,7 @@ pub(crate) struct CounterCells {
     pub(crate) live_registrations: AtomicI64,
     pub(crate) routines_running: AtomicI64,
     pub(crate) panics: AtomicU64,
+    pub(crate) slow_routines: AtomicU64,
 }
 
 /// Adds `delta` to a gauge; returns the new value.
@@ -174,6 +182,7 @@ impl CounterCells {
             completion_routines_running: g(&self.routines_running),
             callback_panics: t(&self.panics),
             faults_injected,
+            slow_completion_routines: t(&self.slow_routines),
         }
     }
 }

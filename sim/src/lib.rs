@@ -137,7 +137,7 @@ pub use crate::bus::{
 };
 pub use crate::client_device::{ClientDevice, ClientState};
 pub use crate::clock::{ClockMode, TICKS_PER_MS};
-pub use crate::config::{Latency, SimConfig};
+pub use crate::config::{Latency, NotificationConfig, RoutineBudget, SimConfig};
 pub use crate::counters::Counters;
 pub use crate::device::{DeviceHandler, EchoDevice, FixedResponseDevice, ParkingDevice};
 pub use crate::faults::{FaultPlan, FaultPoint, FaultSetting, Faults};
@@ -392,6 +392,9 @@ impl Platform for Sim {
     }
 
     fn create_io_target(&self) -> dmf_wdf::Result<SimIoTarget> {
+        // `WdfIoTargetCreate` is PASSIVE_LEVEL only (`FxIoTargetRemote`
+        // construction allocates paged memory).
+        context::assert_passive("Platform::create_io_target (WdfIoTargetCreate)");
         if let Some(status) = self.core().faults.check(FaultPoint::TargetCreation) {
             return Err(status);
         }
@@ -411,6 +414,10 @@ impl Platform for Sim {
         guid: &Guid,
         handler: Arc<H>,
     ) -> dmf_wdf::Result<SimNotification> {
+        // `IoRegisterPlugPlayNotification` is PASSIVE_LEVEL only.
+        context::assert_passive(
+            "Platform::register_interface_notification (IoRegisterPlugPlayNotification)",
+        );
         if let Some(status) = self
             .core()
             .faults
