@@ -7,7 +7,10 @@ use core::ptr::NonNull;
 
 use dmf_wdf::{Lock, Platform, Result, Status, WorkItem, WorkItemHandler};
 
-use crate::block::{allocate_block, destroy_block, free_block, in_own_handler, release_block, BlockLayout, HeaderPtr};
+use crate::block::{
+    allocate_block, destroy_block, free_block, in_own_handler, release_block, BlockLayout,
+    HeaderPtr,
+};
 use crate::error::{Overrun, PutError};
 use crate::queue::{BoundedQueue, PushError};
 use crate::sync::{AtomicUsize, Ordering};

@@ -24,7 +24,8 @@ fn an_expiry_callback_freeing_its_buffer_does_not_delete_the_timer_from_its_hand
     let sink = SinkPool::new(&sim);
     let on_expiry: Arc<dyn ExpiryCallback<Sim>> =
         Arc::new(|_: &SinkPool<Sim>, b: PoolBuffer<Sim>| drop(b));
-    sink.put_with_timer(pool.get().unwrap(), 5, on_expiry).unwrap();
+    sink.put_with_timer(pool.get().unwrap(), 5, on_expiry)
+        .unwrap();
     // The pool closes while its buffer waits in the sink: when the buffer
     // expires, its callback sends it home to the closed pool, which frees it
     // inside the buffer's own timer handler.
@@ -86,7 +87,8 @@ fn an_expiry_callback_that_drops_the_pool_after_sending_its_buffer_home() {
             drop(s.lock().unwrap().take()); // ...and the pool closes here
         });
     let sink = SinkPool::new(&sim);
-    sink.put_with_timer(pool.get().unwrap(), 5, on_expiry).unwrap();
+    sink.put_with_timer(pool.get().unwrap(), 5, on_expiry)
+        .unwrap();
     *slot.lock().unwrap() = Some(pool);
     sim.advance(5);
     assert!(slot.lock().unwrap().is_none());
@@ -97,13 +99,17 @@ fn an_expiry_callback_that_drops_the_pool_after_sending_its_buffer_home() {
 #[test]
 fn creating_the_reaper_can_fail_cleanly() {
     let sim = Sim::new(SimConfig::manual());
-    sim.faults()
-        .set(dmf_sim::FaultPoint::WorkItemCreation, dmf_sim::FaultPlan::Next(1));
+    sim.faults().set(
+        dmf_sim::FaultPoint::WorkItemCreation,
+        dmf_sim::FaultPlan::Next(1),
+    );
     let err = BufferPool::new(&sim, &BufferPoolConfig::new(2, 8).with_timers(true)).unwrap_err();
     assert_eq!(err, dmf_wdf::Status::INSUFFICIENT_RESOURCES);
     // Without timers no work item is needed.
-    sim.faults()
-        .set(dmf_sim::FaultPoint::WorkItemCreation, dmf_sim::FaultPlan::Next(1));
+    sim.faults().set(
+        dmf_sim::FaultPoint::WorkItemCreation,
+        dmf_sim::FaultPlan::Next(1),
+    );
     drop(BufferPool::new(&sim, &BufferPoolConfig::new(2, 8)).unwrap());
     settle(&sim);
 }
@@ -115,8 +121,10 @@ fn a_refused_reaper_is_retried() {
     let buffer = pool.get().unwrap();
     drop(pool);
     // The first few enqueues are refused; the release retries.
-    sim.faults()
-        .set(dmf_sim::FaultPoint::WorkItemEnqueue, dmf_sim::FaultPlan::Next(3));
+    sim.faults().set(
+        dmf_sim::FaultPoint::WorkItemEnqueue,
+        dmf_sim::FaultPlan::Next(3),
+    );
     drop(buffer);
     settle(&sim);
 }

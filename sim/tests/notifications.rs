@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use common::*;
 use dmf_sim::{
-    DeviceSpec, FaultPlan, FaultPoint, FixedResponseDevice, Sim, SimConfig, SimNotification,
+    DeviceSpec, FaultPlan, FaultPoint, FixedResponseDevice, NotificationConfig, Sim, SimConfig,
+    SimNotification,
 };
 use dmf_wdf::{Guid, InterfaceNotificationHandler, Notification, Platform, Status};
 
@@ -24,7 +25,9 @@ fn device() -> Arc<FixedResponseDevice> {
 
 #[test]
 fn existing_interfaces_are_reported_once_on_registration_on_the_pnp_thread() {
-    let sim = Sim::new(SimConfig::default());
+    // The ordered mode: no inline report, no repeated arrival (see
+    // `strict.rs` for those).
+    let sim = Sim::new(SimConfig::default().with_notifications(NotificationConfig::ORDERED));
     let (id1, l1) = add_device(&sim, "one", G1, device());
     let (_id2, _l2) = add_device(&sim, "other-class", G2, device());
     let id3 = sim
@@ -64,7 +67,11 @@ fn existing_interfaces_are_reported_once_on_registration_on_the_pnp_thread() {
 #[test]
 fn registration_racing_arrivals_reports_each_interface_exactly_once() {
     for seed in 0..30 {
-        let sim = Sim::new(SimConfig::default().with_seed(seed));
+        let sim = Sim::new(
+            SimConfig::default()
+                .with_seed(seed)
+                .with_notifications(NotificationConfig::ORDERED),
+        );
         let log = Log::default();
         let mut links = Vec::new();
         thread::scope(|s| {
