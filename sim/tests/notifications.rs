@@ -121,7 +121,9 @@ impl InterfaceNotificationHandler for Slow {
 
 #[test]
 fn unregister_waits_for_a_running_callback_and_stops_later_ones() {
-    let sim = Sim::new(SimConfig::default());
+    // The handler waits for the test thread, which must not be the one
+    // reporting the existing interfaces (inline reports: see `strict.rs`).
+    let sim = Sim::new(SimConfig::default().with_notifications(NotificationConfig::ORDERED));
     let (id, _l) = add_device(&sim, "d", G1, device());
     let slow = Arc::new(Slow {
         entered: AtomicBool::new(false),
@@ -184,7 +186,9 @@ impl InterfaceNotificationHandler for SelfRemoving {
 
 #[test]
 fn unregister_from_inside_a_callback_is_the_last_call() {
-    let sim = Sim::new(SimConfig::default());
+    // The handler waits for the test thread, which must not be the one
+    // reporting the existing interfaces (inline reports: see `strict.rs`).
+    let sim = Sim::new(SimConfig::default().with_notifications(NotificationConfig::ORDERED));
     add_device(&sim, "a", G1, device());
     add_device(&sim, "b", G1, device());
     let h = Arc::new(SelfRemoving {
