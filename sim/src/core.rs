@@ -35,6 +35,15 @@ pub(crate) fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<
     cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Draws whether an event with chance `per_million` happens from `rng`.
+fn draw(rng: &Mutex<SplitMix64>, per_million: u32) -> bool {
+    match per_million {
+        0 => false,
+        p if p >= 1_000_000 => true,
+        p => lock(rng).range_inclusive(0, 999_999) < u64::from(p),
+    }
+}
+
 /// The state shared by every handle and object of one simulator.
 pub(crate) struct Core {
     pub(crate) id: u64,
@@ -49,8 +58,13 @@ pub(crate) struct Core {
     pub(crate) faults: FaultState,
     pub(crate) counters: CounterCells,
     latency_rng: Mutex<SplitMix64>,
-    /// Draws of the interface-notification behaviours.
+    /// Draws of the inline-report behaviour (registering threads, in
+    /// registration order).
     notify_rng: Mutex<SplitMix64>,
+    /// Draws of the repeated-arrival behaviour (in delivery order, which the
+    /// PnP queue serialises), a separate stream so that both are
+    /// reproducible.
+    repeat_rng: Mutex<SplitMix64>,
     pub(crate) notifications: NotificationConfig,
     pub(crate) routine_budget: RoutineBudget,
     quiet: Mutex<()>,
@@ -79,6 +93,7 @@ impl Core {
             counters: CounterCells::default(),
             latency_rng: Mutex::new(SplitMix64::derive(config.seed, 0x1A7E)),
             notify_rng: Mutex::new(SplitMix64::derive(config.seed, 0x9_07E5)),
+            repeat_rng: Mutex::new(SplitMix64::derive(config.seed, 0x9_07E6)),
             notifications: config.notifications,
             routine_budget: config.routine_budget,
             quiet: Mutex::new(()),
@@ -113,14 +128,20 @@ impl Core {
         core
     }
 
-    /// Draws whether an event with chance `per_million` happens (from the
-    /// notification stream).
-    pub(crate) fn draw_notification(&self, per_million: u32) -> bool {
-        match per_million {
-            0 => false,
-            p if p >= 1_000_000 => true,
-            p => lock(&self.notify_rng).range_inclusive(0, 999_999) < u64::from(p),
-        }
+    /// Draws whether a registration reports its existing interfaces inline.
+    pub(crate) fn draw_inline_report(&self) -> bool {
+        draw(
+            &self.notify_rng,
+            self.notifications.existing_inline_per_million,
+        )
+    }
+
+    /// Draws whether an arrival is delivered twice.
+    pub(crate) fn draw_repeat_arrival(&self) -> bool {
+        draw(
+            &self.repeat_rng,
+            self.notifications.repeat_arrival_per_million,
+        )
     }
 
     /// A completion routine ran `elapsed`: reports it if over budget.

@@ -194,8 +194,7 @@ pub(crate) fn notify_interface(core: &Arc<Core>, guid: Guid, link: &str, arrived
 fn deliver(core: &Core, reg: &Registration, link: &str, arrived: bool) {
     // PnP may report an arrival a registration has already seen: repeat some
     // (seeded, `NotificationConfig::repeat_arrival_per_million`).
-    let times = if arrived && core.draw_notification(core.notifications.repeat_arrival_per_million)
-    {
+    let times = if arrived && core.draw_repeat_arrival() {
         2
     } else {
         1
@@ -324,7 +323,7 @@ pub(crate) fn register(
         guid,
         gate: CallGate::new(core.id, Some(handler)),
     });
-    if core.draw_notification(core.notifications.existing_inline_per_million) {
+    if core.draw_inline_report() {
         report_inline(core, &reg)?;
     } else {
         let job_reg = Arc::clone(&reg);
