@@ -254,6 +254,24 @@ fn release_locked<P: Platform>(st: &mut State<P>, index: usize) -> Option<Entry<
     }
 }
 
+/// How often a refused work-item enqueue is retried at once before the
+/// completion is deferred to the next passive handler or close.
+const ENQUEUE_ATTEMPTS: usize = 8;
+
+/// Enqueues `work`, retrying a transient refusal (KMDF's enqueue cannot fail;
+/// the simulator's can, by injection) so that a completion is not left
+/// waiting for an unrelated later passive handler.
+fn enqueue_retrying<W: WorkItem>(work: &W) -> Result<()> {
+    let mut last = Ok(());
+    for _ in 0..ENQUEUE_ATTEMPTS {
+        last = work.enqueue();
+        if last.is_ok() {
+            break;
+        }
+    }
+    last
+}
+
 fn non_empty(buffer: Option<RawBuffer>) -> Option<RawBuffer> {
     buffer.filter(|b| !b.is_empty())
 }
@@ -517,7 +535,7 @@ impl<P: Platform> Shared<P> {
             let passive = e.send.as_ref().is_some_and(|s| s.passive);
             if passive {
                 e.pending = Some(completion);
-                if let Err(status) = e.work.enqueue() {
+                if let Err(status) = enqueue_retrying(&e.work) {
                     // never lose the completion (it holds a module
                     // reference close waits for).
                     st.deferred.push(index);
