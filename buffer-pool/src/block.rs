@@ -29,12 +29,12 @@ use core::mem::{align_of, size_of};
 use core::ops::{Deref, DerefMut};
 use core::ptr::{self, NonNull};
 
-use dmf_wdf::{Platform, Timer};
+use dmf_wdf::Platform;
 
 use crate::error::Overrun;
 use crate::sink::SinkShared;
 use crate::source::SourceShared;
-use crate::sync::{Cell, MutPtr};
+use crate::sync::{AtomicUsize, Cell, MutPtr, Ordering};
 use crate::ExpiryCallback;
 
 /// Metadata signature (DMF's `0x87654321`).
@@ -94,6 +94,10 @@ pub(crate) struct Header<P: Platform> {
     pub(crate) expiry_sink: Cell<Option<Weak<SinkShared<P>>>>,
     /// The creating source pool (one strong count, see module invariants).
     pub(crate) home: NonNull<SourceShared<P>>,
+    /// Non-zero while the block's timer handler runs the expiry callback:
+    /// a block freed then may be freed on that handler's thread, where its
+    /// timer must not be deleted (see [`release_block`]).
+    pub(crate) firing: AtomicUsize,
     pub(crate) signature: u32,
 }
 
@@ -383,6 +387,7 @@ pub(crate) fn allocate_block<P: Platform>(
             signature: SIGNATURE,
             home: NonNull::new_unchecked(Arc::into_raw(Arc::clone(home)) as *mut SourceShared<P>),
             timer: None,
+            firing: AtomicUsize::new(0),
             link: Cell::new(Link::new()),
             expiry_sink: Cell::new(None),
         });
@@ -405,29 +410,69 @@ pub(crate) fn allocate_block<P: Platform>(
     Ok(hdr)
 }
 
+/// Frees a block whose owner may be in any context (a completion routine,
+/// a spin lock held, the block's own timer handler): a block without a timer
+/// is freed now; a block with a timer goes to its home's reaper, which frees
+/// it at passive level on a work item thread, because a timer may only be
+/// dropped at passive level and never from its own handler (the seam's
+/// `Timer` contract).
+///
+/// # Safety
+///
+/// As [`free_block`], except for the context.
+pub(crate) unsafe fn release_block<P: Platform>(hdr: HeaderPtr<P>) {
+    if hdr.timer().is_none() {
+        // SAFETY: forwarded contract; no timer, so any context will do.
+        unsafe { free_block(hdr) };
+        return;
+    }
+    // SAFETY: the block holds a strong count of its home, so it is alive.
+    let home = unsafe { hdr.header().home.as_ref() };
+    // SAFETY: forwarded contract.
+    unsafe { home.defer_free(hdr) };
+}
+
+/// Whether the block's timer handler is running its expiry callback now (a
+/// free from there must be deferred, see [`release_block`]).
+pub(crate) fn in_own_handler<P: Platform>(hdr: HeaderPtr<P>) -> bool {
+    hdr.header().firing.load(Ordering::Acquire) != 0
+}
+
 /// Drops the header (stopping and deleting the timer, waiting for a running
-/// handler unless called from it), returns the memory to the platform and
-/// releases the block's count of its home.
+/// handler), returns the memory to the platform and releases the block's
+/// count of its home.
 ///
 /// # Safety
 ///
 /// The caller owns the block, which is in no list, and never uses `hdr` again.
+/// If the block has a timer, the caller is at passive level and not in that
+/// timer's handler (use [`release_block`] when that is not known).
 pub(crate) unsafe fn free_block<P: Platform>(hdr: HeaderPtr<P>) {
+    // SAFETY: the block holds a strong count of its home, so it is alive.
+    let home = unsafe { hdr.header().home.as_ref() };
+    home.live.fetch_sub(1, crate::sync::Ordering::Relaxed);
+    // SAFETY: forwarded contract.
+    unsafe { destroy_block(hdr) };
+}
+
+/// [`free_block`] for a block no longer counted in its home's `live`
+/// (the reaper's: counted off when it entered the graveyard).
+///
+/// # Safety
+///
+/// As [`free_block`].
+pub(crate) unsafe fn destroy_block<P: Platform>(hdr: HeaderPtr<P>) {
     let home_ptr = hdr.header().home;
     // SAFETY: the block holds a strong count of its home, so it is alive.
     let home = unsafe { home_ptr.as_ref() };
-    if let Some(timer) = hdr.timer() {
-        // A block is freed only when it is not armed; make sure of it without
-        // waiting (the free may run inside this very timer's handler).
-        timer.stop(false);
-    }
     // SAFETY: the header is initialised and owned by us; after this it is
-    // never read again.
+    // never read again. Dropping the timer stops it and waits for a handler
+    // still returning on another thread, which may read the header until
+    // then; the memory is returned only after that.
     unsafe { ptr::drop_in_place(hdr.0.as_ptr()) };
     // SAFETY: the block came from `home.platform.allocate(home.layout.layout)`
     // and is freed once.
     unsafe { home.platform.deallocate(hdr.0.cast(), home.layout.layout) };
-    home.live.fetch_sub(1, crate::sync::Ordering::Relaxed);
     // SAFETY: releases the count taken by `allocate_block` (`Arc::into_raw`).
     unsafe { Arc::decrement_strong_count(home_ptr.as_ptr() as *const SourceShared<P>) };
 }

@@ -114,7 +114,9 @@ impl BufferPoolConfig {
     /// DMF also requires `buffer_count > 0` with timers and refuses timers
     /// together with look-aside in user mode (a UMDF deadlock); neither
     /// restriction is needed here: buffers grown by look-aside get their own
-    /// timer, and a buffer freed from its own timer handler only stops it.
+    /// timer, and a buffer freed where its timer cannot be deleted (its own
+    /// timer handler, dispatch context) is freed by the pool's reaper work
+    /// item at passive level.
     pub const fn validate(&self) -> Result<(), Status> {
         if self.buffer_size == 0 {
             return Err(Status::INVALID_PARAMETER);

@@ -206,6 +206,19 @@ impl<P: Platform> TimerHandler for BufferTimer<P> {
         };
         if let Some(cb) = on_expiry {
             let sink = SinkPool { shared };
+            // Whoever frees the block while the callback runs (on this thread
+            // or another) sees the mark and hands it to the reaper instead of
+            // deleting this timer from its own handler. The block's memory
+            // stays valid until this handler returns: every free drops the
+            // timer first, which waits for us.
+            h.header().firing.fetch_add(1, Ordering::AcqRel);
+            struct Unmark<P: Platform>(HeaderPtr<P>);
+            impl<P: Platform> Drop for Unmark<P> {
+                fn drop(&mut self) {
+                    self.0.header().firing.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            let _unmark = Unmark(h);
             // SAFETY: unlinked and disarmed under the lock: we own the block.
             let buffer = unsafe { PoolBuffer::from_header(h) };
             cb.expired(&sink, buffer);

@@ -1,13 +1,16 @@
 //! Source pools: [`BufferPool`].
 
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
 
-use dmf_wdf::{Lock, Platform, Result, Status};
+use dmf_wdf::{Lock, Platform, Result, Status, WorkItem, WorkItemHandler};
 
-use crate::block::{allocate_block, free_block, BlockLayout, HeaderPtr};
+use crate::block::{
+    allocate_block, destroy_block, free_block, in_own_handler, release_block, BlockLayout,
+    HeaderPtr,
+};
 use crate::error::{Overrun, PutError};
 use crate::queue::{BoundedQueue, PushError};
 use crate::sync::{AtomicUsize, Ordering};
@@ -19,8 +22,46 @@ pub(crate) struct HeadStack<P: Platform> {
     closed: bool,
 }
 
+/// Blocks with timers waiting to be freed at passive level, linked through
+/// their [`Link::next`](crate::block::Link) (the lock holder owns them).
+struct Graveyard<P: Platform> {
+    head: Option<HeaderPtr<P>>,
+}
+
+/// Frees the blocks with timers that were released where their timer could
+/// not be deleted (see [`release_block`]): a work item, so at passive level
+/// and never inside a buffer's timer handler.
+struct Reaper<P: Platform> {
+    work: P::WorkItem,
+    graveyard: P::Lock<Graveyard<P>>,
+}
+
+/// How often a refused reaper enqueue is retried at once before giving up
+/// until the next release (KMDF's `WdfWorkItemEnqueue` cannot fail; the
+/// simulator's can, by injection).
+const REAPER_ENQUEUE_ATTEMPTS: usize = 8;
+
+/// The reaper's work item handler.
+struct ReaperWork<P: Platform> {
+    home: Weak<SourceShared<P>>,
+}
+
+impl<P: Platform> WorkItemHandler for ReaperWork<P> {
+    fn run(&self) {
+        // Blocks in the graveyard hold strong counts of their home, so it is
+        // alive while there is work. Dropping `home` below may drop the pool
+        // state and with it this work item, from its own handler: allowed by
+        // the seam's `WorkItem` contract (the deletion does not wait).
+        if let Some(home) = self.home.upgrade() {
+            home.reap();
+        }
+    }
+}
+
 /// The state of a source pool shared by its handle and its buffers.
 pub(crate) struct SourceShared<P: Platform> {
+    /// Frees timer blocks at passive level (pools with timers only).
+    reaper: Option<Reaper<P>>,
     pub(crate) platform: P,
     pub(crate) config: BufferPoolConfig,
     pub(crate) layout: BlockLayout,
@@ -35,6 +76,8 @@ pub(crate) struct SourceShared<P: Platform> {
     /// Blocks alive (listed, lent out, or in sinks).
     pub(crate) live: AtomicUsize,
     overruns: AtomicUsize,
+    /// Reaper enqueues the platform refused (see `kick_reaper`).
+    reaper_refusals: AtomicUsize,
 }
 
 impl<P: Platform> SourceShared<P> {
@@ -97,16 +140,16 @@ impl<P: Platform> SourceShared<P> {
         // SAFETY: the caller owns the block (it came from a guard).
         debug_assert!(!unsafe { hdr.link() }.armed);
         if self.config.enable_look_aside && self.take_extra() {
-            // SAFETY: we own the block, which is in no list.
-            unsafe { free_block(hdr) };
+            // SAFETY: we own the block, which is in no list; any context.
+            unsafe { release_block(hdr) };
             return checked;
         }
         if at_head {
             let mut head = self.head.lock();
             if head.closed {
                 drop(head);
-                // SAFETY: we own the block; the pool is closed.
-                unsafe { free_block(hdr) };
+                // SAFETY: we own the block; the pool is closed; any context.
+                unsafe { release_block(hdr) };
                 return checked;
             }
             if head.items.len() < head.items.capacity() {
@@ -119,26 +162,97 @@ impl<P: Platform> SourceShared<P> {
         match self.queue.push(hdr) {
             Ok(()) => {}
             Err(PushError::Closed(h)) => {
-                // SAFETY: we own the block; the pool is closed.
-                unsafe { free_block(h) };
+                // SAFETY: we own the block; the pool is closed; any context.
+                unsafe { release_block(h) };
             }
             Err(PushError::Full(h)) => {
                 // The list already holds `buffer_count` buffers: this one is
                 // a look-aside extra whose credit another put consumed.
                 self.take_extra();
-                // SAFETY: we own the block, which is in no list.
-                unsafe { free_block(h) };
+                // SAFETY: we own the block, which is in no list; any context.
+                unsafe { release_block(h) };
             }
         }
         checked
     }
 
+    /// Hands a block with a timer to the reaper (see [`release_block`]).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the block, which is in no list, has a timer, and is
+    /// never used by the caller again.
+    pub(crate) unsafe fn defer_free(&self, hdr: HeaderPtr<P>) {
+        let Some(reaper) = &self.reaper else {
+            // Blocks have timers only in pools with a reaper.
+            unreachable!("dmf-buffer-pool: a block with a timer in a pool without reaper");
+        };
+        // It no longer counts as allocated: the pool's figures do not depend
+        // on when the reaper runs.
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        {
+            let mut g = reaper.graveyard.lock();
+            // SAFETY: we own the block (caller contract); from here the
+            // graveyard's lock holder does.
+            unsafe { hdr.link() }.next = g.head;
+            g.head = Some(hdr);
+        }
+        self.kick_reaper(reaper);
+    }
+
+    fn kick_reaper(&self, reaper: &Reaper<P>) {
+        for _ in 0..REAPER_ENQUEUE_ATTEMPTS {
+            if reaper.work.enqueue().is_ok() {
+                return;
+            }
+        }
+        self.reaper_refusals.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            "dmf-buffer-pool: the platform refused to queue the pool's reaper; \
+             released buffers with timers wait for the next release"
+        );
+    }
+
+    /// Frees every block in the graveyard (the reaper's work item: passive
+    /// level, not a buffer's timer handler).
+    fn reap(&self) {
+        let Some(reaper) = &self.reaper else {
+            return;
+        };
+        let mut next = reaper.graveyard.lock().head.take();
+        while let Some(h) = next {
+            // SAFETY: taken from the graveyard, so owned by us.
+            next = unsafe { h.link() }.next.take();
+            // SAFETY: owned, in no list, no longer counted in `live`; a work
+            // item runs at passive level and is no timer's handler.
+            unsafe { destroy_block(h) };
+        }
+    }
+
+    /// Frees a block taken from the pool's list at close: now, unless the
+    /// caller may be inside that block's timer handler (the handler's
+    /// expiry callback returned the buffer home and then dropped the pool).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the block, which is in no list; passive level.
+    unsafe fn free_listed(&self, h: HeaderPtr<P>) {
+        if in_own_handler(h) {
+            // SAFETY: forwarded contract.
+            unsafe { release_block(h) };
+        } else {
+            // SAFETY: forwarded contract; not in the block's own handler.
+            unsafe { free_block(h) };
+        }
+    }
+
     /// Closes the pool: no buffer is listed again; listed ones are freed.
+    /// Passive level if the pool has timers (their deletion waits).
     fn close(&self) {
         self.queue.close();
         while let Some(h) = self.queue.pop() {
             // SAFETY: popped from the free list, so owned by us.
-            unsafe { free_block(h) };
+            unsafe { self.free_listed(h) };
         }
         let items = {
             let mut head = self.head.lock();
@@ -148,7 +262,13 @@ impl<P: Platform> SourceShared<P> {
         };
         for h in items {
             // SAFETY: taken from the head list, so owned by us.
-            unsafe { free_block(h) };
+            unsafe { self.free_listed(h) };
+        }
+        if let Some(reaper) = &self.reaper {
+            if reaper.graveyard.lock().head.is_some() {
+                // A release whose reaper was refused: try again.
+                self.kick_reaper(reaper);
+            }
         }
     }
 }
@@ -164,6 +284,16 @@ impl<P: Platform> SourceShared<P> {
 ///   or [`PoolBuffer::put_home_at_head`] inserts it at the head (LIFO).
 /// * Dropping the pool closes it: listed buffers are freed; buffers held by
 ///   clients or sinks stay valid and are freed when they come home.
+/// * With timers ([`create_with_timer`](BufferPoolConfig::create_with_timer)),
+///   a buffer that must be freed when it comes home (the pool closed, or
+///   look-aside shrinking it) may come home anywhere: in a completion
+///   routine, with a spin lock held, in its own expiry callback. Its timer
+///   may only be deleted at passive level and outside its own handler, so
+///   such buffers are freed by the pool's reaper, a work item created with
+///   the pool, shortly after (they no longer count as allocated meanwhile;
+///   the platform's memory and timer are returned when the reaper has run). Drop a
+///   pool with timers at passive level (closing it deletes the timers of the
+///   listed buffers).
 ///
 /// `get` and the puts never allocate and never take a lock (unless
 /// `put_at_head` was used): the list is a lock-free bounded queue sized at
@@ -214,7 +344,8 @@ impl<P: Platform> BufferPool<P> {
     ///
     /// `STATUS_INVALID_PARAMETER` for an invalid config or sizes that
     /// overflow; `STATUS_INSUFFICIENT_RESOURCES` when an allocation fails;
-    /// the platform's status when creating a timer fails. Nothing is leaked.
+    /// the platform's status when creating a timer or (with timers) the
+    /// pool's reaper work item fails. Nothing is leaked.
     pub fn new(platform: &P, config: &BufferPoolConfig) -> Result<Self> {
         config.validate()?;
         let layout = BlockLayout::new::<P>(
@@ -223,20 +354,43 @@ impl<P: Platform> BufferPool<P> {
         )
         .ok_or(Status::INVALID_PARAMETER)?;
         let cap = (config.buffer_count as usize).max(1);
-        let shared = Arc::new(SourceShared {
-            platform: platform.clone(),
-            config: *config,
-            layout,
-            queue: BoundedQueue::new(cap),
-            head: P::Lock::new(HeadStack {
-                items: Vec::with_capacity(cap),
-                closed: false,
-            }),
-            head_len: AtomicUsize::new(0),
-            extra: AtomicUsize::new(0),
-            live: AtomicUsize::new(0),
-            overruns: AtomicUsize::new(0),
+        let mut reaper_failure = None;
+        let shared = Arc::new_cyclic(|weak: &Weak<SourceShared<P>>| {
+            let reaper = if config.create_with_timer {
+                let handler = Arc::new(ReaperWork { home: weak.clone() });
+                match platform.create_work_item(handler) {
+                    Ok(work) => Some(Reaper {
+                        work,
+                        graveyard: P::Lock::new(Graveyard { head: None }),
+                    }),
+                    Err(status) => {
+                        reaper_failure = Some(status);
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            SourceShared {
+                reaper,
+                platform: platform.clone(),
+                config: *config,
+                layout,
+                queue: BoundedQueue::new(cap),
+                head: P::Lock::new(HeadStack {
+                    items: Vec::with_capacity(cap),
+                    closed: false,
+                }),
+                head_len: AtomicUsize::new(0),
+                extra: AtomicUsize::new(0),
+                live: AtomicUsize::new(0),
+                overruns: AtomicUsize::new(0),
+                reaper_refusals: AtomicUsize::new(0),
+            }
         });
+        if let Some(status) = reaper_failure {
+            return Err(status);
+        }
         let pool = BufferPool { shared };
         for _ in 0..config.buffer_count {
             // On failure `pool` drops and frees what was allocated.

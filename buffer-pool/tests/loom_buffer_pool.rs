@@ -86,12 +86,30 @@ impl IoTarget for Never {
     }
 }
 
-impl WorkItem for Never {
+/// A work item the model runs explicitly with
+/// [`LoomPlatform::run_work_items`] (the pool's reaper).
+struct WorkCore {
+    queued: Mutex<bool>,
+    handler: std::sync::Arc<dyn WorkItemHandler>,
+}
+
+struct LoomWorkItem(Arc<WorkCore>);
+
+impl WorkItem for LoomWorkItem {
     fn enqueue(&self) -> Result<()> {
-        match *self {}
+        *self.0.queued.lock().unwrap() = true;
+        Ok(())
     }
     fn flush(&self) {
-        match *self {}
+        run_work(&self.0);
+    }
+}
+
+/// Runs `work` if queued, as the platform's worker thread would.
+fn run_work(work: &WorkCore) {
+    let queued = std::mem::replace(&mut *work.queued.lock().unwrap(), false);
+    if queued {
+        work.handler.run();
     }
 }
 
@@ -183,6 +201,7 @@ fn fire(timer: &TimerCore) {
 #[derive(Clone)]
 struct LoomPlatform {
     timers: Arc<Mutex<Vec<Arc<TimerCore>>>>,
+    work_items: Arc<Mutex<Vec<Arc<WorkCore>>>>,
     allocations: Arc<AtomicUsize>,
 }
 
@@ -190,13 +209,22 @@ impl LoomPlatform {
     fn new() -> Self {
         LoomPlatform {
             timers: Arc::new(Mutex::new(Vec::new())),
+            work_items: Arc::new(Mutex::new(Vec::new())),
             allocations: Arc::new(AtomicUsize::new(0)),
         }
     }
     fn timer(&self, index: usize) -> Arc<TimerCore> {
         self.timers.lock().unwrap()[index].clone()
     }
+    /// Runs every queued work item (the pools' reapers) on this thread.
+    fn run_work_items(&self) {
+        let items: Vec<_> = self.work_items.lock().unwrap().clone();
+        for w in items {
+            run_work(&w);
+        }
+    }
     fn live_allocations(&self) -> usize {
+        self.run_work_items();
         self.allocations.load(Ordering::SeqCst)
     }
 }
@@ -207,7 +235,7 @@ impl Platform for LoomPlatform {
     type Lock<T: Send> = LoomLock<T>;
     type Event = LoomEvent;
     type Timer = LoomTimer;
-    type WorkItem = Never;
+    type WorkItem = LoomWorkItem;
     type Notification = Never;
 
     fn now_100ns(&self) -> u64 {
@@ -237,8 +265,16 @@ impl Platform for LoomPlatform {
         self.timers.lock().unwrap().push(core.clone());
         Ok(LoomTimer(core))
     }
-    fn create_work_item<H: WorkItemHandler>(&self, _: std::sync::Arc<H>) -> Result<Never> {
-        Err(Status::NOT_SUPPORTED)
+    fn create_work_item<H: WorkItemHandler>(
+        &self,
+        handler: std::sync::Arc<H>,
+    ) -> Result<LoomWorkItem> {
+        let core = Arc::new(WorkCore {
+            queued: Mutex::new(false),
+            handler,
+        });
+        self.work_items.lock().unwrap().push(core.clone());
+        Ok(LoomWorkItem(core))
     }
     fn create_io_target(&self) -> Result<Never> {
         Err(Status::NOT_SUPPORTED)

@@ -268,6 +268,9 @@ fn run(ops: Vec<Op>, count: u32, look_aside: bool) -> Result<(), TestCaseError> 
     prop_assert_eq!(source.buffers_allocated(), count as usize);
     drop((source, other, on_expiry));
     sim.run_until_idle();
+    // Buffers with timers freed by look-aside are freed by the pool's reaper
+    // work item.
+    prop_assert!(sim.wait_quiescent(std::time::Duration::from_secs(10)));
     prop_assert!(sim.counters().is_clean(), "{}", sim.counters());
     Ok(())
 }

@@ -299,6 +299,9 @@ impl Soak {
         if sim.clock_mode() == dmf_sim::ClockMode::Manual {
             sim.run_until_idle();
         }
+        // Buffers with timers that look-aside freed go through the pool's
+        // reaper work item.
+        assert!(sim.wait_quiescent(Duration::from_secs(10)));
         assert!(sim.counters().is_clean(), "{}", sim.counters());
         assert_eq!(
             stats.failures.load(Ordering::SeqCst),

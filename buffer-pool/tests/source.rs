@@ -244,9 +244,13 @@ fn buffers_outlive_their_closed_pool() {
     held.data_mut().fill(1);
     let from_sink = sink.get().unwrap();
     drop(held);
+    // Buffers with timers coming home to a closed pool are freed by the
+    // pool's reaper work item (their owner may be in any context).
+    assert!(sim.wait_quiescent(std::time::Duration::from_secs(10)));
     assert_eq!(sim.counters().allocations, 1);
     drop(from_sink);
     drop(sink);
+    assert!(sim.wait_quiescent(std::time::Duration::from_secs(10)));
     assert!(sim.counters().is_clean(), "{}", sim.counters());
 }
 

@@ -166,24 +166,41 @@ pub(crate) struct Slot<P: Platform, H: StreamClient<P>> {
 /// A slot's membership of one running stream, and the completion routine
 /// of its sends (see the module docs).
 pub(crate) struct Session<P: Platform, H: StreamClient<P>> {
-    engine: Arc<Engine<P, H>>,
+    /// `Some` until dropped (released before the session is counted gone).
+    engine: Option<Arc<Engine<P, H>>>,
+    /// The engine's start/stop protocol, kept apart so that the session can
+    /// be counted gone after its engine reference is released.
+    control: Arc<StreamControl<P::Event>>,
     index: usize,
     /// `Some` until dropped (released before the session is counted gone).
     target: Option<Arc<P::IoTarget>>,
 }
 
 impl<P: Platform, H: StreamClient<P>> Session<P, H> {
+    fn engine(&self) -> &Arc<Engine<P, H>> {
+        match &self.engine {
+            Some(engine) => engine,
+            // Taken only by `drop`.
+            None => unreachable!("CRT: session used after drop"),
+        }
+    }
+
     fn slot(&self) -> &Slot<P, H> {
-        &self.engine.slots[self.index]
+        &self.engine().slots[self.index]
     }
 }
 
 impl<P: Platform, H: StreamClient<P>> Drop for Session<P, H> {
     fn drop(&mut self) {
-        // The target reference goes first, so that once `stop` saw every
-        // session gone, the engine's reference is the stream's last one.
+        // The target and engine references go first, so that once `stop`
+        // saw every session gone, the stream's owner holds the last engine
+        // reference. Were the session's the last one, the engine (with its
+        // slot timers and work items) would be dropped here, in a completion
+        // routine: deleting a timer waits for its handler, which needs
+        // passive level (the seam's `Timer` contract).
         drop(self.target.take());
-        self.engine.control.leave_session();
+        drop(self.engine.take());
+        self.control.leave_session();
     }
 }
 
@@ -206,7 +223,7 @@ pub(crate) struct Engine<P: Platform, H: StreamClient<P>> {
     /// The target streamed to (shared with the non-streaming transport).
     pub(crate) target: P::Lock<Option<Arc<P::IoTarget>>>,
     /// Start/stop protocol: phase, send rundown, stream count, events.
-    control: StreamControl<P::Event>,
+    control: Arc<StreamControl<P::Event>>,
     /// Whether streaming ran when the device left D0.
     pub(crate) resume_after_d0: AtomicBool,
     /// Incremented by `buffer_put` (missed-wake-up check of auto-refill).
@@ -312,7 +329,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                 config,
                 client,
                 target: P::Lock::new(None),
-                control,
+                control: Arc::new(control),
                 resume_after_d0: AtomicBool::new(false),
                 buffer_returns: AtomicU64::new(0),
                 slots: slots.into_boxed_slice(),
@@ -379,7 +396,8 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                 slot.index
             );
             let session = Arc::new(Session {
-                engine: Arc::clone(self),
+                engine: Some(Arc::clone(self)),
+                control: Arc::clone(&self.control),
                 index: slot.index,
                 target: Some(Arc::clone(&target)),
             });
@@ -833,7 +851,7 @@ impl<P: Platform, H: StreamClient<P>> CompletionRoutine for Session<P, H> {
             }
             return;
         }
-        self.engine.process(&self, completion, entry);
+        self.engine().process(&self, completion, entry);
     }
 }
 

@@ -48,6 +48,11 @@ pub struct Dimt<P: Platform, C: DimtClient<P>> {
     pub(crate) client: C,
     pub(crate) this: Weak<Dimt<P, C>>,
     pub(crate) table: P::Lock<Table<P, C>>,
+    /// Links the client declined (`on_pnp_notification` returned false) and
+    /// that have not been removed since: a repeated arrival of one of them
+    /// is ignored instead of asking the client again (PnP may report an
+    /// arrival twice).
+    pub(crate) declined: P::Lock<Vec<String>>,
     registration: P::Lock<Option<P::Notification>>,
     /// Serialises registration and unregistration.
     lifecycle: Serial<P>,
@@ -174,6 +179,7 @@ impl<P: Platform, C: DimtClient<P>> DeviceInterfaceMultipleTarget<P, C> {
             client,
             this: this.clone(),
             table: P::Lock::new(TargetTable::new()),
+            declined: P::Lock::new(Vec::new()),
             registration: P::Lock::new(None),
             lifecycle,
             open_targets: AtomicUsize::new(0),
@@ -346,6 +352,9 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             return;
         };
         let registration = self.registration.lock().take();
+        // A new registration reports the existing interfaces again: the
+        // client is asked again about the ones it declined.
+        self.declined.lock().clear();
         if let Some(registration) = registration {
             registration.unregister();
             tracing::debug!("DIMT: unregistered from interface notifications");

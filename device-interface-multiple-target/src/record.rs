@@ -296,8 +296,13 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             tracing::trace!(link, "DIMT: arrival of a tracked link ignored");
             return;
         }
+        if self.declined.lock().iter().any(|l| l == link) {
+            tracing::trace!(link, "DIMT: repeated arrival of a declined link ignored");
+            return;
+        }
         if !self.client.on_pnp_notification(self, link) {
             tracing::debug!(link, "DIMT: client declined the interface");
+            self.declined.lock().push(alloc::string::String::from(link));
             return;
         }
         let Ok(handle) = self.table.lock().insert(link, None) else {
@@ -517,6 +522,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
 
     /// An interface instance was removed (`…UninitializeIoTargetIfNeeded`).
     pub(crate) fn interface_removed(&self, link: &str) {
+        self.declined.lock().retain(|l| l != link);
         let record = {
             let table = self.table.lock();
             table

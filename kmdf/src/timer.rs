@@ -22,8 +22,9 @@ use crate::convert::wdk::nt_result;
 /// released by its `EvtCleanupCallback`.
 ///
 /// Dropping it calls `WdfTimerStop(timer, TRUE)` (waiting for a running
-/// handler: never drop it from its own handler) and `WdfObjectDelete`, at
-/// `PASSIVE_LEVEL`.
+/// handler) and `WdfObjectDelete`: only at `PASSIVE_LEVEL` and never from its
+/// own handler, as the seam's [`Timer`] contract says (`FxTimer::Stop` and
+/// `FxTimer::FlushAndRundown` break into the verifier otherwise).
 ///
 /// # Invariants
 ///

@@ -19,8 +19,12 @@ use crate::convert::wdk::nt_result;
 /// its `EvtCleanupCallback`. `WdfWorkItemEnqueue` does nothing for a work
 /// item that is queued and not yet running, as the seam requires.
 ///
-/// Dropping it calls `WdfWorkItemFlush` (never drop it from its own handler)
-/// and `WdfObjectDelete`, at `PASSIVE_LEVEL`.
+/// Dropping it calls `WdfObjectDelete` at `PASSIVE_LEVEL`: the deletion waits
+/// until the item is neither queued nor running, except when called from the
+/// item's own callback, where it does not wait (`FxWorkItem::FlushAndRundown`),
+/// so dropping it from its own handler is allowed, as the seam says.
+/// (`WdfWorkItemFlush` from the callback would break into the verifier,
+/// `FxWorkItem::FlushAndWait`, so the drop does not flush first.)
 ///
 /// # Invariants
 ///
@@ -84,8 +88,10 @@ impl WorkItem for KmdfWorkItem {
 
 impl Drop for KmdfWorkItem {
     fn drop(&mut self) {
-        self.flush();
-        // SAFETY: owned live work item (invariant), flushed; deleted once.
+        // SAFETY: owned live work item (invariant), deleted once at
+        // PASSIVE_LEVEL (seam contract); the deletion waits for a queued or
+        // running callback unless this is that callback, whose handler `Arc`
+        // `evt_work_item` holds until it returns.
         unsafe { delete_object(self.handle as WDFOBJECT) };
     }
 }

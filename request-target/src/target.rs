@@ -119,6 +119,12 @@ struct State<P: Platform> {
     pooled: usize,
     /// Number of reusable requests.
     reuse_count: usize,
+    /// Work items of deleted entries, dropped later at passive level: an
+    /// entry may be removed in a completion routine or another
+    /// dispatch-level caller, where deleting a work item is not allowed (the
+    /// seam's `WorkItem` contract). The rest of the entry (its request) is
+    /// deleted at once.
+    retired: Vec<P::WorkItem>,
     /// Source of `Entry::serial`.
     next_serial: u64,
 }
@@ -161,6 +167,7 @@ impl<P: Platform> WorkItemHandler for PassiveWork<P> {
         if let Some(shared) = self.shared.upgrade() {
             shared.process_pending(self.index);
             shared.drain_deferred();
+            shared.reap_retired();
         }
     }
 }
@@ -192,7 +199,7 @@ impl<P: Platform> Drop for Lease<'_, P> {
             (send, removed)
         };
         drop(send);
-        drop(removed);
+        self.shared.retire(removed);
     }
 }
 
@@ -247,11 +254,47 @@ fn release_locked<P: Platform>(st: &mut State<P>, index: usize) -> Option<Entry<
     }
 }
 
+/// How often a refused work-item enqueue is retried at once before the
+/// completion is deferred to the next passive handler or close.
+const ENQUEUE_ATTEMPTS: usize = 8;
+
+/// Enqueues `work`, retrying a transient refusal (KMDF's enqueue cannot fail;
+/// the simulator's can, by injection) so that a completion is not left
+/// waiting for an unrelated later passive handler.
+fn enqueue_retrying<W: WorkItem>(work: &W) -> Result<()> {
+    let mut last = Ok(());
+    for _ in 0..ENQUEUE_ATTEMPTS {
+        last = work.enqueue();
+        if last.is_ok() {
+            break;
+        }
+    }
+    last
+}
+
 fn non_empty(buffer: Option<RawBuffer>) -> Option<RawBuffer> {
     buffer.filter(|b| !b.is_empty())
 }
 
 impl<P: Platform> Shared<P> {
+    /// Deletes a removed entry's request now and keeps its work item for
+    /// [`reap_retired`](Self::reap_retired): the caller may be in dispatch
+    /// context, where a work item cannot be deleted.
+    fn retire(&self, removed: Option<Entry<P>>) {
+        if let Some(entry) = removed {
+            let Entry { work, .. } = entry;
+            self.state.lock().retired.push(work);
+        }
+    }
+
+    /// Drops the retired entries (passive level: a passive work item, close,
+    /// drop). A retired entry's own work item may be the one running this:
+    /// dropping a work item from its own handler is allowed.
+    fn reap_retired(&self) {
+        let retired = core::mem::take(&mut self.state.lock().retired);
+        drop(retired);
+    }
+
     fn resolve(&self, delivery: CompletionDelivery) -> bool {
         match delivery {
             CompletionDelivery::Module => self.config.passive_level,
@@ -504,7 +547,7 @@ impl<P: Platform> Shared<P> {
             let passive = e.send.as_ref().is_some_and(|s| s.passive);
             if passive {
                 e.pending = Some(completion);
-                if let Err(status) = e.work.enqueue() {
+                if let Err(status) = enqueue_retrying(&e.work) {
                     // never lose the completion (it holds a module
                     // reference close waits for).
                     st.deferred.push(index);
@@ -621,7 +664,7 @@ impl<P: Platform> Shared<P> {
             debug_assert!(false, "completion without send data");
             None
         };
-        drop(removed);
+        self.retire(removed);
         tracing::trace!(index, status = ?completion.status, "RequestTarget: request completed");
         self.gate.release();
     }
@@ -676,6 +719,7 @@ impl<P: Platform> RequestTarget<P> {
                 deferred: Vec::new(),
                 pooled: 0,
                 reuse_count: 0,
+                retired: Vec::new(),
                 next_serial: 0,
             }),
         });
@@ -925,7 +969,7 @@ impl<P: Platform> RequestTarget<P> {
             }
             release_locked(&mut st, index)
         };
-        drop(removed);
+        self.shared.retire(removed);
         drop(slot);
         tracing::trace!(cancel_id = id.get(), cancelled, "RequestTarget: cancel");
         cancelled
@@ -1027,7 +1071,7 @@ impl<P: Platform> RequestTarget<P> {
                 None => (ReuseDeletion::Deferred, None),
             }
         };
-        drop(removed);
+        self.shared.retire(removed);
         tracing::debug!(
             reuse_id = id.get(),
             ?outcome,
@@ -1117,6 +1161,7 @@ impl<P: Platform> RequestTarget<P> {
         }
         drop(entries);
         drop(target);
+        shared.reap_retired();
         shared.closed.set();
         tracing::debug!(
             forgotten_reuse_requests = forgotten,

@@ -195,6 +195,30 @@ fn failed_work_item_enqueue_defers_the_completion_r2() {
 }
 
 #[test]
+fn a_transiently_refused_work_item_enqueue_still_delivers_the_completion() {
+    // The soak's enqueue faults left a completion waiting for an unrelated
+    // later passive handler (or close): a refusal is retried at once.
+    let f = Fixture::new(
+        SimConfig::default(),
+        Arc::new(EchoDevice::new()),
+        RequestTargetConfig::passive(),
+    );
+    let rec = Recorder::new();
+    f.sim
+        .faults()
+        .set(FaultPoint::WorkItemEnqueue, FaultPlan::Next(3));
+    write(&f.module, &rec, 1).unwrap();
+    let r = rec.expect(1);
+    assert_eq!(
+        (r[0].client_context, r[0].context),
+        (1, DeliveryContext::Passive)
+    );
+    assert!(f.sim.wait_quiescent(Duration::from_secs(5)));
+    assert_eq!(f.module.references(), 0);
+    f.finish();
+}
+
+#[test]
 fn close_delivers_deferred_completions_instead_of_hanging_r2() {
     let f = Fixture::new(
         SimConfig::default(),

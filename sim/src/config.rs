@@ -179,6 +179,79 @@ impl InlineCompletion {
     }
 }
 
+/// How interface-notification registrations report interfaces (see
+/// [`Platform::register_interface_notification`](dmf_wdf::Platform::register_interface_notification)).
+///
+/// Both behaviours are what Windows may do, so the layers must cope with
+/// them; each is drawn per registration or arrival from a stream derived
+/// from the seed, so a run is reproducible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NotificationConfig {
+    /// Chance (per million registrations) that the interfaces present at
+    /// registration are reported on the registering thread before
+    /// `register_interface_notification` returns (as
+    /// `IoRegisterPlugPlayNotification` with
+    /// `PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES` does), instead
+    /// of later on the PnP thread.
+    pub existing_inline_per_million: u32,
+    /// Chance (per million arrivals delivered to a registration) that the
+    /// arrival is delivered a second time right after the first (PnP may
+    /// report an interface that a registration has already seen, for example
+    /// one enabled while the existing ones were being collected).
+    pub repeat_arrival_per_million: u32,
+}
+
+impl NotificationConfig {
+    /// Existing interfaces always on the PnP thread, each arrival once.
+    pub const ORDERED: NotificationConfig = NotificationConfig {
+        existing_inline_per_million: 0,
+        repeat_arrival_per_million: 0,
+    };
+    /// Existing interfaces always reported inline, every arrival twice.
+    pub const STRICTEST: NotificationConfig = NotificationConfig {
+        existing_inline_per_million: 1_000_000,
+        repeat_arrival_per_million: 1_000_000,
+    };
+}
+
+impl Default for NotificationConfig {
+    /// A seeded mix: half the registrations report existing interfaces
+    /// inline, one arrival in five is repeated.
+    fn default() -> Self {
+        NotificationConfig {
+            existing_inline_per_million: 500_000,
+            repeat_arrival_per_million: 200_000,
+        }
+    }
+}
+
+/// How long a completion routine may run (real time) before the simulator
+/// reports it. KMDF completion routines run at `DISPATCH_LEVEL`, where long
+/// work starves the processor and trips the DPC watchdog.
+///
+/// An overrun is always counted ([`Counters::slow_completion_routines`](crate::Counters::slow_completion_routines))
+/// and logged; with `strict` the simulator also panics in the completion
+/// routine's context (a panic on a simulator thread is re-raised when the
+/// last [`Sim`](crate::Sim) handle drops).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RoutineBudget {
+    /// The budget in microseconds; 0 disables the check.
+    pub limit_us: u64,
+    /// Panic on an overrun instead of only counting it.
+    pub strict: bool,
+}
+
+impl Default for RoutineBudget {
+    /// 100 ms, counted only (real-time measurements on a loaded machine are
+    /// noisy; tests that want the panic set `strict`).
+    fn default() -> Self {
+        RoutineBudget {
+            limit_us: 100_000,
+            strict: false,
+        }
+    }
+}
+
 /// How to build a [`Sim`](crate::Sim).
 ///
 /// ```
@@ -206,6 +279,10 @@ pub struct SimConfig {
     pub latency: Latency,
     /// Initial fault settings (change them later with [`Sim::faults`](crate::Sim::faults)).
     pub faults: Vec<FaultSetting>,
+    /// How interface notifications report existing and repeated arrivals.
+    pub notifications: NotificationConfig,
+    /// How long a completion routine may run before it is reported.
+    pub routine_budget: RoutineBudget,
     /// Inline completion (see [`InlineCompletion`]). The default comes from
     /// the environment variable [`INLINE_ENV`] (`Off` when unset).
     pub inline_completion: InlineCompletion,
@@ -237,6 +314,8 @@ impl Default for SimConfig {
             passive_threads: 2,
             latency: Latency::default(),
             faults: Vec::new(),
+            notifications: NotificationConfig::default(),
+            routine_budget: RoutineBudget::default(),
             inline_completion: InlineCompletion::from_env(),
             inline_depth_limit: 8,
             thread_stack_bytes: KERNEL_STACK_BYTES,
@@ -300,6 +379,18 @@ impl SimConfig {
     /// Sets the stack size of the simulator's threads.
     pub fn with_thread_stack_bytes(mut self, bytes: usize) -> Self {
         self.thread_stack_bytes = bytes;
+        self
+    }
+
+    /// Sets how interface notifications are reported.
+    pub fn with_notifications(mut self, notifications: NotificationConfig) -> Self {
+        self.notifications = notifications;
+        self
+    }
+
+    /// Sets the completion-routine budget.
+    pub fn with_routine_budget(mut self, budget: RoutineBudget) -> Self {
+        self.routine_budget = budget;
         self
     }
 

@@ -86,6 +86,26 @@ pub(crate) fn mark_pnp_thread(core: u64) {
     PNP_THREAD_OF.with(|c| c.set(core));
 }
 
+/// Makes the current thread count as the PnP thread of a simulator while
+/// alive (a registering thread reporting existing interfaces).
+pub(crate) struct PnpScope {
+    previous: u64,
+}
+
+impl PnpScope {
+    pub(crate) fn enter(core: u64) -> Self {
+        PnpScope {
+            previous: PNP_THREAD_OF.with(|c| c.replace(core)),
+        }
+    }
+}
+
+impl Drop for PnpScope {
+    fn drop(&mut self) {
+        PNP_THREAD_OF.with(|c| c.set(self.previous));
+    }
+}
+
 /// Whether the current thread is the PnP thread of simulator `core`.
 pub(crate) fn is_pnp_thread_of(core: u64) -> bool {
     PNP_THREAD_OF.with(|c| c.get() == core)

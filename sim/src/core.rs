@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::bus::BusState;
 use crate::clock::{Clock, TICKS_PER_MS, TICKS_PER_US};
-use crate::config::{InlineCompletion, Latency, SimConfig};
+use crate::config::{InlineCompletion, Latency, NotificationConfig, RoutineBudget, SimConfig};
 use crate::context;
-use crate::counters::{CounterCells, Counters};
+use crate::counters::{self, CounterCells, Counters};
 use crate::faults::{FaultPoint, FaultState};
 use crate::irp;
 use crate::pnp::PnpJob;
@@ -40,6 +40,15 @@ pub(crate) fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<
     cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Draws whether an event with chance `per_million` happens from `rng`.
+fn draw(rng: &Mutex<SplitMix64>, per_million: u32) -> bool {
+    match per_million {
+        0 => false,
+        p if p >= 1_000_000 => true,
+        p => lock(rng).range_inclusive(0, 999_999) < u64::from(p),
+    }
+}
+
 /// The state shared by every handle and object of one simulator.
 pub(crate) struct Core {
     pub(crate) id: u64,
@@ -54,6 +63,15 @@ pub(crate) struct Core {
     pub(crate) faults: FaultState,
     pub(crate) counters: CounterCells,
     latency_rng: Mutex<SplitMix64>,
+    /// Draws of the inline-report behaviour (registering threads, in
+    /// registration order).
+    notify_rng: Mutex<SplitMix64>,
+    /// Draws of the repeated-arrival behaviour (in delivery order, which the
+    /// PnP queue serialises), a separate stream so that both are
+    /// reproducible.
+    repeat_rng: Mutex<SplitMix64>,
+    pub(crate) notifications: NotificationConfig,
+    pub(crate) routine_budget: RoutineBudget,
     inline: InlineCompletion,
     inline_rng: Mutex<SplitMix64>,
     pub(crate) inline_depth_limit: u32,
@@ -79,6 +97,10 @@ impl Core {
             sched: Scheduler::new(),
             completions: Pool::new(),
             passive: Pool::new(),
+            notify_rng: Mutex::new(SplitMix64::derive(config.seed, 0x9_07E5)),
+            repeat_rng: Mutex::new(SplitMix64::derive(config.seed, 0x9_07E6)),
+            notifications: config.notifications,
+            routine_budget: config.routine_budget,
             pnp: Pool::new(),
             bus: Mutex::new(BusState::new()),
             faults: FaultState::new(config.seed, &config.faults),
@@ -150,6 +172,45 @@ impl Core {
             "dmf-sim: simulator started"
         );
         core
+    }
+
+    /// Draws whether a registration reports its existing interfaces inline.
+    pub(crate) fn draw_inline_report(&self) -> bool {
+        draw(
+            &self.notify_rng,
+            self.notifications.existing_inline_per_million,
+        )
+    }
+
+    /// Draws whether an arrival is delivered twice.
+    pub(crate) fn draw_repeat_arrival(&self) -> bool {
+        draw(
+            &self.repeat_rng,
+            self.notifications.repeat_arrival_per_million,
+        )
+    }
+
+    /// A completion routine ran `elapsed`: reports it if over budget.
+    pub(crate) fn check_routine_duration(&self, elapsed: Duration) {
+        let budget = self.routine_budget;
+        if budget.limit_us == 0 || elapsed.as_micros() <= u128::from(budget.limit_us) {
+            return;
+        }
+        counters::bump(&self.counters.slow_routines);
+        tracing::warn!(
+            sim = self.id,
+            elapsed_us = elapsed.as_micros() as u64,
+            budget_us = budget.limit_us,
+            "dmf-sim: a completion routine ran over its budget"
+        );
+        if budget.strict && !std::thread::panicking() {
+            panic!(
+                "dmf-sim: a completion routine ran {} us, over the {} us budget; \
+                 completion routines run at DISPATCH_LEVEL and must not do long work",
+                elapsed.as_micros(),
+                budget.limit_us
+            );
+        }
     }
 
     /// A fresh object id (never 0).

@@ -56,6 +56,9 @@ pub struct Counters {
     pub callback_panics: u64,
     /// Faults injected so far.
     pub faults_injected: u64,
+    /// Completion routines that ran longer than the configured
+    /// [`RoutineBudget`](crate::RoutineBudget) (not part of the leak check).
+    pub slow_completion_routines: u64,
     /// Total completions delivered inline, on the thread that caused them
     /// (see [`InlineCompletion`](crate::InlineCompletion)).
     pub inline_deliveries: u64,
@@ -123,9 +126,11 @@ impl fmt::Display for Counters {
         )?;
         write!(
             f,
-            "  callbacks:   {} completion routines running ({} delivered inline), {} panics; {} faults injected",
+            "  callbacks:   {} completion routines running ({} delivered inline, {} over budget), \
+             {} panics; {} faults injected",
             self.completion_routines_running,
             self.inline_deliveries,
+            self.slow_completion_routines,
             self.callback_panics,
             self.faults_injected
         )?;
@@ -140,6 +145,7 @@ impl fmt::Display for Counters {
 /// The live counter cells.
 #[derive(Default)]
 pub(crate) struct CounterCells {
+    pub(crate) slow_routines: AtomicU64,
     pub(crate) live_requests: AtomicI64,
     pub(crate) in_flight: AtomicI64,
     pub(crate) sent: AtomicU64,
@@ -174,6 +180,7 @@ impl CounterCells {
         let g = |c: &AtomicI64| c.load(Ordering::Acquire);
         let t = |c: &AtomicU64| c.load(Ordering::Acquire);
         Counters {
+            slow_completion_routines: t(&self.slow_routines),
             live_requests: g(&self.live_requests),
             requests_in_flight: g(&self.in_flight),
             irps_sent: t(&self.sent),

@@ -794,6 +794,8 @@ pub(crate) fn deliver(req: &Arc<RequestInner>, gen: u64) {
     };
     if let Some(routine) = routine {
         let _dispatch = DispatchScope::enter();
+        let started = std::time::Instant::now();
         routine.completed(result);
+        core.check_routine_duration(started.elapsed());
     }
 }

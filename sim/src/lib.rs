@@ -36,6 +36,22 @@
 //! | the client `WDFDEVICE` (PnP/power callbacks) | [`ClientDevice`] |
 //! | `WDFSPINLOCK`, `KEVENT`, `WDFTIMER`, `WDFWORKITEM` | [`SimLock`], [`SimEvent`], [`SimTimer`], [`SimWorkItem`] |
 //!
+//! ## Strict behaviours
+//!
+//! Where the layers depend on a KMDF behaviour, the simulator is at least as
+//! strict: where KMDF would deadlock or its verifier break, it panics.
+//!
+//! | KMDF behaviour | what the simulator does | mode / config | tests |
+//! |---|---|---|---|
+//! | `WdfTimerStop(Wait = TRUE)` and timer deletion break into the verifier above `PASSIVE_LEVEL` (`FxTimer::Stop`) | dropping a [`SimTimer`] or `stop(true)` in dispatch context panics | always | `timers_work_items::dropping_a_timer_in_dispatch_context_panics`; buffer-pool `timer_contract`; CRT `power`, `streaming`, `prop_crt` |
+//! | stopping with wait or deleting a timer from its own callback deadlocks (`FxTimer::Stop`, `FxTimer::FlushAndRundown`) | dropping a [`SimTimer`] or `stop(true)` from its own handler panics | always | `timers_work_items::dropping_a_timer_from_its_own_handler_panics`; buffer-pool `timer_contract`, `model` |
+//! | `WdfWorkItemFlush` from the item's own callback deadlocks (`FxWorkItem::FlushAndWait`); deletion waits at `PASSIVE_LEVEL` (`FxWorkItem::WaitForSignal`), except on the item's own callback thread | `flush` from the handler or in dispatch context panics; dropping in dispatch context panics; dropping from the own handler does not wait | always | `timers_work_items::dropping_a_work_item_in_dispatch_context_panics`, `…_from_its_own_handler_does_not_wait_for_itself` |
+//! | `WdfIoTargetCreate` and `IoRegisterPlugPlayNotification` are `PASSIVE_LEVEL` only | both panic in dispatch context | always | `strict::create_io_target_in_dispatch_context_panics`, `strict::register_interface_notification_in_dispatch_context_panics` |
+//! | completion routines run at `DISPATCH_LEVEL`; long ones starve the processor (DPC watchdog) | a routine running longer than the budget is counted ([`Counters::slow_completion_routines`]) and logged; with `strict` it panics | [`RoutineBudget`] (default 100 ms, counted only) | `strict::a_completion_routine_over_budget_is_counted`, `…_over_a_strict_budget_panics` |
+//! | with `PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES`, existing interfaces are reported on the registering thread before registration returns | per registration (seeded draw): reported inline while the PnP thread is held, or later on the PnP thread | [`NotificationConfig::existing_inline_per_million`] (default half) | `strict::existing_interfaces_can_be_reported_on_the_registering_thread_before_it_returns`, `strict::the_default_mix_is_reproducible_from_the_seed`; every DIMT test |
+//! | an arrival may be reported for an interface already reported | per arrival (seeded draw): delivered twice | [`NotificationConfig::repeat_arrival_per_million`] (default one in five) | `strict::arrivals_can_repeat_for_an_interface_already_reported`; every DIMT test |
+//! | object creation, work-item queueing, allocation, open, sends can fail | every [`FaultPoint`] can be injected ([`Faults`]); the soak's `--faults` injects at all of them | [`FaultPlan`] per point | `faults`, `timers_work_items`; buffer-pool `timer_contract`; `soak --faults` |
+//!
 //! ## Threads
 //!
 //! Each simulator runs named threads `dmf-sim-<n>-<role>`: a scheduler and
@@ -146,7 +162,10 @@ pub use crate::bus::{
 };
 pub use crate::client_device::{ClientDevice, ClientState};
 pub use crate::clock::{ClockMode, TICKS_PER_MS};
-pub use crate::config::{InlineCompletion, Latency, SimConfig, INLINE_ENV, KERNEL_STACK_BYTES};
+pub use crate::config::{
+    InlineCompletion, Latency, NotificationConfig, RoutineBudget, SimConfig, INLINE_ENV,
+    KERNEL_STACK_BYTES,
+};
 pub use crate::counters::Counters;
 pub use crate::device::{DeviceHandler, EchoDevice, FixedResponseDevice, ParkingDevice};
 pub use crate::faults::{FaultPlan, FaultPoint, FaultSetting, Faults};
@@ -407,6 +426,9 @@ impl Platform for Sim {
     }
 
     fn create_io_target(&self) -> dmf_wdf::Result<SimIoTarget> {
+        // `WdfIoTargetCreate` is PASSIVE_LEVEL only (`FxIoTargetRemote`
+        // construction allocates paged memory).
+        context::assert_passive("Platform::create_io_target (WdfIoTargetCreate)");
         if let Some(status) = self.core().faults.check(FaultPoint::TargetCreation) {
             return Err(status);
         }
@@ -426,6 +448,10 @@ impl Platform for Sim {
         guid: &Guid,
         handler: Arc<H>,
     ) -> dmf_wdf::Result<SimNotification> {
+        // `IoRegisterPlugPlayNotification` is PASSIVE_LEVEL only.
+        context::assert_passive(
+            "Platform::register_interface_notification (IoRegisterPlugPlayNotification)",
+        );
         if let Some(status) = self
             .core()
             .faults

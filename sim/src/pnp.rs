@@ -1,9 +1,11 @@
 //! The PnP thread: bus changes and every PnP notification, one at a time, in
 //! order; interface-notification registrations.
 //!
-//! A registration becomes visible to bus changes only when its "report
-//! existing interfaces" job runs on the PnP thread, so an interface is
-//! reported exactly once whether it was enabled before or after registering.
+//! A registration becomes visible to bus changes only when its existing
+//! interfaces are reported (on the PnP thread, or on the registering thread
+//! while it holds the PnP thread), so an interface is reported whether it was
+//! enabled before or after registering; some arrivals are reported twice
+//! (see [`NotificationConfig`](crate::NotificationConfig)).
 
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
@@ -190,17 +192,124 @@ pub(crate) fn notify_interface(core: &Arc<Core>, guid: Guid, link: &str, arrived
 }
 
 fn deliver(core: &Core, reg: &Registration, link: &str, arrived: bool) {
-    reg.gate.call(|h| {
-        if arrived {
-            core.guarded("InterfaceNotificationHandler::interface_arrived", || {
-                h.interface_arrived(link)
+    // PnP may report an arrival a registration has already seen: repeat some
+    // (seeded, `NotificationConfig::repeat_arrival_per_million`).
+    let times = if arrived && core.draw_repeat_arrival() {
+        2
+    } else {
+        1
+    };
+    for _ in 0..times {
+        reg.gate.call(|h| {
+            if arrived {
+                core.guarded("InterfaceNotificationHandler::interface_arrived", || {
+                    h.interface_arrived(link)
+                })
+            } else {
+                core.guarded("InterfaceNotificationHandler::interface_removed", || {
+                    h.interface_removed(link)
+                })
+            }
+        });
+    }
+}
+
+/// Makes `reg` visible to bus changes and reports the interfaces present now
+/// (PnP thread, or the registering thread while it holds the PnP thread).
+fn report_existing(core: &Arc<Core>, reg: &Arc<Registration>) {
+    if !reg.gate.is_set() {
+        return;
+    }
+    let guid = reg.guid;
+    let existing: Vec<String> = {
+        let mut bus = lock(&core.bus);
+        bus.registrations.push(Arc::clone(reg));
+        bus.devices
+            .values()
+            .flat_map(|d| {
+                d.data()
+                    .interfaces
+                    .iter()
+                    .filter(|i| i.guid == guid && i.enabled)
+                    .map(|i| i.link.clone())
+                    .collect::<Vec<_>>()
             })
-        } else {
-            core.guarded("InterfaceNotificationHandler::interface_removed", || {
-                h.interface_removed(link)
-            })
-        }
+            .collect()
+    };
+    tracing::debug!(sim = core.id, %guid, existing = existing.len(), "dmf-sim: registration active");
+    for link in existing {
+        deliver(core, reg, &link, true);
+    }
+}
+
+/// The PnP thread held by a registering thread (see [`report_inline`]).
+struct Hold {
+    state: Mutex<(bool, bool)>,
+    cv: Condvar,
+}
+
+/// Marks the hold taken (and, if the job is dropped unrun at shutdown,
+/// lets the registering thread go on).
+struct HoldJob(Arc<Hold>);
+
+impl Drop for HoldJob {
+    fn drop(&mut self) {
+        lock(&self.0.state).0 = true;
+        self.0.cv.notify_all();
+    }
+}
+
+/// Releases the PnP thread when dropped.
+struct Release(Arc<Hold>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        lock(&self.0.state).1 = true;
+        self.0.cv.notify_all();
+    }
+}
+
+/// Reports the existing interfaces of `reg` on the calling (registering)
+/// thread before registration returns, as Windows does with
+/// `PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES`. The PnP thread
+/// is held meanwhile, so calls for one registration still never overlap and
+/// the bus does not change during the report; the caller counts as a PnP
+/// thread for the report (a bus change from the handler panics instead of
+/// deadlocking).
+fn report_inline(core: &Arc<Core>, reg: &Arc<Registration>) -> dmf_wdf::Result<()> {
+    if context::is_pnp_thread_of(core.id) {
+        report_existing(core, reg);
+        return Ok(());
+    }
+    let hold = Arc::new(Hold {
+        state: Mutex::new((false, false)),
+        cv: Condvar::new(),
     });
+    let job = HoldJob(Arc::clone(&hold));
+    post(
+        core,
+        Box::new(move |_| {
+            let hold = Arc::clone(&job.0);
+            drop(job); // held: the registering thread goes on
+            let mut s = lock(&hold.state);
+            while !s.1 {
+                s = wait(&hold.cv, s);
+            }
+        }),
+    )?;
+    let release = Release(Arc::clone(&hold));
+    {
+        let mut s = lock(&hold.state);
+        while !s.0 {
+            s = wait(&hold.cv, s);
+        }
+    }
+    {
+        let _pnp = context::PnpScope::enter(core.id);
+        report_existing(core, reg);
+    }
+    drop(release);
+    Ok(())
 }
 
 /// Registers `handler` for interfaces of class `guid`.
@@ -214,34 +323,12 @@ pub(crate) fn register(
         guid,
         gate: CallGate::new(core.id, Some(handler)),
     });
-    let job_reg = Arc::clone(&reg);
-    post(
-        core,
-        Box::new(move |core| {
-            if !job_reg.gate.is_set() {
-                return;
-            }
-            let existing: Vec<String> = {
-                let mut bus = lock(&core.bus);
-                bus.registrations.push(Arc::clone(&job_reg));
-                bus.devices
-                    .values()
-                    .flat_map(|d| {
-                        d.data()
-                            .interfaces
-                            .iter()
-                            .filter(|i| i.guid == guid && i.enabled)
-                            .map(|i| i.link.clone())
-                            .collect::<Vec<_>>()
-                    })
-                    .collect()
-            };
-            tracing::debug!(sim = core.id, %guid, existing = existing.len(), "dmf-sim: registration active");
-            for link in existing {
-                deliver(core, &job_reg, &link, true);
-            }
-        }),
-    )?;
+    if core.draw_inline_report() {
+        report_inline(core, &reg)?;
+    } else {
+        let job_reg = Arc::clone(&reg);
+        post(core, Box::new(move |core| report_existing(core, &job_reg)))?;
+    }
     counters::add(&core.counters.live_registrations, 1);
     Ok(SimNotification {
         sim: sim.clone(),

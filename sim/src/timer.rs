@@ -78,8 +78,15 @@ pub(crate) fn fire(timer: &Arc<TimerInner>, gen: u64) {
 }
 
 /// A simulated one-shot timer. Dropping it stops it and waits for a running
-/// handler (except when dropped from its own handler or in dispatch context,
-/// where it only stops it).
+/// handler, as `KmdfTimer`'s `WdfTimerStop(Wait = TRUE)` + `WdfObjectDelete`.
+///
+/// As strict as KMDF (see [`dmf_wdf::Timer`]): dropping it, or
+/// `stop(wait = true)`, in dispatch context panics (KMDF's verifier breaks on a
+/// waiting `FxTimer::Stop` above `PASSIVE_LEVEL`), and so does doing either
+/// from the timer's own handler (`FxTimer::Stop` and
+/// `FxTimer::FlushAndRundown` break: the wait would never end). While the
+/// thread is already unwinding from another panic the drop only stops the
+/// timer.
 ///
 /// A timer's handler runs on a passive worker thread in real-time mode and
 /// inline on the advancing thread in manual mode. Handler runs of one timer
@@ -202,6 +209,15 @@ impl Timer for SimTimer {
 
 impl Drop for SimTimer {
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            context::assert_passive("dropping a Timer (WdfTimerStop(Wait = TRUE) + delete)");
+            assert!(
+                !context::is_running_timer(self.inner.key()),
+                "dmf-sim: a Timer was dropped from its own handler; KMDF's stop-and-delete \
+                 would wait for that handler to return (deadlock, verifier break in \
+                 FxTimer::FlushAndRundown)"
+            );
+        }
         let can_wait = !context::in_dispatch() && !context::is_running_timer(self.inner.key());
         self.stop_impl(can_wait);
         counters::add(&self.inner.core.counters.live_timers, -1);

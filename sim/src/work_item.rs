@@ -58,6 +58,14 @@ pub(crate) fn run(item: &Arc<WorkItemInner>) {
 
 /// A simulated work item.
 ///
+/// As strict as KMDF (see [`dmf_wdf::WorkItem`]): [`flush`](WorkItem::flush)
+/// panics in dispatch context or from the item's own handler
+/// (`FxWorkItem::FlushAndWait` breaks there), and dropping it panics in
+/// dispatch context (the deletion waits, `FxWorkItem::WaitForSignal` asserts
+/// `PASSIVE_LEVEL`). Dropping it from its own handler is allowed and does not
+/// wait, as `FxWorkItem::FlushAndRundown` skips the wait on the callback
+/// thread.
+///
 /// Work items run on the simulator's passive worker threads, in both clock
 /// modes (they do not wait for `advance`). As in KMDF, enqueueing a work item
 /// that is queued and not yet running does nothing; one that is running may be
@@ -167,8 +175,12 @@ impl WorkItem for SimWorkItem {
 
 impl Drop for SimWorkItem {
     fn drop(&mut self) {
-        // KMDF runs a queued work item before its deletion completes; we wait
-        // for it when we may block.
+        // KMDF runs a queued work item before its deletion completes
+        // (`FxWorkItem::FlushAndRundown` waits, except on the item's own
+        // callback thread); the wait needs PASSIVE_LEVEL.
+        if !std::thread::panicking() {
+            context::assert_passive("dropping a WorkItem (WdfObjectDelete waits for it)");
+        }
         if !context::in_dispatch() && !context::is_running_work_item(self.inner.key()) {
             self.wait_idle();
         }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use common::*;
 use dmf_sim::{
-    DeviceSpec, FaultPlan, FaultPoint, FixedResponseDevice, Sim, SimConfig, SimNotification,
+    DeviceSpec, FaultPlan, FaultPoint, FixedResponseDevice, NotificationConfig, Sim, SimConfig,
+    SimNotification,
 };
 use dmf_wdf::{Guid, InterfaceNotificationHandler, Notification, Platform, Status};
 
@@ -24,7 +25,9 @@ fn device() -> Arc<FixedResponseDevice> {
 
 #[test]
 fn existing_interfaces_are_reported_once_on_registration_on_the_pnp_thread() {
-    let sim = Sim::new(SimConfig::default());
+    // The ordered mode: no inline report, no repeated arrival (see
+    // `strict.rs` for those).
+    let sim = Sim::new(SimConfig::default().with_notifications(NotificationConfig::ORDERED));
     let (id1, l1) = add_device(&sim, "one", G1, device());
     let (_id2, _l2) = add_device(&sim, "other-class", G2, device());
     let id3 = sim
@@ -64,7 +67,11 @@ fn existing_interfaces_are_reported_once_on_registration_on_the_pnp_thread() {
 #[test]
 fn registration_racing_arrivals_reports_each_interface_exactly_once() {
     for seed in 0..30 {
-        let sim = Sim::new(SimConfig::default().with_seed(seed));
+        let sim = Sim::new(
+            SimConfig::default()
+                .with_seed(seed)
+                .with_notifications(NotificationConfig::ORDERED),
+        );
         let log = Log::default();
         let mut links = Vec::new();
         thread::scope(|s| {
@@ -114,7 +121,9 @@ impl InterfaceNotificationHandler for Slow {
 
 #[test]
 fn unregister_waits_for_a_running_callback_and_stops_later_ones() {
-    let sim = Sim::new(SimConfig::default());
+    // The handler waits for the test thread, which must not be the one
+    // reporting the existing interfaces (inline reports: see `strict.rs`).
+    let sim = Sim::new(SimConfig::default().with_notifications(NotificationConfig::ORDERED));
     let (id, _l) = add_device(&sim, "d", G1, device());
     let slow = Arc::new(Slow {
         entered: AtomicBool::new(false),
@@ -177,7 +186,9 @@ impl InterfaceNotificationHandler for SelfRemoving {
 
 #[test]
 fn unregister_from_inside_a_callback_is_the_last_call() {
-    let sim = Sim::new(SimConfig::default());
+    // The handler waits for the test thread, which must not be the one
+    // reporting the existing interfaces (inline reports: see `strict.rs`).
+    let sim = Sim::new(SimConfig::default().with_notifications(NotificationConfig::ORDERED));
     add_device(&sim, "a", G1, device());
     add_device(&sim, "b", G1, device());
     let h = Arc::new(SelfRemoving {

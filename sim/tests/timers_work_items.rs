@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dmf_sim::{FaultPlan, FaultPoint, Sim, SimConfig};
-use dmf_wdf::{Platform, Status, Timer, TimerHandler, WorkItem, WorkItemHandler};
+use dmf_wdf::{Lock, Platform, Status, Timer, TimerHandler, WorkItem, WorkItemHandler};
 
 struct Named {
     name: &'static str,
@@ -262,5 +262,79 @@ fn dropping_a_queued_work_item_runs_it_first() {
     });
     assert_eq!(second.runs.load(Ordering::SeqCst), 1);
     drop(busy);
+    assert_clean(&sim);
+}
+
+/// A handler that takes its own timer or work item out of a slot and drops
+/// it, recording whether that panicked.
+#[derive(Default)]
+struct SelfDropper {
+    timer: Mutex<Option<dmf_sim::SimTimer>>,
+    item: Mutex<Option<dmf_sim::SimWorkItem>>,
+    dropped: AtomicBool,
+}
+
+impl TimerHandler for SelfDropper {
+    fn fired(&self) {
+        let t = self.timer.lock().unwrap().take();
+        drop(t);
+        self.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+impl WorkItemHandler for SelfDropper {
+    fn run(&self) {
+        let w = self.item.lock().unwrap().take();
+        drop(w);
+        self.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+#[should_panic(expected = "dropped from its own handler")]
+fn dropping_a_timer_from_its_own_handler_panics() {
+    let sim = Sim::new(SimConfig::manual());
+    let h = Arc::new(SelfDropper::default());
+    let t = sim.create_timer(Arc::clone(&h)).unwrap();
+    t.start(1);
+    *h.timer.lock().unwrap() = Some(t);
+    // Manual clock: the handler runs inline and its panic reaches us.
+    sim.advance(1);
+}
+
+#[test]
+#[should_panic(expected = "dispatch context")]
+fn dropping_a_timer_in_dispatch_context_panics() {
+    let sim = Sim::new(SimConfig::manual());
+    let t = sim.create_timer(Arc::new(Blocking::default())).unwrap();
+    let lock = <Sim as Platform>::Lock::new(());
+    let _held = lock.lock(); // a spin lock held: DISPATCH_LEVEL
+    drop(t);
+}
+
+#[test]
+#[should_panic(expected = "dispatch context")]
+fn dropping_a_work_item_in_dispatch_context_panics() {
+    let sim = Sim::new(SimConfig::manual());
+    let w = sim.create_work_item(Arc::new(Blocking::default())).unwrap();
+    let lock = <Sim as Platform>::Lock::new(());
+    let _held = lock.lock();
+    drop(w);
+}
+
+#[test]
+fn dropping_a_work_item_from_its_own_handler_does_not_wait_for_itself() {
+    let sim = Sim::new(SimConfig::default());
+    let h = Arc::new(SelfDropper::default());
+    let w = sim.create_work_item(Arc::clone(&h)).unwrap();
+    w.enqueue().unwrap();
+    *h.item.lock().unwrap() = Some(w);
+    assert!(sim.wait_quiescent(Duration::from_secs(5)));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !h.dropped.load(Ordering::SeqCst) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert!(h.dropped.load(Ordering::SeqCst));
+    assert!(sim.take_callback_panics().is_empty());
     assert_clean(&sim);
 }

@@ -59,6 +59,7 @@ pub trait Platform: Clone + Send + Sync + 'static {
     fn create_work_item<H: WorkItemHandler>(&self, handler: Arc<H>) -> Result<Self::WorkItem>;
 
     /// Creates an I/O target object, not yet open (`WdfIoTargetCreate`).
+    /// Passive level only (the simulator panics in dispatch context).
     fn create_io_target(&self) -> Result<Self::IoTarget>;
 
     /// Creates a request, optionally associated with `target`'s stack size
@@ -67,7 +68,14 @@ pub trait Platform: Clone + Send + Sync + 'static {
 
     /// Registers `handler` for arrivals and removals of interfaces of class
     /// `guid`. Interfaces already present are reported as arrivals right after
-    /// registration (on the PnP thread, possibly before this returns).
+    /// registration: either on a PnP thread, possibly before this returns, or
+    /// on the calling thread before this returns (as Windows does with
+    /// `PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES`); the handler
+    /// must not rely on the registration having been returned. An arrival may
+    /// also be reported again for an interface already reported (without a
+    /// removal in between); handlers must treat it as a no-op. Calls for one
+    /// registration never overlap. Passive level only (the simulator panics
+    /// in dispatch context).
     fn register_interface_notification<H: InterfaceNotificationHandler>(
         &self,
         guid: &Guid,

@@ -4,8 +4,11 @@
 
 /// Receives arrival and removal of device interface instances of one class.
 ///
-/// Called at passive level on a PnP thread, one notification at a time per
-/// registration; handlers may block.
+/// Called at passive level, one notification at a time per registration;
+/// handlers may block. Arrivals of interfaces present at registration may be
+/// reported on the registering thread before registration returns; later ones
+/// come from a PnP thread. An arrival may be reported again for an interface
+/// already reported (treat it as a no-op).
 pub trait InterfaceNotificationHandler: Send + Sync + 'static {
     /// An interface instance was enabled (or existed at registration).
     fn interface_arrived(&self, symbolic_link: &str);

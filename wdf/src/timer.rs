@@ -10,7 +10,25 @@ pub trait TimerHandler: Send + Sync + 'static {
 }
 
 /// A one-shot relative timer. Dropping it stops it, waiting for a running
-/// handler, and deletes it.
+/// handler, and deletes it (`WdfTimerStop(Wait = TRUE)` + `WdfObjectDelete`).
+///
+/// # Contract (both backends)
+///
+/// * Drop a timer, and call [`stop`](Timer::stop) with `wait`, only at
+///   passive level (never in a completion routine or with a spin lock held):
+///   KMDF's verifier breaks on a waiting `WdfTimerStop` above `PASSIVE_LEVEL`
+///   (`FxTimer::Stop`).
+/// * Never drop a timer, or stop it with `wait`, from its own handler: the
+///   wait would be for the running handler itself. KMDF breaks into the
+///   verifier and would deadlock (`FxTimer::Stop`, `FxTimer::FlushAndRundown`
+///   check `m_CallbackThread`).
+/// * Stopping without `wait` and [`start`](Timer::start) are allowed in any
+///   context, including the timer's own handler.
+///
+/// The simulator panics where this contract is broken. A layer that may lose
+/// its last reference to a timer in one of those contexts must hand the timer
+/// to a passive context that is not its handler (a work item, for example)
+/// and drop it there.
 pub trait Timer: Send + Sync + Sized + 'static {
     /// Arms the timer to fire once after `due_ms` milliseconds (0 = as soon as
     /// possible). Re-arms it if already armed; returns whether it was armed

@@ -7,7 +7,23 @@ pub trait WorkItemHandler: Send + Sync + 'static {
 }
 
 /// A work item. Enqueueing one that is queued but not yet running does
-/// nothing (the handler runs once). Dropping it waits for a running handler.
+/// nothing (the handler runs once). Dropping it waits until it is neither
+/// queued nor running, then deletes it (`WdfObjectDelete`).
+///
+/// # Contract (both backends)
+///
+/// * [`flush`](WorkItem::flush) only at passive level and never from the work
+///   item's own handler: KMDF breaks into the verifier there, as the flush
+///   would wait for itself (`FxWorkItem::FlushAndWait`).
+/// * Drop a work item only at passive level (the deletion waits:
+///   `FxWorkItem::WaitForSignal` asserts `PASSIVE_LEVEL`).
+/// * Dropping a work item from its own handler is allowed: the deletion then
+///   does not wait for the running handler (`FxWorkItem::FlushAndRundown`
+///   skips the wait on the callback thread); the handler's `Arc` stays alive
+///   until the handler returns.
+/// * [`enqueue`](WorkItem::enqueue) is allowed in any context.
+///
+/// The simulator panics where this contract is broken.
 pub trait WorkItem: Send + Sync + Sized + 'static {
     /// Queues the work item (`WdfWorkItemEnqueue`). Fails only when the
     /// platform cannot queue work (the simulator can inject this); callers must

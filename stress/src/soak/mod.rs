@@ -7,7 +7,7 @@
 //! | 3.3 CRT (CRT-1..7) | four `ContinuousRequestTarget`s on a child device (`soak/crt.rs`): streams started/stopped, single sends, power policy |
 //! | 3.4/3.5 DIMT (DIMT-1..6) | four `DeviceInterfaceMultipleTarget`s (`soak/dimt.rs`) following child devices the churn plugs, removes, query-removes, surprise-removes and whose interface it toggles (`soak/pnp.rs`) |
 //! | power | the client device power-cycles; CRTs and DIMTs follow |
-//! | faults (`--faults`) | allocation, open, request-creation, send-refusal and request failures, latency spikes (dmf-sim `Faults`), cleared for the teardown |
+//! | faults (`--faults`) | every fault point of dmf-sim's `Faults` (allocation, object creation: target, request, timer, event, work item, notification registration; work-item enqueue, open, send refusal, request failure, latency spikes), cleared for the teardown |
 //!
 //! Times are DMF's scaled down (milliseconds instead of seconds) so that a
 //! run of seconds goes through thousands of cycles. At the end: counts of
@@ -56,7 +56,7 @@ pub struct SoakConfig {
     /// worker's choices. Thread interleavings are real and not reproduced:
     /// the same seed gives the same kind of run, not the same trace.
     pub seed: u64,
-    /// Inject faults (allocation, open, request failures, latency spikes).
+    /// Inject faults at every fault point of the simulator.
     pub faults: bool,
     /// The watchdog fails the run when nothing progresses, or one worker
     /// stays in one action, this long.
@@ -271,14 +271,35 @@ fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
 
+/// The injection rate of each fault point in `--faults` (per million
+/// attempts). The match is exhaustive so that a fault point added to the
+/// simulator cannot be left out of the soak.
+fn fault_plan(point: FaultPoint) -> FaultPlan {
+    FaultPlan::Probability(match point {
+        FaultPoint::Allocation => 10_000,
+        FaultPoint::TargetOpen => 100_000,
+        FaultPoint::RequestFailure => 20_000,
+        FaultPoint::RequestCreation => 5_000,
+        FaultPoint::SendRefusal => 5_000,
+        FaultPoint::LatencySpike => 10_000,
+        FaultPoint::TargetCreation => 20_000,
+        FaultPoint::WorkItemCreation => 20_000,
+        FaultPoint::WorkItemEnqueue => 5_000,
+        FaultPoint::TimerCreation => 20_000,
+        FaultPoint::EventCreation => 20_000,
+        FaultPoint::NotificationRegistration => 50_000,
+    })
+}
+
 fn set_faults(sim: &Sim) {
     let f = sim.faults();
-    f.set(FaultPoint::Allocation, FaultPlan::Probability(10_000));
-    f.set(FaultPoint::TargetOpen, FaultPlan::Probability(100_000));
-    f.set(FaultPoint::RequestFailure, FaultPlan::Probability(20_000));
-    f.set(FaultPoint::RequestCreation, FaultPlan::Probability(5_000));
-    f.set(FaultPoint::SendRefusal, FaultPlan::Probability(5_000));
-    f.set_latency_spike(FaultPlan::Probability(10_000), 25);
+    for point in FaultPoint::ALL {
+        if point == FaultPoint::LatencySpike {
+            f.set_latency_spike(fault_plan(point), 25);
+        } else {
+            f.set(point, fault_plan(point));
+        }
+    }
 }
 
 /// The statuses each layer may report in the soak (DMF's tests accept

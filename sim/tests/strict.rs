@@ -1,0 +1,176 @@
+//! Strict behaviours where KMDF / Windows allow what the layers must cope
+//! with: interface notifications reported inline or repeated, passive-only
+//! object creation, the completion-routine budget.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use dmf_sim::{FixedResponseDevice, NotificationConfig, RoutineBudget, Sim, SimConfig};
+use dmf_wdf::{
+    Completed, CompletionRoutine, Guid, Lock, Notification, Platform, RequestType, SendOptions,
+    Status,
+};
+
+const G: Guid = Guid::from_u128(0xCCCC_0000_0000_0000_0000_0000_0000_0001);
+
+fn device() -> Arc<FixedResponseDevice> {
+    Arc::new(FixedResponseDevice::new(Status::SUCCESS, None))
+}
+
+fn me() -> String {
+    std::thread::current().name().unwrap_or("?").to_string()
+}
+
+#[test]
+fn existing_interfaces_can_be_reported_on_the_registering_thread_before_it_returns() {
+    let sim = Sim::new(SimConfig::default().with_notifications(NotificationConfig {
+        existing_inline_per_million: 1_000_000,
+        repeat_arrival_per_million: 0,
+    }));
+    let (_, l1) = add_device(&sim, "one", G, device());
+    let (_, l2) = add_device(&sim, "two", G, device());
+    let log = Log::default();
+    let reg = sim
+        .register_interface_notification(&G, Interfaces::new("r", &log))
+        .unwrap();
+    // Reported before `register` returned, on this thread.
+    let mut got = log.take();
+    got.sort();
+    let mut want = vec![
+        format!("r:arrived:{l1}@{}", me()),
+        format!("r:arrived:{l2}@{}", me()),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    // Later arrivals come from the PnP thread as usual.
+    let (_, l3) = add_device(&sim, "three", G, device());
+    assert_eq!(log.take(), vec![format!("r:arrived:{l3}@pnp")]);
+    reg.unregister();
+    assert_clean(&sim);
+}
+
+#[test]
+fn arrivals_can_repeat_for_an_interface_already_reported() {
+    let sim = Sim::new(SimConfig::default().with_notifications(NotificationConfig {
+        existing_inline_per_million: 0,
+        repeat_arrival_per_million: 1_000_000,
+    }));
+    let (_, l1) = add_device(&sim, "one", G, device());
+    let log = Log::default();
+    let reg = sim
+        .register_interface_notification(&G, Interfaces::new("r", &log))
+        .unwrap();
+    sim.bus().flush().unwrap();
+    let (id2, l2) = add_device(&sim, "two", G, device());
+    sim.bus().disable_interface(id2, &G).unwrap();
+    assert_eq!(
+        log.take(),
+        vec![
+            format!("r:arrived:{l1}@pnp"),
+            format!("r:arrived:{l1}@pnp"),
+            format!("r:arrived:{l2}@pnp"),
+            format!("r:arrived:{l2}@pnp"),
+            format!("r:removed:{l2}@pnp"),
+        ],
+        "arrivals twice, removals once"
+    );
+    reg.unregister();
+    assert_clean(&sim);
+}
+
+#[test]
+fn the_default_mix_is_reproducible_from_the_seed() {
+    let run = |seed| {
+        let sim = Sim::new(SimConfig::default().with_seed(seed));
+        let log = Log::default();
+        let _ = add_device(&sim, "one", G, device());
+        let mut regs = Vec::new();
+        for i in 0..8 {
+            regs.push(
+                sim.register_interface_notification(&G, Interfaces::new(&format!("r{i}"), &log))
+                    .unwrap(),
+            );
+        }
+        sim.bus().flush().unwrap();
+        let mut l: Vec<String> = log
+            .take()
+            .into_iter()
+            .map(|e| e.replace(&me(), "caller"))
+            .collect();
+        l.sort();
+        drop(regs);
+        assert_clean(&sim);
+        l
+    };
+    let a = run(3);
+    assert_eq!(a, run(3));
+    assert!(a.iter().any(|e| e.ends_with("@caller")), "{a:?}");
+    assert!(a.iter().any(|e| e.ends_with("@pnp")), "{a:?}");
+}
+
+#[test]
+#[should_panic(expected = "dispatch context")]
+fn create_io_target_in_dispatch_context_panics() {
+    let sim = Sim::new(SimConfig::manual());
+    let lock = <Sim as Platform>::Lock::new(());
+    let _held = lock.lock();
+    let _ = sim.create_io_target();
+}
+
+#[test]
+#[should_panic(expected = "dispatch context")]
+fn register_interface_notification_in_dispatch_context_panics() {
+    let sim = Sim::new(SimConfig::manual());
+    let lock = <Sim as Platform>::Lock::new(());
+    let _held = lock.lock();
+    let _ = sim.register_interface_notification(&G, Interfaces::new("r", &Log::default()));
+}
+
+struct Slow(u64);
+
+impl CompletionRoutine for Slow {
+    fn completed(self: Arc<Self>, _: Completed) {
+        std::thread::sleep(Duration::from_millis(self.0));
+    }
+}
+
+fn send_one(sim: &Sim, routine: Arc<Slow>) {
+    let (_, link) = add_device(sim, "dev", G, device());
+    let events = Events::new("t", &Log::default(), OnQuery::AcceptAndClose);
+    let target = open(sim, &link, &events);
+    let request = sim.create_request(Some(&target)).unwrap();
+    // SAFETY: no buffers.
+    unsafe {
+        dmf_wdf::IoTarget::format_request(&*target, &request, RequestType::Ioctl, 1, None, None)
+            .unwrap();
+    }
+    dmf_wdf::IoTarget::send(&*target, &request, SendOptions::default(), routine).unwrap();
+    sim.run_until_idle();
+    drop(request);
+    dmf_wdf::IoTarget::close(&*target);
+}
+
+#[test]
+fn a_completion_routine_over_budget_is_counted() {
+    let sim = Sim::new(SimConfig::manual().with_routine_budget(RoutineBudget {
+        limit_us: 1_000,
+        strict: false,
+    }));
+    send_one(&sim, Arc::new(Slow(0)));
+    assert_eq!(sim.counters().slow_completion_routines, 0);
+    send_one(&sim, Arc::new(Slow(20)));
+    assert_eq!(sim.counters().slow_completion_routines, 1);
+}
+
+#[test]
+#[should_panic(expected = "over the 1000 us budget")]
+fn a_completion_routine_over_a_strict_budget_panics() {
+    let sim = Sim::new(SimConfig::manual().with_routine_budget(RoutineBudget {
+        limit_us: 1_000,
+        strict: true,
+    }));
+    send_one(&sim, Arc::new(Slow(20)));
+}
