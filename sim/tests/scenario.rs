@@ -37,16 +37,19 @@ impl StreamReq {
     fn send_once(self: &Arc<Self>, t: &Tracked) -> bool {
         self.request.reuse().unwrap();
         // SAFETY: no buffers.
-        unsafe {
-            t.target
-                .format_request(
-                    &self.request,
-                    RequestType::Ioctl,
-                    IOCTL_ZEROSIZE,
-                    None,
-                    None,
-                )
-                .unwrap();
+        let formatted = unsafe {
+            t.target.format_request(
+                &self.request,
+                RequestType::Ioctl,
+                IOCTL_ZEROSIZE,
+                None,
+                None,
+            )
+        };
+        // A target closed meanwhile (removal, power-down) refuses the format,
+        // as KMDF does for a target that is not open: stop resending.
+        if formatted.is_err() {
+            return false;
         }
         t.target
             .send(&self.request, SendOptions::default(), Arc::clone(self))

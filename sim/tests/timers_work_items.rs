@@ -327,8 +327,11 @@ fn dropping_a_work_item_from_its_own_handler_does_not_wait_for_itself() {
     let sim = Sim::new(SimConfig::default());
     let h = Arc::new(SelfDropper::default());
     let w = sim.create_work_item(Arc::clone(&h)).unwrap();
-    w.enqueue().unwrap();
-    *h.item.lock().unwrap() = Some(w);
+    // The handler must find the item: store it before the enqueue (the
+    // handler may run before `enqueue` returns; it waits for this lock).
+    let mut slot = h.item.lock().unwrap();
+    slot.insert(w).enqueue().unwrap();
+    drop(slot);
     assert!(sim.wait_quiescent(Duration::from_secs(5)));
     let deadline = Instant::now() + Duration::from_secs(5);
     while !h.dropped.load(Ordering::SeqCst) && Instant::now() < deadline {
