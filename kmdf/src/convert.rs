@@ -8,7 +8,7 @@
 
 use alloc::string::String;
 
-use dmf_wdf::{Guid, PowerState, Status, TargetState};
+use dmf_wdf::{Guid, InterfaceNotificationHandler, PowerState, Status, TargetState};
 
 /// 100 ns intervals per millisecond (`WDF_TIMEOUT_TO_MS` in `wdfcore.h`).
 pub const HUNDRED_NS_PER_MS: i64 = 10_000;
@@ -205,6 +205,43 @@ pub const GUID_DEVICE_INTERFACE_ARRIVAL: Guid =
 pub const GUID_DEVICE_INTERFACE_REMOVAL: Guid =
     Guid::from_u128(0xCB3A4005_46F0_11D0_B08F_00609713053F);
 
+/// Delivers one device-interface notification to `handler`: an arrival or a
+/// removal of `symbolic_link` (`None` when its name could not be decoded for
+/// lack of memory: nothing is delivered), per `event`
+/// ([`GUID_DEVICE_INTERFACE_ARRIVAL`] / [`GUID_DEVICE_INTERFACE_REMOVAL`];
+/// others are ignored).
+///
+/// Returns what the notification callback returns to the PnP manager:
+/// always `STATUS_SUCCESS`, which is what PnP expects from an
+/// interface-change callback whatever happened (only a query-remove can be
+/// vetoed, and not here). A removal missed for lack of memory still reaches
+/// an open target through its own remove callbacks.
+///
+/// ```
+/// use dmf_kmdf::convert::{deliver_interface_change, GUID_DEVICE_INTERFACE_ARRIVAL};
+/// struct Quiet;
+/// impl dmf_wdf::InterfaceNotificationHandler for Quiet {
+///     fn interface_arrived(&self, _: &str) {}
+///     fn interface_removed(&self, _: &str) {}
+/// }
+/// let status = deliver_interface_change(&Quiet, &GUID_DEVICE_INTERFACE_ARRIVAL, None);
+/// assert!(status.is_success());
+/// ```
+pub fn deliver_interface_change<H: InterfaceNotificationHandler + ?Sized>(
+    handler: &H,
+    event: &Guid,
+    symbolic_link: Option<String>,
+) -> Status {
+    if let Some(link) = symbolic_link {
+        if *event == GUID_DEVICE_INTERFACE_ARRIVAL {
+            handler.interface_arrived(&link);
+        } else if *event == GUID_DEVICE_INTERFACE_REMOVAL {
+            handler.interface_removed(&link);
+        }
+    }
+    Status::SUCCESS
+}
+
 /// Decodes a UTF-16 string (a `UNICODE_STRING` buffer, `Length / 2` units).
 ///
 /// Lossless for well-formed UTF-16; an unpaired surrogate (never produced by
@@ -316,6 +353,45 @@ pub mod wdk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Default)]
+    struct Seen(std::sync::Mutex<std::vec::Vec<(bool, String)>>);
+    impl InterfaceNotificationHandler for Seen {
+        fn interface_arrived(&self, link: &str) {
+            self.0.lock().unwrap().push((true, link.into()));
+        }
+        fn interface_removed(&self, link: &str) {
+            self.0.lock().unwrap().push((false, link.into()));
+        }
+    }
+
+    #[test]
+    fn interface_notifications_always_return_success_to_pnp() {
+        let seen = Seen::default();
+        let link = || Some(String::from(r"\??\ROOT#X#0000#{g}"));
+        let other = Guid::from_u128(1);
+        for (event, name) in [
+            (&GUID_DEVICE_INTERFACE_ARRIVAL, link()),
+            (&GUID_DEVICE_INTERFACE_REMOVAL, link()),
+            (&other, link()),
+            // The name could not be allocated: nothing delivered, and still
+            // success (a failure status means nothing to PnP here).
+            (&GUID_DEVICE_INTERFACE_ARRIVAL, None),
+        ] {
+            assert_eq!(
+                deliver_interface_change(&seen, event, name),
+                Status::SUCCESS
+            );
+        }
+        let seen = seen.0.into_inner().unwrap();
+        assert_eq!(
+            seen,
+            [
+                (true, String::from(r"\??\ROOT#X#0000#{g}")),
+                (false, String::from(r"\??\ROOT#X#0000#{g}")),
+            ]
+        );
+    }
 
     #[test]
     fn an_accepted_query_remove_closes_the_target() {

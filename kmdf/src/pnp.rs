@@ -13,9 +13,7 @@ use wdk_sys::{
 };
 
 use crate::convert::wdk::{guid_from_wdk, guid_to_wdk, nt_result};
-use crate::convert::{
-    utf16_to_string, GUID_DEVICE_INTERFACE_ARRIVAL, GUID_DEVICE_INTERFACE_REMOVAL,
-};
+use crate::convert::{deliver_interface_change, utf16_to_string};
 
 /// A registration of an [`InterfaceNotificationHandler`] for one interface
 /// class: `IoRegisterPlugPlayNotification(EventCategoryDeviceInterfaceChange,
@@ -151,18 +149,7 @@ unsafe extern "C" fn interface_change<H: InterfaceNotificationHandler>(
         // SAFETY: Buffer holds Length bytes of UTF-16 for the call.
         unsafe { core::slice::from_raw_parts(link.Buffer, usize::from(link.Length) / 2) }
     };
-    // PnP expects STATUS_SUCCESS from a notification callback whatever
-    // happens (a failure status means nothing to it for an interface change).
-    // Without memory for the name the event cannot be delivered; a removal
-    // missed here still reaches the open target through its own remove
-    // callbacks.
-    let Some(symbolic_link) = utf16_to_string(units) else {
-        return Status::SUCCESS.raw();
-    };
-    if event == GUID_DEVICE_INTERFACE_ARRIVAL {
-        handler.interface_arrived(&symbolic_link);
-    } else if event == GUID_DEVICE_INTERFACE_REMOVAL {
-        handler.interface_removed(&symbolic_link);
-    }
-    Status::SUCCESS.raw()
+    // Always STATUS_SUCCESS to PnP; without memory for the name nothing is
+    // delivered (see `deliver_interface_change`).
+    deliver_interface_change(handler, &event, utf16_to_string(units)).raw()
 }
