@@ -26,8 +26,7 @@ use crate::context::{
 use crate::convert::wdk::{failure, nt_result, status};
 use crate::convert::{
     io_target_state, open_allowed, query_remove_outcome, relative_timeout_100ns,
-    target_state_from_raw,
-    unicode_string_byte_len,
+    target_state_from_raw, unicode_string_byte_len,
 };
 use crate::lock::KmdfLock;
 use crate::memory::{pool_allocate, pool_free};
