@@ -225,8 +225,36 @@ impl<P: Platform> Lease<'_, P> {
         };
         drop(old);
         self.slot = slot;
+        // The target changed since this context was last used: make the idle
+        // ones fit it now too, so that none is first recreated later, in the
+        // middle of steady-state sends (as when more sends are in flight at
+        // once than ever before, which inline completion makes rare).
+        self.shared.refresh_idle(&self.target, self.target_gen);
         Ok(())
     }
+}
+
+/// The first idle entry (pooled and free, or reusable and not busy) whose
+/// request was created for a target other than `target_gen`'s.
+fn first_stale_idle<P: Platform>(st: &State<P>, target_gen: u64) -> Option<usize> {
+    if st.target_gen != target_gen {
+        return None;
+    }
+    st.entries.iter().position(|e| {
+        e.as_ref().is_some_and(|e| {
+            !e.owner
+                && e.cancel_holds == 0
+                && e.pending.is_none()
+                && !matches!(
+                    e.kind,
+                    Kind::Reuse {
+                        delete_pending: true,
+                        ..
+                    }
+                )
+                && e.slot.target_gen != target_gen
+        })
+    })
 }
 
 /// Makes an entry available again if nobody uses it; returns an entry to
@@ -364,6 +392,46 @@ impl<P: Platform> Shared<P> {
             send: None,
         });
         Ok((index, slot))
+    }
+
+    /// Recreates the request of every idle context made for an earlier
+    /// target, for `target` (generation `target_gen`), after a send found
+    /// its own context stale. Without this, a context preallocated (or last
+    /// used) before the target was set is recreated — two allocations — by
+    /// the first send that happens to take it, which may be long after the
+    /// sends reached their steady state. The entries stay idle (usable by
+    /// other sends) meanwhile: each new request is created outside the lock
+    /// and swapped in under it. Best effort: if a request cannot be created
+    /// now, the remaining stale contexts are recreated by their next send
+    /// ([`Lease::ensure_fresh`]), as before.
+    fn refresh_idle(self: &Arc<Self>, target: &Arc<P::IoTarget>, target_gen: u64) {
+        while first_stale_idle(&self.state.lock(), target_gen).is_some() {
+            let Ok(request) = self.platform.create_request(Some(&**target)) else {
+                return;
+            };
+            let (old, unused) = {
+                let mut st = self.state.lock();
+                match first_stale_idle(&st, target_gen) {
+                    Some(index) => {
+                        let slot = Arc::new(Slot {
+                            request,
+                            target_gen,
+                            index,
+                            shared: Arc::downgrade(self),
+                        });
+                        let e = st.entries[index].as_mut().expect("found above");
+                        (Some(core::mem::replace(&mut e.slot, slot)), None)
+                    }
+                    // Taken or refreshed by someone else meanwhile.
+                    None => (None, Some(request)),
+                }
+            };
+            drop(old);
+            if unused.is_some() {
+                drop(unused);
+                return;
+            }
+        }
     }
 
     /// Takes a pooled send context for the current target, growing the pool
