@@ -69,24 +69,37 @@ pub(crate) struct ObjectContext {
 
 /// `WDF_OBJECT_CONTEXT_TYPE_INFO` is plain data with pointers to statics.
 #[repr(transparent)]
-struct ContextTypeInfo(WDF_OBJECT_CONTEXT_TYPE_INFO);
+pub(crate) struct ContextTypeInfo(pub(crate) WDF_OBJECT_CONTEXT_TYPE_INFO);
 
 // SAFETY: the type info is immutable after initialisation and only points to
 // itself and to a string literal, both 'static; sharing it is what WDF does
 // with the C `_WDF_..._TYPE_INFO` globals.
 unsafe impl Sync for ContextTypeInfo {}
 
-/// What `WDF_DECLARE_CONTEXT_TYPE(ObjectContext)` declares: the type info whose
-/// `UniqueType` points to itself. Placed in `.data` like the C macro does
+/// `declare_context_type!(STATIC, Type, c"Name")`: what
+/// `WDF_DECLARE_CONTEXT_TYPE(Type)` declares, a type info whose `UniqueType`
+/// points to itself. Placed in `.data` like the C macro does
 /// (`WDF_TYPE_DEFAULT_SECTION_NAME`) and like the Rust echo sample.
-#[link_section = ".data"]
-static OBJECT_CONTEXT_TYPE_INFO: ContextTypeInfo = ContextTypeInfo(WDF_OBJECT_CONTEXT_TYPE_INFO {
-    Size: wdf_size::<WDF_OBJECT_CONTEXT_TYPE_INFO>(),
-    ContextName: c"DmfKmdfObjectContext".as_ptr().cast(),
-    ContextSize: size_of::<ObjectContext>(),
-    UniqueType: ptr::addr_of!(OBJECT_CONTEXT_TYPE_INFO.0),
-    EvtDriverGetUniqueContextType: None,
-});
+macro_rules! declare_context_type {
+    ($name:ident, $ty:ty, $label:expr) => {
+        #[link_section = ".data"]
+        static $name: $crate::context::ContextTypeInfo =
+            $crate::context::ContextTypeInfo(wdk_sys::WDF_OBJECT_CONTEXT_TYPE_INFO {
+                Size: $crate::context::wdf_size::<wdk_sys::WDF_OBJECT_CONTEXT_TYPE_INFO>(),
+                ContextName: $label.as_ptr().cast(),
+                ContextSize: core::mem::size_of::<$ty>(),
+                UniqueType: core::ptr::addr_of!($name.0),
+                EvtDriverGetUniqueContextType: None,
+            });
+    };
+}
+pub(crate) use declare_context_type;
+
+declare_context_type!(
+    OBJECT_CONTEXT_TYPE_INFO,
+    ObjectContext,
+    c"DmfKmdfObjectContext"
+);
 
 /// The object's [`ObjectContext`] (`WdfObjectGetTypedContext`), null if the
 /// object has none.

@@ -53,7 +53,6 @@ use alloc::boxed::Box;
 use core::cell::UnsafeCell;
 use core::ffi::{c_void, CStr};
 use core::fmt::{self, Write};
-use core::mem::size_of;
 use core::ptr;
 
 use dmf_wdf::{DeviceCallbacks, Guid, Lock, Result, Status};
@@ -63,8 +62,7 @@ use wdk_sys::{
     _WDF_SYNCHRONIZATION_SCOPE, _WDF_TRI_STATE, ACCESS_MASK, PDRIVER_OBJECT, ULONG, UNICODE_STRING,
     WDFCMRESLIST, WDFDEVICE, WDFDEVICE_INIT, WDFDRIVER, WDFKEY, WDFOBJECT, WDFQUEUE, WDFREQUEST,
     WDF_DRIVER_CONFIG, WDF_IO_QUEUE_CONFIG, WDF_NO_HANDLE, WDF_NO_OBJECT_ATTRIBUTES,
-    WDF_OBJECT_ATTRIBUTES, WDF_OBJECT_CONTEXT_TYPE_INFO, WDF_PNPPOWER_EVENT_CALLBACKS,
-    WDF_POWER_DEVICE_STATE,
+    WDF_OBJECT_ATTRIBUTES, WDF_PNPPOWER_EVENT_CALLBACKS, WDF_POWER_DEVICE_STATE,
 };
 
 pub use wdk_sys::{DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING};
@@ -261,23 +259,12 @@ struct ShellContext {
     drop_state: Option<unsafe fn(*mut c_void)>,
 }
 
-/// `WDF_OBJECT_CONTEXT_TYPE_INFO` is plain data pointing to statics.
-#[repr(transparent)]
-struct ContextTypeInfo(WDF_OBJECT_CONTEXT_TYPE_INFO);
-
-// SAFETY: immutable after initialisation, points only to itself and a string
-// literal, both 'static (what `WDF_DECLARE_CONTEXT_TYPE` declares in C).
-unsafe impl Sync for ContextTypeInfo {}
-
-/// `WDF_DECLARE_CONTEXT_TYPE(ShellContext)`.
-#[link_section = ".data"]
-static SHELL_CONTEXT_TYPE_INFO: ContextTypeInfo = ContextTypeInfo(WDF_OBJECT_CONTEXT_TYPE_INFO {
-    Size: wdf_size::<WDF_OBJECT_CONTEXT_TYPE_INFO>(),
-    ContextName: c"DmfKmdfShellContext".as_ptr().cast(),
-    ContextSize: size_of::<ShellContext>(),
-    UniqueType: ptr::addr_of!(SHELL_CONTEXT_TYPE_INFO.0),
-    EvtDriverGetUniqueContextType: None,
-});
+// `WDF_DECLARE_CONTEXT_TYPE(ShellContext)`.
+crate::context::declare_context_type!(
+    SHELL_CONTEXT_TYPE_INFO,
+    ShellContext,
+    c"DmfKmdfShellContext"
+);
 
 /// Frees a `DeviceState<D>` boxed by `evt_driver_device_add::<D>`.
 ///

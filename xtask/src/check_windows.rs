@@ -150,18 +150,7 @@ impl Toolchain {
 
 /// A TOML string literal for a path (for `--config` values).
 fn toml_path(path: &Path) -> String {
-    let text = path.display().to_string();
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::new_driver::toml_string(&path.display().to_string())
 }
 
 /// The arguments every cargo invocation of the check shares: build-std, the
