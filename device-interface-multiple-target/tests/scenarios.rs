@@ -454,25 +454,30 @@ fn remove_cancel_reopen_failure_reports_close() {
     assert_clean(&sim);
 }
 
-/// §3.6: surprise removal with I/O in flight reports QueryRemoveComplete
-/// then Close; the send completes (removed or cancelled).
-#[test]
-fn surprise_removal_order() {
-    let sim = sim();
-    let id = add_device(&sim, "a");
+/// A streaming module on device `id` with a long single send (context 1) in
+/// flight when the device is surprise-removed; returns the module and the
+/// receiver of that send's completion.
+fn stream_send_and_surprise_remove(
+    sim: &dmf_sim::Sim,
+    id: dmf_sim::DeviceId,
+) -> (
+    DeviceInterfaceMultipleTarget<dmf_sim::Sim, Recorder>,
+    mpsc::Receiver<(Status, usize)>,
+) {
     let dimt = created(
-        &sim,
+        sim,
         streaming_config(StreamMode::Automatic, 1),
         Recorder::default(),
     );
     let t = dimt.targets()[0];
     let (done, rx) = channel_completion();
-    let long = encode_sleep(10_000);
-    // SAFETY: `long` outlives the send: we wait for the completion below.
+    static LONG: std::sync::OnceLock<std::vec::Vec<u8>> = std::sync::OnceLock::new();
+    let long = LONG.get_or_init(|| encode_sleep(10_000).to_vec());
+    // SAFETY: `long` is 'static.
     unsafe {
         dimt.send(
             t,
-            Some(RawBuffer::from_slice(&long)),
+            Some(RawBuffer::from_slice(long)),
             None,
             sleep_params(),
             Some(done),
@@ -481,6 +486,16 @@ fn surprise_removal_order() {
     }
     .unwrap();
     sim.bus().surprise_remove(id).unwrap();
+    (dimt, rx)
+}
+
+/// §3.6: surprise removal with I/O in flight reports QueryRemoveComplete
+/// then Close; the send completes (removed or cancelled).
+#[test]
+fn surprise_removal_order() {
+    let sim = sim();
+    let id = add_device(&sim, "a");
+    let (dimt, rx) = stream_send_and_surprise_remove(&sim, id);
     let (status, _) = rx.recv_timeout(5 * SECOND).unwrap();
     assert!(
         status == Status::DEVICE_REMOVED || status == Status::CANCELLED,
@@ -1020,27 +1035,7 @@ fn surprise_removal_when_the_device_holds_io_non_cancelable() {
                 .with_surprise_removal(Status::NO_SUCH_DEVICE, 40),
         )
         .unwrap();
-    let dimt = created(
-        &sim,
-        streaming_config(StreamMode::Automatic, 1),
-        Recorder::default(),
-    );
-    let t = dimt.targets()[0];
-    let (done, rx) = channel_completion();
-    let long = encode_sleep(10_000);
-    // SAFETY: `long` outlives the send: we wait for the completion below.
-    unsafe {
-        dimt.send(
-            t,
-            Some(RawBuffer::from_slice(&long)),
-            None,
-            sleep_params(),
-            Some(done),
-            1,
-        )
-    }
-    .unwrap();
-    sim.bus().surprise_remove(id).unwrap();
+    let (dimt, rx) = stream_send_and_surprise_remove(&sim, id);
     assert_eq!(
         rx.recv_timeout(5 * SECOND).unwrap(),
         (Status::NO_SUCH_DEVICE, 1)
