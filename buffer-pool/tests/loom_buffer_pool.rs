@@ -18,7 +18,7 @@ use dmf_buffer_pool::{
 use dmf_wdf::{
     CompletionRoutine, Event, Guid, InterfaceNotificationHandler, IoTarget, Lock, Notification,
     OpenParams, Platform, RawBuffer, Request, RequestType, Result, SendOptions, SentIoAction,
-    Status, TargetEvents, TargetState, Timer, TimerHandler, WorkItem, WorkItemHandler,
+    Status, TargetEvents, TargetState, Timer, TimerHandler, WaitLock, WorkItem, WorkItemHandler,
 };
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Mutex, MutexGuard};
@@ -37,7 +37,8 @@ impl Request for Never {
     }
 }
 
-impl IoTarget for Never {
+// SAFETY: uninhabited: no value exists, so no method is ever called.
+unsafe impl IoTarget for Never {
     type Request = Never;
     fn open<E: TargetEvents>(&self, _: &OpenParams<'_>, _: std::sync::Arc<E>) -> Result<()> {
         match *self {}
@@ -95,7 +96,10 @@ struct WorkCore {
 
 struct LoomWorkItem(Arc<WorkCore>);
 
-impl WorkItem for LoomWorkItem {
+// SAFETY: `enqueue` only marks the item queued; the handler runs from
+// `run_work`, which the model calls from its own top-level code (never from a
+// timer handler or inside `enqueue`).
+unsafe impl WorkItem for LoomWorkItem {
     fn enqueue(&self) -> Result<()> {
         *self.0.queued.lock().unwrap() = true;
         Ok(())
@@ -122,7 +126,8 @@ impl Notification for Never {
 /// A spin lock on loom's mutex.
 struct LoomLock<T>(Mutex<T>);
 
-impl<T: Send> Lock<T> for LoomLock<T> {
+// SAFETY: loom's mutex gives one guard at a time and orders its holders.
+unsafe impl<T: Send> Lock<T> for LoomLock<T> {
     type Guard<'a>
         = MutexGuard<'a, T>
     where
@@ -168,7 +173,12 @@ struct TimerCore {
 
 struct LoomTimer(Arc<TimerCore>);
 
-impl Timer for LoomTimer {
+// SAFETY: the handler runs only from `fire`, for an arming by `start` (which
+// `fire` consumes), never inside `start` or `stop`; `stop` reports `true`
+// only when it cleared an arming `fire` had not consumed; `stop(true)` and
+// the drop wait until `fire` has left the handler; a dropped timer is
+// disarmed, so a later `fire` does nothing.
+unsafe impl Timer for LoomTimer {
     fn start(&self, _due_ms: u64) -> bool {
         let mut s = self.0.state.lock().unwrap();
         std::mem::replace(&mut s.armed, true)
@@ -181,6 +191,12 @@ impl Timer for LoomTimer {
             }
         }
         was
+    }
+}
+
+impl Drop for LoomTimer {
+    fn drop(&mut self) {
+        self.stop(true);
     }
 }
 
@@ -229,10 +245,28 @@ impl LoomPlatform {
     }
 }
 
-impl Platform for LoomPlatform {
+/// A sleeping lock on loom's mutex (the buffer pool takes none).
+struct LoomWaitLock<T>(Mutex<T>);
+
+// SAFETY: loom's mutex gives one guard at a time and orders its holders.
+unsafe impl<T: Send> WaitLock<T> for LoomWaitLock<T> {
+    type Guard<'a>
+        = MutexGuard<'a, T>
+    where
+        Self: 'a;
+    fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap()
+    }
+}
+
+// SAFETY: `allocate` returns a fresh block of the global allocator for the
+// layout, freed only by `deallocate`; the associated types are `unsafe impl`s
+// with their own justification.
+unsafe impl Platform for LoomPlatform {
     type IoTarget = Never;
     type Request = Never;
     type Lock<T: Send> = LoomLock<T>;
+    type WaitLock<T: Send> = LoomWaitLock<T>;
     type Event = LoomEvent;
     type Timer = LoomTimer;
     type WorkItem = LoomWorkItem;
@@ -250,6 +284,9 @@ impl Platform for LoomPlatform {
         self.allocations.fetch_sub(1, Ordering::SeqCst);
         // SAFETY: forwarded contract.
         unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
+    }
+    fn create_wait_lock<T: Send>(&self, value: T) -> Result<LoomWaitLock<T>> {
+        Ok(LoomWaitLock(Mutex::new(value)))
     }
     fn create_event(&self, signalled: bool) -> Result<LoomEvent> {
         Ok(LoomEvent(Mutex::new(signalled)))

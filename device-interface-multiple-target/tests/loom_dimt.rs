@@ -54,7 +54,8 @@ fn event() -> LoomEvent {
 /// A lock on loom's mutex.
 struct LoomLock<T>(Mutex<T>);
 
-impl<T: Send> Lock<T> for LoomLock<T> {
+// SAFETY: loom's mutex gives one guard at a time and orders its holders.
+unsafe impl<T: Send> Lock<T> for LoomLock<T> {
     type Guard<'a>
         = MutexGuard<'a, T>
     where

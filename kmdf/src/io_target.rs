@@ -125,7 +125,20 @@ impl KmdfIoTarget {
     }
 }
 
-impl IoTarget for KmdfIoTarget {
+// SAFETY: `send` hands the routine's `Arc` to `WdfRequestSend` as the
+// completion context; WDF calls the completion routine exactly once for a
+// request it accepted (TRUE), and for a refused one (FALSE) never, in which
+// case `send` clears the routine and drops the `Arc` itself. The sender's
+// writes happen before `WdfRequestSend`, and the I/O manager's completion
+// (`IoCompleteRequest`, the DPC or thread running the routine) is ordered
+// after it. The buffers are described by the request's preallocated memory
+// objects; the lower driver accesses them only through the IRP, which it
+// owns from `IoCallDriver` until it completes it, before the routine runs;
+// `WdfRequestReuse`, re-formatting and `WdfObjectDelete` only retarget or
+// delete the memory objects, never touching the bytes. A synchronous
+// `WdfRequestSend` returns only once the request completed (on timeout KMDF
+// cancels it and waits for the completion: `FxIoTarget::SubmitSync`).
+unsafe impl IoTarget for KmdfIoTarget {
     type Request = KmdfRequest;
 
     /// `WDF_IO_TARGET_OPEN_PARAMS_INIT_OPEN_BY_NAME` + the three PnP callbacks,

@@ -15,6 +15,7 @@
 //! | `Platform::now_100ns` | `KeQueryInterruptTimePrecise` | |
 //! | `Platform::allocate` / `deallocate` | `ExAllocatePool2(POOL_FLAG_NON_PAGED, size, 'DmfK')` / `ExFreePool`, over-allocated for alignments above 16 ([`memory`]) | |
 //! | `Lock<T>` | `KSPIN_LOCK` + `UnsafeCell<T>`, `KeAcquireSpinLockRaiseToDpc` / `KeReleaseSpinLock` | `KmdfLock`, `KmdfLockGuard` |
+//! | `WaitLock<T>` (`Platform::create_wait_lock`) | `WdfWaitLockCreate` (parent = device) + `UnsafeCell<T>`, `WdfWaitLockAcquire` (NULL timeout) / `WdfWaitLockRelease`, `WdfObjectDelete` | `KmdfWaitLock`, `KmdfWaitLockGuard` |
 //! | `Event` | `KEVENT` (`NotificationEvent`) in its own pool block, `KeSetEvent` / `KeClearEvent` / `KeReadStateEvent` / `KeWaitForSingleObject` | `KmdfEvent` |
 //! | `Timer` | `WdfTimerCreate` (passive, not serialised, parent = device), `WdfTimerStart(WDF_REL_TIMEOUT_IN_MS)`, `WdfTimerStop`, `WdfObjectDelete` | `KmdfTimer` |
 //! | `WorkItem` | `WdfWorkItemCreate` (parent = device), `WdfWorkItemEnqueue`, `WdfWorkItemFlush` | `KmdfWorkItem` |
@@ -118,6 +119,8 @@ pub mod shell;
 #[cfg(all(windows, target_env = "msvc"))]
 pub mod timer;
 #[cfg(all(windows, target_env = "msvc"))]
+pub mod wait_lock;
+#[cfg(all(windows, target_env = "msvc"))]
 pub mod work_item;
 
 #[cfg(all(windows, target_env = "msvc"))]
@@ -134,5 +137,7 @@ pub use pnp::KmdfNotification;
 pub use request::KmdfRequest;
 #[cfg(all(windows, target_env = "msvc"))]
 pub use timer::KmdfTimer;
+#[cfg(all(windows, target_env = "msvc"))]
+pub use wait_lock::{KmdfWaitLock, KmdfWaitLockGuard};
 #[cfg(all(windows, target_env = "msvc"))]
 pub use work_item::KmdfWorkItem;

@@ -35,7 +35,12 @@ unsafe impl<T: Send> Send for KmdfLock<T> {}
 // so sharing the lock only ever gives one thread at a time a `&mut T`.
 unsafe impl<T: Send> Sync for KmdfLock<T> {}
 
-impl<T: Send> Lock<T> for KmdfLock<T> {
+// SAFETY: `KeAcquireSpinLockRaiseToDpc` returns only once this processor owns
+// the spin lock, which no other acquisition can then take until
+// `KeReleaseSpinLock` (an interlocked exchange with full barriers, ordering
+// the holders). The guard is the only access to `value` (invariant), created
+// by `lock` and releasing the spin lock in its drop.
+unsafe impl<T: Send> Lock<T> for KmdfLock<T> {
     type Guard<'a>
         = KmdfLockGuard<'a, T>
     where

@@ -17,6 +17,7 @@ use crate::memory::{pool_allocate, pool_free};
 use crate::pnp::KmdfNotification;
 use crate::request::KmdfRequest;
 use crate::timer::KmdfTimer;
+use crate::wait_lock::KmdfWaitLock;
 use crate::work_item::KmdfWorkItem;
 
 /// The platform of a KMDF driver: the client `WDFDEVICE` that every object
@@ -60,10 +61,15 @@ impl KmdfPlatform {
     }
 }
 
-impl Platform for KmdfPlatform {
+// SAFETY: `allocate` returns non-paged pool (`ExAllocatePool2`) aligned and
+// sized for the layout, owned by the caller until `deallocate` frees it with
+// `ExFreePool`; pool memory does not depend on this handle. The associated
+// types are `unsafe impl`s of their traits, each justified where it is.
+unsafe impl Platform for KmdfPlatform {
     type IoTarget = KmdfIoTarget;
     type Request = KmdfRequest;
     type Lock<T: Send> = KmdfLock<T>;
+    type WaitLock<T: Send> = KmdfWaitLock<T>;
     type Event = KmdfEvent;
     type Timer = KmdfTimer;
     type WorkItem = KmdfWorkItem;
@@ -92,6 +98,10 @@ impl Platform for KmdfPlatform {
 
     fn create_event(&self, signalled: bool) -> Result<KmdfEvent> {
         KmdfEvent::new(signalled)
+    }
+
+    fn create_wait_lock<T: Send>(&self, value: T) -> Result<KmdfWaitLock<T>> {
+        KmdfWaitLock::new(self.device, value)
     }
 
     fn create_timer<H: TimerHandler>(&self, handler: Arc<H>) -> Result<KmdfTimer> {

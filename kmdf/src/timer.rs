@@ -80,7 +80,15 @@ impl KmdfTimer {
     }
 }
 
-impl Timer for KmdfTimer {
+// SAFETY: a one-shot `WDFTIMER` queues its DPC/work only through
+// `WdfTimerStart` (a kernel timer), and runs `EvtTimerFunc` at most once per
+// expiry on a system worker thread, never inside `WdfTimerStart` or
+// `WdfTimerStop`; `WdfTimerStop` returns TRUE only when it dequeued the timer
+// before it expired; with Wait = TRUE (and in `drop`, which stops with
+// Wait = TRUE before `WdfObjectDelete`) it returns once a running callback
+// has returned (`FxTimer::Stop` flushes the callback). Deleted, the timer is
+// disarmed and never runs again.
+unsafe impl Timer for KmdfTimer {
     fn start(&self, due_ms: u64) -> bool {
         // SAFETY: live timer (invariant); IRQL <= DISPATCH_LEVEL.
         let was_queued = unsafe {

@@ -71,7 +71,10 @@ impl KmdfWorkItem {
     }
 }
 
-impl WorkItem for KmdfWorkItem {
+// SAFETY: `WdfWorkItemEnqueue` queues the item to a system worker thread
+// (`IoQueueWorkItem`) and returns; `EvtWorkItemFunc` runs later on that
+// worker at PASSIVE_LEVEL, never nested in the caller of `enqueue`.
+unsafe impl WorkItem for KmdfWorkItem {
     /// `WdfWorkItemEnqueue` returns nothing and cannot fail.
     fn enqueue(&self) -> Result<()> {
         // SAFETY: live work item (invariant); IRQL <= DISPATCH_LEVEL.

@@ -60,11 +60,13 @@ pub enum FaultPoint {
     EventCreation,
     /// [`Platform::register_interface_notification`](dmf_wdf::Platform::register_interface_notification) fails.
     NotificationRegistration,
+    /// [`Platform::create_wait_lock`](dmf_wdf::Platform::create_wait_lock) fails.
+    WaitLockCreation,
 }
 
 impl FaultPoint {
     /// Every fault point.
-    pub const ALL: [FaultPoint; 12] = [
+    pub const ALL: [FaultPoint; 13] = [
         FaultPoint::Allocation,
         FaultPoint::RequestCreation,
         FaultPoint::TargetCreation,
@@ -77,6 +79,7 @@ impl FaultPoint {
         FaultPoint::TimerCreation,
         FaultPoint::EventCreation,
         FaultPoint::NotificationRegistration,
+        FaultPoint::WaitLockCreation,
     ];
 
     const fn index(self) -> usize {
@@ -97,6 +100,7 @@ impl FaultPoint {
             | FaultPoint::WorkItemEnqueue
             | FaultPoint::TimerCreation
             | FaultPoint::EventCreation
+            | FaultPoint::WaitLockCreation
             | FaultPoint::NotificationRegistration => Status::INSUFFICIENT_RESOURCES,
         }
     }
@@ -185,7 +189,7 @@ const LINK_STREAM: u64 = 0xFA17_1000;
 pub(crate) struct FaultState {
     seed: u64,
     points: Mutex<Vec<Decider>>,
-    enabled: [AtomicBool; 12],
+    enabled: [AtomicBool; FaultPoint::ALL.len()],
     links: Mutex<HashMap<String, Decider>>,
     links_enabled: AtomicBool,
     spike_extra_ms: AtomicU64,

@@ -466,7 +466,19 @@ impl SimIoTarget {
     }
 }
 
-impl IoTarget for SimIoTarget {
+// SAFETY: the simulated IRP of a request is completed exactly once (a
+// per-send generation guards every completion path: device, cancel, timeout,
+// purge, close, shutdown), and its completion delivers the routine stored by
+// the accepted `send` once; a refused send returns before the routine is
+// stored and drops it. The sender's writes happen before the IRP is queued
+// or dispatched through the simulator's mutexes and channels, which the
+// completing thread goes through too. Devices reach the formatted buffers
+// only through `Irp`, which hands them out under the request's buffer lock
+// and only while that send is still at the device; every completion path
+// takes that lock before completing, so no device access outlives the
+// completion (a completed IRP's buffers read as empty). `send_synchronously`
+// waits for the completion (cancelling on timeout) before returning.
+unsafe impl IoTarget for SimIoTarget {
     type Request = SimRequest;
 
     fn open<E: TargetEvents>(

@@ -34,7 +34,7 @@
 //! | PnP manager, device interfaces | [`Bus`] |
 //! | `IoRegisterPlugPlayNotification` | [`SimNotification`] |
 //! | the client `WDFDEVICE` (PnP/power callbacks) | [`ClientDevice`] |
-//! | `WDFSPINLOCK`, `KEVENT`, `WDFTIMER`, `WDFWORKITEM` | [`SimLock`], [`SimEvent`], [`SimTimer`], [`SimWorkItem`] |
+//! | `WDFSPINLOCK`, `WDFWAITLOCK`, `KEVENT`, `WDFTIMER`, `WDFWORKITEM` | [`SimLock`], [`SimWaitLock`], [`SimEvent`], [`SimTimer`], [`SimWorkItem`] |
 //!
 //! ## Strict behaviours
 //!
@@ -54,6 +54,7 @@
 //! | `WdfTimerStop(Wait = TRUE)` and timer deletion break into the verifier above `PASSIVE_LEVEL` (`FxTimer::Stop`) | dropping a [`SimTimer`] or `stop(true)` in dispatch context panics | always | `timers_work_items::dropping_a_timer_in_dispatch_context_panics`; buffer-pool `timer_contract`; CRT `power`, `streaming`, `prop_crt` |
 //! | stopping with wait or deleting a timer from its own callback deadlocks (`FxTimer::Stop`, `FxTimer::FlushAndRundown`) | dropping a [`SimTimer`] or `stop(true)` from its own handler panics | always | `timers_work_items::dropping_a_timer_from_its_own_handler_panics`; buffer-pool `timer_contract`, `model` |
 //! | `WdfWorkItemFlush` from the item's own callback deadlocks (`FxWorkItem::FlushAndWait`); deletion waits at `PASSIVE_LEVEL` (`FxWorkItem::WaitForSignal`), except on the item's own callback thread | `flush` from the handler or in dispatch context panics; dropping in dispatch context panics; dropping from the own handler does not wait | always | `timers_work_items::dropping_a_work_item_in_dispatch_context_panics`, `…_from_its_own_handler_does_not_wait_for_itself` |
+//! | `WdfWaitLockAcquire` without timeout is `PASSIVE_LEVEL` only; a wait lock is not recursive | acquiring a [`SimWaitLock`] in dispatch context (a completion routine, a spin lock held) panics; acquiring it again on the holding thread panics | always | `strict::acquiring_a_wait_lock_with_a_spin_lock_held_panics`, `strict::acquiring_a_wait_lock_in_a_completion_routine_panics`, `strict::acquiring_a_wait_lock_twice_on_one_thread_panics` |
 //! | `WdfIoTargetCreate` and `IoRegisterPlugPlayNotification` are `PASSIVE_LEVEL` only | both panic in dispatch context | always | `strict::create_io_target_in_dispatch_context_panics`, `strict::register_interface_notification_in_dispatch_context_panics` |
 //! | completion routines run at `DISPATCH_LEVEL`; long ones starve the processor (DPC watchdog) | a routine running longer than the budget is counted ([`Counters::slow_completion_routines`]) and logged; with `strict` it panics | [`RoutineBudget`] (default 100 ms, counted only) | `strict::a_completion_routine_over_budget_is_counted`, `…_over_a_strict_budget_panics` |
 //! | with `PNPNOTIFY_DEVICE_INTERFACE_INCLUDE_EXISTING_INTERFACES`, existing interfaces are reported on the registering thread before registration returns | per registration (seeded draw): reported inline while the PnP thread is held, or later on the PnP thread | [`NotificationConfig::existing_inline_per_million`] (default half) | `strict::existing_interfaces_can_be_reported_on_the_registering_thread_before_it_returns`, `strict::the_default_mix_is_reproducible_from_the_seed`; every DIMT test |
@@ -185,7 +186,7 @@ pub use crate::irp::{CancelRoutine, Irp, IrpBuffers, IrpId, IrpInput, IrpOutput}
 pub use crate::pnp::SimNotification;
 pub use crate::request::SimRequest;
 pub use crate::rng::SplitMix64;
-pub use crate::sync::{SimEvent, SimLock, SimLockGuard};
+pub use crate::sync::{SimEvent, SimLock, SimLockGuard, SimWaitLock, SimWaitLockGuard};
 pub use crate::timer::SimTimer;
 pub use crate::work_item::SimWorkItem;
 
@@ -386,10 +387,15 @@ impl Sim {
     }
 }
 
-impl Platform for Sim {
+// SAFETY: `allocate` returns a fresh block of the global allocator for the
+// exact layout (a dangling, aligned pointer for a zero size), which only
+// `deallocate` frees, whatever happens to the `Sim` handles; the associated
+// types are `unsafe impl`s of their traits, each with its own justification.
+unsafe impl Platform for Sim {
     type IoTarget = SimIoTarget;
     type Request = SimRequest;
     type Lock<T: Send> = SimLock<T>;
+    type WaitLock<T: Send> = SimWaitLock<T>;
     type Event = SimEvent;
     type Timer = SimTimer;
     type WorkItem = SimWorkItem;
@@ -414,6 +420,13 @@ impl Platform for Sim {
             return Err(status);
         }
         Ok(SimEvent::new(Arc::clone(self.core()), signalled))
+    }
+
+    fn create_wait_lock<T: Send>(&self, value: T) -> dmf_wdf::Result<SimWaitLock<T>> {
+        if let Some(status) = self.core().faults.check(FaultPoint::WaitLockCreation) {
+            return Err(status);
+        }
+        Ok(SimWaitLock::new(value))
     }
 
     fn create_timer<H: TimerHandler>(&self, handler: Arc<H>) -> dmf_wdf::Result<SimTimer> {

@@ -1,4 +1,4 @@
-//! Spin locks and events.
+//! Spin locks, wait locks and events.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use dmf_wdf::{Event, Lock};
+use dmf_wdf::{Event, Lock, WaitLock};
 
 use crate::context::{self, DispatchScope};
 use crate::core::{lock, Core};
@@ -67,7 +67,10 @@ impl<T> Drop for SimLockGuard<'_, T> {
     }
 }
 
-impl<T: Send> Lock<T> for SimLock<T> {
+// SAFETY: the value lives in a `std::sync::Mutex`, whose guard is the only
+// way to reach it and which orders successive holders (release/acquire); a
+// `SimLockGuard` wraps exactly one `MutexGuard` of that mutex.
+unsafe impl<T: Send> Lock<T> for SimLock<T> {
     type Guard<'a>
         = SimLockGuard<'a, T>
     where
@@ -93,6 +96,97 @@ impl<T: Send> Lock<T> for SimLock<T> {
             guard,
             owner: &self.owner,
             _dispatch: dispatch,
+        }
+    }
+}
+
+/// A sleeping lock owning a `T` (`WDFWAITLOCK`), built on `std::sync::Mutex`
+/// (poisoning is ignored); created with
+/// [`Platform::create_wait_lock`](dmf_wdf::Platform::create_wait_lock).
+///
+/// As strict as KMDF: acquiring it in dispatch context (inside a completion
+/// routine, or while a spin lock is held) panics, as KMDF's verifier breaks
+/// on `WdfWaitLockAcquire` without timeout above `PASSIVE_LEVEL`; acquiring
+/// it again on the thread holding it panics instead of deadlocking. Holding
+/// it does not put the thread in dispatch context: holders may block.
+///
+/// ```
+/// use dmf_sim::{Sim, SimConfig};
+/// use dmf_wdf::{Platform, WaitLock};
+/// let sim = Sim::new(SimConfig::default());
+/// let lock = sim.create_wait_lock(1).unwrap();
+/// *lock.lock() += 1;
+/// assert_eq!(*lock.lock(), 2);
+/// ```
+pub struct SimWaitLock<T> {
+    mutex: Mutex<T>,
+    owner: AtomicUsize,
+}
+
+impl<T: fmt::Debug> fmt::Debug for SimWaitLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.mutex.try_lock() {
+            Ok(v) => f.debug_tuple("SimWaitLock").field(&*v).finish(),
+            Err(_) => f.write_str("SimWaitLock(<locked>)"),
+        }
+    }
+}
+
+impl<T> SimWaitLock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        SimWaitLock {
+            mutex: Mutex::new(value),
+            owner: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// The guard of a [`SimWaitLock`].
+pub struct SimWaitLockGuard<'a, T> {
+    guard: MutexGuard<'a, T>,
+    owner: &'a AtomicUsize,
+}
+
+impl<T> Deref for SimWaitLockGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for SimWaitLockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T> Drop for SimWaitLockGuard<'_, T> {
+    fn drop(&mut self) {
+        self.owner.store(0, Ordering::Release);
+    }
+}
+
+// SAFETY: the value lives in a `std::sync::Mutex`, whose guard is the only
+// way to reach it and which orders successive holders (release/acquire); a
+// `SimWaitLockGuard` wraps exactly one `MutexGuard` of that mutex.
+unsafe impl<T: Send> WaitLock<T> for SimWaitLock<T> {
+    type Guard<'a>
+        = SimWaitLockGuard<'a, T>
+    where
+        Self: 'a;
+
+    fn lock(&self) -> SimWaitLockGuard<'_, T> {
+        context::assert_passive("WaitLock::lock (WdfWaitLockAcquire)");
+        let me = context::thread_token();
+        assert!(
+            self.owner.load(Ordering::Acquire) != me,
+            "dmf-sim: wait lock acquired again by the thread holding it (it would deadlock)"
+        );
+        let guard = self.mutex.lock().unwrap_or_else(PoisonError::into_inner);
+        self.owner.store(me, Ordering::Release);
+        SimWaitLockGuard {
+            guard,
+            owner: &self.owner,
         }
     }
 }

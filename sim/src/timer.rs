@@ -172,7 +172,14 @@ impl SimTimer {
     }
 }
 
-impl Timer for SimTimer {
+// SAFETY: the handler runs only from `fire`, for the generation `start`
+// armed, after clearing `armed` under the state mutex, so at most once per
+// arming and only from the scheduler (never inside `start` or `stop`);
+// `stop` clears `armed` under the same mutex and reports `true` only for an
+// arming that had not started firing; with `wait` (and on drop outside the
+// handler) it waits on `idle` until `running` is false, and a dropped timer
+// is disarmed, so no later expiry runs its handler.
+unsafe impl Timer for SimTimer {
     fn start(&self, due_ms: u64) -> bool {
         let (was_armed, gen) = {
             let mut s = self.inner.lock();

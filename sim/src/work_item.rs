@@ -135,7 +135,10 @@ impl SimWorkItem {
     }
 }
 
-impl WorkItem for SimWorkItem {
+// SAFETY: `enqueue` only pushes a job to the passive workers' queue; the
+// handler runs from `run`, called by a passive worker thread for that job,
+// never nested in the caller of `enqueue` or in any other callback.
+unsafe impl WorkItem for SimWorkItem {
     fn enqueue(&self) -> dmf_wdf::Result<()> {
         let core = &self.inner.core;
         if core.is_shutting_down() {

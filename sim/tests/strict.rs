@@ -1,6 +1,6 @@
 //! Strict behaviours where KMDF / Windows allow what the layers must cope
 //! with: interface notifications reported inline or repeated, passive-only
-//! object creation, the completion-routine budget.
+//! object creation, passive-only wait locks, the completion-routine budget.
 
 mod common;
 
@@ -11,7 +11,7 @@ use common::*;
 use dmf_sim::{FixedResponseDevice, NotificationConfig, RoutineBudget, Sim, SimConfig};
 use dmf_wdf::{
     Completed, CompletionRoutine, Guid, Lock, Notification, Platform, RequestType, SendOptions,
-    Status,
+    Status, WaitLock,
 };
 
 const G: Guid = Guid::from_u128(0xCCCC_0000_0000_0000_0000_0000_0000_0001);
@@ -127,6 +127,93 @@ fn register_interface_notification_in_dispatch_context_panics() {
     let lock = <Sim as Platform>::Lock::new(());
     let _held = lock.lock();
     let _ = sim.register_interface_notification(&G, Interfaces::new("r", &Log::default()));
+}
+
+#[test]
+#[should_panic(expected = "dispatch context")]
+fn acquiring_a_wait_lock_with_a_spin_lock_held_panics() {
+    let sim = Sim::new(SimConfig::manual());
+    let wait_lock = sim.create_wait_lock(0u32).unwrap();
+    let lock = <Sim as Platform>::Lock::new(());
+    let _held = lock.lock();
+    let _ = wait_lock.lock();
+}
+
+#[test]
+#[should_panic(expected = "acquired again")]
+fn acquiring_a_wait_lock_twice_on_one_thread_panics() {
+    let sim = Sim::new(SimConfig::manual());
+    let wait_lock = sim.create_wait_lock(0u32).unwrap();
+    let _first = wait_lock.lock();
+    let _ = wait_lock.lock();
+}
+
+#[test]
+fn a_wait_lock_holder_may_block_and_holders_never_overlap() {
+    let sim = Sim::new(SimConfig::default());
+    let wait_lock = Arc::new(sim.create_wait_lock(0usize).unwrap());
+    let event = Arc::new(sim.create_event(false).unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (wait_lock, event) = (Arc::clone(&wait_lock), Arc::clone(&event));
+            std::thread::spawn(move || {
+                for _ in 0..100 {
+                    let mut inside = wait_lock.lock();
+                    let before = *inside;
+                    // A holder may block (a spin-lock holder may not).
+                    dmf_wdf::Event::wait(&*event, Some(0));
+                    std::thread::yield_now();
+                    *inside = before + 1;
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(*wait_lock.lock(), 400);
+}
+
+#[test]
+fn wait_lock_creation_can_fail_by_injection() {
+    let sim = Sim::new(SimConfig::manual());
+    sim.faults().set(
+        dmf_sim::FaultPoint::WaitLockCreation,
+        dmf_sim::FaultPlan::Next(1),
+    );
+    assert_eq!(
+        sim.create_wait_lock(()).err(),
+        Some(Status::INSUFFICIENT_RESOURCES)
+    );
+    assert!(sim.create_wait_lock(()).is_ok());
+}
+
+/// Takes a wait lock in its completion routine: a verifier break in KMDF.
+struct TakesWaitLock(Arc<<Sim as Platform>::WaitLock<()>>);
+
+impl CompletionRoutine for TakesWaitLock {
+    fn completed(self: Arc<Self>, _: Completed) {
+        let _ = self.0.lock();
+    }
+}
+
+#[test]
+#[should_panic(expected = "dispatch context")]
+fn acquiring_a_wait_lock_in_a_completion_routine_panics() {
+    let sim = Sim::new(SimConfig::manual());
+    let (_, link) = add_device(&sim, "dev", G, device());
+    let events = Events::new("t", &Log::default(), OnQuery::AcceptAndClose);
+    let target = open(&sim, &link, &events);
+    let request = sim.create_request(Some(&target)).unwrap();
+    // SAFETY: no buffers.
+    unsafe {
+        dmf_wdf::IoTarget::format_request(&*target, &request, RequestType::Ioctl, 1, None, None)
+            .unwrap();
+    }
+    let routine = Arc::new(TakesWaitLock(Arc::new(sim.create_wait_lock(()).unwrap())));
+    dmf_wdf::IoTarget::send(&*target, &request, SendOptions::default(), routine).unwrap();
+    // With a manual clock the completion runs here, and its panic with it.
+    sim.run_until_idle();
 }
 
 struct Slow(u64);

@@ -148,7 +148,31 @@ pub struct OpenParams<'a> {
 ///
 /// [`state`](IoTarget::state) alone therefore does not tell whether a target
 /// is open.
-pub trait IoTarget: Send + Sync + Sized + 'static {
+///
+/// # Safety
+///
+/// The layers hand memory they own to a request with
+/// [`format_request`](IoTarget::format_request) and take it back when the
+/// request completes; their completion routines take ownership of per-request
+/// state that the sender wrote before sending. Implementers must ensure that:
+///
+/// * for every [`send`](IoTarget::send) that returns `Ok`, the routine's
+///   [`completed`](crate::CompletionRoutine::completed) is called exactly
+///   once, with the `Arc` given to `send` (later, or already during the
+///   call);
+/// * for every `send` that returns `Err`, the routine is dropped without
+///   being called, and the request was not handed to the device;
+/// * everything the sender did before calling `send` happens before the
+///   completion routine runs;
+/// * the buffers given to `format_request` are accessed only while a send of
+///   that request is in flight (`input` only read, `output` read or
+///   written), and no longer once the completion routine has been called,
+///   the synchronous send has returned, or the send has been refused;
+///   reusing, re-formatting or dropping the request never touches them;
+/// * [`send_synchronously`](IoTarget::send_synchronously) returns only once
+///   the request has completed (also on timeout, where the request is
+///   cancelled and waited for) or was refused.
+pub unsafe trait IoTarget: Send + Sync + Sized + 'static {
     /// The request type of the platform.
     type Request: crate::Request;
 
@@ -236,6 +260,11 @@ pub trait IoTarget: Send + Sync + Sized + 'static {
 
 /// A `WDFREQUEST` owned by the caller. Dropping it deletes it; it must not be
 /// dropped while a send of it is in flight.
+///
+/// A safe trait: what happens to a request's buffers and completion routine
+/// is the [`IoTarget`]'s guarantee (see its safety section). Reusing and
+/// cancelling only change what status a later completion reports, which no
+/// `unsafe` code depends on.
 pub trait Request: Send + Sync + Sized + 'static {
     /// Re-initialises a completed request for another send (`WdfRequestReuse`).
     ///

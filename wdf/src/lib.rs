@@ -12,6 +12,7 @@
 //! | completion routine | [`CompletionRoutine`] |
 //! | memory handed to a device | [`RawBuffer`], [`Platform::allocate`] |
 //! | `WDFSPINLOCK` / `KSPIN_LOCK` | [`Lock`] |
+//! | `WDFWAITLOCK` | [`WaitLock`], [`Platform::create_wait_lock`] |
 //! | `KEVENT` | [`Event`] |
 //! | `WDFTIMER` | [`Timer`], [`TimerHandler`] |
 //! | `WDFWORKITEM` | [`WorkItem`], [`WorkItemHandler`] |
@@ -24,6 +25,21 @@
 //! The seam sits at the level of WDF objects so that the kernel backend
 //! (`dmf-kmdf`) is a thin 1:1 mapping onto `wdk-sys` and all interesting logic
 //! lives above it, where the simulator (`dmf-sim`) runs it on any host.
+//!
+//! ## Safety of the seam
+//!
+//! The layers' `unsafe` code relies on what a backend guarantees: memory
+//! from [`Platform::allocate`] is valid and exclusive, locks exclude, a
+//! completion routine runs exactly once per accepted send and never for a
+//! refused one, a device no longer touches a request's buffers once the
+//! request completed, a timer's handler never runs after the timer is gone.
+//! The traits carrying such guarantees are `unsafe trait`s ([`Platform`],
+//! [`IoTarget`], [`Lock`], [`WaitLock`], [`Timer`], [`WorkItem`]), each with
+//! a `# Safety` section listing exactly what an implementation promises; a
+//! backend implements them with `unsafe impl`, stating why it keeps those
+//! promises. The others ([`Request`], [`Event`], [`Notification`], the
+//! callback traits the layers implement) are safe: their docs say why
+//! nothing unsafe depends on them.
 //!
 //! ## Contexts
 //!
@@ -65,6 +81,6 @@ pub use pnp::{InterfaceNotificationHandler, Notification};
 pub use request::{Completed, CompletionRoutine, RawBuffer, RequestType, SendOptions};
 pub use rundown::{Rundown, RundownGuard};
 pub use status::{Result, Status};
-pub use sync::{Event, Lock};
+pub use sync::{Event, Lock, WaitLock};
 pub use timer::{Timer, TimerHandler};
 pub use work_item::{WorkItem, WorkItemHandler};

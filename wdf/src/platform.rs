@@ -5,7 +5,7 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use crate::pnp::{InterfaceNotificationHandler, Notification};
-use crate::sync::{Event, Lock};
+use crate::sync::{Event, Lock, WaitLock};
 use crate::timer::{Timer, TimerHandler};
 use crate::work_item::{WorkItem, WorkItemHandler};
 use crate::{Guid, IoTarget, Request, Result};
@@ -18,13 +18,32 @@ use crate::{Guid, IoTarget, Request, Result};
 ///
 /// Two implementations exist: `dmf-sim` (std, simulated device stack, the
 /// default for tests and the demo) and `dmf-kmdf` (on `wdk-sys`, Windows only).
-pub trait Platform: Clone + Send + Sync + 'static {
+///
+/// # Safety
+///
+/// The layers hand the memory of [`allocate`](Platform::allocate) to devices
+/// and build their own objects in it (the buffer pool's blocks). Implementers
+/// must ensure that:
+///
+/// * a pointer returned by `allocate(layout)` is aligned to `layout.align()`
+///   and valid for reads and writes of `layout.size()` bytes until it is
+///   passed to [`deallocate`](Platform::deallocate), and no other allocation
+///   overlaps it meanwhile (nobody else accesses that memory);
+/// * the memory stays valid whatever happens to the platform value it came
+///   from (clones, drops): only `deallocate` ends it;
+/// * every associated type meets the safety contract of its trait
+///   ([`IoTarget`], [`Lock`], [`WaitLock`], [`Timer`], [`WorkItem`]); those
+///   traits are `unsafe` themselves.
+pub unsafe trait Platform: Clone + Send + Sync + 'static {
     /// `WDFIOTARGET`.
     type IoTarget: IoTarget<Request = Self::Request>;
     /// `WDFREQUEST`.
     type Request: Request;
     /// A spin lock owning data.
     type Lock<T: Send>: Lock<T>;
+    /// A sleeping (passive-level) lock owning data, created with
+    /// [`create_wait_lock`](Platform::create_wait_lock).
+    type WaitLock<T: Send>: WaitLock<T>;
     /// A manual-reset event.
     type Event: Event;
     /// A one-shot passive timer.
@@ -37,7 +56,9 @@ pub trait Platform: Clone + Send + Sync + 'static {
     /// Monotonic time in 100 ns units (`KeQueryInterruptTime`).
     fn now_100ns(&self) -> u64;
 
-    /// Allocates non-paged memory for buffers handed to devices.
+    /// Allocates non-paged memory for buffers handed to devices: aligned to
+    /// `layout.align()`, valid for `layout.size()` bytes, exclusively the
+    /// caller's until [`deallocate`](Platform::deallocate).
     /// `None` on failure (the simulator can inject failures).
     fn allocate(&self, layout: Layout) -> Option<NonNull<u8>>;
 
@@ -51,6 +72,11 @@ pub trait Platform: Clone + Send + Sync + 'static {
 
     /// Creates a manual-reset event, signalled or not.
     fn create_event(&self, signalled: bool) -> Result<Self::Event>;
+
+    /// Creates an unlocked sleeping lock holding `value` (`WdfWaitLockCreate`,
+    /// parented to the client device; deleted when dropped). Fails when the
+    /// platform cannot create the object (the simulator can inject this).
+    fn create_wait_lock<T: Send>(&self, value: T) -> Result<Self::WaitLock<T>>;
 
     /// Creates a one-shot timer running `handler` at passive level.
     fn create_timer<H: TimerHandler>(&self, handler: Arc<H>) -> Result<Self::Timer>;

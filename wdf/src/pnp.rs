@@ -17,6 +17,10 @@ pub trait InterfaceNotificationHandler: Send + Sync + 'static {
 }
 
 /// A registration for interface notifications. Dropping it unregisters.
+///
+/// A safe trait: handlers are shared through `Arc`, so a handler call that
+/// ran late would find them alive; no `unsafe` code depends on when
+/// notifications stop.
 pub trait Notification: Send + Sync + Sized + 'static {
     /// Unregisters (`IoUnregisterPlugPlayNotificationEx`): when this returns,
     /// no handler call is running and none will start.

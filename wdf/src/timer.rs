@@ -29,7 +29,24 @@ pub trait TimerHandler: Send + Sync + 'static {
 /// its last reference to a timer in one of those contexts must hand the timer
 /// to a passive context that is not its handler (a work item, for example)
 /// and drop it there.
-pub trait Timer: Send + Sync + Sized + 'static {
+///
+/// # Safety
+///
+/// A handler may hold raw pointers into memory its owner frees once the
+/// timer is gone (the buffer pool's per-buffer timers). Implementers must
+/// ensure that:
+///
+/// * the handler runs only for an arming by [`start`](Timer::start), at most
+///   once per arming, and never nested inside a call of `start` or
+///   [`stop`](Timer::stop);
+/// * when `stop` returns `true`, the handler will not run for the arming it
+///   disarmed;
+/// * `stop(true)`, called outside the timer's own handler, returns only once
+///   no call of the handler is running;
+/// * dropping the timer outside its own handler returns only once no call of
+///   the handler is running and none will start; dropped from its own
+///   handler, no further call starts.
+pub unsafe trait Timer: Send + Sync + Sized + 'static {
     /// Arms the timer to fire once after `due_ms` milliseconds (0 = as soon as
     /// possible). Re-arms it if already armed; returns whether it was armed
     /// (`WdfTimerStart`).

@@ -24,7 +24,17 @@ pub trait WorkItemHandler: Send + Sync + 'static {
 /// * [`enqueue`](WorkItem::enqueue) is allowed in any context.
 ///
 /// The simulator panics where this contract is broken.
-pub trait WorkItem: Send + Sync + Sized + 'static {
+///
+/// # Safety
+///
+/// The buffer pool frees memory from a work item that a timer handler may
+/// still use if the work item ran inside that handler. Implementers must
+/// ensure that the handler runs at passive level on a thread where no other
+/// callback of the platform is running below it: never nested inside
+/// [`enqueue`](WorkItem::enqueue) (or anything else the caller is running,
+/// such as a timer handler or a completion routine), always later, from the
+/// platform's own worker.
+pub unsafe trait WorkItem: Send + Sync + Sized + 'static {
     /// Queues the work item (`WdfWorkItemEnqueue`). Fails only when the
     /// platform cannot queue work (the simulator can inject this); callers must
     /// handle the failure rather than lose the work.

@@ -287,6 +287,7 @@ fn fault_plan(point: FaultPoint) -> FaultPlan {
         FaultPoint::WorkItemEnqueue => 5_000,
         FaultPoint::TimerCreation => 20_000,
         FaultPoint::EventCreation => 20_000,
+        FaultPoint::WaitLockCreation => 20_000,
         FaultPoint::NotificationRegistration => 50_000,
     })
 }

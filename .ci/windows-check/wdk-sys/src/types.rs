@@ -379,6 +379,7 @@ wdf_handles!(
     WDFIOTARGET / WDFIOTARGET__,
     WDFCMRESLIST / WDFCMRESLIST__,
     WDFKEY / WDFKEY__,
+    WDFWAITLOCK / WDFWAITLOCK__,
 );
 
 /// `WDFOBJECT`: any WDF handle.
@@ -1150,6 +1151,9 @@ pub mod _WDFFUNCENUM {
     pub const WdfRequestCompleteWithInformationTableIndex: Type = 265;
     pub const WdfRequestRetrieveOutputBufferTableIndex: Type = 270;
     pub const WdfRequestGetInformationTableIndex: Type = 276;
+    pub const WdfWaitLockCreateTableIndex: Type = 312;
+    pub const WdfWaitLockAcquireTableIndex: Type = 313;
+    pub const WdfWaitLockReleaseTableIndex: Type = 314;
     pub const WdfTimerCreateTableIndex: Type = 318;
     pub const WdfTimerStartTableIndex: Type = 319;
     pub const WdfTimerStopTableIndex: Type = 320;
@@ -1435,6 +1439,25 @@ pub type PFN_WDFREGISTRYQUERYULONG = Option<
         Value: PULONG,
     ) -> NTSTATUS,
 >;
+/// `PFN_WDFWAITLOCKCREATE`.
+pub type PFN_WDFWAITLOCKCREATE = Option<
+    unsafe extern "C" fn(
+        DriverGlobals: PWDF_DRIVER_GLOBALS,
+        LockAttributes: PWDF_OBJECT_ATTRIBUTES,
+        Lock: *mut WDFWAITLOCK,
+    ) -> NTSTATUS,
+>;
+/// `PFN_WDFWAITLOCKACQUIRE`.
+pub type PFN_WDFWAITLOCKACQUIRE = Option<
+    unsafe extern "C" fn(
+        DriverGlobals: PWDF_DRIVER_GLOBALS,
+        Lock: WDFWAITLOCK,
+        Timeout: PLONGLONG,
+    ) -> NTSTATUS,
+>;
+/// `PFN_WDFWAITLOCKRELEASE`.
+pub type PFN_WDFWAITLOCKRELEASE =
+    Option<unsafe extern "C" fn(DriverGlobals: PWDF_DRIVER_GLOBALS, Lock: WDFWAITLOCK)>;
 /// `PFN_WDFTIMERCREATE`.
 pub type PFN_WDFTIMERCREATE = Option<
     unsafe extern "C" fn(
