@@ -189,7 +189,6 @@ mod config;
 pub mod gate;
 mod module;
 mod record;
-mod serial;
 mod state;
 mod target_table;
 

@@ -10,12 +10,11 @@ use dmf_continuous_request_target::{OutputBuffer, StreamStatistics};
 use dmf_request_target::{CancelId, Completion, ReuseDeletion, ReuseId, SendParams};
 use dmf_wdf::{
     DeviceCallbacks, Guid, InterfaceNotificationHandler, Lock, Notification, Platform, PowerState,
-    RawBuffer, Result, Status,
+    RawBuffer, Result, Status, WaitLock,
 };
 
 use crate::config::{DeviceInterfaceMultipleTargetConfig, PnpRegisterWhen};
 use crate::record::{Record, Transport};
-use crate::serial::Serial;
 use crate::target_table::TargetTable;
 use crate::{DimtClient, TargetHandle};
 
@@ -54,8 +53,9 @@ pub struct Dimt<P: Platform, C: DimtClient<P>> {
     /// arrival twice).
     pub(crate) declined: P::Lock<Vec<String>>,
     registration: P::Lock<Option<P::Notification>>,
-    /// Serialises registration and unregistration.
-    lifecycle: Serial<P>,
+    /// Serialises registration and unregistration (a sleeping lock: both
+    /// block, and unregistration closes every target).
+    lifecycle: P::WaitLock<()>,
     pub(crate) open_targets: AtomicUsize,
     shut_down: AtomicBool,
     /// `Some(target state)` while the client device is out of D0 (from a D0
@@ -172,7 +172,7 @@ impl<P: Platform, C: DimtClient<P>> DeviceInterfaceMultipleTarget<P, C> {
             tracing::debug!(problem, "DIMT: invalid CRT configuration");
             return Err(Status::INVALID_PARAMETER);
         }
-        let lifecycle = Serial::new(platform.create_event(false)?);
+        let lifecycle = platform.create_wait_lock(())?;
         let dimt = Arc::new_cyclic(|this| Dimt {
             platform,
             config,
@@ -325,9 +325,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// Registers for interface notifications (existing interfaces arrive at
     /// once). Idempotent.
     fn register(&self) -> Result<()> {
-        let Some(_lifecycle) = self.lifecycle.enter() else {
-            return Err(Status::INVALID_DEVICE_STATE);
-        };
+        let _lifecycle = self.lifecycle.lock();
         if self.registration.lock().is_some() {
             return Ok(());
         }
@@ -348,9 +346,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// Unregisters (no notification runs afterwards), then closes every
     /// tracked target (`Close` callbacks) (`…NotificationUnregister`).
     fn unregister_and_close_all(&self) {
-        let Some(_lifecycle) = self.lifecycle.enter() else {
-            return;
-        };
+        let _lifecycle = self.lifecycle.lock();
         let registration = self.registration.lock().take();
         // A new registration reports the existing interfaces again: the
         // client is asked again about the ones it declined.

@@ -1,5 +1,36 @@
 //! One tracked target: its record, its transport, and its PnP transitions
 //! (SPEC §1.D.5, with this port's fixes).
+//!
+//! # Locking discipline
+//!
+//! A target's PnP transitions (arrival, query-remove, remove-cancel,
+//! remove-complete, interface removal, module teardown, D0 forwarding) arrive
+//! on different threads. Each runs holding the record's `transitions` lock, a
+//! sleeping lock of the platform (`WDFWAITLOCK` in KMDF) that owns the
+//! record's [`RecordState`]: holders may block and call the client, and two
+//! `on_state_change` calls for one target never overlap, because every
+//! notification is made with the lock held.
+//!
+//! Closing an I/O target waits for a target PnP callback that is running,
+//! and that callback may be waiting for the lock. So no thread holds the
+//! lock while it closes the target:
+//!
+//! * the destroyer ([`Dimt::destroy`]) marks the record
+//!   [`Closing`](Phase::Closing) and reports `Close` with the lock held, then
+//!   releases it and does the slow part (stop streaming, close the target,
+//!   close the method gate and the transport), then takes the lock again
+//!   only to mark the record [`Closed`](Phase::Closed);
+//! * a failed arrival marks the record `Closed` before releasing the lock
+//!   and closing the target;
+//! * every transition checks the phase first thing after acquiring the lock
+//!   and does nothing on `Closing` or `Closed`, so a callback that waited for
+//!   the lock while the target was being closed returns at once and lets the
+//!   close finish.
+//!
+//! The phase changes only with the lock held, so a transition sees the
+//! outcome of every transition before it. A new record's lock is taken
+//! before the record is published in the module's table: nobody sees it
+//! `Opening` without waiting for its arrival to finish.
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
@@ -11,11 +42,10 @@ use dmf_continuous_request_target::{
 };
 use dmf_request_target::RequestTarget;
 use dmf_wdf::{
-    DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status, TargetEvents,
+    DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status, TargetEvents, WaitLock,
 };
 
 use crate::gate::TargetGate;
-use crate::serial::{Serial, SerialGuard};
 use crate::{Dimt, DimtClient, TargetHandle};
 
 /// Where a record is in its life.
@@ -33,6 +63,8 @@ pub(crate) enum Phase {
     Closed,
 }
 
+/// What the transitions of one target share (owned by the record's
+/// `transitions` lock).
 pub(crate) struct RecordState {
     pub(crate) phase: Phase,
     /// A query-remove was vetoed (by the client); the matching remove-cancel
@@ -41,6 +73,11 @@ pub(crate) struct RecordState {
     /// Streaming ran when the query-remove stopped it: restart on cancel.
     pub(crate) resume_streaming: bool,
 }
+
+/// Holding a record's `transitions` lock (see the module's locking
+/// discipline).
+pub(crate) type Transition<'a, P> =
+    <<P as Platform>::WaitLock<RecordState> as WaitLock<RecordState>>::Guard<'a>;
 
 /// The gate of a record, on the platform's lock and event.
 pub(crate) type RecordGate<P, C> = TargetGate<
@@ -53,13 +90,13 @@ pub(crate) type RecordGate<P, C> = TargetGate<
 pub(crate) struct Record<P: Platform, C: DimtClient<P>> {
     pub(crate) handle: TargetHandle,
     pub(crate) link: String,
-    /// Serialises this target's PnP transitions.
-    pub(crate) serial: Serial<P>,
+    /// Serialises this target's PnP transitions and owns their state (see
+    /// the module's locking discipline).
+    pub(crate) transitions: P::WaitLock<RecordState>,
     /// Gates every method (DMF's per-target `DMF_Rundown`) and holds the
     /// transport.
     pub(crate) gate: RecordGate<P, C>,
     pub(crate) io_target: Arc<P::IoTarget>,
-    pub(crate) state: P::Lock<RecordState>,
     /// Whether this record is counted in the module's open targets (M-3).
     pub(crate) counted: AtomicBool,
     /// References taken by `target_reference` and not yet released.
@@ -71,25 +108,16 @@ impl<P: Platform, C: DimtClient<P>> Record<P, C> {
         Ok(Record {
             handle,
             link: String::from(link),
-            serial: Serial::new(platform.create_event(false)?),
-            gate: TargetGate::new(platform.create_event(false)?),
-            io_target: Arc::new(platform.create_io_target()?),
-            state: P::Lock::new(RecordState {
+            transitions: platform.create_wait_lock(RecordState {
                 phase: Phase::Opening,
                 query_remove_vetoed: false,
                 resume_streaming: false,
-            }),
+            })?,
+            gate: TargetGate::new(platform.create_event(false)?),
+            io_target: Arc::new(platform.create_io_target()?),
             counted: AtomicBool::new(false),
             client_refs: AtomicUsize::new(0),
         })
-    }
-
-    pub(crate) fn phase(&self) -> Phase {
-        self.state.lock().phase
-    }
-
-    pub(crate) fn set_phase(&self, phase: Phase) {
-        self.state.lock().phase = phase;
     }
 
     pub(crate) fn transport(&self) -> Option<Arc<Transport<P, C>>> {
@@ -321,12 +349,12 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                 return Err(status);
             }
         };
+        // Held before the record is published: a transition that finds it
+        // in the table waits until the arrival is done.
+        let mut state = record.transitions.lock();
         if let Some(slot) = self.table.lock().get_mut(handle) {
             *slot = Some(Arc::clone(&record));
         }
-        let Some(guard) = record.serial.enter() else {
-            unreachable!("a new record's serial is not retired");
-        };
         let events = Arc::new(Events {
             dimt: self.this.clone(),
             record: Arc::downgrade(&record),
@@ -337,8 +365,8 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             share_access: self.config.share_access,
         };
         if let Err(status) = record.io_target.open(&params, events) {
-            record.set_phase(Phase::Closed);
-            guard.retire();
+            state.phase = Phase::Closed;
+            drop(state);
             self.untrack(&record);
             return Err(status);
         }
@@ -350,8 +378,10 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         let transport = match Transport::new(&self.platform, crt_config, hook, &record.io_target) {
             Ok(transport) => Arc::new(transport),
             Err(status) => {
-                record.set_phase(Phase::Closed);
-                guard.retire();
+                state.phase = Phase::Closed;
+                // Released first: the close waits for a target callback
+                // that may be waiting for the lock.
+                drop(state);
                 record.io_target.close();
                 self.untrack(&record);
                 return Err(status);
@@ -359,18 +389,18 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         };
         record.gate.open(Arc::clone(&transport));
         self.count_open(&record);
-        record.set_phase(Phase::Open);
+        state.phase = Phase::Open;
         tracing::debug!(target_handle = %handle, link, "DIMT: target opened");
         let status = self.notify(&record, crate::TargetStateType::Open);
         if !status.is_success() {
             tracing::debug!(target_handle = %handle, ?status, "DIMT: client vetoed the open");
-            self.destroy(&record, &guard, Report::Nothing);
+            self.destroy(&record, state, Report::Nothing);
             return Err(status);
         }
         if self.automatic() {
             if let Err(status) = transport.stream().and_then(|crt| crt.start()) {
                 tracing::debug!(target_handle = %handle, ?status, "DIMT: automatic stream start failed");
-                self.destroy(&record, &guard, Report::Close);
+                self.destroy(&record, state, Report::Close);
                 return Err(status);
             }
         }
@@ -387,17 +417,21 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// #274), then stops streaming, closes the target (cancelling every
     /// request, synchronous ones included), ends the method rundown, closes
     /// the transport, and untracks the record (its handle becomes stale).
+    ///
+    /// Takes the transition lock held by the caller: marks the record
+    /// `Closing` and reports `Close` under it, then releases it for the slow
+    /// part (see the module's locking discipline).
     pub(crate) fn destroy(
         &self,
         record: &Arc<Record<P, C>>,
-        guard: &SerialGuard<'_, P>,
+        mut state: Transition<'_, P>,
         report: Report,
     ) {
-        guard.retire();
-        record.set_phase(Phase::Closing);
+        state.phase = Phase::Closing;
         if report == Report::Close {
             self.notify(record, crate::TargetStateType::Close);
         }
+        drop(state);
         if let Some(transport) = record.transport() {
             transport.stream_stop();
         }
@@ -408,23 +442,22 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             transport.close();
             drop(transport);
         }
-        record.set_phase(Phase::Closed);
+        record.transitions.lock().phase = Phase::Closed;
         self.untrack(record);
         tracing::debug!(target_handle = %record.handle, link = %record.link, "DIMT: target destroyed");
     }
 
     /// `EvtIoTargetQueryRemove`.
     pub(crate) fn query_remove(&self, record: &Arc<Record<P, C>>) -> Status {
-        let Some(_guard) = record.serial.enter() else {
-            return Status::SUCCESS;
-        };
-        if record.phase() != Phase::Open {
-            tracing::debug!(target_handle = %record.handle, "DIMT: duplicate query-remove ignored");
+        let mut state = record.transitions.lock();
+        if state.phase != Phase::Open {
+            // Closing, closed, or a duplicate query-remove.
+            tracing::debug!(target_handle = %record.handle, phase = ?state.phase, "DIMT: query-remove ignored");
             return Status::SUCCESS;
         }
         let status = self.notify(record, crate::TargetStateType::QueryRemove);
         if !status.is_success() {
-            record.state.lock().query_remove_vetoed = true;
+            state.query_remove_vetoed = true;
             tracing::debug!(target_handle = %record.handle, ?status, "DIMT: client vetoed query-remove");
             return status;
         }
@@ -439,52 +472,44 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             t.stream_stop();
         }
         self.uncount_open(record);
-        {
-            let mut state = record.state.lock();
-            state.phase = Phase::QueryRemoved;
-            state.resume_streaming = was_running;
-        }
+        state.phase = Phase::QueryRemoved;
+        state.resume_streaming = was_running;
         tracing::debug!(target_handle = %record.handle, "DIMT: target closed for query-remove");
         Status::SUCCESS
     }
 
     /// `EvtIoTargetRemoveCanceled`.
     pub(crate) fn remove_canceled(&self, record: &Arc<Record<P, C>>) {
-        let Some(guard) = record.serial.enter() else {
-            return;
-        };
-        match record.phase() {
+        let mut state = record.transitions.lock();
+        match state.phase {
             Phase::Open => {
                 // After a veto (ours or another driver's): nothing to undo,
                 // and DMF reports nothing.
-                record.state.lock().query_remove_vetoed = false;
+                state.query_remove_vetoed = false;
             }
             Phase::QueryRemoved => match record.io_target.reopen() {
                 Err(status) => {
                     // M-8: do not keep a zombie record; report Close.
                     tracing::debug!(target_handle = %record.handle, ?status, "DIMT: reopen after remove-cancel failed");
-                    self.destroy(record, &guard, Report::Close);
+                    self.destroy(record, state, Report::Close);
                 }
                 Ok(()) => {
                     let transport = record.transport();
                     // The device left D0 while the target was closed, so the
                     // D0 exit never reached it: apply it now, before methods
                     // work again (the CRT's power policy, e.g. the purge).
-                    // `forward_d0` serialises with this on the record, so a
-                    // D0 exit or entry either saw the record open (after
-                    // this) or left it to this check.
+                    // `forward_d0` takes this record's lock too, so a D0 exit
+                    // or entry either saw the record open (after this) or
+                    // left it to this check.
                     let out_of_d0 = self.out_of_d0();
                     if let (Some(power), Some(t)) = (out_of_d0, &transport) {
                         t.d0_exit(power);
                     }
                     record.gate.resume();
                     self.count_open(record);
-                    let resume = {
-                        let mut state = record.state.lock();
-                        state.phase = Phase::Open;
-                        state.query_remove_vetoed = false;
-                        core::mem::take(&mut state.resume_streaming)
-                    };
+                    state.phase = Phase::Open;
+                    state.query_remove_vetoed = false;
+                    let resume = core::mem::take(&mut state.resume_streaming);
                     if let (true, Some(t)) = (resume, &transport) {
                         if out_of_d0.is_some() && t.resume_at_d0_entry() {
                             tracing::debug!(target_handle = %record.handle, "DIMT: stream restart after remove-cancel waits for D0 entry");
@@ -497,26 +522,24 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                     self.notify(record, crate::TargetStateType::QueryRemoveCancelled);
                 }
             },
-            _ => {}
+            Phase::Opening | Phase::Closing | Phase::Closed => {}
         }
     }
 
     /// `EvtIoTargetRemoveComplete`.
     pub(crate) fn remove_complete(&self, record: &Arc<Record<P, C>>) {
-        let Some(guard) = record.serial.enter() else {
-            return;
-        };
-        match record.phase() {
+        let state = record.transitions.lock();
+        match state.phase {
             Phase::QueryRemoved => {
                 self.notify(record, crate::TargetStateType::QueryRemoveComplete);
-                self.destroy(record, &guard, Report::Nothing);
+                self.destroy(record, state, Report::Nothing);
             }
             Phase::Open => {
                 // Surprise removal.
                 self.notify(record, crate::TargetStateType::QueryRemoveComplete);
-                self.destroy(record, &guard, Report::Close);
+                self.destroy(record, state, Report::Close);
             }
-            _ => {}
+            Phase::Opening | Phase::Closing | Phase::Closed => {}
         }
     }
 
@@ -537,11 +560,9 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
 
     /// Closes an open or query-removed record, reporting `Close`.
     pub(crate) fn close_if_tracked(&self, record: &Arc<Record<P, C>>) {
-        let Some(guard) = record.serial.enter() else {
-            return;
-        };
-        if matches!(record.phase(), Phase::Open | Phase::QueryRemoved) {
-            self.destroy(record, &guard, Report::Close);
+        let state = record.transitions.lock();
+        if matches!(state.phase, Phase::Open | Phase::QueryRemoved) {
+            self.destroy(record, state, Report::Close);
         }
     }
 
@@ -553,10 +574,8 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     ) -> Result<()> {
         let mut first = Ok(());
         for record in self.records() {
-            let Some(_guard) = record.serial.enter() else {
-                continue;
-            };
-            if record.phase() != Phase::Open {
+            let state = record.transitions.lock();
+            if state.phase != Phase::Open {
                 continue;
             }
             if let Some(transport) = record.transport() {
@@ -570,6 +589,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                     }
                 }
             }
+            drop(state);
         }
         first
     }

@@ -705,8 +705,10 @@ fn d0_transitions_reach_the_per_target_stream() {
 
 /// Teardown racing with PnP: the module is dropped while a removal's
 /// QueryRemove callback runs, and a removal arrives while the teardown's
-/// Close callback runs. Neither deadlocks (a closing target's transitions
-/// give way instead of waiting), and every target ends exactly once.
+/// Close callback runs. Neither deadlocks (the destroyer releases the
+/// target's transition lock before closing the target, and a transition
+/// that then finds the target closing gives way), and every target ends
+/// exactly once.
 #[test]
 fn teardown_racing_with_removal_does_not_deadlock() {
     for removal_first in [true, false] {
