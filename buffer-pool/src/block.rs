@@ -20,7 +20,13 @@
 //!   [`PoolBuffer`](crate::PoolBuffer) guard, one sink's list, or a timer
 //!   handler between unlinking it and handing out a guard.
 //! * [`Header::link`] is accessed only by the block's owner; while the block
-//!   is in a sink, the owner is whoever holds that sink's lock.
+//!   is in a sink, the owner is whoever holds that sink's lock (the seam's
+//!   [`Lock`](dmf_wdf::Lock) safety contract: one holder at a time, each
+//!   seeing the previous holder's writes).
+//! * A block's timer handler reads the block only while the timer exists:
+//!   every free drops the timer first, which (the seam's
+//!   [`Timer`](dmf_wdf::Timer) safety contract) returns only once no call of
+//!   the handler is running and none will start.
 
 use alloc::sync::{Arc, Weak};
 use core::alloc::Layout;
@@ -381,7 +387,9 @@ pub(crate) fn allocate_block<P: Platform>(
         .ok_or(dmf_wdf::Status::INSUFFICIENT_RESOURCES)?;
     let hdr = HeaderPtr::<P>(raw.cast());
     // SAFETY: `raw` is a fresh allocation of `l.layout`, aligned for
-    // `Header<P>` and large enough for header, data, context and guards.
+    // `Header<P>` and large enough for header, data, context and guards,
+    // valid and ours alone until deallocated (the seam's `Platform` safety
+    // contract for `allocate`).
     unsafe {
         hdr.0.as_ptr().write(Header {
             signature: SIGNATURE,
@@ -466,9 +474,10 @@ pub(crate) unsafe fn destroy_block<P: Platform>(hdr: HeaderPtr<P>) {
     // SAFETY: the block holds a strong count of its home, so it is alive.
     let home = unsafe { home_ptr.as_ref() };
     // SAFETY: the header is initialised and owned by us; after this it is
-    // never read again. Dropping the timer stops it and waits for a handler
-    // still returning on another thread, which may read the header until
-    // then; the memory is returned only after that.
+    // never read again. Dropping the timer (at passive level, outside its
+    // handler: this function's contract) returns only once no call of its
+    // handler, which may read the header, runs or will start (the seam's
+    // `Timer` safety contract); the memory is returned only after that.
     unsafe { ptr::drop_in_place(hdr.0.as_ptr()) };
     // SAFETY: the block came from `home.platform.allocate(home.layout.layout)`
     // and is freed once.

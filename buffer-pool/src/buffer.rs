@@ -139,7 +139,8 @@ impl<P: Platform> PoolBuffer<P> {
     pub fn data(&self) -> &[u8] {
         // SAFETY: the guard owns the block; the data area is `buffer_size`
         // initialised bytes (zeroed at creation, only written through guards
-        // or by devices given a `RawBuffer`).
+        // or by devices given a `RawBuffer`, which stop accessing it when
+        // their request completes: the seam's `IoTarget` safety contract).
         unsafe { slice::from_raw_parts(self.data_ptr().as_ptr(), self.buffer_size()) }
     }
 

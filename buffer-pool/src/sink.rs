@@ -49,7 +49,8 @@ pub(crate) struct SinkList<P: Platform> {
 }
 
 // SAFETY: the list holds addresses of blocks it owns; ownership may move
-// between threads with the lock that guards the list.
+// between threads with the lock that guards the list, whose holders are
+// mutually exclusive and ordered (the seam's `Lock` safety contract).
 unsafe impl<P: Platform> Send for SinkList<P> {}
 
 impl<P: Platform> SinkList<P> {
@@ -156,7 +157,9 @@ impl<P: Platform> Drop for SinkShared<P> {
                 if let Some(timer) = h.timer() {
                     if !timer.stop(false) {
                         // Firing: wait until the handler is done with the
-                        // block (it cannot reach this dying sink).
+                        // block (it cannot reach this dying sink); `stop`
+                        // with `wait` returns only then (the seam's `Timer`
+                        // safety contract).
                         timer.stop(true);
                     }
                 }
@@ -181,7 +184,9 @@ impl<P: Platform> TimerHandler for BufferTimer<P> {
         // The timer only fires for an arming made by the block's owner after
         // writing `expiry_sink`, and the block stays in that sink until this
         // handler removes it (nobody else can: stopping the timer fails), so
-        // the block is alive and `expiry_sink` is not being written.
+        // the block is alive and `expiry_sink` is not being written. (The
+        // seam's `Timer` safety contract: a handler runs only for an arming,
+        // and `stop` returns `true` only when it will not run for it.)
         // SAFETY: see above.
         let weak = unsafe { h.expiry_sink() };
         let Some(shared) = weak.and_then(|w| w.upgrade()) else {

@@ -224,7 +224,8 @@ impl<P: Platform> SourceShared<P> {
             // SAFETY: taken from the graveyard, so owned by us.
             next = unsafe { h.link() }.next.take();
             // SAFETY: owned, in no list, no longer counted in `live`; a work
-            // item runs at passive level and is no timer's handler.
+            // item runs at passive level on a worker of its own, never nested
+            // in a timer's handler (the seam's `WorkItem` safety contract).
             unsafe { destroy_block(h) };
         }
     }

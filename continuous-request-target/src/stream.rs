@@ -106,8 +106,10 @@ struct OwnerCell<T>(UnsafeCell<T>);
 // SAFETY: the cell is only accessed through `OwnerCell::with`, whose callers
 // own the slot (see its contract); ownership is handed over with
 // release/acquire transitions of `SlotState` (or, between a send and its
-// completion, by the I/O target, which orders everything the sender did
-// before the send before the completion routine runs). So at most one thread
+// completion, by the I/O target, which calls the completion routine exactly
+// once per accepted send, never for a refused one, and orders everything the
+// sender did before the send before it: the seam's `IoTarget` safety
+// contract). So at most one thread
 // accesses the content at a time, each seeing the previous owner's writes;
 // `T: Send` lets the content move between those threads.
 unsafe impl<T: Send> Sync for OwnerCell<T> {}
@@ -569,8 +571,10 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         // when the guards move. The guards are stored in the slot right below
         // and only taken out by the completion of this send (or by the refusal
         // path here), so the memory stays valid and untouched by us until the
-        // request completes; the request is re-initialised (`reuse`) before it
-        // is formatted again.
+        // request completes, and the target touches it no more once the
+        // completion routine runs or the send is refused (the seam's
+        // `IoTarget` safety contract); the request is re-initialised (`reuse`)
+        // before it is formatted again.
         unsafe {
             target.format_request(
                 &slot.request,
@@ -597,7 +601,8 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             }
             Err(status) => {
                 // SAFETY: the target refused the request, so no completion
-                // will run: the slot is still ours.
+                // will run (the seam's `IoTarget` safety contract): the slot
+                // is still ours.
                 let (input, output) =
                     unsafe { slot.owned.with(|o| (o.input.take(), o.output.take())) };
                 drop((input, output));
@@ -648,8 +653,10 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             "CRT: stream completion"
         );
         // SAFETY: the completion routine (or whoever it handed the slot to)
-        // owns the slot; an early completion owns it too, as the sender
-        // touches nothing of it until it resumes ownership (`sent`).
+        // owns the slot: it runs once per accepted send (the seam's
+        // `IoTarget` safety contract); an early completion owns it too, as
+        // the sender touches nothing of it until it resumes ownership
+        // (`sent`).
         let (input, output, failures) = unsafe {
             slot.owned.with(|o| {
                 if status.is_error() {

@@ -544,7 +544,10 @@ impl<P: Platform> Shared<P> {
         request.reuse()?;
         // SAFETY: the caller guarantees the buffers stay valid (and the
         // output untouched) until the completion callback has returned or
-        // this send failed, which covers the contract of `format_request`.
+        // this send failed, which covers the contract of `format_request`:
+        // the target touches them no more once the completion routine has
+        // been called or the send refused (the seam's `IoTarget` safety
+        // contract).
         unsafe {
             lease.target.format_request(
                 request,
@@ -744,8 +747,9 @@ fn buffers<'a>(send: &SendData, information: usize) -> (&'a [u8], &'a [u8]) {
         match b {
             // SAFETY: the sender guaranteed (contract of `RequestTarget::send`)
             // that its buffers stay valid until the completion callback has
-            // returned, and the device no longer accesses them (the request
-            // completed). The slice does not outlive the callback.
+            // returned, and the device no longer accesses them once the
+            // completion routine runs (the seam's `IoTarget` safety
+            // contract). The slice does not outlive the callback.
             Some(b) => unsafe {
                 let full = b.as_slice();
                 &full[..len.unwrap_or(full.len()).min(full.len())]
@@ -900,8 +904,10 @@ impl<P: Platform> RequestTarget<P> {
         let output = (!output.is_empty()).then(|| RawBuffer::from_mut_slice(output));
         // SAFETY: both buffers are borrowed for this whole call, and the
         // synchronous send returns only after the request has completed (also
-        // on timeout: it is cancelled and waited for); `output` is exclusively
-        // borrowed, so nobody else touches it meanwhile.
+        // on timeout: it is cancelled and waited for), after which the target
+        // touches them no more (the seam's `IoTarget` safety contract);
+        // `output` is exclusively borrowed, so nobody else touches it
+        // meanwhile.
         unsafe {
             lease.target.format_request(
                 request,
