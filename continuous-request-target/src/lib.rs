@@ -30,7 +30,7 @@
 //! | `DMF_ContinuousRequestTarget_Cancel` | [`ContinuousRequestTarget::cancel`] ([`CancelId`]) |
 //! | `DMF_ContinuousRequestTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`reuse_create`](ContinuousRequestTarget::reuse_create) / [`reuse_send`](ContinuousRequestTarget::reuse_send) / [`reuse_delete`](ContinuousRequestTarget::reuse_delete) ([`ReuseId`], [`ReuseDeletion`]) |
 //! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` | [`SendCompletion`] / [`SendCompleted`] |
-//! | `ModuleD0Entry` / `ModuleD0Exit` | [`ContinuousRequestTarget::power_callbacks`] ([`PowerCallbacks`]) or the CRT's own [`dmf_wdf::DeviceCallbacks`] impl |
+//! | `ModuleD0Entry` / `ModuleD0Exit` | [`ContinuousRequestTarget::device_callbacks`] ([`CrtDeviceCallbacks`]) or the CRT's own [`dmf_wdf::DeviceCallbacks`] impl |
 //! | Close | [`ContinuousRequestTarget::close`], `Drop` |
 //! | — (new) stream health | [`StreamClient::stream_request_retired`], [`ContinuousRequestTarget::statistics`] ([`StreamStatistics`]) |
 //!
@@ -137,7 +137,7 @@
 //! while crt.client().0.load(Ordering::Relaxed) < 20 {
 //!     std::thread::sleep(std::time::Duration::from_millis(1));
 //! }
-//! crt.stop(); // cancels what is in flight and waits
+//! crt.stop().unwrap(); // cancels what is in flight and waits
 //! assert_eq!(crt.active_stream_requests(), 0);
 //! assert_eq!(crt.output_buffers_free(), Some(4));
 //! drop(crt);
@@ -152,6 +152,7 @@ extern crate alloc;
 
 mod client;
 mod config;
+#[doc(hidden)]
 pub mod protocol;
 mod single;
 mod stats;
@@ -178,7 +179,7 @@ pub use config::{Backoff, ContinuousRequestTargetConfig, StreamMode};
 pub use dmf_buffer_pool::{PoolBuffer, PoolType};
 pub use protocol::StreamState;
 pub use stats::StreamStatistics;
-pub use target::{ContinuousRequestTarget, PowerCallbacks};
+pub use target::{ContinuousRequestTarget, CrtDeviceCallbacks};
 
 pub use dmf_request_target::{
     CancelId, Completion, CompletionDelivery, DeliveryContext, RequestTarget, RequestTargetConfig,

@@ -1,5 +1,8 @@
 //! The lock-free ownership protocol of the stream slots, separated from any
-//! I/O so that it can be model-checked with `loom` (`tests/loom.rs`).
+//! I/O so that it can be model-checked with `loom` (`tests/loom_crt.rs`).
+//!
+//! Hidden from the docs: public only so the loom model can drive it (its
+//! [`StreamState`] is re-exported at the crate root).
 //!
 //! A *slot* is one of the N stream requests. At every instant exactly one
 //! party owns it — the thread launching it, the I/O target (while it is in

@@ -20,7 +20,11 @@ pub struct StreamStatistics {
     /// Of those, how many were delivered to the client
     /// ([`deliver_completions_during_stop`](crate::ContinuousRequestTargetConfig::deliver_completions_during_stop)).
     pub completions_delivered_during_stop: u64,
-    /// Output buffers the client kept (`ClientOwns*` dispositions).
+    /// Output buffers the client kept: completions that carried an output
+    /// buffer which the disposition did not give back (a `ClientOwns*`
+    /// disposition, or a `ModuleOwns*` one after
+    /// [`take_output`](crate::StreamCompletion::take_output)). Completions
+    /// without a buffer (zero-size or `Write` streams) never count.
     pub buffers_kept_by_client: u64,
     /// Resends delayed by back-off (M-9).
     pub backoffs: u64,

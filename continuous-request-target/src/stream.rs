@@ -351,8 +351,30 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         self.target.lock().clone()
     }
 
+    /// The stream's state as clients see it: a running stream whose
+    /// requests have all retired on their own (the client stopped them, or
+    /// failures retired them) is `Stopped`, although its protocol phase
+    /// stays `Running` until [`end_retired`](Self::end_retired) or a stop ends
+    /// it.
+    /// Racy snapshot: a count that reached zero stays there until the next
+    /// start (only `begin_start` sets it).
     pub(crate) fn stream_state(&self) -> StreamState {
-        self.control.state()
+        match self.control.state() {
+            StreamState::Running if self.control.active() == 0 => StreamState::Stopped,
+            state => state,
+        }
+    }
+
+    /// Ends a running stream whose requests have all retired on their own
+    /// (see [`stream_state`](Self::stream_state)), so that it can start
+    /// again: the stop has nothing to cancel and waits only for the last
+    /// retirements to release their sessions. Passive level; never from a
+    /// stream callback.
+    fn end_retired(&self) {
+        if self.control.state() == StreamState::Running && self.control.active() == 0 {
+            tracing::debug!("CRT: every stream request retired on its own; stream ends");
+            self.stop();
+        }
     }
 
     pub(crate) fn active(&self) -> usize {
@@ -372,6 +394,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             return Err(Status::INVALID_DEVICE_STATE);
         }
         let target = self.current_target().ok_or(Status::INVALID_DEVICE_STATE)?;
+        self.end_retired();
         self.control.begin_start(self.slots.len())?;
         tracing::debug!(requests = self.slots.len(), "CRT: stream start");
 
@@ -671,6 +694,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             bump_owned(&slot.counters.failed_completions);
         }
         drop(input); // input buffers always go home
+        let had_output = output.is_some();
         let stopping = !self.control.is_running();
         if stopping {
             bump(&self.counters.completions_during_stop);
@@ -683,7 +707,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                     slot: slot.index,
                     stopping: true,
                 });
-                self.settle(disposition);
+                self.settle(disposition, had_output);
             }
             return Decision::Retire(RetireReason::Stopped);
         }
@@ -694,7 +718,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
             slot: slot.index,
             stopping: false,
         });
-        if !self.settle(disposition) {
+        if !self.settle(disposition, had_output) {
             return Decision::Retire(RetireReason::ClientStopped { status });
         }
         if status.is_error() && self.config.backoff.is_enabled() {
@@ -704,15 +728,27 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         }
     }
 
-    /// Applies the ownership part of a disposition; returns whether it continues.
-    fn settle(&self, disposition: OutputDisposition<P>) -> bool {
+    /// Applies the ownership part of a disposition; returns whether it
+    /// continues. `had_output`: the completion handed to the client carried
+    /// an output buffer. It stayed with the client unless the disposition
+    /// gives it back: a `ClientOwns*` disposition, or a `ModuleOwns*` one
+    /// without the buffer (the client took it with
+    /// [`take_output`](crate::StreamCompletion::take_output) first).
+    fn settle(&self, disposition: OutputDisposition<P>, had_output: bool) -> bool {
         let continues = disposition.continues();
-        match disposition {
+        let returned = match disposition {
             OutputDisposition::ModuleOwnsAndContinue(buffer)
-            | OutputDisposition::ModuleOwnsAndStop(buffer) => drop(buffer),
-            OutputDisposition::ClientOwnsAndContinue | OutputDisposition::ClientOwnsAndStop => {
-                bump(&self.counters.buffers_kept_by_client)
+            | OutputDisposition::ModuleOwnsAndStop(buffer) => {
+                let returned = buffer.is_some();
+                drop(buffer);
+                returned
             }
+            OutputDisposition::ClientOwnsAndContinue | OutputDisposition::ClientOwnsAndStop => {
+                false
+            }
+        };
+        if had_output && !returned {
+            bump(&self.counters.buffers_kept_by_client);
         }
         continues
     }

@@ -145,10 +145,14 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
     /// returned: the refusal status, `STATUS_INSUFFICIENT_RESOURCES` for an
     /// empty pool, `STATUS_CANCELLED` if a concurrent `stop` won.
     ///
+    /// A stream whose requests have all retired on their own (the client's
+    /// output callback stopped each, or failures retired them) counts as
+    /// stopped: `start` restarts it without a [`stop`](Self::stop) first.
+    ///
     /// Errors: `STATUS_NOT_SUPPORTED` with `continuous_request_count == 0`;
     /// `STATUS_INVALID_DEVICE_STATE` when no target is set, when closing, or
-    /// when streaming is not stopped (already running: `stop` first — also
-    /// after every request retired on its own). Passive level.
+    /// when streaming runs (`stop` first). Passive level; never from a
+    /// stream callback.
     pub fn start(&self) -> Result<()> {
         let _reference = self.engine.module.acquire()?;
         self.engine.start()
@@ -163,19 +167,31 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
     ///
     /// An explicit stop also cancels a pending power-policy resume: if the
     /// device is in low power, streaming is not restarted at D0 entry.
-    pub fn stop(&self) {
+    ///
+    /// Returns `Ok(())` whether or not streaming ran (DMF's StopAndWait
+    /// returns nothing); `STATUS_NOT_SUPPORTED` on a CRT with
+    /// `continuous_request_count == 0`, which has no stream (as
+    /// [`start`](Self::start)). The same type as the DIMT's `stream_stop`,
+    /// which also reports a stale target handle.
+    pub fn stop(&self) -> Result<()> {
+        if self.engine.slots.is_empty() {
+            return Err(Status::NOT_SUPPORTED);
+        }
         self.engine.resume_after_d0.store(false, Ordering::Release);
         self.engine.stop();
+        Ok(())
     }
 
-    /// Whether streaming is started (`Running`). Stream requests may all
-    /// have retired on their own meanwhile; see
-    /// [`active_stream_requests`](Self::active_stream_requests).
+    /// Whether streaming runs: started, and at least one stream request is
+    /// still part of the stream. Once every request has retired on its own
+    /// (see [`active_stream_requests`](Self::active_stream_requests)) this
+    /// is `false` and [`start`](Self::start) works again.
     pub fn is_streaming(&self) -> bool {
         self.engine.stream_state() == StreamState::Running
     }
 
-    /// Stopped, running or stopping.
+    /// Stopped, running or stopping; a stream whose requests have all
+    /// retired on their own is `Stopped`.
     pub fn stream_state(&self) -> StreamState {
         self.engine.stream_state()
     }
@@ -244,8 +260,8 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
     /// [Power](crate#power)) that does not keep the CRT alive, for
     /// registration with the client device. The CRT itself implements
     /// `DeviceCallbacks` too.
-    pub fn power_callbacks(&self) -> PowerCallbacks<P, H> {
-        PowerCallbacks {
+    pub fn device_callbacks(&self) -> CrtDeviceCallbacks<P, H> {
+        CrtDeviceCallbacks {
             engine: Arc::downgrade(&self.engine),
         }
     }
@@ -384,30 +400,32 @@ impl<P: Platform, H: StreamClient<P>> DeviceCallbacks for ContinuousRequestTarge
     }
 }
 
-/// The CRT's power callbacks without ownership
-/// ([`ContinuousRequestTarget::power_callbacks`]): they do nothing once the
-/// CRT is dropped.
-pub struct PowerCallbacks<P: Platform, H: StreamClient<P>> {
+/// The CRT's client device callbacks without ownership
+/// ([`ContinuousRequestTarget::device_callbacks`]; D0 entry and exit, the
+/// others keep their defaults): they do nothing once the CRT is dropped.
+/// Named like the DIMT's
+/// (`DimtDeviceCallbacks` from `DeviceInterfaceMultipleTarget::device_callbacks`).
+pub struct CrtDeviceCallbacks<P: Platform, H: StreamClient<P>> {
     engine: Weak<Engine<P, H>>,
 }
 
-impl<P: Platform, H: StreamClient<P>> Clone for PowerCallbacks<P, H> {
+impl<P: Platform, H: StreamClient<P>> Clone for CrtDeviceCallbacks<P, H> {
     fn clone(&self) -> Self {
-        PowerCallbacks {
+        CrtDeviceCallbacks {
             engine: self.engine.clone(),
         }
     }
 }
 
-impl<P: Platform, H: StreamClient<P>> core::fmt::Debug for PowerCallbacks<P, H> {
+impl<P: Platform, H: StreamClient<P>> core::fmt::Debug for CrtDeviceCallbacks<P, H> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("PowerCallbacks")
+        f.debug_struct("CrtDeviceCallbacks")
             .field("alive", &(self.engine.strong_count() > 0))
             .finish()
     }
 }
 
-impl<P: Platform, H: StreamClient<P>> DeviceCallbacks for PowerCallbacks<P, H> {
+impl<P: Platform, H: StreamClient<P>> DeviceCallbacks for CrtDeviceCallbacks<P, H> {
     fn d0_entry(&self, previous: PowerState) -> Result<()> {
         match self.engine.upgrade() {
             Some(engine) if !engine.closing.load(Ordering::Acquire) => d0_entry(&engine, previous),

@@ -75,7 +75,7 @@ fn start_returns_when_every_request_completes_inline() {
         wait_until("a long stream", Duration::from_secs(20), || {
             crt.client().completions.load(Ordering::SeqCst) >= 2_000
         });
-        crt.stop();
+        crt.stop().unwrap();
         assert_eq!(crt.active_stream_requests(), 0);
         let stats = crt.statistics();
         if !passive_level {
@@ -104,7 +104,7 @@ fn stop_completes_inline_on_the_stopping_thread() {
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     assert_eq!(device.pending(), 2, "both requests parked at the device");
-    crt.stop();
+    crt.stop().unwrap();
     assert_eq!(crt.active_stream_requests(), 0);
     assert_eq!(device.pending(), 0);
     let client = crt.client();

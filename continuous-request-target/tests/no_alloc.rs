@@ -99,7 +99,7 @@ fn steady_state_allocations(passive: bool) -> u64 {
     }
     COUNTING.store(false, Ordering::SeqCst);
     let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
-    crt.stop();
+    crt.stop().unwrap();
     assert_eq!(crt.statistics().retired(), 8);
     drop(crt);
     assert_clean(&sim, target);

@@ -30,7 +30,7 @@ fn flags(purge: bool, resend: bool, n: u32) -> ContinuousRequestTargetConfig {
 
 fn device_with(crt: &ContinuousRequestTarget<Sim, impl StreamClient<Sim>>) -> ClientDevice {
     let device = ClientDevice::new();
-    device.register(Arc::new(crt.power_callbacks()));
+    device.register(Arc::new(crt.device_callbacks()));
     device
 }
 
@@ -147,7 +147,7 @@ fn explicit_stop_in_low_power_cancels_resume() {
     p.crt.start().unwrap();
     assert!(p.parking.wait_for_pending(3, LONG));
     p.device.power_down().unwrap();
-    p.crt.stop();
+    p.crt.stop().unwrap();
     p.device.power_up().unwrap();
     assert_eq!(p.crt.stream_state(), StreamState::Stopped);
     assert_eq!(p.parking.pending(), 0);
@@ -182,7 +182,7 @@ fn crt_is_device_callbacks_and_handle_is_weak() {
     assert_eq!(parking.pending(), 0);
     crt.d0_entry(PowerState::D3).unwrap();
     assert!(parking.wait_for_pending(2, LONG));
-    let handle = crt.power_callbacks();
+    let handle = crt.device_callbacks();
     drop(crt);
     assert_eq!(parking.pending(), 0);
     handle.d0_exit(PowerState::D3).unwrap();
@@ -248,7 +248,7 @@ fn crt7_power_cycles() {
     let device = ClientDevice::new();
     for (crt, t) in [&b, &c, &d].into_iter().zip(&targets) {
         crt.io_target_set(t.clone()).unwrap();
-        device.register(Arc::new(crt.power_callbacks()));
+        device.register(Arc::new(crt.device_callbacks()));
     }
     device.start().unwrap();
     for crt in [&b, &c, &d] {

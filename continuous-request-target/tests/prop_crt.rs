@@ -160,7 +160,7 @@ fn run(setup: Setup, ops: Vec<Op>) {
     };
     let crt = ContinuousRequestTarget::new(sim.clone(), config, client).unwrap();
     let device = ClientDevice::new();
-    device.register(Arc::new(crt.power_callbacks()));
+    device.register(Arc::new(crt.device_callbacks()));
     device.start().unwrap();
     let mut in_d0 = true;
     crt.io_target_set(target.clone()).unwrap();
@@ -176,7 +176,7 @@ fn run(setup: Setup, ops: Vec<Op>) {
                 Err(s) if !in_d0 => assert!(s.is_error()),
                 Err(s) => panic!("start: {s:?}"),
             },
-            Op::Stop => crt.stop(),
+            Op::Stop => crt.stop().unwrap(),
             Op::PowerCycleHalf => {
                 if in_d0 {
                     device.power_down().unwrap();
@@ -250,7 +250,7 @@ fn run(setup: Setup, ops: Vec<Op>) {
         }
     }
     sim.faults().clear_all();
-    crt.stop();
+    crt.stop().unwrap();
     // Invariants once stopped.
     let stats = crt.statistics();
     assert_eq!(crt.active_stream_requests(), 0);

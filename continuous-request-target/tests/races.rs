@@ -58,7 +58,7 @@ fn stop_races_completions_and_resends() {
             if spin > 0 {
                 thread::sleep(Duration::from_micros(spin));
             }
-            crt.stop();
+            crt.stop().unwrap();
             // Every accepted send has completed and been processed: the
             // counters balance the moment stop returns.
             let stats = crt.statistics();
@@ -105,7 +105,7 @@ fn concurrent_start_and_stop_callers() {
                             Err(Status::CANCELLED) => {} // a concurrent stop won
                             Err(other) => panic!("start: {other:?}"),
                         },
-                        1 => crt.stop(),
+                        1 => crt.stop().unwrap(),
                         2 => {
                             let _ = crt.statistics();
                             let _ = crt.active_stream_requests();
@@ -124,7 +124,7 @@ fn concurrent_start_and_stop_callers() {
     for t in threads {
         t.join().unwrap();
     }
-    crt.stop();
+    crt.stop().unwrap();
     assert_eq!(crt.active_stream_requests(), 0);
     assert!(sim.wait_quiescent(Duration::from_secs(5)));
     assert_eq!(target.outstanding(), 0);
@@ -172,7 +172,7 @@ fn buffer_returns_race_stop_with_auto_refill() {
     for i in 0..100 {
         crt.start().unwrap();
         thread::sleep(Duration::from_micros(200));
-        crt.stop();
+        crt.stop().unwrap();
         assert_eq!(crt.active_stream_requests(), 0, "iteration {i}");
         let stats = crt.statistics();
         assert_eq!(stats.sends, stats.completions, "iteration {i}");

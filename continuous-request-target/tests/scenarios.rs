@@ -110,7 +110,7 @@ impl Instance {
     fn finish(self) {
         let client = self.crt.client();
         assert!(client.inputs.load(Ordering::SeqCst) >= 1, "{}", self.name);
-        self.crt.stop();
+        self.crt.stop().unwrap();
         assert_eq!(self.crt.active_stream_requests(), 0);
         let stats = self.crt.statistics();
         assert_eq!(stats.sends, stats.completions, "{}", self.name);

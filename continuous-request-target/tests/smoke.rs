@@ -42,7 +42,7 @@ fn smoke_stream() {
     wait_until("100 completions", Duration::from_secs(10), || {
         crt.client().0.load(Ordering::Relaxed) >= 100
     });
-    crt.stop();
+    crt.stop().unwrap();
     assert_eq!(crt.active_stream_requests(), 0);
     println!("{:?}", crt.statistics());
     drop(crt);

@@ -4,7 +4,7 @@
 //! back-off (M-9), modes and error statuses.
 mod common;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,7 +78,7 @@ fn crt1(passive: bool) {
     wait_until("CRT-1 completions", LONG, || {
         crt.client().successes.load(Ordering::SeqCst) >= 20
     });
-    crt.stop();
+    crt.stop().unwrap();
     assert_eq!(crt.active_stream_requests(), 0);
     assert_eq!(crt.output_buffers_free(), Some(1));
     let stats = crt.statistics();
@@ -117,7 +117,7 @@ fn crt2_zero_size_streaming() {
     wait_until("zero-size completions", LONG, || {
         crt.client().successes() >= 20
     });
-    crt.stop();
+    crt.stop().unwrap();
     for (status, information, data, _) in crt.client().seen.lock().unwrap().iter() {
         if status.is_success() {
             assert_eq!(*information, 0);
@@ -162,7 +162,7 @@ fn input_length_from_callback_is_applied() {
     assert_eq!(crt.client().input_context_len.load(Ordering::SeqCst), 6);
     // A length above the buffer is clamped to the buffer.
     crt.client().input_len.store(100, Ordering::SeqCst);
-    crt.stop();
+    crt.stop().unwrap();
     crt.client().seen.lock().unwrap().clear();
     crt.client().completions.store(0, Ordering::SeqCst);
     crt.start().unwrap();
@@ -270,17 +270,119 @@ fn output_exhaustion_retires_and_notifies() {
     let stats = crt.statistics();
     assert_eq!(stats.retired_no_output_buffer, 1);
     assert_eq!(stats.buffers_kept_by_client, 3);
-    // Streaming is still "running" (it was never stopped) with nothing active.
-    assert!(crt.is_streaming());
+    // Every request retired on its own: streaming counts as stopped (it
+    // was never stopped explicitly).
+    assert!(!crt.is_streaming());
     let mut kept = crt.client().take_kept();
     assert_eq!(kept.len(), 3);
     crt.buffer_put(kept.pop().unwrap()).unwrap();
     assert_eq!(crt.output_buffers_free(), Some(1));
     drop(kept); // dropping the guards returns them too
     assert_eq!(crt.output_buffers_free(), Some(3));
-    crt.stop();
+    crt.stop().unwrap();
     assert_eq!(crt.statistics().retired_stopped, 0);
     drop(crt);
+    assert_clean(&sim, target);
+}
+
+/// How a [`Claimer`] answers each of its first completions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// `ClientOwnsAndContinue` without touching the completion.
+    ClientOwnsWithoutTaking,
+    /// Takes the buffer and keeps it, then `module_owns_and_continue`
+    /// (which then carries no buffer).
+    TakeThenModuleOwns,
+    /// Gives the buffer back: `module_owns_and_continue`.
+    ModuleOwns,
+}
+
+/// Answers `rounds` completions with its claim, then retires every request.
+struct Claimer {
+    claim: Claim,
+    rounds: usize,
+    seen: AtomicUsize,
+    kept: std::sync::Mutex<Vec<OutputBuffer<Sim>>>,
+}
+
+impl Claimer {
+    fn new(claim: Claim, rounds: usize) -> Self {
+        Claimer {
+            claim,
+            rounds,
+            seen: AtomicUsize::new(0),
+            kept: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl StreamClient<Sim> for Claimer {
+    fn buffer_output(&self, mut completion: StreamCompletion<Sim>) -> OutputDisposition<Sim> {
+        if self.seen.fetch_add(1, Ordering::SeqCst) >= self.rounds {
+            return completion.module_owns_and_stop();
+        }
+        match self.claim {
+            Claim::ClientOwnsWithoutTaking => OutputDisposition::ClientOwnsAndContinue,
+            Claim::TakeThenModuleOwns => {
+                if let Some(buffer) = completion.take_output() {
+                    self.kept.lock().unwrap().push(buffer);
+                }
+                completion.module_owns_and_continue()
+            }
+            Claim::ModuleOwns => completion.module_owns_and_continue(),
+        }
+    }
+}
+
+/// `buffers_kept_by_client` counts the output buffers the client actually
+/// took: a buffer it took before answering `ModuleOwns*` counts, a
+/// `ClientOwns*` answer for a completion without a buffer (zero-size
+/// streaming) does not, and buffers given back never count.
+#[test]
+fn buffers_kept_by_client_counts_only_buffers_the_client_took() {
+    let run = |config: ContinuousRequestTargetConfig, claim: Claim| {
+        let (sim, target) = sim_with_ioctl_handler(1);
+        let crt =
+            ContinuousRequestTarget::new(sim.clone(), config, Claimer::new(claim, 3)).unwrap();
+        crt.io_target_set(target.clone()).unwrap();
+        crt.start().unwrap();
+        wait_until("every request retired", LONG, || {
+            crt.active_stream_requests() == 0
+        });
+        let stats = crt.statistics();
+        assert_eq!(stats.retired_by_client, 1);
+        let kept = std::mem::take(&mut *crt.client().kept.lock().unwrap());
+        crt.stop().unwrap();
+        drop(crt);
+        (
+            stats.buffers_kept_by_client,
+            kept.len(),
+            (sim, target, kept),
+        )
+    };
+    // Took three buffers, answered ModuleOwns (without them): three kept.
+    let (counted, kept, rest) = run(keep_config(1, 4), Claim::TakeThenModuleOwns);
+    assert_eq!((counted, kept), (3, 3));
+    let (sim, target, kept) = rest;
+    drop(kept);
+    assert_clean(&sim, target);
+    // Gave every buffer back: none kept.
+    let (counted, _, (sim, target, _)) = run(keep_config(1, 4), Claim::ModuleOwns);
+    assert_eq!(counted, 0);
+    assert_clean(&sim, target);
+    // Zero-size streaming has no buffer to keep, whatever the answer says.
+    let zero_size = ContinuousRequestTargetConfig {
+        continuous_request_count: 1,
+        request_type: RequestType::Ioctl,
+        continuous_request_target_ioctl: IOCTL_ZEROSIZE,
+        ..Default::default()
+    };
+    let (counted, _, (sim, target, _)) = run(zero_size, Claim::ClientOwnsWithoutTaking);
+    assert_eq!(counted, 0);
+    assert_clean(&sim, target);
+    // With a buffer, `ClientOwns*` hands it to the client: it counts.
+    let (counted, _, (sim, target, _)) = run(keep_config(1, 4), Claim::ClientOwnsWithoutTaking);
+    assert_eq!(counted, 3);
     assert_clean(&sim, target);
 }
 
@@ -314,7 +416,7 @@ fn auto_refill_resumes_on_buffer_put() {
     assert_eq!(crt.statistics().resumed, 2);
     assert_eq!(crt.client().completions(), 4);
     // Stop claims parked requests.
-    crt.stop();
+    crt.stop().unwrap();
     assert_eq!(crt.active_stream_requests(), 0);
     assert_eq!(crt.statistics().retired_stopped, 2);
     drop(crt.client().take_kept());
@@ -345,7 +447,7 @@ fn auto_refill_retry_timer_finds_dropped_buffers() {
         assert_eq!(crt.client().completions(), round);
         drop(crt.client().take_kept());
     }
-    crt.stop();
+    crt.stop().unwrap();
     drop(crt.client().take_kept());
     assert_eq!(crt.output_buffers_free(), Some(1));
     drop(crt);
@@ -384,12 +486,13 @@ fn stop_dispositions_retire_with_reason() {
     assert_eq!(crt.output_buffers_free(), Some(0));
     drop(crt.client().take_kept());
     assert_eq!(crt.output_buffers_free(), Some(2));
-    // After every request retired on its own, start needs a stop first.
-    assert_eq!(crt.start(), Err(Status::INVALID_DEVICE_STATE));
-    crt.stop();
+    // After every request retired on its own, streaming counts as stopped:
+    // start works without a stop first.
+    assert!(!crt.is_streaming());
+    assert_eq!(crt.stream_state(), StreamState::Stopped);
     crt.start().unwrap();
     wait_until("retired again", LONG, || crt.active_stream_requests() == 0);
-    crt.stop();
+    crt.stop().unwrap();
     drop(crt.client().take_kept());
     drop(crt);
     assert_clean(&sim, target);
@@ -413,6 +516,29 @@ fn default_client_retires_on_failure() {
     assert_clean(&sim, target);
 }
 
+/// After every stream request retired on its own (here failures retired
+/// them), the stream counts as stopped: `is_streaming` is false and `start`
+/// works without a `stop` first, as often as needed.
+#[test]
+fn a_stream_whose_requests_all_retired_starts_again_without_stop() {
+    let device = FixedResponseDevice::new(Status::UNSUCCESSFUL, Some(0));
+    let (sim, target) = sim_with_device(SimConfig::default(), Arc::new(device));
+    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(3, 3), ()).unwrap();
+    crt.io_target_set(target.clone()).unwrap();
+    for round in 1..=3u64 {
+        crt.start().unwrap();
+        wait_until("all retired", LONG, || {
+            crt.active_stream_requests() == 0 && crt.statistics().completions == 3 * round
+        });
+        assert!(!crt.is_streaming());
+        assert_eq!(crt.stream_state(), StreamState::Stopped);
+        assert_eq!(crt.statistics().retired_by_client, 3 * round);
+    }
+    crt.stop().unwrap();
+    drop(crt);
+    assert_clean(&sim, target);
+}
+
 fn failing_sends_in(backoff: Backoff, window: Duration) -> u64 {
     let device = FixedResponseDevice::new(Status::UNSUCCESSFUL, Some(0));
     let (sim, target) = sim_with_device(SimConfig::default(), Arc::new(device));
@@ -426,7 +552,7 @@ fn failing_sends_in(backoff: Backoff, window: Duration) -> u64 {
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     std::thread::sleep(window);
-    crt.stop();
+    crt.stop().unwrap();
     let stats = crt.statistics();
     assert_eq!(stats.sends, stats.completions);
     assert_eq!(stats.failed_completions, stats.completions);
@@ -489,7 +615,7 @@ fn backoff_resets_after_success() {
     assert!(elapsed >= Duration::from_millis(290), "{elapsed:?}");
     assert!(elapsed < Duration::from_millis(650), "{elapsed:?}");
     assert!((3..=4).contains(&crt.statistics().backoffs));
-    crt.stop();
+    crt.stop().unwrap();
     drop(crt);
     assert_clean(&sim, target);
 }
@@ -514,7 +640,7 @@ fn completions_during_stop_counted_and_optionally_delivered() {
         crt.io_target_set(target.clone()).unwrap();
         crt.start().unwrap();
         assert!(device.wait_for_pending(4, LONG));
-        crt.stop();
+        crt.stop().unwrap();
         assert_eq!(device.pending(), 0);
         let stats = crt.statistics();
         assert_eq!(stats.completions_during_stop, 4);
@@ -564,7 +690,7 @@ fn close_stops_streaming() {
         crt.io_target_set(target.clone()),
         Err(Status::INVALID_DEVICE_STATE)
     );
-    crt.stop(); // still callable
+    crt.stop().unwrap(); // still callable
     crt.close(); // idempotent
     drop(crt);
     assert_clean(&sim, target);
@@ -666,20 +792,20 @@ fn start_stop_errors() {
     let plain = ContinuousRequestTarget::new(sim.clone(), Default::default(), ()).unwrap();
     plain.io_target_set(target.clone()).unwrap();
     assert_eq!(plain.start(), Err(Status::NOT_SUPPORTED));
-    plain.stop();
+    assert_eq!(plain.stop(), Err(Status::NOT_SUPPORTED));
     assert_eq!(plain.stream_request_count(), 0);
     drop(plain);
 
     let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(1, 1), ()).unwrap();
-    crt.stop(); // never started: no-op
+    crt.stop().unwrap(); // never started: no-op
     assert_eq!(crt.start(), Err(Status::INVALID_DEVICE_STATE)); // no target
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     assert_eq!(crt.start(), Err(Status::INVALID_DEVICE_STATE)); // running
-    crt.stop();
-    crt.stop(); // idempotent
+    crt.stop().unwrap();
+    crt.stop().unwrap(); // idempotent
     crt.start().unwrap();
-    crt.stop();
+    crt.stop().unwrap();
     drop(crt);
     assert_clean(&sim, target);
 }
@@ -715,7 +841,7 @@ fn start_failure_when_target_refuses() {
     assert_eq!(crt.active_stream_requests(), 0);
     sim.faults().set(FaultPoint::SendRefusal, FaultPlan::Never);
     crt.start().unwrap();
-    crt.stop();
+    crt.stop().unwrap();
     drop(crt);
     assert_clean(&sim, target);
 }
@@ -751,7 +877,7 @@ fn refused_resend_is_reported() {
         crt.client().completions() > before + 10
     });
     assert_eq!(crt.active_stream_requests(), 1);
-    crt.stop();
+    crt.stop().unwrap();
     drop(crt);
     assert_clean(&sim, target);
 }
@@ -772,7 +898,7 @@ fn look_aside_output_never_starves() {
     crt.start().unwrap();
     wait_until("50 kept", LONG, || crt.client().completions() >= 50);
     assert!(crt.client().retirements().is_empty());
-    crt.stop();
+    crt.stop().unwrap();
     drop(crt.client().take_kept());
     drop(crt);
     assert_clean(&sim, target);
@@ -829,7 +955,7 @@ fn simultaneous_retirements_count_down_to_zero_once() {
     remaining.sort();
     assert_eq!(remaining, vec![0, 1]);
     assert_eq!(crt.active_stream_requests(), 0);
-    crt.stop();
+    crt.stop().unwrap();
     drop(crt);
     assert_clean(&sim, target);
 }

@@ -99,7 +99,7 @@
 //! | `DMF_DeviceInterfaceMultipleTarget_TargetReference` / `TargetDereference` | [`Dimt::target_reference`] / [`Dimt::target_dereference`], or the guard [`Dimt::target_guard`] |
 //! | `RequestType`, `RequestIoctl`, `RequestTimeoutMilliseconds` | [`dmf_request_target::SendParams`] |
 //! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` + context | [`dmf_request_target::Completion`] + `client_context: usize` |
-//! | module D0Entry/D0Exit/PrepareHardware/ReleaseHardware hooks | [`DeviceInterfaceMultipleTarget::device_callbacks`] |
+//! | module D0Entry/D0Exit/PrepareHardware/ReleaseHardware hooks | [`DeviceInterfaceMultipleTarget::device_callbacks`] ([`DimtDeviceCallbacks`]) |
 //! | `NumberOfTargetsOpened` | [`Dimt::open_target_count`] |
 //!
 //! ## Target states and callback order

@@ -649,16 +649,22 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
 
     /// `DMF_DeviceInterfaceMultipleTarget_StreamStop`: stops streaming and
     /// waits for every stream request (DMF annotates it ≤DISPATCH but it
-    /// blocks: M-5). DMF returns nothing; the `Result` tells a target that
-    /// is not open or not streaming apart. Passive level; not from a stream
+    /// blocks: M-5). DMF returns nothing; like the CRT's
+    /// [`stop`](dmf_continuous_request_target::ContinuousRequestTarget::stop)
+    /// this returns `Ok(())` whether or not the stream ran, and an error
+    /// for what has no stream to stop: `STATUS_INVALID_DEVICE_STATE` for a
+    /// target that is not open (or a stale handle), `STATUS_NOT_SUPPORTED`
+    /// for a target without a stream. Passive level; not from a stream
     /// callback.
     pub fn stream_stop(&self, target: TargetHandle) -> Result<()> {
         let gate = self.gate(target)?;
-        gate.transport().stream()?.stop();
-        Ok(())
+        gate.transport().stream()?.stop()
     }
 
-    /// Whether the target streams now.
+    /// Whether the target streams now: `false` once every stream request
+    /// has retired on its own, after which
+    /// [`stream_start`](Self::stream_start) works without a
+    /// [`stream_stop`](Self::stream_stop) first.
     pub fn is_streaming(&self, target: TargetHandle) -> Result<bool> {
         let gate = self.gate(target)?;
         Ok(gate

@@ -672,6 +672,42 @@ fn manual_streaming_and_not_supported() {
     assert_clean(&sim);
 }
 
+/// After every stream request of a target retired on its own (the client
+/// stops a request on a failed completion, and every completion fails), the
+/// target is not streaming and `stream_start` works without a
+/// `stream_stop` first.
+#[test]
+fn a_target_whose_stream_requests_all_retired_starts_again_without_stop() {
+    let sim = sim();
+    add_device(&sim, "a");
+    let dimt = created(
+        &sim,
+        streaming_config(StreamMode::Manual, 2),
+        Recorder::default(),
+    );
+    let t = dimt.targets()[0];
+    sim.faults()
+        .set(dmf_sim::FaultPoint::RequestFailure, FaultPlan::Always);
+    dimt.stream_start(t).unwrap();
+    wait_until("every stream request retired", 5 * SECOND, || {
+        dimt.stream_statistics(t).unwrap().retired_by_client == 2
+            && dimt.is_streaming(t) == Ok(false)
+    });
+    sim.faults()
+        .set(dmf_sim::FaultPoint::RequestFailure, FaultPlan::Never);
+    dimt.stream_start(t).unwrap();
+    let n = dimt.client().completions(t);
+    wait_until("streaming again", 5 * SECOND, || {
+        dimt.client().completions(t) > n + 4
+    });
+    assert_eq!(dimt.is_streaming(t), Ok(true));
+    assert_eq!(dimt.stream_statistics(t).unwrap().retired_by_client, 2);
+    dimt.stream_stop(t).unwrap();
+    assert_eq!(dimt.is_streaming(t), Ok(false));
+    drop(finish(&sim, dimt));
+    assert_clean(&sim);
+}
+
 /// D0 transitions reach each target's CRT with a power policy configured:
 /// streaming stops on D0 exit and resumes on D0 entry.
 #[test]

@@ -625,7 +625,7 @@ fn crt_start_misuse() {
         ContinuousRequestTarget::new(sim.clone(), ContinuousRequestTargetConfig::default(), ())
             .unwrap();
     assert_eq!(none.start(), Err(Status::NOT_SUPPORTED));
-    none.stop(); // harmless
+    assert_eq!(none.stop(), Err(Status::NOT_SUPPORTED)); // harmless
     let crt = ContinuousRequestTarget::new(sim.clone(), stream_config(2), ()).unwrap();
     // No target yet.
     assert_eq!(crt.start(), Err(Status::INVALID_DEVICE_STATE));
@@ -638,8 +638,8 @@ fn crt_start_misuse() {
         crt.io_target_set(Arc::clone(&target)),
         Err(Status::INVALID_DEVICE_STATE)
     );
-    crt.stop();
-    crt.stop(); // idempotent
+    crt.stop().unwrap();
+    crt.stop().unwrap(); // idempotent
     crt.close();
     assert_eq!(crt.start(), Err(Status::INVALID_DEVICE_STATE));
     assert_eq!(
@@ -755,7 +755,7 @@ fn crt_output_callback_may_call_back_into_the_module() {
     let seen = crt.client().seen.lock().unwrap().clone();
     assert_eq!(seen, vec![(Status::SUCCESS, true, Ok(())); 2]);
     assert_eq!(crt.output_buffers_free(), Some(2));
-    crt.stop();
+    crt.stop().unwrap();
     let crt = Arc::try_unwrap(crt).ok().unwrap();
     drop(crt);
     target.close();

@@ -283,7 +283,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn Progress) -> Vec<StreamRow
             raw_allocs.push(a);
             let (r, a) = window(
                 || crt.start().expect("start"),
-                || crt.stop(),
+                || crt.stop().expect("stop"),
                 || crt.client().0.load(Ordering::Relaxed),
                 length,
             );

@@ -192,10 +192,10 @@ impl CrtScenario {
             },
             ZeroSize(Arc::clone(stats)),
         )?);
-        client.register(Arc::new(a.power_callbacks()));
-        client.register(Arc::new(b.power_callbacks()));
-        client.register(Arc::new(c.power_callbacks()));
-        client.register(Arc::new(d.power_callbacks()));
+        client.register(Arc::new(a.device_callbacks()));
+        client.register(Arc::new(b.device_callbacks()));
+        client.register(Arc::new(c.device_callbacks()));
+        client.register(Arc::new(d.device_callbacks()));
         // (a) is automatic: setting the target starts it.
         stats.result("crt", &a.io_target_set(Arc::clone(&targets[0])));
         b.io_target_set(Arc::clone(&targets[1]))?;
@@ -217,20 +217,11 @@ impl CrtScenario {
     pub(crate) fn toggle(&self, stats: &Stats, which: u64, start: bool) {
         let r = match (which, start) {
             (0, true) => self.b.start(),
-            (0, false) => {
-                self.b.stop();
-                Ok(())
-            }
+            (0, false) => self.b.stop(),
             (1, true) => self.c.start(),
-            (1, false) => {
-                self.c.stop();
-                Ok(())
-            }
+            (1, false) => self.c.stop(),
             (_, true) => self.d.start(),
-            (_, false) => {
-                self.d.stop();
-                Ok(())
-            }
+            (_, false) => self.d.stop(),
         };
         stats.result("crt", &r);
         stats.op(if start {
