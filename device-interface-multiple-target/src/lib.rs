@@ -141,8 +141,10 @@
 //!   reports nothing there), so every lifetime ends with
 //!   `QueryRemoveComplete` or `Close`.
 //!
-//! Transitions of one target never overlap; methods run concurrently with
-//! them and are gated by the target's rundown.
+//! Transitions of one target never overlap (each holds the target's
+//! sleeping lock, the platform's `WaitLock`, a `WDFWAITLOCK` in the kernel,
+//! as DMF uses for its target list); methods run concurrently with them and
+//! are gated by the target's rundown.
 //!
 //! ## Differences from DMF
 //!

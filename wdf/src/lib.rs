@@ -37,9 +37,12 @@
 //! [`IoTarget`], [`Lock`], [`WaitLock`], [`Timer`], [`WorkItem`]), each with
 //! a `# Safety` section listing exactly what an implementation promises; a
 //! backend implements them with `unsafe impl`, stating why it keeps those
-//! promises. The others ([`Request`], [`Event`], [`Notification`], the
-//! callback traits the layers implement) are safe: their docs say why
-//! nothing unsafe depends on them.
+//! promises. [`Request`], [`Event`] and [`Notification`] stay safe traits
+//! (their docs say why nothing unsafe depends on them), and so do the
+//! callback traits ([`CompletionRoutine`], [`TargetEvents`],
+//! [`TimerHandler`], [`WorkItemHandler`], [`InterfaceNotificationHandler`],
+//! [`DeviceCallbacks`]): the layers implement them, and a backend's code
+//! relies on nothing they do.
 //!
 //! ## Contexts
 //!
