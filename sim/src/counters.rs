@@ -48,6 +48,8 @@ pub struct Counters {
     pub live_work_items: i64,
     /// Event objects alive.
     pub live_events: i64,
+    /// Wait-lock objects alive.
+    pub live_wait_locks: i64,
     /// Interface-notification registrations alive.
     pub live_registrations: i64,
     /// Completion routines executing right now.
@@ -82,6 +84,7 @@ impl Counters {
             && self.armed_timers == 0
             && self.live_work_items == 0
             && self.live_events == 0
+            && self.live_wait_locks == 0
             && self.live_registrations == 0
             && self.completion_routines_running == 0
     }
@@ -116,8 +119,13 @@ impl fmt::Display for Counters {
         )?;
         writeln!(
             f,
-            "  timers:      {} live, {} armed; work items: {} live; events: {} live",
-            self.live_timers, self.armed_timers, self.live_work_items, self.live_events
+            "  timers:      {} live, {} armed; work items: {} live; events: {} live; \
+             wait locks: {} live",
+            self.live_timers,
+            self.armed_timers,
+            self.live_work_items,
+            self.live_events,
+            self.live_wait_locks
         )?;
         writeln!(
             f,
@@ -159,6 +167,7 @@ pub(crate) struct CounterCells {
     pub(crate) armed_timers: AtomicI64,
     pub(crate) live_work_items: AtomicI64,
     pub(crate) live_events: AtomicI64,
+    pub(crate) live_wait_locks: AtomicI64,
     pub(crate) live_registrations: AtomicI64,
     pub(crate) routines_running: AtomicI64,
     pub(crate) panics: AtomicU64,
@@ -194,6 +203,7 @@ impl CounterCells {
             armed_timers: g(&self.armed_timers),
             live_work_items: g(&self.live_work_items),
             live_events: g(&self.live_events),
+            live_wait_locks: g(&self.live_wait_locks),
             live_registrations: g(&self.live_registrations),
             completion_routines_running: g(&self.routines_running),
             callback_panics: t(&self.panics),

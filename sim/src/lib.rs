@@ -426,7 +426,7 @@ unsafe impl Platform for Sim {
         if let Some(status) = self.core().faults.check(FaultPoint::WaitLockCreation) {
             return Err(status);
         }
-        Ok(SimWaitLock::new(value))
+        Ok(SimWaitLock::new(Arc::clone(self.core()), value))
     }
 
     fn create_timer<H: TimerHandler>(&self, handler: Arc<H>) -> dmf_wdf::Result<SimTimer> {

@@ -121,6 +121,7 @@ unsafe impl<T: Send> Lock<T> for SimLock<T> {
 pub struct SimWaitLock<T> {
     mutex: Mutex<T>,
     owner: AtomicUsize,
+    core: Arc<Core>,
 }
 
 impl<T: fmt::Debug> fmt::Debug for SimWaitLock<T> {
@@ -133,11 +134,19 @@ impl<T: fmt::Debug> fmt::Debug for SimWaitLock<T> {
 }
 
 impl<T> SimWaitLock<T> {
-    pub(crate) fn new(value: T) -> Self {
+    pub(crate) fn new(core: Arc<Core>, value: T) -> Self {
+        counters::add(&core.counters.live_wait_locks, 1);
         SimWaitLock {
             mutex: Mutex::new(value),
             owner: AtomicUsize::new(0),
+            core,
         }
+    }
+}
+
+impl<T> Drop for SimWaitLock<T> {
+    fn drop(&mut self) {
+        counters::add(&self.core.counters.live_wait_locks, -1);
     }
 }
 

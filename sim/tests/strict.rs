@@ -175,7 +175,7 @@ fn a_wait_lock_holder_may_block_and_holders_never_overlap() {
 }
 
 #[test]
-fn wait_lock_creation_can_fail_by_injection() {
+fn wait_lock_creation_can_fail_by_injection_and_live_locks_are_counted() {
     let sim = Sim::new(SimConfig::manual());
     sim.faults().set(
         dmf_sim::FaultPoint::WaitLockCreation,
@@ -185,7 +185,13 @@ fn wait_lock_creation_can_fail_by_injection() {
         sim.create_wait_lock(()).err(),
         Some(Status::INSUFFICIENT_RESOURCES)
     );
-    assert!(sim.create_wait_lock(()).is_ok());
+    assert_eq!(sim.counters().live_wait_locks, 0);
+    let lock = sim.create_wait_lock(()).unwrap();
+    assert_eq!(sim.counters().live_wait_locks, 1);
+    assert!(!sim.counters().is_clean());
+    drop(lock);
+    assert_eq!(sim.counters().live_wait_locks, 0);
+    assert!(sim.counters().is_clean());
 }
 
 /// Takes a wait lock in its completion routine: a verifier break in KMDF.
