@@ -153,6 +153,7 @@ mod work_item;
 mod workers;
 
 pub mod ioctl_handler;
+pub mod logging;
 
 use std::alloc::Layout;
 use std::fmt;
