@@ -22,12 +22,23 @@
 //! with no subscriber installed: the simulator's watchdog and leak checks,
 //! the soak, and the sample driver's recorder IOCTL print them.
 //!
+//! Every recorder is also shown to its platform
+//! ([`Platform::keep_recorder`] when it is created,
+//! [`Platform::recorder_retired`] when its module drops it): the simulator
+//! keeps the live ones and the text of the most recently retired ones, and
+//! prints them when its leak check or its completion-routine watchdog
+//! fails; the kernel backend keeps nothing (a driver reads its modules'
+//! recorders itself, e.g. through an IOCTL).
+//! The recorder lives inside its module's allocation, which in a driver is
+//! non-paged pool (the kernel allocator the layers use), so it can be
+//! written and read at `DISPATCH_LEVEL`.
+//!
 //! ```
 //! use dmf_sim::{Sim, SimConfig};
 //! use dmf_wdf::recorder::Recorder;
 //!
 //! let sim = Sim::new(SimConfig::default());
-//! let recorder: Recorder<Sim, 4> = Recorder::new(&sim);
+//! let recorder = Recorder::<Sim, 4>::new(&sim, format_args!("demo"));
 //! for i in 0..6 {
 //!     recorder.record(tracing::Level::DEBUG, 7, format_args!("event {i}"));
 //! }
@@ -40,6 +51,7 @@
 //! assert_eq!(recorder.total(), 6);
 //! ```
 
+use alloc::sync::{Arc, Weak};
 use core::fmt::{self, Write};
 
 use arrayvec::{ArrayString, ArrayVec};
@@ -54,8 +66,21 @@ pub const RECORD_TEXT: usize = 104;
 /// Records a module keeps by default.
 pub const DEFAULT_RECORDS: usize = 64;
 
+/// Bytes of a recorder's name (longer names are cut).
+pub const NAME_TEXT: usize = 56;
+
 /// The subject of a record about the module itself rather than one target.
 pub const MODULE: u64 = 0;
+
+/// A recorder as its platform sees it: named, printable
+/// ([`Platform::keep_recorder`], [`Platform::recorder_retired`]).
+pub trait RecorderDump: Send + Sync + 'static {
+    /// The module it belongs to, e.g. `DIMT {GUID}`.
+    fn name(&self) -> &str;
+    /// Writes the records kept, oldest first, one line each (see
+    /// [`Recorder::write_to`]).
+    fn dump(&self, w: &mut dyn Write) -> fmt::Result;
+}
 
 /// One recorded event.
 #[derive(Clone, Copy, Debug)]
@@ -109,6 +134,7 @@ struct Ring<const N: usize> {
 ///
 /// See the [module documentation](self).
 pub struct Recorder<P: Platform, const N: usize = DEFAULT_RECORDS> {
+    name: ArrayString<NAME_TEXT>,
     platform: P,
     created_100ns: u64,
     ring: P::Lock<Ring<N>>,
@@ -117,6 +143,7 @@ pub struct Recorder<P: Platform, const N: usize = DEFAULT_RECORDS> {
 impl<P: Platform, const N: usize> fmt::Debug for Recorder<P, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Recorder")
+            .field("name", &self.name.as_str())
             .field("capacity", &N)
             .field("total", &self.total())
             .finish()
@@ -162,10 +189,25 @@ pub fn format_text(args: fmt::Arguments<'_>) -> ArrayString<RECORD_TEXT> {
     text
 }
 
+/// `args` cut to a recorder name.
+fn format_name(args: fmt::Arguments<'_>) -> ArrayString<NAME_TEXT> {
+    let text = format_text(args);
+    let mut end = text.len().min(NAME_TEXT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut name = ArrayString::new();
+    name.push_str(&text[..end]);
+    name
+}
+
 impl<P: Platform, const N: usize> Recorder<P, N> {
-    /// An empty recorder; times are reported relative to now.
-    pub fn new(platform: &P) -> Self {
-        Recorder {
+    /// An empty recorder named `name` (cut to [`NAME_TEXT`] bytes), shown
+    /// to the platform ([`Platform::keep_recorder`]); times are reported
+    /// relative to now. Allocates once (the `Arc`).
+    pub fn new(platform: &P, name: fmt::Arguments<'_>) -> Arc<Self> {
+        let recorder = Arc::new(Recorder {
+            name: format_name(name),
             platform: platform.clone(),
             created_100ns: platform.now_100ns(),
             ring: P::Lock::new(Ring {
@@ -173,7 +215,15 @@ impl<P: Platform, const N: usize> Recorder<P, N> {
                 next: 0,
                 total: 0,
             }),
-        }
+        });
+        let weak: Weak<dyn RecorderDump> = Arc::downgrade(&recorder) as Weak<dyn RecorderDump>;
+        platform.keep_recorder(weak);
+        recorder
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Records an event about `subject` (a target handle as a number, or
@@ -234,7 +284,11 @@ impl<P: Platform, const N: usize> Recorder<P, N> {
         self.write_filtered(w, |r| r.subject == subject)
     }
 
-    fn write_filtered(&self, w: &mut impl Write, keep: impl Fn(&Record) -> bool) -> fmt::Result {
+    fn write_filtered<W: Write + ?Sized>(
+        &self,
+        w: &mut W,
+        keep: impl Fn(&Record) -> bool,
+    ) -> fmt::Result {
         let mut result = Ok(());
         self.for_each(|r| {
             if result.is_ok() && keep(r) {
@@ -242,6 +296,23 @@ impl<P: Platform, const N: usize> Recorder<P, N> {
             }
         });
         result
+    }
+}
+
+impl<P: Platform, const N: usize> Drop for Recorder<P, N> {
+    /// Shows the final records to the platform ([`Platform::recorder_retired`]).
+    fn drop(&mut self) {
+        self.platform.recorder_retired(&*self);
+    }
+}
+
+impl<P: Platform, const N: usize> RecorderDump for Recorder<P, N> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dump(&self, w: &mut dyn Write) -> fmt::Result {
+        self.write_filtered(w, |_| true)
     }
 }
 
@@ -258,7 +329,7 @@ impl<P: Platform, const N: usize> Recorder<P, N> {
 /// use dmf_wdf::recorder::{Recorder, MODULE};
 ///
 /// let sim = Sim::new(SimConfig::default());
-/// let recorder: Recorder<Sim> = Recorder::new(&sim);
+/// let recorder = Recorder::<Sim>::new(&sim, format_args!("CRT"));
 /// let status = dmf_wdf::Status::CANCELLED;
 /// dmf_wdf::transition!(recorder, DEBUG, MODULE, "CRT: stream stopped", in_flight = 0, ?status);
 /// let mut text = String::new();

@@ -16,7 +16,7 @@ fn lines<P: dmf_wdf::Platform, const N: usize>(r: &Recorder<P, N>) -> Vec<String
 #[test]
 fn keeps_the_last_n_in_order_across_many_wraps() {
     let sim = Sim::new(SimConfig::default());
-    let r: Recorder<Sim, 5> = Recorder::new(&sim);
+    let r = Recorder::<Sim, 5>::new(&sim, format_args!("t"));
     assert!(lines(&r).is_empty());
     for i in 1..=3u64 {
         r.record(Level::INFO, MODULE, format_args!("e{i}"));
@@ -58,7 +58,7 @@ fn long_texts_are_cut_at_a_character_boundary_and_marked() {
 #[test]
 fn subjects_filter_the_text() {
     let sim = Sim::new(SimConfig::default());
-    let r: Recorder<Sim> = Recorder::new(&sim);
+    let r = Recorder::<Sim>::new(&sim, format_args!("t"));
     r.record(Level::DEBUG, 3, format_args!("three opened"));
     r.record(Level::DEBUG, MODULE, format_args!("module"));
     r.record(Level::WARN, 4, format_args!("four vetoed"));
@@ -75,7 +75,7 @@ fn subjects_filter_the_text() {
 #[test]
 fn concurrent_writers_lose_nothing_and_tear_nothing() {
     let sim = Sim::new(SimConfig::default());
-    let r: Arc<Recorder<Sim, 32>> = Arc::new(Recorder::new(&sim));
+    let r: Arc<Recorder<Sim, 32>> = Recorder::new(&sim, format_args!("t"));
     let threads: Vec<_> = (1..=4u64)
         .map(|t| {
             let r = Arc::clone(&r);
