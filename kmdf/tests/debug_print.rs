@@ -43,7 +43,11 @@ fn capture(f: impl FnOnce()) -> Vec<String> {
 fn message_first_then_fields() {
     let lines = capture(|| {
         let status = dmf_wdf::Status::CANCELLED;
-        tracing::debug!(target_handle = 3, ?status, "DIMT: target closed for query-remove");
+        tracing::debug!(
+            target_handle = 3,
+            ?status,
+            "DIMT: target closed for query-remove"
+        );
         tracing::warn!(link = "\\??\\dev#1", "DIMT: reopen failed");
     });
     assert_eq!(

@@ -186,23 +186,34 @@ fn an_over_budget_routine_dumps_the_recorders_of_the_modules() {
     }));
     let recorder = Recorder::<Sim, 8>::new(&sim, format_args!("CRT under test"));
     for i in 0..20 {
-        recorder.record(tracing::Level::DEBUG, MODULE, format_args!("transition {i}"));
+        recorder.record(
+            tracing::Level::DEBUG,
+            MODULE,
+            format_args!("transition {i}"),
+        );
     }
     let dropped = Recorder::<Sim, 8>::new(&sim, format_args!("RequestTarget gone"));
-    dropped.record(tracing::Level::WARN, 5, format_args!("closed with a leak"));
+    dropped.record(
+        tracing::Level::WARN,
+        1 << 32 | 5,
+        format_args!("closed with a leak"),
+    );
     drop(dropped);
     let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         send_one(&sim, Arc::new(Slow(20)))
     }))
     .expect_err("the strict watchdog fires");
-    let message = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(message.contains("over the 1000 us budget"), "{message}");
     assert!(message.contains("== CRT under test (live) =="), "{message}");
-    assert!(message.contains("== RequestTarget gone (dropped) =="), "{message}");
-    assert!(message.contains("WARN 5 closed with a leak"), "{message}");
+    assert!(
+        message.contains("== RequestTarget gone (dropped) =="),
+        "{message}"
+    );
+    assert!(
+        message.contains("WARN Target#5.1 closed with a leak"),
+        "{message}"
+    );
     // The last 8 of 20: transitions 12..=19, in order, and nothing older.
     let kept: Vec<&str> = message
         .lines()
@@ -219,14 +230,21 @@ fn the_leak_check_reports_counters_and_recorders() {
     use dmf_wdf::recorder::Recorder;
     let sim = Sim::new(SimConfig::default());
     let recorder = Recorder::<Sim>::new(&sim, format_args!("DIMT {{test}}"));
-    recorder.record(tracing::Level::DEBUG, 3, format_args!("target opened"));
+    recorder.record(
+        tracing::Level::DEBUG,
+        2 << 32 | 3,
+        format_args!("target opened"),
+    );
     drop(recorder);
     assert_eq!(sim.leak_check(Duration::from_secs(5)), Ok(()));
     let leaked = sim.create_request(None).unwrap();
     let report = sim.leak_check(Duration::from_secs(5)).unwrap_err();
     assert!(report.contains("1 live"), "{report}");
     assert!(report.contains("== DIMT {test} (dropped) =="), "{report}");
-    assert!(report.contains("DEBUG 3 target opened"), "{report}");
+    assert!(
+        report.contains("DEBUG Target#3.2 target opened"),
+        "{report}"
+    );
     drop(leaked);
     assert_eq!(sim.leak_check(Duration::from_secs(5)), Ok(()));
 }
@@ -240,7 +258,10 @@ fn dropped_recorders_are_kept_up_to_a_bound() {
         drop(Recorder::<Sim, 4>::new(&sim, format_args!("module {i}")));
     }
     let dump = sim.recorder_dump();
-    assert!(dump.starts_with("in-flight recorders: 0 live, 16 dropped"), "{dump}");
+    assert!(
+        dump.starts_with("in-flight recorders: 0 live, 16 dropped"),
+        "{dump}"
+    );
     assert!(!dump.contains("== module 23 ") && dump.contains("== module 24 (dropped)"));
     assert!(dump.contains("== module 39 (dropped)"));
 }

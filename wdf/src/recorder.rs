@@ -12,8 +12,15 @@
 //!   writes, so the writer it is given must not block either (a `String`, a
 //!   fixed buffer, an IOCTL output buffer).
 //! * **Text.** Each record is one line: sequence number, time since the
-//!   recorder was created, level, the subject (a target handle, or `-` for the
-//!   module itself) and the message with its fields. A message longer than
+//!   recorder was created, level, the subject (a target, `Target#index.generation`,
+//!   or `-` for the module itself) and the message with its fields.
+//! * **One per module tree.** A module writes through a [`Journal`]: its
+//!   recorder and the subject of its records. A module that owns others
+//!   hands them journals of its own recorder (a continuous request target
+//!   its buffer pools and request target; a multiple-target module each
+//!   target's transport, with the target as subject), so one ring tells
+//!   the story of the whole tree in order, and a target's records can be
+//!   picked out of it ([`Recorder::write_subject`]). A message longer than
 //!   [`RECORD_TEXT`] bytes is cut at a character boundary and ends in `~`.
 //!
 //! The layers write to their recorder at every transition they also report
@@ -40,14 +47,14 @@
 //! let sim = Sim::new(SimConfig::default());
 //! let recorder = Recorder::<Sim, 4>::new(&sim, format_args!("demo"));
 //! for i in 0..6 {
-//!     recorder.record(tracing::Level::DEBUG, 7, format_args!("event {i}"));
+//!     recorder.record(tracing::Level::DEBUG, 1 << 32 | 7, format_args!("event {i}"));
 //! }
 //! let mut text = String::new();
 //! recorder.write_to(&mut text).unwrap();
 //! // Only the last four are kept, oldest first.
 //! assert_eq!(text.lines().count(), 4);
 //! assert!(text.lines().next().unwrap().ends_with("event 2"));
-//! assert!(text.lines().last().unwrap().contains("DEBUG 7 event 5"));
+//! assert!(text.lines().last().unwrap().contains("DEBUG Target#7.1 event 5"));
 //! assert_eq!(recorder.total(), 6);
 //! ```
 
@@ -64,12 +71,14 @@ use crate::Platform;
 pub const RECORD_TEXT: usize = 104;
 
 /// Records a module keeps by default.
-pub const DEFAULT_RECORDS: usize = 64;
+pub const DEFAULT_RECORDS: usize = 128;
 
 /// Bytes of a recorder's name (longer names are cut).
 pub const NAME_TEXT: usize = 56;
 
 /// The subject of a record about the module itself rather than one target.
+/// Other subjects are target handles packed as `generation << 32 | index`
+/// (generation never 0), shown as `Target#index.generation`.
 pub const MODULE: u64 = 0;
 
 /// A recorder as its platform sees it: named, printable
@@ -91,7 +100,8 @@ pub struct Record {
     pub time_100ns: u64,
     /// Its level.
     pub level: Level,
-    /// What it is about: a target's handle as a number, or [`MODULE`].
+    /// What it is about: a target handle (`generation << 32 | index`), or
+    /// [`MODULE`].
     pub subject: u64,
     /// The message and its fields, cut to [`RECORD_TEXT`] bytes.
     pub text: ArrayString<RECORD_TEXT>,
@@ -112,7 +122,12 @@ impl fmt::Display for Record {
         if self.subject == MODULE {
             f.write_str("- ")?;
         } else {
-            write!(f, "{} ", self.subject)?;
+            write!(
+                f,
+                "Target#{}.{} ",
+                self.subject as u32,
+                (self.subject >> 32) as u32
+            )?;
         }
         f.write_str(&self.text)
     }
@@ -226,17 +241,14 @@ impl<P: Platform, const N: usize> Recorder<P, N> {
         &self.name
     }
 
-    /// Records an event about `subject` (a target handle as a number, or
-    /// [`MODULE`]). Any context; allocates nothing.
+    /// Records an event about `subject` (see [`Record::subject`]). Any
+    /// context; allocates nothing.
     pub fn record(&self, level: Level, subject: u64, args: fmt::Arguments<'_>) {
         if N == 0 {
             return;
         }
         let text = format_text(args);
-        let time_100ns = self
-            .platform
-            .now_100ns()
-            .saturating_sub(self.created_100ns);
+        let time_100ns = self.platform.now_100ns().saturating_sub(self.created_100ns);
         let mut ring = self.ring.lock();
         ring.total += 1;
         let record = Record {
@@ -316,30 +328,91 @@ impl<P: Platform, const N: usize> RecorderDump for Recorder<P, N> {
     }
 }
 
-/// Emits a `tracing` event and records it in a module's [`Recorder`]: the
+/// Where a module records: a recorder and the subject of its records
+/// (see the [module documentation](self)). Cloning shares the recorder.
+pub struct Journal<P: Platform> {
+    recorder: Arc<Recorder<P>>,
+    subject: u64,
+}
+
+impl<P: Platform> Clone for Journal<P> {
+    fn clone(&self) -> Self {
+        Journal {
+            recorder: Arc::clone(&self.recorder),
+            subject: self.subject,
+        }
+    }
+}
+
+impl<P: Platform> fmt::Debug for Journal<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Journal")
+            .field("recorder", &self.recorder.name())
+            .field("subject", &self.subject)
+            .finish()
+    }
+}
+
+impl<P: Platform> Journal<P> {
+    /// A journal on a new recorder named `name`, about the module itself.
+    pub fn new(platform: &P, name: fmt::Arguments<'_>) -> Self {
+        Journal {
+            recorder: Recorder::new(platform, name),
+            subject: MODULE,
+        }
+    }
+
+    /// The same recorder, about `subject` (a target handle packed as
+    /// `generation << 32 | index`).
+    pub fn about(&self, subject: u64) -> Self {
+        Journal {
+            recorder: Arc::clone(&self.recorder),
+            subject,
+        }
+    }
+
+    /// The recorder.
+    pub fn recorder(&self) -> &Arc<Recorder<P>> {
+        &self.recorder
+    }
+
+    /// The subject of its records.
+    pub fn subject(&self) -> u64 {
+        self.subject
+    }
+
+    /// Records an event (see [`Recorder::record`]).
+    pub fn record(&self, level: Level, args: fmt::Arguments<'_>) {
+        self.recorder.record(level, self.subject, args);
+    }
+}
+
+/// Emits a `tracing` event and records it in a module's [`Journal`]: the
 /// one way the layers report a transition.
 ///
-/// `transition!(recorder, LEVEL, subject, "message", field = value, ...)`:
+/// `transition!(journal, LEVEL, "message", field = value, ?field, ...)`:
 /// the event carries the fields (formatted with `Debug`), the record the
-/// message followed by ` field=value` for each. `subject` is a `u64`
-/// (a target handle as a number, or [`MODULE`]).
+/// message followed by ` field=value` for each. Fields are evaluated once.
 ///
 /// ```
 /// use dmf_sim::{Sim, SimConfig};
-/// use dmf_wdf::recorder::{Recorder, MODULE};
+/// use dmf_wdf::recorder::Journal;
 ///
 /// let sim = Sim::new(SimConfig::default());
-/// let recorder = Recorder::<Sim>::new(&sim, format_args!("CRT"));
+/// let journal = Journal::new(&sim, format_args!("CRT"));
 /// let status = dmf_wdf::Status::CANCELLED;
-/// dmf_wdf::transition!(recorder, DEBUG, MODULE, "CRT: stream stopped", in_flight = 0, ?status);
+/// dmf_wdf::transition!(journal, DEBUG, "CRT: stream stopped", in_flight = 0, ?status);
+/// dmf_wdf::transition!(journal.about(7 << 32 | 2), WARN, "CRT: target gone");
 /// let mut text = String::new();
-/// recorder.write_to(&mut text).unwrap();
-/// assert!(text.ends_with("- CRT: stream stopped in_flight=0 status=STATUS_CANCELLED\n"), "{text}");
+/// journal.recorder().write_to(&mut text).unwrap();
+/// let lines: Vec<&str> = text.lines().collect();
+/// assert!(lines[0].ends_with("DEBUG - CRT: stream stopped in_flight=0 status=STATUS_CANCELLED"), "{text}");
+/// assert!(lines[1].ends_with("WARN Target#2.7 CRT: target gone"), "{text}");
 /// ```
 #[macro_export]
 macro_rules! transition {
-    ($recorder:expr, $level:ident, $subject:expr, $message:literal $(, $($field:tt)*)?) => {
-        $crate::__transition_fields!(@go ($recorder) ($level) ($subject) ($message) [] [] $($($field)*)?)
+    ($journal:expr, $level:ident, $message:literal $(, $($field:tt)*)?) => {
+        $crate::__transition_fields!(@go ($journal) ($level) ($message) [] [] $($($field)*)?)
     };
 }
 
@@ -348,24 +421,23 @@ macro_rules! transition {
 #[macro_export]
 macro_rules! __transition_fields {
     // `?name` shorthand.
-    (@go $r:tt $l:tt $s:tt $m:tt [$($n:ident = $v:expr),*] [] ? $name:ident $(, $($rest:tt)*)?) => {
-        $crate::__transition_fields!(@go $r $l $s $m [$($n = $v,)* $name = $name] [] $($($rest)*)?)
+    (@go $r:tt $l:tt $m:tt [$($n:ident = $v:expr),*] [] ? $name:ident $(, $($rest:tt)*)?) => {
+        $crate::__transition_fields!(@go $r $l $m [$($n = $v,)* $name = $name] [] $($($rest)*)?)
     };
     // `%name` shorthand.
-    (@go $r:tt $l:tt $s:tt $m:tt [$($n:ident = $v:expr),*] [] % $name:ident $(, $($rest:tt)*)?) => {
-        $crate::__transition_fields!(@go $r $l $s $m [$($n = $v,)* $name = $name] [] $($($rest)*)?)
+    (@go $r:tt $l:tt $m:tt [$($n:ident = $v:expr),*] [] % $name:ident $(, $($rest:tt)*)?) => {
+        $crate::__transition_fields!(@go $r $l $m [$($n = $v,)* $name = $name] [] $($($rest)*)?)
     };
     // `name = value`.
-    (@go $r:tt $l:tt $s:tt $m:tt [$($n:ident = $v:expr),*] [] $name:ident = $value:expr $(, $($rest:tt)*)?) => {
-        $crate::__transition_fields!(@go $r $l $s $m [$($n = $v,)* $name = $value] [] $($($rest)*)?)
+    (@go $r:tt $l:tt $m:tt [$($n:ident = $v:expr),*] [] $name:ident = $value:expr $(, $($rest:tt)*)?) => {
+        $crate::__transition_fields!(@go $r $l $m [$($n = $v,)* $name = $value] [] $($($rest)*)?)
     };
     // Done.
-    (@go ($recorder:expr) ($level:ident) ($subject:expr) ($message:literal) [$($n:ident = $v:expr),*] []) => {{
+    (@go ($journal:expr) ($level:ident) ($message:literal) [$($n:ident = $v:expr),*] []) => {{
         $(let $n = &$v;)*
         $crate::__tracing::event!($crate::__tracing::Level::$level, $($n = ?$n,)* $message);
-        $recorder.record(
+        $journal.record(
             $crate::__tracing::Level::$level,
-            $subject,
             format_args!(concat!($message $(, " ", stringify!($n), "={:?}")*) $(, $n)*),
         );
     }};

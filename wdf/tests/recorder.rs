@@ -31,7 +31,10 @@ fn keeps_the_last_n_in_order_across_many_wraps() {
     }
     assert_eq!(r.total(), 23);
     let l = lines(&r);
-    assert!(l[0].starts_with("#19 +") && l[0].ends_with(" INFO - e19"), "{l:?}");
+    assert!(
+        l[0].starts_with("#19 +") && l[0].ends_with(" INFO - e19"),
+        "{l:?}"
+    );
     assert!(l[4].ends_with("e23"), "{l:?}");
 }
 
@@ -48,8 +51,18 @@ fn long_texts_are_cut_at_a_character_boundary_and_marked() {
     // Many small pieces that overflow are cut once.
     let pieces = format_text(format_args!(
         "{}{}{}{}{}{}{}{}{}{}{}{}",
-        "0123456789", "0123456789", "0123456789", "0123456789", "0123456789", "0123456789",
-        "0123456789", "0123456789", "0123456789", "0123456789", "0123456789", "0123456789"
+        "0123456789",
+        "0123456789",
+        "0123456789",
+        "0123456789",
+        "0123456789",
+        "0123456789",
+        "0123456789",
+        "0123456789",
+        "0123456789",
+        "0123456789",
+        "0123456789",
+        "0123456789"
     ));
     assert_eq!(pieces.len(), RECORD_TEXT);
     assert_eq!(pieces.matches('~').count(), 1);
@@ -67,8 +80,8 @@ fn subjects_filter_the_text() {
     r.write_subject(&mut three, 3).unwrap();
     let three: Vec<_> = three.lines().collect();
     assert_eq!(three.len(), 2);
-    assert!(three[0].ends_with("DEBUG 3 three opened"));
-    assert!(three[1].ends_with("DEBUG 3 three closed"));
+    assert!(three[0].ends_with("DEBUG Target#3.0 three opened"));
+    assert!(three[1].ends_with("DEBUG Target#3.0 three closed"));
     assert!(lines(&r)[1].ends_with("DEBUG - module"));
 }
 
@@ -94,7 +107,11 @@ fn concurrent_writers_lose_nothing_and_tear_nothing() {
     r.for_each(|rec| {
         assert_eq!(
             &*rec.text,
-            format!("thread {} event {}", rec.subject, rec.text.rsplit(' ').next().unwrap())
+            format!(
+                "thread {} event {}",
+                rec.subject,
+                rec.text.rsplit(' ').next().unwrap()
+            )
         );
         seqs.push(rec.seq);
     });
