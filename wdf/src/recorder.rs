@@ -68,7 +68,7 @@ use crate::sync::Lock;
 use crate::Platform;
 
 /// Bytes of text kept per record (longer messages are cut and end in `~`).
-pub const RECORD_TEXT: usize = 104;
+pub const RECORD_TEXT: usize = 120;
 
 /// Records a module keeps by default.
 pub const DEFAULT_RECORDS: usize = 128;
@@ -390,7 +390,7 @@ impl<P: Platform> Journal<P> {
 /// Emits a `tracing` event and records it in a module's [`Journal`]: the
 /// one way the layers report a transition.
 ///
-/// `transition!(journal, LEVEL, "message", field = value, ?field, ...)`:
+/// `transition!(journal, LEVEL, "message", field = value, ?field, field, ...)`:
 /// the event carries the fields (formatted with `Debug`), the record the
 /// message followed by ` field=value` for each. Fields are evaluated once.
 ///
@@ -431,6 +431,10 @@ macro_rules! __transition_fields {
     // `name = value`.
     (@go $r:tt $l:tt $m:tt [$($n:ident = $v:expr),*] [] $name:ident = $value:expr $(, $($rest:tt)*)?) => {
         $crate::__transition_fields!(@go $r $l $m [$($n = $v,)* $name = $value] [] $($($rest)*)?)
+    };
+    // `name` shorthand.
+    (@go $r:tt $l:tt $m:tt [$($n:ident = $v:expr),*] [] $name:ident $(, $($rest:tt)*)?) => {
+        $crate::__transition_fields!(@go $r $l $m [$($n = $v,)* $name = $name] [] $($($rest)*)?)
     };
     // Done.
     (@go ($journal:expr) ($level:ident) ($message:literal) [$($n:ident = $v:expr),*] []) => {{

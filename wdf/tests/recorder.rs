@@ -49,21 +49,13 @@ fn long_texts_are_cut_at_a_character_boundary_and_marked() {
     let fits = "a".repeat(RECORD_TEXT);
     assert_eq!(&*format_text(format_args!("{fits}")), fits.as_str());
     // Many small pieces that overflow are cut once.
-    let pieces = format_text(format_args!(
-        "{}{}{}{}{}{}{}{}{}{}{}{}",
-        "0123456789",
-        "0123456789",
-        "0123456789",
-        "0123456789",
-        "0123456789",
-        "0123456789",
-        "0123456789",
-        "0123456789",
-        "0123456789",
-        "0123456789",
-        "0123456789",
-        "0123456789"
-    ));
+    struct Pieces(usize);
+    impl std::fmt::Display for Pieces {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            (0..self.0).try_for_each(|_| f.write_str("0123456789"))
+        }
+    }
+    let pieces = format_text(format_args!("{}", Pieces(RECORD_TEXT / 10 + 2)));
     assert_eq!(pieces.len(), RECORD_TEXT);
     assert_eq!(pieces.matches('~').count(), 1);
 }
