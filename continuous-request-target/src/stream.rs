@@ -832,7 +832,9 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         slot.state.retire();
         let remaining = self.control.retire_one();
         if remaining == 0 {
-            transition!(self.journal, DEBUG, "CRT: no stream request left in flight");
+            // Not recorded: a stop waiting for this may record "stream
+            // stopped" first (the retirement records carry `remaining`).
+            tracing::debug!("CRT: no stream request left in flight");
         }
         if reason != RetireReason::Stopped {
             transition!(
