@@ -6,7 +6,8 @@ use core::marker::PhantomData;
 use core::ptr;
 use core::slice;
 
-use dmf_wdf::{Lock, Platform, Result, Status, Timer, TimerHandler};
+use dmf_wdf::recorder::Journal;
+use dmf_wdf::{transition, Lock, Platform, Result, Status, Timer, TimerHandler};
 
 use crate::block::HeaderPtr;
 use crate::error::{Overrun, PutError};
@@ -112,6 +113,8 @@ impl<P: Platform> SinkList<P> {
 
 /// The state of a sink shared by its handles and by expiry timer handlers.
 pub(crate) struct SinkShared<P: Platform> {
+    /// Where the sink's transitions are recorded.
+    journal: Journal<P>,
     platform: P,
     list: P::Lock<SinkList<P>>,
     overruns: AtomicUsize,
@@ -169,7 +172,7 @@ impl<P: Platform> Drop for SinkShared<P> {
             drop(unsafe { PoolBuffer::from_header(h) });
             returned += 1;
         }
-        tracing::debug!(returned, "dmf-buffer-pool: sink pool closed");
+        transition!(self.journal, DEBUG, "BufferPool: sink closed", returned);
     }
 }
 
@@ -286,8 +289,18 @@ impl<P: Platform> SinkPool<P> {
     /// Creates an empty sink (`DMF_BufferPool_Create` with
     /// `BufferPool_Mode_Sink`).
     pub fn new(platform: &P) -> Self {
+        Self::new_in(
+            platform,
+            Journal::new(platform, format_args!("BufferPool sink")),
+        )
+    }
+
+    /// As [`new`](Self::new), recording into `journal` (for example the
+    /// journal of the module that owns the sink).
+    pub fn new_in(platform: &P, journal: Journal<P>) -> Self {
         SinkPool {
             shared: Arc::new(SinkShared {
+                journal,
                 platform: platform.clone(),
                 list: P::Lock::new(SinkList {
                     head: None,
@@ -299,6 +312,12 @@ impl<P: Platform> SinkPool<P> {
         }
     }
 
+    /// Where this sink records its transitions (its in-flight recorder, or
+    /// its owner's).
+    pub fn journal(&self) -> &Journal<P> {
+        &self.shared.journal
+    }
+
     fn me(&self) -> *const SinkShared<P> {
         Arc::as_ptr(&self.shared)
     }
@@ -307,8 +326,17 @@ impl<P: Platform> SinkPool<P> {
         &self,
         checked: core::result::Result<(), Overrun>,
     ) -> core::result::Result<(), Overrun> {
-        if checked.is_err() {
-            self.shared.overruns.fetch_add(1, Ordering::Relaxed);
+        if let Err(overrun) = checked {
+            let overruns = self.shared.overruns.fetch_add(1, Ordering::Relaxed) + 1;
+            transition!(
+                self.shared.journal,
+                ERROR,
+                "BufferPool: overrun in a sink, guards repaired",
+                data = overrun.data,
+                context = overrun.context,
+                signature = overrun.signature,
+                overruns
+            );
         }
         checked
     }

@@ -5,7 +5,8 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
 
-use dmf_wdf::{Lock, Platform, Result, Status, WorkItem, WorkItemHandler};
+use dmf_wdf::recorder::Journal;
+use dmf_wdf::{transition, Lock, Platform, Result, Status, WorkItem, WorkItemHandler};
 
 use crate::block::{
     allocate_block, destroy_block, free_block, in_own_handler, release_block, BlockLayout,
@@ -13,7 +14,7 @@ use crate::block::{
 };
 use crate::error::{Overrun, PutError};
 use crate::queue::{BoundedQueue, PushError};
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::{BufferPoolConfig, BufferPoolMode, PoolBuffer};
 
 /// Buffers put at the head (LIFO end) of a source pool's list.
@@ -78,6 +79,11 @@ pub(crate) struct SourceShared<P: Platform> {
     overruns: AtomicUsize,
     /// Reaper enqueues the platform refused (see `kick_reaper`).
     reaper_refusals: AtomicUsize,
+    /// Set by a `get` that found the pool empty (without look-aside),
+    /// cleared by the next `put`: each exhaustion is recorded once.
+    exhausted: AtomicBool,
+    /// Where the pool's transitions are recorded.
+    pub(crate) journal: Journal<P>,
 }
 
 impl<P: Platform> SourceShared<P> {
@@ -131,8 +137,23 @@ impl<P: Platform> SourceShared<P> {
         at_head: bool,
     ) -> core::result::Result<(), Overrun> {
         let checked = hdr.check_and_repair(&self.layout, false);
-        if checked.is_err() {
-            self.overruns.fetch_add(1, Ordering::Relaxed);
+        if let Err(overrun) = checked {
+            let overruns = self.overruns.fetch_add(1, Ordering::Relaxed) + 1;
+            transition!(
+                self.journal,
+                ERROR,
+                "BufferPool: overrun, guards repaired",
+                data = overrun.data,
+                context = overrun.context,
+                overruns
+            );
+        }
+        if self.exhausted.load(Ordering::Relaxed) && self.exhausted.swap(false, Ordering::Relaxed) {
+            transition!(
+                self.journal,
+                DEBUG,
+                "BufferPool: a buffer is back after exhaustion"
+            );
         }
         hdr.zero(&self.layout);
         // A guard's timer is never armed. (`expiry_sink` may keep a stale
@@ -206,10 +227,12 @@ impl<P: Platform> SourceShared<P> {
                 return;
             }
         }
-        self.reaper_refusals.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(
-            "dmf-buffer-pool: the platform refused to queue the pool's reaper; \
-             released buffers with timers wait for the next release"
+        let refusals = self.reaper_refusals.fetch_add(1, Ordering::Relaxed) + 1;
+        transition!(
+            self.journal,
+            ERROR,
+            "BufferPool: the platform refused to queue the reaper; released buffers with timers wait for the next release",
+            refusals
         );
     }
 
@@ -348,6 +371,17 @@ impl<P: Platform> BufferPool<P> {
     /// the platform's status when creating a timer or (with timers) the
     /// pool's reaper work item fails. Nothing is leaked.
     pub fn new(platform: &P, config: &BufferPoolConfig) -> Result<Self> {
+        Self::new_in(
+            platform,
+            config,
+            Journal::new(platform, format_args!("BufferPool")),
+        )
+    }
+
+    /// As [`new`](Self::new), recording into `journal` (for example the
+    /// journal of the module that owns the pool) instead of a recorder of
+    /// its own.
+    pub fn new_in(platform: &P, config: &BufferPoolConfig, journal: Journal<P>) -> Result<Self> {
         config.validate()?;
         let layout = BlockLayout::new::<P>(
             config.buffer_size as usize,
@@ -387,6 +421,8 @@ impl<P: Platform> BufferPool<P> {
                 live: AtomicUsize::new(0),
                 overruns: AtomicUsize::new(0),
                 reaper_refusals: AtomicUsize::new(0),
+                exhausted: AtomicBool::new(false),
+                journal,
             }
         });
         if let Some(status) = reaper_failure {
@@ -402,13 +438,15 @@ impl<P: Platform> BufferPool<P> {
                 return Err(Status::INSUFFICIENT_RESOURCES);
             }
         }
-        tracing::debug!(
+        transition!(
+            pool.shared.journal,
+            DEBUG,
+            "BufferPool: source pool opened",
             buffer_count = config.buffer_count,
             buffer_size = config.buffer_size,
             context_size = config.buffer_context_size,
             look_aside = config.enable_look_aside,
-            timers = config.create_with_timer,
-            "dmf-buffer-pool: source pool opened"
+            timers = config.create_with_timer
         );
         Ok(pool)
     }
@@ -439,7 +477,22 @@ impl<P: Platform> BufferPool<P> {
         if self.shared.config.enable_look_aside {
             self.grow()
         } else {
+            self.exhausted();
             Err(Status::UNSUCCESSFUL)
+        }
+    }
+
+    /// Records the first `get` that found the pool empty since the last
+    /// `put`.
+    #[cold]
+    fn exhausted(&self) {
+        if !self.shared.exhausted.swap(true, Ordering::Relaxed) {
+            transition!(
+                self.shared.journal,
+                DEBUG,
+                "BufferPool: exhausted",
+                buffer_count = self.shared.config.buffer_count
+            );
         }
     }
 
@@ -448,10 +501,33 @@ impl<P: Platform> BufferPool<P> {
         // Count the extra buffer only once it exists, so that a failed
         // allocation cannot leave a credit that would later free a buffer
         // the pool needs.
-        let h = allocate_block(&self.shared)?;
-        self.shared.extra.fetch_add(1, Ordering::AcqRel);
+        let h = match allocate_block(&self.shared) {
+            Ok(h) => h,
+            Err(status) => {
+                transition!(
+                    self.shared.journal,
+                    WARN,
+                    "BufferPool: look-aside cannot grow",
+                    ?status
+                );
+                return Err(status);
+            }
+        };
+        let extra = self.shared.extra.fetch_add(1, Ordering::AcqRel) + 1;
+        transition!(
+            self.shared.journal,
+            DEBUG,
+            "BufferPool: look-aside grew",
+            extra
+        );
         // SAFETY: fresh block, owned by us; the guard takes it.
         Ok(unsafe { PoolBuffer::from_header(h) })
+    }
+
+    /// Where this pool records its transitions (its in-flight recorder, or
+    /// its owner's).
+    pub fn journal(&self) -> &Journal<P> {
+        &self.shared.journal
     }
 
     /// Returns `buffer` to the tail of this pool (`DMF_BufferPool_Put` on a
@@ -551,9 +627,11 @@ impl<P: Platform> BufferPool<P> {
 impl<P: Platform> Drop for BufferPool<P> {
     fn drop(&mut self) {
         self.shared.close();
-        tracing::debug!(
-            still_out = self.shared.live.load(Ordering::Relaxed),
-            "dmf-buffer-pool: source pool closed"
+        transition!(
+            self.shared.journal,
+            DEBUG,
+            "BufferPool: source pool closed",
+            still_out = self.shared.live.load(Ordering::Relaxed)
         );
     }
 }

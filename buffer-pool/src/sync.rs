@@ -1,9 +1,9 @@
 //! Atomics and cells, swapped for loom's when model checking (`--cfg loom`).
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{fence, AtomicUsize, Ordering};
+pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 
 /// Tells the processor (or loom's scheduler) that this thread is waiting
 /// for another one.

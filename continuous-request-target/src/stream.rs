@@ -39,9 +39,10 @@ use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use dmf_wdf::recorder::Journal;
 use dmf_wdf::{
-    Completed, CompletionRoutine, IoTarget, Lock, Platform, Request, Result, Rundown, SendOptions,
-    Status, Timer, TimerHandler, WorkItem, WorkItemHandler,
+    transition, Completed, CompletionRoutine, IoTarget, Lock, Platform, Request, Result, Rundown,
+    SendOptions, Status, Timer, TimerHandler, WorkItem, WorkItemHandler,
 };
 
 use crate::client::{OutputDisposition, RetireReason, Retirement, StreamClient, StreamCompletion};
@@ -234,6 +235,8 @@ pub(crate) struct Engine<P: Platform, H: StreamClient<P>> {
     input_pool: Option<BufferPool<P>>,
     pub(crate) output_pool: Option<BufferPool<P>>,
     pub(crate) counters: Counters,
+    /// Where the module's transitions are recorded.
+    pub(crate) journal: Journal<P>,
 }
 
 impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
@@ -243,26 +246,29 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         platform: P,
         config: ContinuousRequestTargetConfig,
         client: H,
+        journal: Journal<P>,
     ) -> Result<Arc<Self>> {
         let n = config.continuous_request_count as usize;
         // Pools only for a stream (N = 0: a plain transport needs none).
         let input_pool = if n > 0 && config.buffer_input_size > 0 {
-            Some(BufferPool::new(
+            Some(BufferPool::new_in(
                 &platform,
                 &BufferPoolConfig::new(config.buffer_count_input, config.buffer_input_size)
                     .with_context_size(config.buffer_context_input_size)
                     .with_pool_type(config.pool_type_input),
+                journal.clone(),
             )?)
         } else {
             None
         };
         let output_pool = if n > 0 && config.buffer_output_size > 0 {
-            Some(BufferPool::new(
+            Some(BufferPool::new_in(
                 &platform,
                 &BufferPoolConfig::new(config.buffer_count_output, config.buffer_output_size)
                     .with_context_size(config.buffer_context_output_size)
                     .with_look_aside(config.enable_look_aside_output)
                     .with_pool_type(config.pool_type_output),
+                journal.clone(),
             )?)
         } else {
             None
@@ -338,6 +344,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
                 input_pool,
                 output_pool,
                 counters: Counters::default(),
+                journal,
             }
         });
         match failure {
@@ -396,7 +403,12 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         let target = self.current_target().ok_or(Status::INVALID_DEVICE_STATE)?;
         self.end_retired();
         self.control.begin_start(self.slots.len())?;
-        tracing::debug!(requests = self.slots.len(), "CRT: stream start");
+        transition!(
+            self.journal,
+            DEBUG,
+            "CRT: stream start",
+            requests = self.slots.len()
+        );
 
         let mut failure: Option<Status> = None;
         for slot in self.slots.iter() {
@@ -441,7 +453,12 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         match failure {
             None => Ok(()),
             Some(status) => {
-                tracing::debug!(?status, "CRT: stream start failed, stopping");
+                transition!(
+                    self.journal,
+                    WARN,
+                    "CRT: stream start failed, stopping",
+                    ?status
+                );
                 self.stop();
                 Err(status)
             }
@@ -455,7 +472,12 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         if self.control.begin_stop() != StopRole::Owner {
             return;
         }
-        tracing::debug!(active = self.control.active(), "CRT: stream stop");
+        transition!(
+            self.journal,
+            DEBUG,
+            "CRT: stream stop",
+            active = self.control.active()
+        );
         // Every request accepted by the target is now in flight or being
         // completed, and no resend can follow: cancel them all.
         for slot in self.slots.iter() {
@@ -471,7 +493,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         }
         // Waits until every slot retired and every session is gone.
         self.control.finish_stop();
-        tracing::debug!("CRT: stream stopped");
+        transition!(self.journal, DEBUG, "CRT: stream stopped");
     }
 
     /// Waits for every slot timer handler and work item (close).
@@ -680,16 +702,36 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         // `IoTarget` safety contract); an early completion owns it too, as
         // the sender touches nothing of it until it resumes ownership
         // (`sent`).
-        let (input, output, failures) = unsafe {
+        let (input, output, failures, previous_failures) = unsafe {
             slot.owned.with(|o| {
+                let previous = o.failures;
                 if status.is_error() {
                     o.failures = o.failures.saturating_add(1);
                 } else {
                     o.failures = 0;
                 }
-                (o.input.take(), o.output.take(), o.failures)
+                (o.input.take(), o.output.take(), o.failures, previous)
             })
         };
+        if self.config.backoff.is_enabled() {
+            if status.is_error() && previous_failures == 0 {
+                transition!(
+                    self.journal,
+                    DEBUG,
+                    "CRT: stream request fails, back-off entered",
+                    slot = slot.index,
+                    ?status
+                );
+            } else if !status.is_error() && previous_failures > 0 {
+                transition!(
+                    self.journal,
+                    DEBUG,
+                    "CRT: stream request succeeds again, back-off left",
+                    slot = slot.index,
+                    failures = previous_failures
+                );
+            }
+        }
         if status.is_error() {
             bump_owned(&slot.counters.failed_completions);
         }
@@ -833,14 +875,18 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         slot.state.retire();
         let remaining = self.control.retire_one();
         if remaining == 0 {
+            // Not recorded: a stop waiting for this may record "stream
+            // stopped" first (the retirement records carry `remaining`).
             tracing::debug!("CRT: no stream request left in flight");
         }
         if reason != RetireReason::Stopped {
-            tracing::debug!(
+            transition!(
+                self.journal,
+                DEBUG,
+                "CRT: stream request retired",
                 slot = slot.index,
                 ?reason,
-                remaining,
-                "CRT: stream request retired"
+                remaining
             );
             self.client.stream_request_retired(Retirement {
                 slot: slot.index,

@@ -6,7 +6,8 @@ use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
 
 use dmf_request_target::RequestTarget;
-use dmf_wdf::{DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status};
+use dmf_wdf::recorder::Journal;
+use dmf_wdf::{transition, DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status};
 
 use crate::client::StreamClient;
 use crate::config::{ContinuousRequestTargetConfig, StreamMode};
@@ -52,19 +53,45 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
     /// (see [`ContinuousRequestTargetConfig::validate`]), or the platform's
     /// allocation failure. Passive level.
     pub fn new(platform: P, config: ContinuousRequestTargetConfig, client: H) -> Result<Self> {
+        let journal = Journal::new(&platform, format_args!("ContinuousRequestTarget"));
+        Self::new_in(platform, config, client, journal)
+    }
+
+    /// As [`new`](Self::new), recording into `journal` (for example the
+    /// journal of the module that owns this one, about one of its targets)
+    /// instead of a recorder of its own. The CRT's pools and its embedded
+    /// [`RequestTarget`] record there too.
+    pub fn new_in(
+        platform: P,
+        config: ContinuousRequestTargetConfig,
+        client: H,
+        journal: Journal<P>,
+    ) -> Result<Self> {
         if let Err(problem) = config.validate() {
             tracing::debug!(problem, "CRT: invalid configuration");
             return Err(Status::INVALID_PARAMETER);
         }
-        let single = RequestTarget::new(platform.clone(), config.request_target_config())?;
-        let engine = Engine::new(platform, config, client)?;
+        let single = RequestTarget::new_in(
+            platform.clone(),
+            config.request_target_config(),
+            journal.clone(),
+        )?;
+        let engine = Engine::new(platform, config, client, journal)?;
         engine.module.start();
-        tracing::debug!(
+        transition!(
+            engine.journal,
+            DEBUG,
+            "CRT: opened",
             requests = config.continuous_request_count,
-            mode = ?config.continuous_request_target_mode,
-            "CRT: opened"
+            mode = config.continuous_request_target_mode
         );
         Ok(ContinuousRequestTarget { engine, single })
+    }
+
+    /// Where this module records its transitions (its in-flight recorder,
+    /// or its owner's).
+    pub fn journal(&self) -> &Journal<P> {
+        &self.engine.journal
     }
 
     /// The configuration.
@@ -104,7 +131,7 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
         }
         self.single.io_target_set(target.clone())?;
         *self.engine.target.lock() = Some(target);
-        tracing::debug!("CRT: target set");
+        transition!(self.engine.journal, DEBUG, "CRT: target set");
         if self.engine.config.continuous_request_target_mode == StreamMode::Automatic
             && !self.engine.slots.is_empty()
         {
@@ -124,7 +151,7 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
         self.single.io_target_clear();
         let previous = self.engine.target.lock().take();
         if previous.is_some() {
-            tracing::debug!("CRT: target cleared");
+            transition!(self.engine.journal, DEBUG, "CRT: target cleared");
         }
         drop(previous);
     }
@@ -296,7 +323,11 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
             return false;
         }
         self.engine.resume_after_d0.store(true, Ordering::Release);
-        tracing::debug!("CRT: streaming restarts at the next D0 entry");
+        transition!(
+            self.engine.journal,
+            DEBUG,
+            "CRT: streaming restarts at the next D0 entry"
+        );
         true
     }
 
@@ -317,7 +348,7 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
             self.engine.module.end_and_wait(None);
             return;
         }
-        tracing::debug!("CRT: closing");
+        transition!(self.engine.journal, DEBUG, "CRT: closing");
         self.engine.stop();
         self.engine.module.end_and_wait(None);
         // A `start` that was already past its checks when close began.
@@ -325,7 +356,7 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
         self.single.close();
         self.engine.quiesce();
         self.engine.target.lock().take();
-        tracing::debug!("CRT: closed");
+        transition!(self.engine.journal, DEBUG, "CRT: closed");
     }
 
     /// Whether [`close`](Self::close) has begun.
@@ -351,12 +382,18 @@ fn d0_exit<P: Platform, H: StreamClient<P>>(engine: &Engine<P, H>, target_state:
             StreamState::Running | StreamState::Starting
         );
         engine.resume_after_d0.store(was_running, Ordering::Release);
-        tracing::debug!(?target_state, was_running, "CRT: D0 exit");
+        transition!(
+            engine.journal,
+            DEBUG,
+            "CRT: D0 exit",
+            ?target_state,
+            was_running
+        );
         engine.stop();
     }
     if config.purge_and_start_target_in_d0_callbacks {
         if let Some(target) = engine.current_target() {
-            tracing::debug!("CRT: D0 exit purges the target");
+            transition!(engine.journal, DEBUG, "CRT: D0 exit purges the target");
             target.purge(true);
         }
     }
@@ -372,7 +409,12 @@ fn d0_entry<P: Platform, H: StreamClient<P>>(
     let config = &engine.config;
     if config.purge_and_start_target_in_d0_callbacks {
         if let Some(target) = engine.current_target() {
-            tracing::debug!(?previous, "CRT: D0 entry restarts the target");
+            transition!(
+                engine.journal,
+                DEBUG,
+                "CRT: D0 entry restarts the target",
+                ?previous
+            );
             target.start()?;
         }
     }
@@ -380,7 +422,12 @@ fn d0_entry<P: Platform, H: StreamClient<P>>(
         && engine.stream_state() == StreamState::Stopped
         && engine.current_target().is_some()
     {
-        tracing::debug!(?previous, "CRT: D0 entry restarts streaming");
+        transition!(
+            engine.journal,
+            DEBUG,
+            "CRT: D0 entry restarts streaming",
+            ?previous
+        );
         let _reference = engine.module.acquire()?;
         engine.start()?;
     }

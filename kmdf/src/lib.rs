@@ -95,6 +95,7 @@
 extern crate alloc;
 
 pub mod convert;
+pub mod debug_print;
 pub mod device_callbacks;
 pub mod line;
 pub mod memory;

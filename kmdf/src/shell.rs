@@ -5,7 +5,7 @@
 //!
 //! | WDF | done here | the driver's part |
 //! |---|---|---|
-//! | `DriverEntry` | `WdfDriverCreate` with `EvtDriverDeviceAdd` ([`driver_entry`]) | |
+//! | `DriverEntry` | `WdfDriverCreate` with `EvtDriverDeviceAdd` ([`driver_entry`]); installs the `tracing` sink ([`debug_print`](crate::debug_print)) at the level of the `TraceLevel` setting | |
 //! | `EvtDriverDeviceAdd` | reads the settings from the service's `Parameters` key, registers the PnP/power callbacks, `WdfDeviceCreate` with the shell's device context, the device interface, a parallel, non-power-managed default queue | [`KmdfDriver::config`], [`KmdfDriver::DEVICE_INTERFACE`] |
 //! | `EvtDevicePrepareHardware` | creates the logic on a [`KmdfPlatform`], then forwards | [`KmdfDriver::create`], [`DeviceCallbacks::prepare_hardware`] |
 //! | `EvtDeviceD0Entry` / `D0Exit` | forward | [`DeviceCallbacks::d0_entry`] / [`DeviceCallbacks::d0_exit`] |
@@ -69,6 +69,7 @@ pub use wdk_sys::{DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING};
 
 use crate::context::wdf_size;
 use crate::convert::wdk::guid_to_wdk;
+use crate::debug_print;
 use crate::line::Line;
 use crate::parameters::{OutOfRange, Resolved, UlongSetting, MAX_NAME_LEN};
 use crate::{device_callbacks, KmdfLock, KmdfPlatform};
@@ -323,8 +324,9 @@ pub unsafe fn driver_entry<D: KmdfDriver>(
         EvtDriverDeviceAdd: Some(evt_driver_device_add::<D>),
         ..WDF_DRIVER_CONFIG::default()
     };
+    let mut wdf_driver: WDFDRIVER = WDF_NO_HANDLE.cast();
     // SAFETY: `driver` and `registry_path` come from the kernel; the config
-    // is a valid WDF_DRIVER_CONFIG; no attributes and no handle are wanted.
+    // is a valid WDF_DRIVER_CONFIG; no attributes; the handle is a local.
     let status = unsafe {
         call_unsafe_wdf_function_binding!(
             WdfDriverCreate,
@@ -332,9 +334,15 @@ pub unsafe fn driver_entry<D: KmdfDriver>(
             registry_path,
             WDF_NO_OBJECT_ATTRIBUTES,
             &mut config,
-            WDF_NO_HANDLE.cast::<WDFDRIVER>(),
+            &mut wdf_driver,
         )
     };
+    if Status::from_raw(status).is_success() {
+        // The layers' `tracing` events go to DbgPrintEx from here on, as
+        // verbose as the `TraceLevel` setting says.
+        let level = Parameters::open(wdf_driver, D::NAME).read(&debug_print::TRACE_LEVEL);
+        debug_print::install(D::NAME, debug_print::level_filter(level));
+    }
     log(D::NAME, format_args!("DriverEntry -> 0x{status:08X}"));
     status
 }

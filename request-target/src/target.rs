@@ -5,9 +5,10 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::fmt;
 
+use dmf_wdf::recorder::Journal;
 use dmf_wdf::{
-    Completed, CompletionRoutine, Event, IoTarget, Lock, Platform, RawBuffer, Request, RequestType,
-    Result, SendOptions, Status, WorkItem, WorkItemHandler,
+    transition, Completed, CompletionRoutine, Event, IoTarget, Lock, Platform, RawBuffer, Request,
+    RequestType, Result, SendOptions, Status, WorkItem, WorkItemHandler,
 };
 
 use crate::completion::{Completion, CompletionDelivery, DeliveryContext, SendCompleted};
@@ -131,6 +132,8 @@ struct State<P: Platform> {
 
 pub(crate) struct Shared<P: Platform> {
     platform: P,
+    /// Where the module's transitions are recorded.
+    journal: Journal<P>,
     config: RequestTargetConfig,
     gate: Gate<P::Event>,
     /// Set when close has finished (second closers wait on it).
@@ -467,7 +470,12 @@ impl<P: Platform> Shared<P> {
         };
         match self.create_entry(Kind::Pooled, true, Some(&target), target_gen) {
             Ok((index, slot)) => {
-                tracing::trace!(index, "RequestTarget: send context pool grew");
+                transition!(
+                    self.journal,
+                    DEBUG,
+                    "RequestTarget: send context pool grew",
+                    contexts = self.state.lock().pooled
+                );
                 Ok(Lease {
                     shared: self,
                     index,
@@ -479,7 +487,12 @@ impl<P: Platform> Shared<P> {
             }
             Err(status) => {
                 self.state.lock().pooled -= 1;
-                tracing::debug!(?status, "RequestTarget: send context pool cannot grow");
+                transition!(
+                    self.journal,
+                    DEBUG,
+                    "RequestTarget: send context pool cannot grow",
+                    ?status
+                );
                 Err(status)
             }
         }
@@ -622,10 +635,12 @@ impl<P: Platform> Shared<P> {
                     // never lose the completion (it holds a module
                     // reference close waits for).
                     st.deferred.push(index);
-                    tracing::warn!(
+                    transition!(
+                        self.journal,
+                        WARN,
+                        "RequestTarget: work item enqueue failed; completion deferred",
                         ?status,
-                        index,
-                        "RequestTarget: work item enqueue failed; completion deferred"
+                        index
                     );
                     if self.gate.is_closing() {
                         self.gate.wake.set();
@@ -775,10 +790,19 @@ impl<P: Platform> RequestTarget<P> {
     ///
     /// Errors: the platform's creation failures. Passive level.
     pub fn new(platform: P, config: RequestTargetConfig) -> Result<Self> {
+        let journal = Journal::new(&platform, format_args!("RequestTarget"));
+        Self::new_in(platform, config, journal)
+    }
+
+    /// As [`new`](Self::new), recording into `journal` (for example the
+    /// journal of the module that owns this one) instead of a recorder of
+    /// its own.
+    pub fn new_in(platform: P, config: RequestTargetConfig, journal: Journal<P>) -> Result<Self> {
         let wake = platform.create_event(false)?;
         let closed = platform.create_event(false)?;
         let shared = Arc::new(Shared {
             platform,
+            journal,
             config,
             gate: Gate::new(wake),
             closed,
@@ -820,10 +844,12 @@ impl<P: Platform> RequestTarget<P> {
                 }
             }
         }
-        tracing::debug!(
+        transition!(
+            module.shared.journal,
+            DEBUG,
+            "RequestTarget: opened",
             passive_level = config.passive_level,
-            contexts = count,
-            "RequestTarget: opened"
+            contexts = count
         );
         Ok(module)
     }
@@ -853,7 +879,7 @@ impl<P: Platform> RequestTarget<P> {
             st.target.replace(target)
         };
         drop(previous);
-        tracing::debug!("RequestTarget: target set");
+        transition!(self.shared.journal, DEBUG, "RequestTarget: target set");
         Ok(())
     }
 
@@ -866,7 +892,7 @@ impl<P: Platform> RequestTarget<P> {
     pub fn io_target_clear(&self) {
         let previous = self.shared.state.lock().target.take();
         if previous.is_some() {
-            tracing::debug!("RequestTarget: target cleared");
+            transition!(self.shared.journal, DEBUG, "RequestTarget: target cleared");
         }
         drop(previous);
     }
@@ -1154,6 +1180,12 @@ impl<P: Platform> RequestTarget<P> {
         Ok(outcome)
     }
 
+    /// Where this module records its transitions (its in-flight recorder,
+    /// or its owner's).
+    pub fn journal(&self) -> &Journal<P> {
+        &self.shared.journal
+    }
+
     /// Asynchronous sends in flight plus method calls in progress (diagnostics).
     pub fn references(&self) -> usize {
         self.shared.gate.references()
@@ -1194,9 +1226,11 @@ impl<P: Platform> RequestTarget<P> {
             shared.closed.wait(None);
             return;
         }
-        tracing::debug!(
-            in_flight = shared.gate.references(),
-            "RequestTarget: closing"
+        transition!(
+            shared.journal,
+            DEBUG,
+            "RequestTarget: closing",
+            in_flight = shared.gate.references()
         );
         let mut grace = shared.config.contexts.cancel_in_flight_on_close_after_ms;
         loop {
@@ -1226,9 +1260,11 @@ impl<P: Platform> RequestTarget<P> {
         for entry in entries.iter().flatten() {
             if let Kind::Reuse { id, delete_pending } = entry.kind {
                 if !delete_pending {
-                    tracing::warn!(
-                        reuse_id = id.get(),
-                        "RequestTarget: close deletes a reusable request the client did not delete"
+                    transition!(
+                        shared.journal,
+                        WARN,
+                        "RequestTarget: close deletes a reusable request the client did not delete",
+                        reuse_id = id.get()
                     );
                 }
             }
@@ -1237,9 +1273,11 @@ impl<P: Platform> RequestTarget<P> {
         drop(target);
         shared.reap_retired();
         shared.closed.set();
-        tracing::debug!(
-            forgotten_reuse_requests = forgotten,
-            "RequestTarget: closed"
+        transition!(
+            shared.journal,
+            DEBUG,
+            "RequestTarget: closed",
+            forgotten_reuse_requests = forgotten
         );
     }
 
@@ -1254,9 +1292,11 @@ impl<P: Platform> RequestTarget<P> {
                 .map(|e| Arc::clone(&e.slot))
                 .collect()
         };
-        tracing::warn!(
-            count = in_flight.len(),
-            "RequestTarget: close grace period expired; cancelling sends in flight"
+        transition!(
+            self.shared.journal,
+            WARN,
+            "RequestTarget: close grace period expired; cancelling sends in flight",
+            count = in_flight.len()
         );
         for slot in in_flight {
             slot.request.cancel_sent();

@@ -25,6 +25,11 @@ OPTIONS:
     -s, --seed S          seed of the schedule and the simulator (decimal or 0x-hex,
                           default 0x5EED)
         --quiet           no live view, only the summary
+        --log FILTER      print the layers' events to stderr (`debug` shows every
+                          target and stream transition; EnvFilter syntax, e.g.
+                          `dmf_device_interface_multiple_target=debug`); RUST_LOG
+                          is read when this is not given; with the live view on a
+                          terminal, send stderr elsewhere (`2> demo.log`)
     -h, --help            print this help
 ";
 
@@ -39,6 +44,8 @@ pub struct Options {
     pub seed: u64,
     /// Print the live view.
     pub live: bool,
+    /// `tracing` filter for the layers' events on stderr (`--log`).
+    pub log: Option<String>,
 }
 
 impl Default for Options {
@@ -48,6 +55,7 @@ impl Default for Options {
             duration: Duration::from_secs(10),
             seed: 0x5EED,
             live: true,
+            log: None,
         }
     }
 }
@@ -111,6 +119,7 @@ where
         match name.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "--quiet" | "-q" => options.live = false,
+            "--log" => options.log = Some(value("a filter such as `debug`")?),
             "-n" | "--devices" => {
                 let v = value("a number of devices")?;
                 options.devices = match parse_u64(&v) {
@@ -200,5 +209,16 @@ mod tests {
         assert!(err(&["--frobnicate"]).contains("unknown argument `--frobnicate`"));
         assert!(err(&["extra"]).contains("unknown argument `extra`"));
         assert!(err(&["--frobnicate"]).ends_with("run with --help for the options"));
+        assert!(err(&["--log"]).contains("--log needs a value"));
+    }
+
+    #[test]
+    fn log_filters() {
+        assert_eq!(run(&[]).log, None);
+        assert_eq!(run(&["--log", "debug"]).log.as_deref(), Some("debug"));
+        assert_eq!(
+            run(&["--log=dmf_sim=trace,warn"]).log.as_deref(),
+            Some("dmf_sim=trace,warn")
+        );
     }
 }

@@ -575,6 +575,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = dmf_sim::logging::init(options.log.as_deref()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let stdout = io::stdout();
     let tty = stdout.is_terminal();
     let mut out: Box<dyn Write> = Box::new(stdout.lock());

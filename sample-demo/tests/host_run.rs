@@ -17,6 +17,7 @@ fn options(seed: u64, secs: f64) -> Options {
         duration: Duration::from_secs_f64(secs),
         seed,
         live: true,
+        log: None,
     }
 }
 

@@ -52,7 +52,8 @@ fn values_in_range_are_used_and_out_of_range_fall_back() {
 fn the_inx_sets_every_setting_to_its_default() {
     let inx =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sample_driver.inx")).unwrap();
-    for setting in SETTINGS {
+    // The driver's own settings, and the shell's `TraceLevel`.
+    for setting in SETTINGS.iter().chain([&dmf_kmdf::debug_print::TRACE_LEVEL]) {
         let line = inx
             .lines()
             .find(|l| {

@@ -16,6 +16,7 @@ use crate::counters::{self, CounterCells, Counters};
 use crate::faults::{FaultPoint, FaultState};
 use crate::irp;
 use crate::pnp::PnpJob;
+use crate::recorders::Recorders;
 use crate::rng::SplitMix64;
 use crate::scheduler::{self, Action, Scheduler};
 use crate::timer;
@@ -83,6 +84,9 @@ pub(crate) struct Core {
     threads: Mutex<Vec<JoinHandle<()>>>,
     panics: Mutex<Vec<String>>,
     next_id: AtomicU64,
+    pub(crate) recorders: Recorders,
+    /// Whether an over-budget routine already printed the recorders.
+    recorders_reported: AtomicBool,
 }
 
 impl Core {
@@ -124,6 +128,8 @@ impl Core {
             threads: Mutex::new(Vec::new()),
             panics: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
+            recorders: Recorders::default(),
+            recorders_reported: AtomicBool::new(false),
         });
         let mut handles = Vec::new();
         let started = Arc::new(Started::default());
@@ -206,9 +212,17 @@ impl Core {
         if budget.strict && !std::thread::panicking() {
             panic!(
                 "dmf-sim: a completion routine ran {} us, over the {} us budget; \
-                 completion routines run at DISPATCH_LEVEL and must not do long work",
+                 completion routines run at DISPATCH_LEVEL and must not do long work\n{}",
                 elapsed.as_micros(),
-                budget.limit_us
+                budget.limit_us,
+                self.recorders.dump()
+            );
+        }
+        if !self.recorders_reported.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                sim = self.id,
+                "dmf-sim: the modules' last transitions before the first overrun:\n{}",
+                self.recorders.dump()
             );
         }
     }

@@ -145,6 +145,7 @@ mod io_target;
 mod irp;
 mod memory;
 mod pnp;
+mod recorders;
 mod request;
 mod rng;
 mod scheduler;
@@ -154,6 +155,7 @@ mod work_item;
 mod workers;
 
 pub mod ioctl_handler;
+pub mod logging;
 
 use std::alloc::Layout;
 use std::fmt;
@@ -161,6 +163,7 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use dmf_wdf::recorder::RecorderDump;
 use dmf_wdf::{
     Guid, InterfaceNotificationHandler, Platform, Status, TimerHandler, WorkItemHandler,
 };
@@ -380,6 +383,32 @@ impl Sim {
         self.core().shutdown();
     }
 
+    /// The in-flight recorders of the modules on this simulator: every live
+    /// one, then the final text of the most recently dropped ones, each
+    /// under a heading (see [`dmf_wdf::recorder`]).
+    pub fn recorder_dump(&self) -> String {
+        self.core().recorders.dump()
+    }
+
+    /// The leak check to end a test with: waits (at most `timeout`) until
+    /// the simulator is quiescent, then checks that nothing is alive or in
+    /// flight ([`Counters::is_clean`]). On failure the message holds the
+    /// counters and every module's in-flight recorder
+    /// ([`recorder_dump`](Self::recorder_dump)): the last transitions
+    /// before the leak.
+    pub fn leak_check(&self, timeout: Duration) -> Result<(), String> {
+        let quiescent = self.wait_quiescent(timeout);
+        let counters = self.counters();
+        if quiescent && counters.is_clean() {
+            return Ok(());
+        }
+        Err(format!(
+            "leak check failed{}:\n{counters}\n{}",
+            if quiescent { "" } else { " (not quiescent)" },
+            self.recorder_dump()
+        ))
+    }
+
     /// Takes the messages of panics caught in callbacks on simulator threads
     /// (they would otherwise be re-raised when the last handle drops).
     pub fn take_callback_panics(&self) -> Vec<String> {
@@ -400,6 +429,14 @@ unsafe impl Platform for Sim {
     type Timer = SimTimer;
     type WorkItem = SimWorkItem;
     type Notification = SimNotification;
+
+    fn keep_recorder(&self, recorder: std::sync::Weak<dyn RecorderDump>) {
+        self.core().recorders.keep(recorder);
+    }
+
+    fn recorder_retired(&self, recorder: &dyn RecorderDump) {
+        self.core().recorders.retire(recorder);
+    }
 
     fn now_100ns(&self) -> u64 {
         self.core().clock.now()

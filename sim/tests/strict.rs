@@ -267,3 +267,94 @@ fn a_completion_routine_over_a_strict_budget_panics() {
     }));
     send_one(&sim, Arc::new(Slow(20)));
 }
+
+/// The watchdog's report names the modules' last transitions: a recorder
+/// that holds more events than it keeps shows its last ones in the panic.
+#[test]
+fn an_over_budget_routine_dumps_the_recorders_of_the_modules() {
+    use dmf_wdf::recorder::{Recorder, MODULE};
+    let sim = Sim::new(SimConfig::manual().with_routine_budget(RoutineBudget {
+        limit_us: 1_000,
+        strict: true,
+    }));
+    let recorder = Recorder::<Sim, 8>::new(&sim, format_args!("CRT under test"));
+    for i in 0..20 {
+        recorder.record(
+            tracing::Level::DEBUG,
+            MODULE,
+            format_args!("transition {i}"),
+        );
+    }
+    let dropped = Recorder::<Sim, 8>::new(&sim, format_args!("RequestTarget gone"));
+    dropped.record(
+        tracing::Level::WARN,
+        1 << 32 | 5,
+        format_args!("closed with a leak"),
+    );
+    drop(dropped);
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        send_one(&sim, Arc::new(Slow(20)))
+    }))
+    .expect_err("the strict watchdog fires");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("over the 1000 us budget"), "{message}");
+    assert!(message.contains("== CRT under test (live) =="), "{message}");
+    assert!(
+        message.contains("== RequestTarget gone (dropped) =="),
+        "{message}"
+    );
+    assert!(
+        message.contains("WARN Target#5.1 closed with a leak"),
+        "{message}"
+    );
+    // The last 8 of 20: transitions 12..=19, in order, and nothing older.
+    let kept: Vec<&str> = message
+        .lines()
+        .filter(|l| l.contains("transition "))
+        .collect();
+    assert_eq!(kept.len(), 8, "{message}");
+    assert!(kept[0].ends_with("transition 12") && kept[7].ends_with("transition 19"));
+}
+
+/// `leak_check` passes when everything is gone and, when something leaks,
+/// says what (the counters) and what happened last (the recorders).
+#[test]
+fn the_leak_check_reports_counters_and_recorders() {
+    use dmf_wdf::recorder::Recorder;
+    let sim = Sim::new(SimConfig::default());
+    let recorder = Recorder::<Sim>::new(&sim, format_args!("DIMT {{test}}"));
+    recorder.record(
+        tracing::Level::DEBUG,
+        2 << 32 | 3,
+        format_args!("target opened"),
+    );
+    drop(recorder);
+    assert_eq!(sim.leak_check(Duration::from_secs(5)), Ok(()));
+    let leaked = sim.create_request(None).unwrap();
+    let report = sim.leak_check(Duration::from_secs(5)).unwrap_err();
+    assert!(report.contains("1 live"), "{report}");
+    assert!(report.contains("== DIMT {test} (dropped) =="), "{report}");
+    assert!(
+        report.contains("DEBUG Target#3.2 target opened"),
+        "{report}"
+    );
+    drop(leaked);
+    assert_eq!(sim.leak_check(Duration::from_secs(5)), Ok(()));
+}
+
+/// Only the newest dropped recorders are kept, so a long run does not grow.
+#[test]
+fn dropped_recorders_are_kept_up_to_a_bound() {
+    use dmf_wdf::recorder::Recorder;
+    let sim = Sim::new(SimConfig::default());
+    for i in 0..40 {
+        drop(Recorder::<Sim, 4>::new(&sim, format_args!("module {i}")));
+    }
+    let dump = sim.recorder_dump();
+    assert!(
+        dump.starts_with("in-flight recorders: 0 live, 16 dropped"),
+        "{dump}"
+    );
+    assert!(!dump.contains("== module 23 ") && dump.contains("== module 24 (dropped)"));
+    assert!(dump.contains("== module 39 (dropped)"));
+}

@@ -59,6 +59,7 @@ pub mod guid;
 pub mod io_target;
 pub mod platform;
 pub mod pnp;
+pub mod recorder;
 pub mod request;
 pub mod rundown;
 pub mod status;
@@ -87,3 +88,7 @@ pub use status::{Result, Status};
 pub use sync::{Event, Lock, WaitLock};
 pub use timer::{Timer, TimerHandler};
 pub use work_item::{WorkItem, WorkItemHandler};
+
+/// `tracing`, for the expansion of [`transition!`].
+#[doc(hidden)]
+pub use tracing as __tracing;

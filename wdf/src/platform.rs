@@ -1,10 +1,11 @@
 //! The [`Platform`] trait: constructors for the WDF objects, memory, time.
 
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use crate::pnp::{InterfaceNotificationHandler, Notification};
+use crate::recorder::RecorderDump;
 use crate::sync::{Event, Lock, WaitLock};
 use crate::timer::{Timer, TimerHandler};
 use crate::work_item::{WorkItem, WorkItemHandler};
@@ -107,4 +108,20 @@ pub unsafe trait Platform: Clone + Send + Sync + 'static {
         guid: &Guid,
         handler: Arc<H>,
     ) -> Result<Self::Notification>;
+
+    /// A module created its in-flight recorder (see
+    /// [`recorder`](crate::recorder)): the platform may keep the reference
+    /// for its own diagnostics (it must not keep the recorder alive: it
+    /// holds the platform). Any level; must not block. The default keeps
+    /// nothing.
+    fn keep_recorder(&self, recorder: Weak<dyn RecorderDump>) {
+        drop(recorder);
+    }
+
+    /// A recorder is being dropped with its module: the platform may copy
+    /// its final records. Any level the module is dropped at; must not
+    /// block. The default does nothing.
+    fn recorder_retired(&self, recorder: &dyn RecorderDump) {
+        let _ = recorder;
+    }
 }

@@ -14,7 +14,9 @@ use dmf_stress::bench::{run_all, BenchOptions, StderrProgress};
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const USAGE: &str =
-    "usage: bench [--quick] [--max-targets N] [--only pool|crt|dimt|allocs]... [--no-write] [--out PATH]";
+    "usage: bench [--quick] [--max-targets N] [--only pool|crt|dimt|allocs]... [--no-write] [--out PATH] [--log FILTER]
+  --log FILTER  the layers' events on stderr (EnvFilter syntax; RUST_LOG when absent).
+                Logging costs time: figures measured with it are not comparable.";
 
 /// Reports a bad command line (naming the argument) and returns exit code 2.
 fn bad_argument(what: &str) -> ExitCode {
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let root = root.parent().map(PathBuf::from).unwrap_or(root);
     let mut out = root.join("BENCHMARKS.md");
+    let mut log = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -59,6 +62,10 @@ fn main() -> ExitCode {
                 Some(p) => out = PathBuf::from(p),
                 None => return bad_argument("--out needs a path"),
             },
+            "--log" => match args.next() {
+                Some(filter) => log = Some(filter),
+                None => return bad_argument("--log needs a filter such as `debug`"),
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -67,6 +74,11 @@ fn main() -> ExitCode {
             "--bench" => {}
             other => return bad_argument(&format!("unknown argument {other:?}")),
         }
+    }
+    match dmf_sim::logging::init(log.as_deref()) {
+        Ok(true) => eprintln!("bench: logging is on; the figures are not comparable"),
+        Ok(false) => {}
+        Err(e) => return bad_argument(&e),
     }
     let mut command = String::from("cargo run -p dmf-stress --release --bin bench");
     if options.quick

@@ -19,6 +19,8 @@ const USAGE: &str =
   --stall SECS     watchdog: fail when nothing progresses this long (default 15, at most one year)
   --devices N      most child devices on the bus at once (default 6, 1..=20000)
   --quiet          no progress lines
+  --log FILTER     the layers' events on stderr (`debug`: every transition; EnvFilter
+                   syntax); RUST_LOG is read when this is not given
   --inject-hang    (tests the watchdog) one worker blocks until the watchdog fails the run
   --inject-setup-hang  (tests the watchdog) the setup blocks until the watchdog fails the run";
 
@@ -48,6 +50,7 @@ fn bad(message: &str) -> ExitCode {
 
 fn main() -> ExitCode {
     let mut config = SoakConfig::default();
+    let mut log = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| -> Option<u64> {
@@ -84,6 +87,10 @@ fn main() -> ExitCode {
             },
             "--faults" => config.faults = true,
             "--quiet" => config.progress = false,
+            "--log" => match args.next() {
+                Some(filter) => log = Some(filter),
+                None => return bad("--log needs a filter such as `debug`"),
+            },
             "--inject-hang" => config.inject_hang = true,
             "--inject-setup-hang" => config.inject_setup_hang = true,
             "-h" | "--help" => {
@@ -97,6 +104,9 @@ fn main() -> ExitCode {
         }
     }
     if let Err(e) = config.validate() {
+        return bad(&e);
+    }
+    if let Err(e) = dmf_sim::logging::init(log.as_deref()) {
         return bad(&e);
     }
     let report = run(&config);

@@ -164,6 +164,9 @@ pub struct SoakReport {
     /// The leak check: every simulated object gone, nothing in flight,
     /// every IRP sent was completed.
     pub leak_free: bool,
+    /// The modules' in-flight recorders ([`dmf_sim::Sim::recorder_dump`]),
+    /// taken when the run failed: their last transitions.
+    pub recorders: Option<String>,
 }
 
 impl SoakReport {
@@ -226,6 +229,9 @@ impl SoakReport {
             if self.leak_free { "clean" } else { "LEAKED" },
             self.counters
         );
+        if let Some(recorders) = &self.recorders {
+            let _ = writeln!(s, "{recorders}");
+        }
         if self.violations.is_empty() {
             let _ = writeln!(s, "violations: none");
         } else {
@@ -373,6 +379,7 @@ pub fn run(config: &SoakConfig) -> SoakReport {
             violations: stats.violations(),
             counters: Counters::default(),
             leak_free: true,
+            recorders: None,
         };
     }
     let sim = Sim::new(SimConfig::default().with_seed(config.seed));
@@ -435,7 +442,8 @@ pub fn run(config: &SoakConfig) -> SoakReport {
                 );
             }
             let _ = writeln!(s, "  faults: {:?}", sim.faults());
-            let _ = write!(s, "  {}", sim.counters());
+            let _ = writeln!(s, "  {}", sim.counters());
+            let _ = write!(s, "{}", sim.recorder_dump());
             s
         })
     };
@@ -811,6 +819,8 @@ pub fn run(config: &SoakConfig) -> SoakReport {
             stats.violation(format!("{layer}: unexpected status {status} ({n} time(s))"));
         }
     }
+    let violations = stats.violations();
+    let recorders = (!violations.is_empty() || !leak_free).then(|| sim.recorder_dump());
     SoakReport {
         seed: config.seed,
         faults: config.faults,
@@ -818,9 +828,10 @@ pub fn run(config: &SoakConfig) -> SoakReport {
         ops: stats.ops(),
         statuses: stats.statuses(),
         faults_injected,
-        violations: stats.violations(),
+        violations,
         counters,
         leak_free,
+        recorders,
     }
 }
 

@@ -60,4 +60,6 @@ unsafe extern "C" {
     pub fn IoUnregisterPlugPlayNotificationEx(NotificationEntry: PVOID) -> NTSTATUS;
     /// `DbgPrint`: `printf`-style output to the kernel debugger.
     pub fn DbgPrint(Format: PCSTR, ...) -> ULONG;
+    /// `DbgPrintEx`: as `DbgPrint`, filtered by component and level.
+    pub fn DbgPrintEx(ComponentId: ULONG, Level: ULONG, Format: PCSTR, ...) -> ULONG;
 }
