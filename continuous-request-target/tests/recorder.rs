@@ -58,7 +58,7 @@ fn a_scripted_life_records_exactly_its_transitions_in_order() {
     crt.start().unwrap();
     crt.d0_exit(PowerState::D3).unwrap();
     crt.d0_entry(PowerState::D3).unwrap();
-    crt.stop();
+    crt.stop().unwrap();
     crt.io_target_clear();
     drop(crt);
     assert_eq!(
@@ -112,7 +112,7 @@ fn back_off_is_entered_on_failure_and_left_on_success() {
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("3 back-offs", LONG, || crt.statistics().backoffs >= 3);
-    crt.stop();
+    crt.stop().unwrap();
     let got = messages(crt.journal());
     let backoff: Vec<&str> = got
         .iter()
