@@ -28,7 +28,7 @@ fn messages(journal: &Journal<dmf_sim::Sim>) -> Vec<String> {
         .map(|l| {
             let text = l.splitn(5, ' ').nth(4).unwrap();
             let end = text
-                .find(|c: char| c == '=')
+                .find('=')
                 .map_or(text.len(), |eq| text[..eq].rfind(' ').unwrap_or(text.len()));
             text[..end].to_owned()
         })
