@@ -5,7 +5,7 @@
 //!
 //! | WDF | done here | the driver's part |
 //! |---|---|---|
-//! | `DriverEntry` | `WdfDriverCreate` with `EvtDriverDeviceAdd` ([`driver_entry`]); installs the `tracing` sink ([`debug_print`](crate::debug_print)) at the level of the `TraceLevel` setting | |
+//! | `DriverEntry` | `WdfDriverCreate` with `EvtDriverDeviceAdd` ([`driver_entry`]); installs the `tracing` sink ([`debug_print`]) at the level of the `TraceLevel` setting | |
 //! | `EvtDriverDeviceAdd` | reads the settings from the service's `Parameters` key, registers the PnP/power callbacks, `WdfDeviceCreate` with the shell's device context, the device interface, a parallel, non-power-managed default queue | [`KmdfDriver::config`], [`KmdfDriver::DEVICE_INTERFACE`] |
 //! | `EvtDevicePrepareHardware` | creates the logic on a [`KmdfPlatform`], then forwards | [`KmdfDriver::create`], [`DeviceCallbacks::prepare_hardware`] |
 //! | `EvtDeviceD0Entry` / `D0Exit` | forward | [`DeviceCallbacks::d0_entry`] / [`DeviceCallbacks::d0_exit`] |
