@@ -71,7 +71,7 @@
 //!
 //! ```
 //! use std::sync::{mpsc, Arc, Mutex};
-//! use dmf_request_target::{Completion, RequestTarget, RequestTargetConfig, SendCompleted, SendParams};
+//! use dmf_request_target::{OwnedCompletion, OwnedSendCompleted, RequestTarget, RequestTargetConfig, Sender, SendParams};
 //! use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP};
 //! use dmf_sim::{DeviceSpec, Sim, SimConfig, TestsIoctlHandler};
 //! use dmf_wdf::*;
@@ -97,20 +97,21 @@
 //! let n = module.send_synchronously(&encode_sleep(5), &mut [], SendParams::ioctl(IOCTL_SLEEP)).unwrap();
 //! assert_eq!(n, 0);
 //!
-//! // Asynchronous with a cancel id: a 10 s sleep, cancelled.
+//! // Asynchronous, safe: the send owns the buffers and hands them back.
 //! let (tx, rx) = mpsc::channel();
 //! let tx = Mutex::new(tx);
-//! let done: Completion = Arc::new(move |c: &SendCompleted<'_>| {
-//!     tx.lock().unwrap().send((c.status, c.client_context)).unwrap();
+//! let done: OwnedCompletion<Sim> = Arc::new(move |c: OwnedSendCompleted<Sim>| {
+//!     let input = c.input.and_then(|b| b.into_vec().ok());
+//!     tx.lock().unwrap().send((c.status, c.client_context, input)).unwrap();
 //! });
-//! let input = encode_sleep(10_000);
-//! // SAFETY: `input` outlives the send: we wait for the completion below.
-//! let id = unsafe {
-//!     module.send_ex(Some(RawBuffer::from_slice(&input)), None, SendParams::ioctl(IOCTL_SLEEP),
-//!                    Some(done), 42)
-//! }.unwrap();
+//! // A 10 s sleep, cancelled by its id.
+//! let input = encode_sleep(10_000).to_vec();
+//! let id = module.send_ex(Some(input.into()), None, SendParams::ioctl(IOCTL_SLEEP),
+//!                         Some(done), 42).unwrap();
 //! assert!(module.cancel(id));
-//! assert_eq!(rx.recv().unwrap(), (Status::CANCELLED, 42));
+//! let (status, context, input) = rx.recv().unwrap();
+//! assert_eq!((status, context), (Status::CANCELLED, 42));
+//! assert_eq!(input.unwrap(), encode_sleep(10_000)); // our vector, back
 //!
 //! module.close();
 //! assert_eq!(module.reuse_create().err(), Some(Status::INVALID_DEVICE_STATE));
@@ -132,6 +133,8 @@ mod config;
 #[doc(hidden)]
 pub mod gate;
 mod ids;
+mod owned;
+mod sender;
 mod target;
 
 mod primitive {
@@ -147,4 +150,6 @@ pub use completion::{
 };
 pub use config::{RequestTargetConfig, SendContextConfig, SendParams};
 pub use ids::{CancelId, ReuseId};
+pub use owned::{OwnedCompletion, OwnedSendCompleted, OwnedSendCompletion, SendBuffer, SendError};
+pub use sender::Sender;
 pub use target::{RequestTarget, ReuseDeletion};

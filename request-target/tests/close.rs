@@ -28,7 +28,7 @@ fn every_method_fails_once_close_has_begun() {
     let input = encode_sleep(0);
     // SAFETY: `input` outlives the send's completion (close waits for it).
     let id = unsafe {
-        m.send_ex(
+        m.send_ex_raw(
             Some(RawBuffer::from_slice(&input)),
             None,
             SendParams::ioctl(IOCTL_SLEEP),
@@ -46,12 +46,12 @@ fn every_method_fails_once_close_has_begun() {
         let b = Some(RawBuffer::from_slice(&input));
         let p = SendParams::ioctl(IOCTL_SLEEP);
         assert_eq!(
-            m.send(b, None, p, Some(rec.callback()), 0),
+            m.send_raw(b, None, p, Some(rec.callback()), 0),
             Err(Status::INVALID_DEVICE_STATE)
         );
-        assert_eq!(m.send_ex(b, None, p, Some(rec.callback()), 0), ids);
+        assert_eq!(m.send_ex_raw(b, None, p, Some(rec.callback()), 0), ids);
         assert_eq!(
-            m.reuse_send(reuse, b, None, p, Some(rec.callback()), 0),
+            m.reuse_send_raw(reuse, b, None, p, Some(rec.callback()), 0),
             ids
         );
     }
@@ -99,7 +99,7 @@ fn close_waits_for_a_send_in_flight_without_polling() {
     // SAFETY: `input` outlives the completion: close (below) waits for it.
     unsafe {
         f.module
-            .send(
+            .send_raw(
                 Some(RawBuffer::from_slice(&input)),
                 None,
                 SendParams::ioctl(1),
@@ -159,7 +159,7 @@ fn close_cancels_sends_after_the_grace_period() {
     // SAFETY: `input` outlives the completion: close waits for it.
     unsafe {
         f.module
-            .send(
+            .send_raw(
                 Some(RawBuffer::from_slice(&input)),
                 None,
                 SendParams::ioctl(IOCTL_SLEEP),
@@ -270,14 +270,14 @@ fn sends_racing_close_either_fail_cleanly_or_complete_before_close_returns() {
                             // Ok(true): an accepted asynchronous send.
                             let result = unsafe {
                                 match rng.range(0, 3) {
-                                    0 => f.module.send(b, None, p, cb, 0).map(|()| true),
-                                    1 => f.module.send_ex(b, None, p, cb, 0).map(|id| {
+                                    0 => f.module.send_raw(b, None, p, cb, 0).map(|()| true),
+                                    1 => f.module.send_ex_raw(b, None, p, cb, 0).map(|id| {
                                         f.module.cancel(id);
                                         true
                                     }),
                                     2 => match reuse {
                                         Some(r) => {
-                                            f.module.reuse_send(r, b, None, p, cb, 0).map(|_| true)
+                                            f.module.reuse_send_raw(r, b, None, p, cb, 0).map(|_| true)
                                         }
                                         None => Err(Status::INVALID_DEVICE_STATE),
                                     },
@@ -337,7 +337,7 @@ fn dropping_the_module_closes_it() {
     // SAFETY: `input` outlives the completion: the drop below waits for it.
     unsafe {
         f.module
-            .send(
+            .send_raw(
                 Some(RawBuffer::from_slice(&input)),
                 None,
                 SendParams::ioctl(IOCTL_SLEEP),

@@ -24,7 +24,7 @@ static INPUT: [u8; 4] = [1, 2, 3, 4];
 fn write(m: &RequestTarget<Sim>, rec: &Arc<Recorder>, ctx: usize) -> dmf_wdf::Result<()> {
     // SAFETY: INPUT is 'static and never written.
     unsafe {
-        m.send(
+        m.send_raw(
             Some(RawBuffer::from_slice(&INPUT)),
             None,
             SendParams::write(),
@@ -131,7 +131,7 @@ fn send_refusal_returns_the_context_r1() {
             faults.set(FaultPoint::SendRefusal, FaultPlan::Next(1));
             // SAFETY: INPUT is 'static.
             let ex = unsafe {
-                f.module.send_ex(
+                f.module.send_ex_raw(
                     Some(RawBuffer::from_slice(&INPUT)),
                     None,
                     SendParams::write(),
@@ -258,7 +258,7 @@ fn allocation_failure_does_not_affect_sends() {
     // SAFETY: `input` outlives the completion (awaited).
     unsafe {
         f.module
-            .send(
+            .send_raw(
                 Some(RawBuffer::from_slice(&input)),
                 None,
                 SendParams::ioctl(IOCTL_SLEEP),
@@ -409,8 +409,8 @@ fn random_fault_soak_leaks_nothing() {
                         // SAFETY: SLEEP is 'static and never written.
                         let r = unsafe {
                             match rng.range(0, 3) {
-                                0 => f.module.send(b, None, p, cb, 0).map(|()| true),
-                                1 => f.module.send_ex(b, None, p, cb, 0).map(|id| {
+                                0 => f.module.send_raw(b, None, p, cb, 0).map(|()| true),
+                                1 => f.module.send_ex_raw(b, None, p, cb, 0).map(|id| {
                                     if rng.range(0, 1) == 0 {
                                         f.module.cancel(id);
                                     }
@@ -418,7 +418,7 @@ fn random_fault_soak_leaks_nothing() {
                                 }),
                                 2 => match reuse {
                                     Some(r) => {
-                                        f.module.reuse_send(r, b, None, p, cb, 0).map(|_| true)
+                                        f.module.reuse_send_raw(r, b, None, p, cb, 0).map(|_| true)
                                     }
                                     None => Ok(false),
                                 },

@@ -29,14 +29,14 @@ fn every_inline_completion_is_delivered_once() {
                 // SAFETY: no buffers.
                 unsafe {
                     f.module
-                        .send(None, None, SendParams::read(), Some(recorder.callback()), i)
+                        .send_raw(None, None, SendParams::read(), Some(recorder.callback()), i)
                 }
                 .unwrap();
             } else {
                 // SAFETY: no buffers.
                 let id = unsafe {
                     f.module
-                        .send_ex(None, None, SendParams::read(), Some(recorder.callback()), i)
+                        .send_ex_raw(None, None, SendParams::read(), Some(recorder.callback()), i)
                 }
                 .unwrap();
                 // Completed already (inline, or its passive delivery is

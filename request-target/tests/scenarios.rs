@@ -75,7 +75,7 @@ fn rt2_asynchronous_sleep_random_timeout() {
             // SAFETY: `inputs` outlives every completion (awaited below).
             unsafe {
                 f.module
-                    .send(
+                    .send_raw(
                         Some(RawBuffer::from_slice(input)),
                         None,
                         SendParams::ioctl(IOCTL_SLEEP).with_timeout(timeout),
@@ -140,7 +140,7 @@ fn rt3_asynchronous_short_timeout_on_both_instances() {
             // SAFETY: `inputs` outlives the completions (awaited below).
             unsafe {
                 f.module
-                    .send(
+                    .send_raw(
                         Some(RawBuffer::from_slice(&input[..])),
                         None,
                         SendParams::ioctl(IOCTL_SLEEP).with_timeout(5),
@@ -201,8 +201,8 @@ fn run_case(
     // SAFETY: `input` lives until the completion, awaited below.
     let id = unsafe {
         match reuse {
-            Some(r) => module.reuse_send(r, buffer, None, params, Some(rec.callback()), context),
-            None => module.send_ex(buffer, None, params, Some(rec.callback()), context),
+            Some(r) => module.reuse_send_raw(r, buffer, None, params, Some(rec.callback()), context),
+            None => module.send_ex_raw(buffer, None, params, Some(rec.callback()), context),
         }
     }
     .unwrap();

@@ -1,6 +1,7 @@
 //! Shared fixtures of the request-target integration tests.
 #![allow(dead_code)]
 
+pub use dmf_request_target::Sender;
 pub use dmf_sim::NoTargetEvents;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
