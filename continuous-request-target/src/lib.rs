@@ -26,10 +26,10 @@
 //! | `DMF_ContinuousRequestTarget_StopAndWait` (and `…_Stop`) | [`ContinuousRequestTarget::stop`] |
 //! | `DMF_ContinuousRequestTarget_BufferPut` | [`ContinuousRequestTarget::buffer_put`], or dropping the [`OutputBuffer`] |
 //! | `DMF_ContinuousRequestTarget_IoTargetSet` / `IoTargetClear` | [`ContinuousRequestTarget::io_target_set`] / [`io_target_clear`](ContinuousRequestTarget::io_target_clear) |
-//! | `DMF_ContinuousRequestTarget_Send` / `SendEx` / `SendSynchronously` | [`send`](ContinuousRequestTarget::send) / [`send_ex`](ContinuousRequestTarget::send_ex) / [`send_synchronously`](ContinuousRequestTarget::send_synchronously) ([`SendParams`], [`Completion`]) |
-//! | `DMF_ContinuousRequestTarget_Cancel` | [`ContinuousRequestTarget::cancel`] ([`CancelId`]) |
-//! | `DMF_ContinuousRequestTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`reuse_create`](ContinuousRequestTarget::reuse_create) / [`reuse_send`](ContinuousRequestTarget::reuse_send) / [`reuse_delete`](ContinuousRequestTarget::reuse_delete) ([`ReuseId`], [`ReuseDeletion`]) |
-//! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` | [`SendCompletion`] / [`SendCompleted`] |
+//! | `DMF_ContinuousRequestTarget_Send` / `SendEx` / `SendSynchronously` | the CRT's [`Sender`] methods: [`send`](Sender::send) / [`send_ex`](Sender::send_ex) (owned [`SendBuffer`]s), [`send_raw`](Sender::send_raw) / [`send_ex_raw`](Sender::send_ex_raw) (raw buffers, `unsafe`) / [`send_synchronously`](Sender::send_synchronously) ([`SendParams`]) |
+//! | `DMF_ContinuousRequestTarget_Cancel` | [`Sender::cancel`] ([`CancelId`]) |
+//! | `DMF_ContinuousRequestTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`Sender::reuse_create`] / [`Sender::reuse_send`] ([`Sender::reuse_send_raw`]) / [`Sender::reuse_delete`] ([`ReuseId`], [`ReuseDeletion`]) |
+//! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` | [`OwnedSendCompletion`] / [`OwnedSendCompleted`] (owned buffers), [`SendCompletion`] / [`SendCompleted`] (raw) |
 //! | `ModuleD0Entry` / `ModuleD0Exit` | [`ContinuousRequestTarget::power_callbacks`] ([`PowerCallbacks`]) or the CRT's own [`dmf_wdf::DeviceCallbacks`] impl |
 //! | Close | [`ContinuousRequestTarget::close`], `Drop` |
 //! | — (new) stream health | [`StreamClient::stream_request_retired`], [`ContinuousRequestTarget::statistics`] ([`StreamStatistics`]) |
@@ -153,7 +153,6 @@ extern crate alloc;
 mod client;
 mod config;
 pub mod protocol;
-mod single;
 mod stats;
 mod stream;
 mod target;
@@ -181,8 +180,9 @@ pub use stats::StreamStatistics;
 pub use target::{ContinuousRequestTarget, PowerCallbacks};
 
 pub use dmf_request_target::{
-    CancelId, Completion, CompletionDelivery, DeliveryContext, RequestTarget, RequestTargetConfig,
-    ReuseDeletion, ReuseId, SendCompleted, SendCompletion, SendContextConfig, SendParams,
+    CancelId, Completion, CompletionDelivery, DeliveryContext, OwnedCompletion, OwnedSendCompleted,
+    OwnedSendCompletion, RequestTarget, RequestTargetConfig, ReuseDeletion, ReuseId, SendBuffer,
+    SendCompleted, SendCompletion, SendContextConfig, SendError, SendParams, Sender,
 };
 
 /// An output buffer of a stream (a guard: dropping it returns it to the output pool).

@@ -1,11 +1,11 @@
 //! The public [`ContinuousRequestTarget`] type: streaming control, target
-//! management, power policy and close. The non-streaming methods are in
-//! [`single`](crate::single).
+//! management, power policy and close; its non-streaming methods through
+//! [`Sender`].
 
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
 
-use dmf_request_target::RequestTarget;
+use dmf_request_target::{RequestTarget, Sender};
 use dmf_wdf::{DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status};
 
 use crate::client::StreamClient;
@@ -39,6 +39,21 @@ impl<P: Platform, H: StreamClient<P>> core::fmt::Debug for ContinuousRequestTarg
             .field("has_target", &self.engine.current_target().is_some())
             .field("closed", &self.is_closed())
             .finish()
+    }
+}
+
+/// The non-streaming methods (DMF's `…_Send`, `…_SendEx`,
+/// `…_SendSynchronously`, `…_Cancel`, `…_Reuse*`): those of the embedded
+/// [`RequestTarget`], which shares this CRT's target and closes with it.
+/// Stream requests are not cancelled with [`Sender::cancel`] (use
+/// [`stop`](ContinuousRequestTarget::stop)). DMF's CRT deletes a single
+/// request *before* calling the client's completion so the client may free
+/// its buffers there; here the transport never touches the client's buffers
+/// after the callback returned, so freeing them in the callback is equally
+/// safe.
+impl<P: Platform, H: StreamClient<P>> Sender<P> for ContinuousRequestTarget<P, H> {
+    fn request_target(&self) -> &RequestTarget<P> {
+        &self.single
     }
 }
 

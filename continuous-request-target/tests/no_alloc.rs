@@ -123,3 +123,77 @@ fn streaming_steady_state_does_not_allocate() {
         );
     }
 }
+
+/// Safe single sends with owned buffers: the completion hands each buffer
+/// back into its slot (sized up front) and the sender sends it again.
+fn owned_send_allocations(passive: bool) -> u64 {
+    use dmf_sim::ioctl_handler::encode_sleep;
+    use std::sync::{Arc, Mutex};
+
+    const IN_FLIGHT: usize = 8;
+    let (sim, target) = sim_with_device(
+        SimConfig::default().with_latency(Latency::new(0, 20)),
+        Arc::new(TestsIoctlHandler::default()),
+    );
+    let config = ContinuousRequestTargetConfig {
+        passive_level: passive,
+        ..Default::default()
+    };
+    let crt = ContinuousRequestTarget::new(sim.clone(), config, ()).unwrap();
+    crt.io_target_set(target.clone()).unwrap();
+    let slots: Arc<Mutex<Vec<Option<SendBuffer<Sim>>>>> = Arc::new(Mutex::new(
+        (0..IN_FLIGHT)
+            .map(|_| Some(encode_sleep(0).to_vec().into()))
+            .collect(),
+    ));
+    let completed = Arc::new(AtomicUsize::new(0));
+    let callback: OwnedCompletion<Sim> = {
+        let slots = Arc::clone(&slots);
+        let completed = Arc::clone(&completed);
+        Arc::new(move |c: OwnedSendCompleted<Sim>| {
+            assert!(c.status.is_success(), "{:?}", c.status);
+            slots.lock().unwrap()[c.client_context] = c.input;
+            completed.fetch_add(1, Ordering::SeqCst);
+        })
+    };
+    let run = |sends: usize| {
+        let mut sent = 0;
+        while sent < sends {
+            for i in 0..IN_FLIGHT {
+                let buffer = slots.lock().unwrap()[i].take();
+                if let Some(buffer) = buffer {
+                    let params = SendParams::ioctl(IOCTL_SLEEP);
+                    crt.send(Some(buffer), None, params, Some(Arc::clone(&callback)), i)
+                        .unwrap();
+                    sent += 1;
+                }
+            }
+            std::thread::yield_now();
+        }
+        wait_until("completions", Duration::from_secs(20), || {
+            completed.load(Ordering::SeqCst) >= sent && crt.request_target().references() == 0
+        });
+        completed.store(0, Ordering::SeqCst);
+    };
+    run(1000);
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    run(4000);
+    COUNTING.store(false, Ordering::SeqCst);
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    drop(callback);
+    drop(crt);
+    assert_clean(&sim, target);
+    allocations
+}
+
+#[test]
+fn owned_single_sends_do_not_allocate() {
+    for passive in [false, true] {
+        let allocations = owned_send_allocations(passive);
+        assert_eq!(
+            allocations, 0,
+            "passive={passive}: 4000 owned single sends allocated {allocations} times"
+        );
+    }
+}

@@ -234,7 +234,7 @@ fn run(setup: Setup, ops: Vec<Op>) {
                 // SAFETY: `input` outlives the CRT (dropped last), and close
                 // waits for every single send.
                 let id = unsafe {
-                    crt.send_ex(
+                    crt.send_ex_raw(
                         Some(RawBuffer::from_slice(&input)),
                         None,
                         SendParams::ioctl(IOCTL_SLEEP),

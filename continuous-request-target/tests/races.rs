@@ -217,7 +217,7 @@ fn close_races_streaming_and_single_sends() {
                 loop {
                     // SAFETY: `input` is 'static and never written.
                     let r = unsafe {
-                        crt.send(
+                        crt.send_raw(
                             Some(RawBuffer::from_slice(input)),
                             None,
                             SendParams::ioctl(IOCTL_SLEEP),

@@ -220,7 +220,7 @@ fn crt4_asynchronous_sends_while_streaming() {
             // SAFETY: `inputs` outlives every completion (all awaited below).
             unsafe {
                 inst.crt
-                    .send(
+                    .send_raw(
                         Some(RawBuffer::from_slice(input)),
                         None,
                         SendParams::ioctl(IOCTL_SLEEP).with_timeout(timeout),
@@ -275,15 +275,17 @@ fn run_case(inst: &Instance, rng: &mut SplitMix64, case: Case, reuse: Option<Reu
         match reuse {
             Some(r) => inst
                 .crt
-                .reuse_send(r, buffer, None, params, Some(callback), ctx),
-            None => inst.crt.send_ex(buffer, None, params, Some(callback), ctx),
+                .reuse_send_raw(r, buffer, None, params, Some(callback), ctx),
+            None => inst
+                .crt
+                .send_ex_raw(buffer, None, params, Some(callback), ctx),
         }
     }
     .unwrap();
     if let Some(r) = reuse {
         // Busy while in flight.
         // SAFETY: refused, so nothing is retained.
-        let busy = unsafe { inst.crt.reuse_send(r, None, None, params, None, 0) };
+        let busy = unsafe { inst.crt.reuse_send_raw(r, None, None, params, None, 0) };
         assert_eq!(busy.err(), Some(Status::OBJECTID_NOT_FOUND));
     }
     match case {
@@ -365,7 +367,7 @@ fn single_methods_after_close() {
         Err(Status::INVALID_DEVICE_STATE)
     );
     // SAFETY: refused, nothing retained.
-    let r = unsafe { crt.send(None, None, SendParams::ioctl(IOCTL_SLEEP), None, 0) };
+    let r = unsafe { crt.send_raw(None, None, SendParams::ioctl(IOCTL_SLEEP), None, 0) };
     assert_eq!(r, Err(Status::INVALID_DEVICE_STATE));
     assert_eq!(crt.reuse_create().err(), Some(Status::INVALID_DEVICE_STATE));
     assert_eq!(

@@ -18,17 +18,18 @@
 //! | module attribute `PassiveLevel` | [`RequestTargetConfig::passive_level`] |
 //! | child BufferPool of single-async contexts (1 + look-aside) | pooled send contexts: [`SendContextConfig::preallocated_contexts`], [`SendContextConfig::max_contexts`] |
 //! | `DMF_RequestTarget_IoTargetSet` / `IoTargetClear` | [`RequestTarget::io_target_set`] / [`RequestTarget::io_target_clear`] |
-//! | `DMF_RequestTarget_SendSynchronously` | [`RequestTarget::send_synchronously`] |
-//! | `DMF_RequestTarget_Send` | [`RequestTarget::send`] |
-//! | `DMF_RequestTarget_SendEx` (with `RequestId` out-parameter) | [`RequestTarget::send_ex`] |
-//! | `DMF_RequestTarget_Cancel` | [`RequestTarget::cancel`] |
-//! | `DMF_RequestTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`RequestTarget::reuse_create`] / [`RequestTarget::reuse_send`] / [`RequestTarget::reuse_delete`] |
+//! | the method set below, shared by every layer that sends | the [`Sender`] trait (implemented by [`RequestTarget`], a continuous request target, a device-interface-multiple-target target guard) |
+//! | `DMF_RequestTarget_SendSynchronously` | [`Sender::send_synchronously`] |
+//! | `DMF_RequestTarget_Send` | [`Sender::send`] (owned [`SendBuffer`]s, safe), [`Sender::send_raw`] (raw buffers, `unsafe`) |
+//! | `DMF_RequestTarget_SendEx` (with `RequestId` out-parameter) | [`Sender::send_ex`], [`Sender::send_ex_raw`] |
+//! | `DMF_RequestTarget_Cancel` | [`Sender::cancel`] |
+//! | `DMF_RequestTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`Sender::reuse_create`] / [`Sender::reuse_send`] ([`Sender::reuse_send_raw`]) / [`Sender::reuse_delete`] |
 //! | Close (module destruction) | [`RequestTarget::close`], `Drop` |
 //! | `ContinuousRequestTarget_RequestType` | [`dmf_wdf::RequestType`] |
 //! | `RequestType`, `RequestIoctl`, `RequestTimeoutMilliseconds` parameters | [`SendParams`] |
 //! | `ContinuousRequestTarget_CompletionOptions` (`Default`/`Dispatch`/`Passive`) | [`CompletionDelivery`] (`Module`/`Dispatch`/`Passive`) |
-//! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` | [`SendCompletion`] (trait, closures implement it), [`Completion`] (`Arc<dyn SendCompletion>`) |
-//! | its parameters (`ClientRequestContext`, buffers, byte counts, status) | [`SendCompleted`] |
+//! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` | safe sends: [`OwnedSendCompletion`] (closures implement it), [`OwnedCompletion`] (`Arc<dyn OwnedSendCompletion<P>>`); raw sends: [`SendCompletion`], [`Completion`] |
+//! | its parameters (`ClientRequestContext`, buffers, byte counts, status) | [`OwnedSendCompleted`] (the buffers by value), [`SendCompleted`] (raw: slices) |
 //! | `RequestId` (cancel) / reuse `RUNTIME_REQUEST_ID` | [`CancelId`] / [`ReuseId`] |
 //!
 //! ## Differences from DMF (bugs of SPEC §4.2 fixed)
@@ -56,16 +57,23 @@
 //! Each send context is a platform request plus a work item, pooled and
 //! reused: in steady state (same target, enough contexts) an asynchronous
 //! send allocates nothing — the completion callback is an `Arc` the client
-//! clones per send, the client context a `usize`. Contexts are recreated
+//! clones per send, the client context a `usize`, the buffers are moved. Contexts are recreated
 //! when the target changes (a request is created for its target's stack).
 //! The layer never hands its own memory to a device, so it does not use
 //! [`Platform::allocate`](dmf_wdf::Platform::allocate); its bookkeeping
 //! (pool vectors, `Arc`s) uses the global allocator and grows only with the
 //! number of concurrent sends.
 //!
-//! Asynchronous sends take the client's buffers as [`dmf_wdf::RawBuffer`]s
-//! and are `unsafe`, exactly like DMF (and the seam's `format_request`): the
-//! caller keeps the memory alive until the completion.
+//! Asynchronous sends come in two forms ([`Sender`]). The safe ones take
+//! owned buffers ([`SendBuffer`]: a `Vec<u8>`, a `Box<[u8]>` or a
+//! `dmf-buffer-pool` buffer), keep them while the request is in flight and
+//! hand them back by value to the completion callback ([`OwnedSendCompleted`])
+//! or with a refusal ([`SendError`]); moving a buffer does not allocate, so
+//! a client that sends the buffer it got back allocates nothing either
+//! (`tests/no_alloc.rs`). The raw ones take [`dmf_wdf::RawBuffer`]s and are
+//! `unsafe`, exactly like DMF (and the seam's `format_request`): the caller
+//! keeps the memory alive until the completion. They serve zero-copy use of
+//! memory the client manages itself.
 //!
 //! ## Example
 //!

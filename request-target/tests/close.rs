@@ -276,9 +276,10 @@ fn sends_racing_close_either_fail_cleanly_or_complete_before_close_returns() {
                                         true
                                     }),
                                     2 => match reuse {
-                                        Some(r) => {
-                                            f.module.reuse_send_raw(r, b, None, p, cb, 0).map(|_| true)
-                                        }
+                                        Some(r) => f
+                                            .module
+                                            .reuse_send_raw(r, b, None, p, cb, 0)
+                                            .map(|_| true),
                                         None => Err(Status::INVALID_DEVICE_STATE),
                                     },
                                     _ => f

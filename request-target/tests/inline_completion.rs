@@ -35,8 +35,13 @@ fn every_inline_completion_is_delivered_once() {
             } else {
                 // SAFETY: no buffers.
                 let id = unsafe {
-                    f.module
-                        .send_ex_raw(None, None, SendParams::read(), Some(recorder.callback()), i)
+                    f.module.send_ex_raw(
+                        None,
+                        None,
+                        SendParams::read(),
+                        Some(recorder.callback()),
+                        i,
+                    )
                 }
                 .unwrap();
                 // Completed already (inline, or its passive delivery is

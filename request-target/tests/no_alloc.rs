@@ -93,7 +93,10 @@ fn rounds(
             match i % 3 {
                 0 => f.module.send(b, None, params, cb, i - IN_FLIGHT).unwrap(),
                 1 => {
-                    let id = f.module.send_ex(b, None, params, cb, i - IN_FLIGHT).unwrap();
+                    let id = f
+                        .module
+                        .send_ex(b, None, params, cb, i - IN_FLIGHT)
+                        .unwrap();
                     f.module.cancel(id);
                 }
                 _ => {

@@ -18,7 +18,10 @@ use dmf_sim::{EchoDevice, Sim, SimConfig};
 use dmf_wdf::{RequestType, Status};
 
 /// A callback sending every completion to a channel.
-fn channel() -> (OwnedCompletion<Sim>, mpsc::Receiver<OwnedSendCompleted<Sim>>) {
+fn channel() -> (
+    OwnedCompletion<Sim>,
+    mpsc::Receiver<OwnedSendCompleted<Sim>>,
+) {
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
     let callback: OwnedCompletion<Sim> = Arc::new(move |c: OwnedSendCompleted<Sim>| {
@@ -129,7 +132,8 @@ fn send_ex_and_reuse_send_hand_the_buffers_back_after_a_cancel() {
         let params = SendParams::read();
         let cb = Some(Arc::clone(&callback));
         let id = if round == 0 {
-            f.module.send_ex(None, Some(output.into()), params, cb, round)
+            f.module
+                .send_ex(None, Some(output.into()), params, cb, round)
         } else {
             f.module
                 .reuse_send(reuse, None, Some(output.into()), params, cb, round)
@@ -201,7 +205,10 @@ fn without_a_callback_the_buffers_are_dropped_at_completion() {
         .unwrap();
     let deadline = std::time::Instant::now() + WAIT;
     while pool.count() != 1 {
-        assert!(std::time::Instant::now() < deadline, "the buffer never came home");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the buffer never came home"
+        );
         std::thread::yield_now();
     }
     drop(pool);

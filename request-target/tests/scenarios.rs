@@ -201,7 +201,9 @@ fn run_case(
     // SAFETY: `input` lives until the completion, awaited below.
     let id = unsafe {
         match reuse {
-            Some(r) => module.reuse_send_raw(r, buffer, None, params, Some(rec.callback()), context),
+            Some(r) => {
+                module.reuse_send_raw(r, buffer, None, params, Some(rec.callback()), context)
+            }
             None => module.send_ex_raw(buffer, None, params, Some(rec.callback()), context),
         }
     }
