@@ -16,56 +16,125 @@
 //!
 //! ## Example
 //!
-//! ```
-//! use std::sync::{Arc, Mutex};
-//! use dmf_device_interface_multiple_target::*;
-//! use dmf_request_target::SendParams;
-//! use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP};
-//! use dmf_sim::{DeviceSpec, Sim, SimConfig, TestsIoctlHandler, GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER};
-//! use dmf_wdf::Status;
+//! A client that streams to every target, sends asynchronously with an
+//! owned buffer (and sends it again when it comes back), and keeps its
+//! per-target state in its per-target context: no `unsafe`, no table of
+//! targets.
 //!
-//! /// Remembers the open targets.
-//! #[derive(Default)]
-//! struct Client(Mutex<Vec<TargetHandle>>);
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//! use std::time::{Duration, Instant};
+//! use dmf_continuous_request_target::{
+//!     ContinuousRequestTargetConfig, OutputDisposition, StreamCompletion, StreamMode,
+//! };
+//! use dmf_device_interface_multiple_target::*;
+//! use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP, IOCTL_ZEROBUFFER};
+//! use dmf_sim::{
+//!     DeviceSpec, IoctlHandlerConfig, Sim, SimConfig, TestsIoctlHandler,
+//!     GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER,
+//! };
+//! use dmf_wdf::{RequestType, Status};
+//!
+//! /// What the client keeps about one target.
+//! struct PerTarget {
+//!     link: String,
+//!     streamed: AtomicUsize,
+//!     sent: AtomicUsize,
+//! }
+//!
+//! /// Pings every target three times with the same buffer.
+//! struct Client;
 //!
 //! impl DimtClient<Sim> for Client {
-//!     fn on_state_change(&self, _m: &Dimt<Sim, Self>, t: TargetHandle, s: TargetStateType) -> Status {
-//!         let mut open = self.0.lock().unwrap();
-//!         match s {
-//!             TargetStateType::Open | TargetStateType::QueryRemoveCancelled => open.push(t),
-//!             TargetStateType::QueryRemove | TargetStateType::Close => open.retain(|&o| o != t),
-//!             _ => {}
+//!     type Target = PerTarget;
+//!
+//!     fn target_context(&self, _m: &Dimt<Sim, Self>, _t: TargetHandle, link: &str) -> PerTarget {
+//!         PerTarget { link: link.to_string(), streamed: AtomicUsize::new(0), sent: AtomicUsize::new(0) }
+//!     }
+//!
+//!     fn on_state_change(
+//!         &self, m: &Dimt<Sim, Self>, t: TargetHandle, _ctx: &PerTarget, state: TargetStateType,
+//!     ) -> Status {
+//!         if state == TargetStateType::Open {
+//!             // The first ping (a refusal vetoes the open, with its status).
+//!             let ping = encode_sleep(1).to_vec();
+//!             if let Err(e) = m.send(t, Some(ping.into()), None, SendParams::ioctl(IOCTL_SLEEP), 0) {
+//!                 return e.status;
+//!             }
 //!         }
 //!         Status::SUCCESS
+//!     }
+//!
+//!     fn buffer_output(
+//!         &self, _m: &Dimt<Sim, Self>, _t: TargetHandle, ctx: &PerTarget, c: StreamCompletion<Sim>,
+//!     ) -> OutputDisposition<Sim> {
+//!         ctx.streamed.fetch_add(1, Ordering::Relaxed);
+//!         c.module_owns_and_continue()
+//!     }
+//!
+//!     fn send_completed(
+//!         &self, m: &Dimt<Sim, Self>, t: TargetHandle, ctx: &PerTarget, c: OwnedSendCompleted<Sim>,
+//!     ) {
+//!         assert!(c.status.is_success());
+//!         // Our buffer is back: send it again.
+//!         if ctx.sent.fetch_add(1, Ordering::Relaxed) + 1 < 3 {
+//!             let _ = m.send(t, c.input, None, SendParams::ioctl(IOCTL_SLEEP), 0);
+//!         }
 //!     }
 //! }
 //!
 //! let sim = Sim::new(SimConfig::default());
+//! let handler = TestsIoctlHandler::new(IoctlHandlerConfig { max_random_delay_ms: 1, ..Default::default() });
 //! let device = sim.bus().add_device(
-//!     DeviceSpec::new("dev", Arc::new(TestsIoctlHandler::default()))
-//!         .with_interface(GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER),
+//!     DeviceSpec::new("dev", Arc::new(handler)).with_interface(GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER),
 //! ).unwrap();
 //!
 //! let config = DeviceInterfaceMultipleTargetConfig {
 //!     module_open_option: PnpRegisterWhen::Create,
+//!     continuous_request_target_module_config: ContinuousRequestTargetConfig {
+//!         continuous_request_count: 1,
+//!         buffer_count_output: 1,
+//!         buffer_output_size: 4,
+//!         request_type: RequestType::Ioctl,
+//!         continuous_request_target_ioctl: IOCTL_ZEROBUFFER,
+//!         continuous_request_target_mode: StreamMode::Automatic,
+//!         ..ContinuousRequestTargetConfig::default()
+//!     },
 //!     ..DeviceInterfaceMultipleTargetConfig::new(GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER)
 //! };
-//! let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), config, Client::default()).unwrap();
+//! let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), config, Client).unwrap();
 //! sim.bus().flush().unwrap(); // existing interfaces are reported on the PnP thread
-//! let target = dimt.client().0.lock().unwrap()[0];
+//! let target = dimt.targets()[0];
+//! assert_eq!(dimt.target_state(target), Ok(TargetStateType::Open));
 //!
+//! // The per-target context, through a guard on the target.
+//! let deadline = Instant::now() + Duration::from_secs(10);
+//! loop {
+//!     let guard = dimt.target_guard(target).unwrap();
+//!     let ctx = guard.context();
+//!     assert!(ctx.link.contains("dev"));
+//!     if ctx.sent.load(Ordering::Relaxed) == 3 && ctx.streamed.load(Ordering::Relaxed) > 0 {
+//!         break;
+//!     }
+//!     drop(guard);
+//!     assert!(Instant::now() < deadline, "no pings or no stream");
+//!     std::thread::sleep(Duration::from_millis(1));
+//! }
+//!
+//! // Synchronous sends through the module (or the guard's `Sender` methods).
 //! let n = dimt.send_synchronously(target, &encode_sleep(1), &mut [], SendParams::ioctl(IOCTL_SLEEP)).unwrap();
 //! assert_eq!(n, 0);
 //!
 //! // The device goes away: the target is query-removed, then gone.
 //! sim.bus().remove_device(device).unwrap();
-//! assert!(dimt.client().0.lock().unwrap().is_empty());
+//! assert_eq!(dimt.target_state(target), Err(Status::INVALID_DEVICE_STATE));
 //! assert_eq!(
 //!     dimt.send_synchronously(target, &[], &mut [], SendParams::ioctl(IOCTL_SLEEP)),
 //!     Err(Status::INVALID_DEVICE_STATE), // a stale handle is refused, never used
 //! );
 //! drop(dimt);
-//! sim.wait_quiescent(std::time::Duration::from_secs(5));
+//! sim.wait_quiescent(Duration::from_secs(5));
 //! assert!(sim.counters().is_clean(), "{}", sim.counters());
 //! ```
 //!
@@ -200,6 +269,7 @@ pub use state::TargetStateType;
 pub use target_table::TargetHandle;
 
 pub use dmf_request_target::{
-    CancelId, Completion, CompletionDelivery, ReuseDeletion, ReuseId, SendCompleted,
-    SendContextConfig, SendParams,
+    CancelId, Completion, CompletionDelivery, OwnedCompletion, OwnedSendCompleted,
+    OwnedSendCompletion, ReuseDeletion, ReuseId, SendBuffer, SendCompleted, SendContextConfig,
+    SendError, SendParams, Sender,
 };

@@ -9,14 +9,16 @@ use dmf_continuous_request_target::{
     ContinuousRequestTarget, ContinuousRequestTargetConfig, OutputDisposition, Retirement,
     StreamClient, StreamCompletion, StreamMode,
 };
-use dmf_request_target::RequestTarget;
+use dmf_request_target::{
+    OwnedSendCompleted, OwnedSendCompletion, RequestTarget, SendCompleted, SendCompletion, Sender,
+};
 use dmf_wdf::{
     DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status, TargetEvents,
 };
 
 use crate::gate::TargetGate;
 use crate::serial::{Serial, SerialGuard};
-use crate::{Dimt, DimtClient, TargetHandle};
+use crate::{Dimt, DimtClient, TargetHandle, TargetStateType};
 
 /// Where a record is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +42,8 @@ pub(crate) struct RecordState {
     pub(crate) query_remove_vetoed: bool,
     /// Streaming ran when the query-remove stopped it: restart on cancel.
     pub(crate) resume_streaming: bool,
+    /// The state last reported to the client (`Invalid` before `Open`).
+    pub(crate) reported: TargetStateType,
 }
 
 /// The gate of a record, on the platform's lock and event.
@@ -64,6 +68,8 @@ pub(crate) struct Record<P: Platform, C: DimtClient<P>> {
     pub(crate) counted: AtomicBool,
     /// References taken by `target_reference` and not yet released.
     pub(crate) client_refs: AtomicUsize,
+    /// The client's context of the target, set once the target opened.
+    pub(crate) hook: P::Lock<Option<Arc<TargetHook<P, C>>>>,
 }
 
 impl<P: Platform, C: DimtClient<P>> Record<P, C> {
@@ -78,9 +84,11 @@ impl<P: Platform, C: DimtClient<P>> Record<P, C> {
                 phase: Phase::Opening,
                 query_remove_vetoed: false,
                 resume_streaming: false,
+                reported: TargetStateType::Invalid,
             }),
             counted: AtomicBool::new(false),
             client_refs: AtomicUsize::new(0),
+            hook: P::Lock::new(None),
         })
     }
 
@@ -95,34 +103,75 @@ impl<P: Platform, C: DimtClient<P>> Record<P, C> {
     pub(crate) fn transport(&self) -> Option<Arc<Transport<P, C>>> {
         self.gate.transport()
     }
+
+    /// The client's context of the target (set before any callback about
+    /// it).
+    pub(crate) fn hook(&self) -> Option<Arc<TargetHook<P, C>>> {
+        self.hook.lock().clone()
+    }
 }
 
-/// The CRT client of one target: re-invokes the DIMT client with the module
-/// and the target handle (DMF's `…_Stream_BufferInput/Output` trampolines).
-pub(crate) struct StreamHook<P: Platform, C: DimtClient<P>> {
+/// One target as the client's callbacks see it: the module, the handle and
+/// the client's context of the target. Created once when the target opens;
+/// the stream client and every single send of the target hold it (as their
+/// completion callback: an `Arc` clone per send), so the context lives until
+/// the last of them is done.
+pub(crate) struct TargetHook<P: Platform, C: DimtClient<P>> {
     pub(crate) dimt: Weak<Dimt<P, C>>,
     pub(crate) handle: TargetHandle,
+    pub(crate) context: C::Target,
 }
+
+impl<P: Platform, C: DimtClient<P>> OwnedSendCompletion<P> for TargetHook<P, C> {
+    fn send_completed(&self, completion: OwnedSendCompleted<P>) {
+        if let Some(dimt) = self.dimt.upgrade() {
+            dimt.client
+                .send_completed(&dimt, self.handle, &self.context, completion);
+        }
+    }
+}
+
+impl<P: Platform, C: DimtClient<P>> SendCompletion for TargetHook<P, C> {
+    fn send_completed(&self, completion: &SendCompleted<'_>) {
+        if let Some(dimt) = self.dimt.upgrade() {
+            dimt.client
+                .raw_send_completed(&dimt, self.handle, &self.context, completion);
+        }
+    }
+}
+
+/// The CRT client of one target: re-invokes the DIMT client with the module,
+/// the target handle and its context (DMF's `…_Stream_BufferInput/Output`
+/// trampolines).
+pub(crate) struct StreamHook<P: Platform, C: DimtClient<P>>(pub(crate) Arc<TargetHook<P, C>>);
 
 impl<P: Platform, C: DimtClient<P>> StreamClient<P> for StreamHook<P, C> {
     fn buffer_input(&self, input: &mut [u8], context: &mut [u8]) -> usize {
-        match self.dimt.upgrade() {
-            Some(dimt) => dimt.client.buffer_input(&dimt, self.handle, input, context),
+        let hook = &self.0;
+        match hook.dimt.upgrade() {
+            Some(dimt) => {
+                dimt.client
+                    .buffer_input(&dimt, hook.handle, &hook.context, input, context)
+            }
             None => input.len(),
         }
     }
 
     fn buffer_output(&self, completion: StreamCompletion<P>) -> OutputDisposition<P> {
-        match self.dimt.upgrade() {
-            Some(dimt) => dimt.client.buffer_output(&dimt, self.handle, completion),
+        let hook = &self.0;
+        match hook.dimt.upgrade() {
+            Some(dimt) => dimt
+                .client
+                .buffer_output(&dimt, hook.handle, &hook.context, completion),
             None => completion.module_owns_and_stop(),
         }
     }
 
     fn stream_request_retired(&self, retirement: Retirement) {
-        if let Some(dimt) = self.dimt.upgrade() {
+        let hook = &self.0;
+        if let Some(dimt) = hook.dimt.upgrade() {
             dimt.client
-                .stream_request_retired(&dimt, self.handle, retirement);
+                .stream_request_retired(&dimt, hook.handle, &hook.context, retirement);
         }
     }
 }
@@ -285,9 +334,18 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         drop(removed);
     }
 
-    fn notify(&self, record: &Record<P, C>, state: crate::TargetStateType) -> Status {
+    fn notify(&self, record: &Record<P, C>, state: TargetStateType) -> Status {
         tracing::debug!(target_handle = %record.handle, link = %record.link, ?state, "DIMT: state change");
-        self.client.on_state_change(self, record.handle, state)
+        record.state.lock().reported = state;
+        match record.hook() {
+            Some(hook) => self
+                .client
+                .on_state_change(self, record.handle, &hook.context, state),
+            None => {
+                debug_assert!(false, "a state change before the target opened");
+                Status::SUCCESS
+            }
+        }
     }
 
     /// An interface instance arrived (`…InitializeIoTargetIfNeeded`).
@@ -342,10 +400,13 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             self.untrack(&record);
             return Err(status);
         }
-        let hook = StreamHook {
+        let hook = Arc::new(TargetHook {
             dimt: self.this.clone(),
             handle,
-        };
+            context: self.client.target_context(self, handle, link),
+        });
+        *record.hook.lock() = Some(Arc::clone(&hook));
+        let hook = StreamHook(hook);
         let crt_config = &self.config.continuous_request_target_module_config;
         let transport = match Transport::new(&self.platform, crt_config, hook, &record.io_target) {
             Ok(transport) => Arc::new(transport),
@@ -361,7 +422,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         self.count_open(&record);
         record.set_phase(Phase::Open);
         tracing::debug!(target_handle = %handle, link, "DIMT: target opened");
-        let status = self.notify(&record, crate::TargetStateType::Open);
+        let status = self.notify(&record, TargetStateType::Open);
         if !status.is_success() {
             tracing::debug!(target_handle = %handle, ?status, "DIMT: client vetoed the open");
             self.destroy(&record, &guard, Report::Nothing);
@@ -396,7 +457,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         guard.retire();
         record.set_phase(Phase::Closing);
         if report == Report::Close {
-            self.notify(record, crate::TargetStateType::Close);
+            self.notify(record, TargetStateType::Close);
         }
         if let Some(transport) = record.transport() {
             transport.stream_stop();
@@ -422,7 +483,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             tracing::debug!(target_handle = %record.handle, "DIMT: duplicate query-remove ignored");
             return Status::SUCCESS;
         }
-        let status = self.notify(record, crate::TargetStateType::QueryRemove);
+        let status = self.notify(record, TargetStateType::QueryRemove);
         if !status.is_success() {
             record.state.lock().query_remove_vetoed = true;
             tracing::debug!(target_handle = %record.handle, ?status, "DIMT: client vetoed query-remove");
@@ -494,7 +555,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                     }
                     drop(transport);
                     tracing::debug!(target_handle = %record.handle, "DIMT: target reopened");
-                    self.notify(record, crate::TargetStateType::QueryRemoveCancelled);
+                    self.notify(record, TargetStateType::QueryRemoveCancelled);
                 }
             },
             _ => {}
@@ -508,12 +569,12 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         };
         match record.phase() {
             Phase::QueryRemoved => {
-                self.notify(record, crate::TargetStateType::QueryRemoveComplete);
+                self.notify(record, TargetStateType::QueryRemoveComplete);
                 self.destroy(record, &guard, Report::Nothing);
             }
             Phase::Open => {
                 // Surprise removal.
-                self.notify(record, crate::TargetStateType::QueryRemoveComplete);
+                self.notify(record, TargetStateType::QueryRemoveComplete);
                 self.destroy(record, &guard, Report::Close);
             }
             _ => {}

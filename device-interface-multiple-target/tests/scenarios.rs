@@ -3,7 +3,7 @@
 
 mod common;
 
-use dmf_sim::NoTargetEvents;
+use dmf_sim::{NoTargetEvents, Sim};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,8 +16,7 @@ use dmf_sim::{
     AllowedAccess, ClientDevice, DeviceSpec, FaultPlan, RemovalOutcome, TestsIoctlHandler,
 };
 use dmf_wdf::{
-    DeviceCallbacks, IoTarget, OpenMode, OpenParams, Platform, RawBuffer, RequestType, ShareAccess,
-    Status,
+    DeviceCallbacks, IoTarget, OpenMode, OpenParams, Platform, RequestType, ShareAccess, Status,
 };
 
 use TargetStateType as S;
@@ -36,11 +35,11 @@ fn sync_sleep(
     dimt.send_synchronously(t, &encode_sleep(ms), &mut [], sleep_params())
 }
 
-/// A completion callback reporting statuses on a channel.
-fn channel_completion() -> (Completion, mpsc::Receiver<(Status, usize)>) {
+/// A completion callback of safe sends reporting statuses on a channel.
+fn channel_completion() -> (OwnedCompletion<Sim>, mpsc::Receiver<(Status, usize)>) {
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    let c: Completion = Arc::new(move |c: &SendCompleted<'_>| {
+    let c: OwnedCompletion<Sim> = Arc::new(move |c: OwnedSendCompleted<Sim>| {
         let _ = tx.lock().unwrap().send((c.status, c.client_context));
     });
     (c, rx)
@@ -148,51 +147,34 @@ fn dimt3_dimt4_async_cancel_and_reuse() {
     let long = encode_sleep(10_000);
     let short = encode_sleep(1);
 
+    // The target's sender, for sends with our own callback.
+    let sender = || dimt.target_guard(t).unwrap();
+    let buffer = |b: &[u8]| Some(SendBuffer::from(b.to_vec()));
+
     // Async, completes normally.
-    // SAFETY: `short` outlives the send: we wait for its completion below.
-    unsafe {
-        dimt.send(
-            t,
-            Some(RawBuffer::from_slice(&short)),
-            None,
-            sleep_params(),
-            Some(done.clone()),
-            7,
-        )
-    }
-    .unwrap();
+    sender()
+        .send(buffer(&short), None, sleep_params(), Some(done.clone()), 7)
+        .unwrap();
     assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), (Status::SUCCESS, 7));
 
     // "Must be cancelled" (DIMT-4 / CRT-5 e).
-    // SAFETY: as above.
-    let id = unsafe {
-        dimt.send_ex(
-            t,
-            Some(RawBuffer::from_slice(&long)),
-            None,
-            sleep_params(),
-            Some(done.clone()),
-            8,
-        )
-    }
-    .unwrap();
+    let id = sender()
+        .send_ex(buffer(&long), None, sleep_params(), Some(done.clone()), 8)
+        .unwrap();
     assert!(dimt.cancel(t, id));
     assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), (Status::CANCELLED, 8));
     assert!(!dimt.cancel(t, id), "a finished id cancels nothing");
 
     // Timeout: the framework cancels the request and reports STATUS_IO_TIMEOUT.
-    // SAFETY: as above.
-    unsafe {
-        dimt.send(
-            t,
-            Some(RawBuffer::from_slice(&long)),
+    sender()
+        .send(
+            buffer(&long),
             None,
             sleep_params().with_timeout(20),
             Some(done.clone()),
             9,
         )
-    }
-    .unwrap();
+        .unwrap();
     assert_eq!(
         rx.recv_timeout(5 * SECOND).unwrap(),
         (Status::IO_TIMEOUT, 9)
@@ -202,32 +184,28 @@ fn dimt3_dimt4_async_cancel_and_reuse() {
     let reuse = dimt.reuse_create(t).unwrap();
     assert_eq!(dimt.reuse_count(t), Ok(1));
     for round in 0..3 {
-        // SAFETY: as above.
-        let cancel = unsafe {
-            dimt.reuse_send(
-                t,
+        let cancel = sender()
+            .reuse_send(
                 reuse,
-                Some(RawBuffer::from_slice(&long)),
+                buffer(&long),
                 None,
                 sleep_params(),
                 Some(done.clone()),
                 round,
             )
-        }
-        .unwrap();
-        // SAFETY: as above (this send is refused).
-        let busy = unsafe {
-            dimt.reuse_send(
-                t,
-                reuse,
-                Some(RawBuffer::from_slice(&long)),
-                None,
-                sleep_params(),
-                Some(done.clone()),
-                99,
-            )
-        };
-        assert_eq!(busy.err(), Some(Status::OBJECTID_NOT_FOUND));
+            .unwrap();
+        let busy = sender().reuse_send(
+            reuse,
+            buffer(&long),
+            None,
+            sleep_params(),
+            Some(done.clone()),
+            99,
+        );
+        assert_eq!(
+            busy.err().map(Status::from),
+            Some(Status::OBJECTID_NOT_FOUND)
+        );
         assert!(dimt.cancel(t, cancel));
         assert_eq!(
             rx.recv_timeout(5 * SECOND).unwrap(),
@@ -267,25 +245,30 @@ fn dimt5_methods_on_gone_targets_fail_cleanly() {
         let bad: dmf_wdf::Result<()> = Err(Status::INVALID_DEVICE_STATE);
         assert_eq!(sync_sleep(&dimt, t, 1).err(), bad.err());
         assert_eq!(dimt.get(t).err(), bad.err());
+        let status = |e: SendError<Sim>| e.status;
+        assert_eq!(
+            dimt.send(t, None, None, sleep_params(), 0).map_err(status),
+            bad
+        );
+        assert_eq!(
+            dimt.send_ex(t, None, None, sleep_params(), 0)
+                .err()
+                .map(status),
+            bad.err()
+        );
         // SAFETY: refused sends retain nothing.
         unsafe {
-            assert_eq!(dimt.send(t, None, None, sleep_params(), None, 0), bad);
-            assert_eq!(
-                dimt.send_ex(t, None, None, sleep_params(), None, 0).err(),
-                bad.err()
-            );
+            assert_eq!(dimt.send_raw(t, None, None, sleep_params(), 0), bad);
         }
         assert!(!dimt.cancel(t, CancelId::from_raw(0x100).unwrap()));
         assert_eq!(dimt.reuse_create(t).err(), bad.err());
         let r = ReuseId::from_raw(0x100).unwrap();
-        // SAFETY: refused.
-        unsafe {
-            assert_eq!(
-                dimt.reuse_send(t, r, None, None, sleep_params(), None, 0)
-                    .err(),
-                bad.err()
-            );
-        }
+        assert_eq!(
+            dimt.reuse_send(t, r, None, None, sleep_params(), 0)
+                .err()
+                .map(status),
+            bad.err()
+        );
         assert_eq!(dimt.reuse_delete(t, r).err(), bad.err());
         assert_eq!(dimt.stream_start(t), bad);
         assert_eq!(dimt.stream_stop(t), bad);
@@ -471,20 +454,11 @@ fn stream_send_and_surprise_remove(
     );
     let t = dimt.targets()[0];
     let (done, rx) = channel_completion();
-    static LONG: std::sync::OnceLock<std::vec::Vec<u8>> = std::sync::OnceLock::new();
-    let long = LONG.get_or_init(|| encode_sleep(10_000).to_vec());
-    // SAFETY: `long` is 'static.
-    unsafe {
-        dimt.send(
-            t,
-            Some(RawBuffer::from_slice(long)),
-            None,
-            sleep_params(),
-            Some(done),
-            1,
-        )
-    }
-    .unwrap();
+    let long = encode_sleep(10_000).to_vec();
+    dimt.target_guard(t)
+        .unwrap()
+        .send(Some(long.into()), None, sleep_params(), Some(done), 1)
+        .unwrap();
     sim.bus().surprise_remove(id).unwrap();
     (dimt, rx)
 }
@@ -747,10 +721,15 @@ struct Keeper {
 }
 
 impl DimtClient<dmf_sim::Sim> for Keeper {
+    type Target = ();
+
+    fn target_context(&self, _: &Dimt<dmf_sim::Sim, Self>, _: TargetHandle, _: &str) {}
+
     fn buffer_input(
         &self,
         _m: &Dimt<dmf_sim::Sim, Self>,
         target: TargetHandle,
+        _target_context: &Self::Target,
         input: &mut [u8],
         _context: &mut [u8],
     ) -> usize {
@@ -767,6 +746,7 @@ impl DimtClient<dmf_sim::Sim> for Keeper {
         &self,
         _m: &Dimt<dmf_sim::Sim, Self>,
         target: TargetHandle,
+        _target_context: &Self::Target,
         mut completion: dmf_continuous_request_target::StreamCompletion<dmf_sim::Sim>,
     ) -> dmf_continuous_request_target::OutputDisposition<dmf_sim::Sim> {
         let mut kept = self.kept.lock().unwrap();
@@ -979,30 +959,15 @@ fn single_send_config_reaches_every_target_transport() {
         let dimt = created(&sim, cfg, Recorder::default());
         let t = dimt.targets()[0];
         let (done, rx) = channel_completion();
-        let long = encode_sleep(10_000);
-        // SAFETY: `long` outlives the send: we wait for its completion below.
-        let id = unsafe {
-            dimt.send_ex(
-                t,
-                Some(RawBuffer::from_slice(&long)),
-                None,
-                sleep_params(),
-                Some(done.clone()),
-                1,
-            )
-        }
-        .unwrap();
-        // SAFETY: as above (this send is refused).
-        let second = unsafe {
-            dimt.send_ex(
-                t,
-                Some(RawBuffer::from_slice(&long)),
-                None,
-                sleep_params(),
-                Some(done.clone()),
-                2,
-            )
-        };
+        let long = || Some(SendBuffer::from(encode_sleep(10_000).to_vec()));
+        let sender = dimt.target_guard(t).unwrap();
+        let id = sender
+            .send_ex(long(), None, sleep_params(), Some(done.clone()), 1)
+            .unwrap();
+        let second = sender
+            .send_ex(long(), None, sleep_params(), Some(done.clone()), 2)
+            .map_err(Status::from);
+        drop(sender);
         assert_eq!(
             second.err(),
             Some(Status::INSUFFICIENT_RESOURCES),

@@ -776,7 +776,17 @@ struct Tracker {
 }
 
 impl DimtClient<Sim> for Tracker {
-    fn on_state_change(&self, m: &Dimt<Sim, Self>, t: TargetHandle, s: TargetStateType) -> Status {
+    type Target = ();
+
+    fn target_context(&self, _: &Dimt<Sim, Self>, _: TargetHandle, _: &str) {}
+
+    fn on_state_change(
+        &self,
+        m: &Dimt<Sim, Self>,
+        t: TargetHandle,
+        _target_context: &Self::Target,
+        s: TargetStateType,
+    ) -> Status {
         let get = m.get(t).is_ok();
         let reference = match m.target_guard(t) {
             Ok(g) => g.handle() == t,

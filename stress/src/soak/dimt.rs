@@ -42,7 +42,17 @@ impl DimtSoakClient {
 }
 
 impl DimtClient<Sim> for DimtSoakClient {
-    fn on_state_change(&self, m: &Dimt<Sim, Self>, t: TargetHandle, s: TargetStateType) -> Status {
+    type Target = ();
+
+    fn target_context(&self, _: &Dimt<Sim, Self>, _: TargetHandle, _: &str) {}
+
+    fn on_state_change(
+        &self,
+        m: &Dimt<Sim, Self>,
+        t: TargetHandle,
+        _target_context: &Self::Target,
+        s: TargetStateType,
+    ) -> Status {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         match s {
             TargetStateType::Open => {
@@ -90,6 +100,7 @@ impl DimtClient<Sim> for DimtSoakClient {
         &self,
         m: &Dimt<Sim, Self>,
         _t: TargetHandle,
+        _target_context: &Self::Target,
         input: &mut [u8],
         _context: &mut [u8],
     ) -> usize {
@@ -101,6 +112,7 @@ impl DimtClient<Sim> for DimtSoakClient {
         &self,
         _m: &Dimt<Sim, Self>,
         _t: TargetHandle,
+        _target_context: &Self::Target,
         c: StreamCompletion<Sim>,
     ) -> OutputDisposition<Sim> {
         self.stats.status("dimt.stream", c.status);
