@@ -22,7 +22,7 @@ use dmf_device_interface_multiple_target::{
 };
 use dmf_request_target::{
     CancelId, Completion, RequestTarget, RequestTargetConfig, ReuseId, SendCompleted,
-    SendContextConfig, SendParams,
+    SendContextConfig, SendParams, Sender,
 };
 use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP, IOCTL_ZEROBUFFER, IOCTL_ZEROSIZE};
 use dmf_sim::{
@@ -256,7 +256,7 @@ fn request_target_without_target_is_invalid_device_state() {
         Err(Status::INVALID_DEVICE_STATE)
     );
     // SAFETY: no buffer is passed.
-    let r = unsafe { rt.send(None, None, params, None, 0) };
+    let r = unsafe { rt.send_raw(None, None, params, None, 0) };
     assert_eq!(r, Err(Status::INVALID_DEVICE_STATE));
     drop(rt);
     assert_clean(&sim);
@@ -276,7 +276,7 @@ fn request_target_invalid_request_type_is_invalid_parameter() {
     let input = encode_sleep(0);
     // SAFETY: `input` outlives the send (it is refused).
     let r = unsafe {
-        rt.send_ex(
+        rt.send_ex_raw(
             Some(RawBuffer::from_slice(&input)),
             None,
             params,
@@ -337,7 +337,7 @@ fn request_target_stale_and_foreign_ids() {
     let input = encode_sleep(10_000);
     // SAFETY: `input` outlives the send: we wait for its completion below.
     let id = unsafe {
-        a.send_ex(
+        a.send_ex_raw(
             Some(RawBuffer::from_slice(&input)),
             None,
             SendParams::ioctl(IOCTL_SLEEP),
@@ -360,7 +360,7 @@ fn request_target_stale_and_foreign_ids() {
     let made_up = ReuseId::from_raw(u64::MAX).unwrap();
     // SAFETY: no buffers.
     let r = unsafe {
-        a.reuse_send(
+        a.reuse_send_raw(
             made_up,
             None,
             None,
@@ -374,7 +374,7 @@ fn request_target_stale_and_foreign_ids() {
     assert_eq!(b.reuse_delete(rid).err(), Some(Status::OBJECTID_NOT_FOUND));
     // SAFETY: `input` outlives the send (waited for below).
     let sent = unsafe {
-        a.reuse_send(
+        a.reuse_send_raw(
             rid,
             Some(RawBuffer::from_slice(&input)),
             None,
@@ -386,7 +386,8 @@ fn request_target_stale_and_foreign_ids() {
     .unwrap();
     // Busy while in flight.
     // SAFETY: refused (busy), nothing retained.
-    let busy = unsafe { a.reuse_send(rid, None, None, SendParams::ioctl(IOCTL_ZEROSIZE), None, 0) };
+    let busy =
+        unsafe { a.reuse_send_raw(rid, None, None, SendParams::ioctl(IOCTL_ZEROSIZE), None, 0) };
     assert_eq!(busy.err(), Some(Status::OBJECTID_NOT_FOUND));
     assert!(a.cancel(sent));
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), (Status::CANCELLED, 8));
@@ -413,15 +414,15 @@ fn request_target_after_close_everything_is_invalid_device_state() {
     // SAFETY: no buffers.
     unsafe {
         assert_eq!(
-            rt.send(None, None, p, None, 0),
+            rt.send_raw(None, None, p, None, 0),
             Err(Status::INVALID_DEVICE_STATE)
         );
         assert_eq!(
-            rt.send_ex(None, None, p, None, 0).err(),
+            rt.send_ex_raw(None, None, p, None, 0).err(),
             Some(Status::INVALID_DEVICE_STATE)
         );
         assert_eq!(
-            rt.reuse_send(rid, None, None, p, None, 0).err(),
+            rt.reuse_send_raw(rid, None, None, p, None, 0).err(),
             Some(Status::INVALID_DEVICE_STATE)
         );
     }
@@ -462,7 +463,7 @@ fn request_target_huge_timeouts_and_context_limit() {
     let input = encode_sleep(10_000);
     // SAFETY: `input` outlives the send (waited for below).
     let id = unsafe {
-        rt.send_ex(
+        rt.send_ex_raw(
             Some(RawBuffer::from_slice(&input)),
             None,
             p,
@@ -473,7 +474,7 @@ fn request_target_huge_timeouts_and_context_limit() {
     .unwrap();
     // The only context is busy.
     // SAFETY: refused, nothing retained.
-    let second = unsafe { rt.send(None, None, SendParams::ioctl(IOCTL_ZEROSIZE), Some(cb), 2) };
+    let second = unsafe { rt.send_raw(None, None, SendParams::ioctl(IOCTL_ZEROSIZE), Some(cb), 2) };
     assert_eq!(second, Err(Status::INSUFFICIENT_RESOURCES));
     assert!(rt.cancel(id));
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), (Status::CANCELLED, 1));
@@ -520,7 +521,8 @@ fn request_target_callbacks_may_call_back_into_the_module() {
                 let params = SendParams::ioctl(IOCTL_ZEROSIZE);
                 let cb = me.upgrade().and_then(|m| m.get().cloned());
                 // SAFETY: no buffers.
-                unsafe { rt.reuse_send(c.reuse_id.unwrap(), None, None, params, cb, 0) }.map(|_| ())
+                unsafe { rt.reuse_send_raw(c.reuse_id.unwrap(), None, None, params, cb, 0) }
+                    .map(|_| ())
             });
             let _ = tx
                 .lock()
@@ -532,7 +534,7 @@ fn request_target_callbacks_may_call_back_into_the_module() {
     let rid = rt.reuse_create().unwrap();
     // SAFETY: no buffers.
     unsafe {
-        rt.reuse_send(
+        rt.reuse_send_raw(
             rid,
             None,
             None,
@@ -840,12 +842,15 @@ fn every_method(m: &Dimt<Sim, Tracker>, t: TargetHandle) -> Vec<(&'static str, S
             "send_synchronously",
             st(m.send_synchronously(t, &[], &mut [], p).map(|_| ())),
         ),
-        // SAFETY: no buffers.
-        ("send", st(unsafe { m.send(t, None, None, p, None, 0) })),
+        (
+            "send",
+            st(m.send(t, None, None, p, 0).map_err(Status::from)),
+        ),
         (
             "send_ex",
-            // SAFETY: no buffers.
-            st(unsafe { m.send_ex(t, None, None, p, None, 0) }.map(|_| ())),
+            st(m.send_ex(t, None, None, p, 0)
+                .map(|_| ())
+                .map_err(Status::from)),
         ),
         ("reuse_create", st(m.reuse_create(t).map(|_| ()))),
         (

@@ -15,11 +15,11 @@
 //! leak check (every simulated object gone, nothing in flight, every buffer
 //! home). A [watchdog](WATCHDOG_EXIT_CODE) fails the run if it hangs.
 
+mod actor;
 mod bp;
 mod crt;
 mod dimt;
 mod pnp;
-mod sender;
 mod stats;
 mod watchdog;
 
@@ -40,11 +40,11 @@ use dmf_wdf::{IoTarget, OpenMode, OpenParams, Platform, ShareAccess, Status};
 
 pub use watchdog::WATCHDOG_EXIT_CODE;
 
+use actor::Actor;
 use bp::BpScenario;
 use crt::CrtScenario;
 use dimt::DimtScenario;
 use pnp::Churn;
-use sender::{Actor, DimtTarget};
 use stats::Stats;
 
 /// How to run the soak.
@@ -600,13 +600,16 @@ pub fn run(config: &SoakConfig) -> SoakReport {
                         Ok(d) => {
                             let open = d.client().open_targets();
                             if let Some(&t) = open.first() {
-                                let target = DimtTarget {
-                                    dimt: d.module(),
-                                    handle: t,
-                                };
-                                actor.doing("dynamic DIMT: sends");
-                                actor.sync_sleep_with_random_timeout(&target, 2);
-                                actor.random_action(&target, 2);
+                                // The guard goes before the module: dropping
+                                // the module waits for it.
+                                match d.target_guard(t) {
+                                    Ok(target) => {
+                                        actor.doing("dynamic DIMT: sends");
+                                        actor.sync_sleep_with_random_timeout(&target, 2);
+                                        actor.random_action(&target, 2);
+                                    }
+                                    Err(s) => w.stats.status("dimt", s),
+                                }
                             }
                             actor.doing("dynamic DIMT: drop");
                             drop(d);
@@ -625,8 +628,11 @@ pub fn run(config: &SoakConfig) -> SoakReport {
                     }
                     w.stats.op("dimt.target_reference");
                 } else {
-                    let target = DimtTarget { dimt: m, handle };
-                    actor.random_action(&target, 2);
+                    // One action on the target, holding a reference on it.
+                    match m.target_guard(handle) {
+                        Ok(target) => actor.random_action(&target, 2),
+                        Err(s) => w.stats.status("dimt", s),
+                    }
                 }
                 actor.doing("pause");
                 let ms = actor.rand(1, 10);
