@@ -79,7 +79,7 @@
 //! use dmf_sim::Sim;
 //!
 //! let sim = Sim::default();
-//! let pool = BufferPool::new(&sim, &BufferPoolConfig::new(4, 64).with_context_size(8)).unwrap();
+//! let pool = BufferPool::new(&sim, BufferPoolConfig::new(4, 64).with_context_size(8)).unwrap();
 //! let mut buffer = pool.get().unwrap();
 //! buffer.data_mut()[..5].copy_from_slice(b"hello");
 //! assert_eq!(pool.count(), 3);

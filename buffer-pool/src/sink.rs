@@ -244,7 +244,7 @@ impl<P: Platform> TimerHandler for BufferTimer<P> {
 /// use dmf_sim::{Sim, SimConfig};
 ///
 /// let sim = Sim::new(SimConfig::manual());
-/// let source = BufferPool::new(&sim, &BufferPoolConfig::new(2, 8).with_timers(true)).unwrap();
+/// let source = BufferPool::new(&sim, BufferPoolConfig::new(2, 8).with_timers(true)).unwrap();
 /// let sink = SinkPool::new(&sim);
 /// let returned = Arc::new(std::sync::atomic::AtomicUsize::new(0));
 /// let r = returned.clone();

@@ -304,7 +304,7 @@ impl<P: Platform> SourceShared<P> {
 /// use dmf_sim::Sim;
 ///
 /// let sim = Sim::default();
-/// let pool = BufferPool::new(&sim, &BufferPoolConfig::new(2, 32).with_context_size(8)).unwrap();
+/// let pool = BufferPool::new(&sim, BufferPoolConfig::new(2, 32).with_context_size(8)).unwrap();
 /// let mut a = pool.get().unwrap();
 /// a.data_mut()[0] = 7;
 /// a.context_mut()[0] = 1;
@@ -346,7 +346,7 @@ impl<P: Platform> BufferPool<P> {
     /// overflow; `STATUS_INSUFFICIENT_RESOURCES` when an allocation fails;
     /// the platform's status when creating a timer or (with timers) the
     /// pool's reaper work item fails. Nothing is leaked.
-    pub fn new(platform: &P, config: &BufferPoolConfig) -> Result<Self> {
+    pub fn new(platform: &P, config: BufferPoolConfig) -> Result<Self> {
         config.validate()?;
         let layout = BlockLayout::new::<P>(
             config.buffer_size as usize,
@@ -374,7 +374,7 @@ impl<P: Platform> BufferPool<P> {
             SourceShared {
                 reaper,
                 platform: platform.clone(),
-                config: *config,
+                config,
                 layout,
                 queue: BoundedQueue::new(cap),
                 head: P::Lock::new(HeadStack {

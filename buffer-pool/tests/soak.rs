@@ -103,7 +103,7 @@ impl Soak {
     fn new(sim: Sim) -> Arc<Soak> {
         let source = BufferPool::new(
             &sim,
-            &BufferPoolConfig::new(PREALLOCATED, BUFFER_SIZE as u32)
+            BufferPoolConfig::new(PREALLOCATED, BUFFER_SIZE as u32)
                 .with_context_size(CONTEXT_SIZE as u32)
                 .with_timers(true)
                 .with_look_aside(true),

@@ -131,7 +131,7 @@
 //!     continuous_request_target_ioctl: IOCTL_ZEROBUFFER,
 //!     ..Default::default()
 //! };
-//! let crt = ContinuousRequestTarget::new(sim.clone(), config, Reader::default()).unwrap();
+//! let crt = ContinuousRequestTarget::new(&sim, config, Reader::default()).unwrap();
 //! crt.io_target_set(Arc::clone(&target)).unwrap();
 //! crt.start().unwrap();
 //! while crt.client().0.load(Ordering::Relaxed) < 20 {

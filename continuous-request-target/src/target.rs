@@ -66,13 +66,13 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
     /// Errors: `STATUS_INVALID_PARAMETER` for an inconsistent configuration
     /// (see [`ContinuousRequestTargetConfig::validate`]), or the platform's
     /// allocation failure. Passive level.
-    pub fn new(platform: P, config: ContinuousRequestTargetConfig, client: H) -> Result<Self> {
+    pub fn new(platform: &P, config: ContinuousRequestTargetConfig, client: H) -> Result<Self> {
         if let Err(problem) = config.validate() {
             tracing::debug!(problem, "CRT: invalid configuration");
             return Err(Status::INVALID_PARAMETER);
         }
-        let single = RequestTarget::new(platform.clone(), config.request_target_config())?;
-        let engine = Engine::new(platform, config, client)?;
+        let single = RequestTarget::new(platform, config.request_target_config())?;
+        let engine = Engine::new(platform.clone(), config, client)?;
         engine.module.start();
         tracing::debug!(
             requests = config.continuous_request_count,

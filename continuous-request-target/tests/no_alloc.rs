@@ -85,7 +85,7 @@ fn steady_state_allocations(passive: bool) -> u64 {
     let client = Client {
         completions: AtomicUsize::new(0),
     };
-    let crt = ContinuousRequestTarget::new(sim.clone(), config, client).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, config, client).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     let done = || crt.client().completions.load(Ordering::Relaxed);
@@ -139,7 +139,7 @@ fn owned_send_allocations(passive: bool) -> u64 {
         passive_level: passive,
         ..Default::default()
     };
-    let crt = ContinuousRequestTarget::new(sim.clone(), config, ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, config, ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     let slots: Arc<Mutex<Vec<Option<SendBuffer<Sim>>>>> = Arc::new(Mutex::new(
         (0..IN_FLIGHT)

@@ -44,7 +44,7 @@ struct Parked {
 
 fn parked(purge: bool, resend: bool) -> Parked {
     let (sim, target, parking) = sim_with_parking();
-    let crt = ContinuousRequestTarget::new(sim.clone(), flags(purge, resend, 3), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, flags(purge, resend, 3), ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     let device = device_with(&crt);
     // First power-up (from D3Final): nothing to restart.
@@ -174,7 +174,7 @@ fn no_flags_no_power_handling() {
 #[test]
 fn crt_is_device_callbacks_and_handle_is_weak() {
     let (sim, target, parking) = sim_with_parking();
-    let crt = ContinuousRequestTarget::new(sim.clone(), flags(true, true, 2), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, flags(true, true, 2), ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     assert!(parking.wait_for_pending(2, LONG));
@@ -206,7 +206,7 @@ fn crt7_power_cycles() {
         ..Default::default()
     };
     let b = ContinuousRequestTarget::new(
-        sim.clone(),
+        &sim,
         ContinuousRequestTargetConfig {
             buffer_count_input: 1,
             buffer_input_size: SLEEP_INPUT_SIZE as u32,
@@ -220,7 +220,7 @@ fn crt7_power_cycles() {
     .unwrap();
     *b.client().input_bytes.lock().unwrap() = encode_sleep(1).to_vec();
     let c = ContinuousRequestTarget::new(
-        sim.clone(),
+        &sim,
         ContinuousRequestTargetConfig {
             buffer_count_output: 1,
             buffer_output_size: 4,
@@ -231,7 +231,7 @@ fn crt7_power_cycles() {
     )
     .unwrap();
     let d = ContinuousRequestTarget::new(
-        sim.clone(),
+        &sim,
         ContinuousRequestTargetConfig {
             continuous_request_target_ioctl: IOCTL_ZEROSIZE,
             ..base

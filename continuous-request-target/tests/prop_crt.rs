@@ -158,7 +158,7 @@ fn run(setup: Setup, ops: Vec<Op>) {
         mode: AtomicU8::new(0),
         kept: Mutex::new(Vec::new()),
     };
-    let crt = ContinuousRequestTarget::new(sim.clone(), config, client).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, config, client).unwrap();
     let device = ClientDevice::new();
     device.register(Arc::new(crt.power_callbacks()));
     device.start().unwrap();

@@ -84,7 +84,7 @@ impl Instance {
             inputs: AtomicUsize::new(0),
             outputs: AtomicUsize::new(0),
         };
-        let crt = ContinuousRequestTarget::new(sim.clone(), config, client).unwrap();
+        let crt = ContinuousRequestTarget::new(&sim, config, client).unwrap();
         crt.io_target_set(target.clone()).unwrap();
         if passive {
             crt.start().unwrap();
@@ -358,7 +358,7 @@ fn crt6_reuse_matrix_while_streaming() {
 #[test]
 fn single_methods_after_close() {
     let (sim, target) = sim_with_ioctl_handler(1);
-    let crt = ContinuousRequestTarget::new(sim.clone(), Default::default(), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, Default::default(), ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     let reuse = crt.reuse_create().unwrap();
     crt.close();

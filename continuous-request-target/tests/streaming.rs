@@ -71,8 +71,7 @@ fn crt1(passive: bool) {
         successes: Default::default(),
         cancelled: Default::default(),
     };
-    let crt =
-        ContinuousRequestTarget::new(sim.clone(), zerobuffer_config(1, passive), client).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, zerobuffer_config(1, passive), client).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("CRT-1 completions", LONG, || {
@@ -109,8 +108,7 @@ fn crt2_zero_size_streaming() {
         passive_level: true,
         ..Default::default()
     };
-    let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::Default)).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::Default)).unwrap();
     assert_eq!(crt.output_buffers_free(), None);
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
@@ -147,7 +145,7 @@ fn input_length_from_callback_is_applied() {
     };
     let client = Recorder::new(Policy::StopAfter(3));
     client.input_len.store(3, Ordering::SeqCst);
-    let crt = ContinuousRequestTarget::new(sim.clone(), config, client).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, config, client).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("3 completions", LONG, || crt.active_stream_requests() == 0);
@@ -197,8 +195,7 @@ fn write_and_read_streams() {
         ..Default::default()
     };
     let writer =
-        ContinuousRequestTarget::new(sim.clone(), write, Recorder::new(Policy::StopAfter(2)))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, write, Recorder::new(Policy::StopAfter(2))).unwrap();
     writer.io_target_set(target.clone()).unwrap();
     writer.start().unwrap();
     wait_until("writes", LONG, || writer.active_stream_requests() == 0);
@@ -216,8 +213,7 @@ fn write_and_read_streams() {
         ..Default::default()
     };
     let reader =
-        ContinuousRequestTarget::new(sim.clone(), read, Recorder::new(Policy::StopAfter(4)))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, read, Recorder::new(Policy::StopAfter(4))).unwrap();
     reader.io_target_set(target.clone()).unwrap();
     reader.start().unwrap();
     wait_until("reads", LONG, || reader.active_stream_requests() == 0);
@@ -248,7 +244,7 @@ fn keep_config(n: u32, buffers: u32) -> ContinuousRequestTargetConfig {
 fn output_exhaustion_retires_and_notifies() {
     let (sim, target) = sim_with_ioctl_handler(1);
     let crt = ContinuousRequestTarget::new(
-        sim.clone(),
+        &sim,
         keep_config(1, 3),
         Recorder::new(Policy::KeepAndContinue),
     )
@@ -295,8 +291,7 @@ fn auto_refill_resumes_on_buffer_put() {
         ..keep_config(2, 2)
     };
     let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::KeepAndContinue))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::KeepAndContinue)).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("both parked", LONG, || {
@@ -334,8 +329,7 @@ fn auto_refill_retry_timer_finds_dropped_buffers() {
         ..keep_config(1, 1)
     };
     let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::KeepAndContinue))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::KeepAndContinue)).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     for round in 1..=5 {
@@ -357,12 +351,9 @@ fn auto_refill_retry_timer_finds_dropped_buffers() {
 #[test]
 fn stop_dispositions_retire_with_reason() {
     let (sim, target) = sim_with_ioctl_handler(1);
-    let crt = ContinuousRequestTarget::new(
-        sim.clone(),
-        keep_config(2, 2),
-        Recorder::new(Policy::KeepAndStop),
-    )
-    .unwrap();
+    let crt =
+        ContinuousRequestTarget::new(&sim, keep_config(2, 2), Recorder::new(Policy::KeepAndStop))
+            .unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("both retired", LONG, || crt.active_stream_requests() == 0);
@@ -401,7 +392,7 @@ fn stop_dispositions_retire_with_reason() {
 fn default_client_retires_on_failure() {
     let device = FixedResponseDevice::new(Status::UNSUCCESSFUL, Some(0));
     let (sim, target) = sim_with_device(SimConfig::default(), Arc::new(device));
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(3, 3), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(3, 3), ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("all retired", LONG, || crt.active_stream_requests() == 0);
@@ -421,8 +412,7 @@ fn failing_sends_in(backoff: Backoff, window: Duration) -> u64 {
         ..keep_config(2, 2)
     };
     let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::AlwaysContinue))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::AlwaysContinue)).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     std::thread::sleep(window);
@@ -476,8 +466,7 @@ fn backoff_resets_after_success() {
         ..keep_config(1, 1)
     };
     let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::AlwaysContinue))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::AlwaysContinue)).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     let t0 = Instant::now();
     crt.start().unwrap();
@@ -505,12 +494,9 @@ fn completions_during_stop_counted_and_optionally_delivered() {
             deliver_completions_during_stop: deliver,
             ..keep_config(4, 4)
         };
-        let crt = ContinuousRequestTarget::new(
-            sim.clone(),
-            config,
-            Recorder::new(Policy::KeepAndContinue),
-        )
-        .unwrap();
+        let crt =
+            ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::KeepAndContinue))
+                .unwrap();
         crt.io_target_set(target.clone()).unwrap();
         crt.start().unwrap();
         assert!(device.wait_for_pending(4, LONG));
@@ -544,12 +530,8 @@ fn completions_during_stop_counted_and_optionally_delivered() {
 #[test]
 fn close_stops_streaming() {
     let (sim, target, device) = sim_with_parking();
-    let crt = ContinuousRequestTarget::new(
-        sim.clone(),
-        keep_config(3, 3),
-        Recorder::new(Policy::Default),
-    )
-    .unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(3, 3), Recorder::new(Policy::Default))
+        .unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     assert!(device.wait_for_pending(3, LONG));
@@ -574,7 +556,7 @@ fn close_stops_streaming() {
 #[test]
 fn drop_stops_streaming() {
     let (sim, target, device) = sim_with_parking();
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(2, 2), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(2, 2), ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     assert!(device.wait_for_pending(2, LONG));
@@ -591,7 +573,7 @@ fn automatic_mode_follows_the_target() {
         continuous_request_target_mode: StreamMode::Automatic,
         ..keep_config(2, 2)
     };
-    let crt = ContinuousRequestTarget::new(sim.clone(), config, ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, config, ()).unwrap();
     assert!(!crt.is_streaming());
     crt.io_target_set(target.clone()).unwrap();
     assert!(crt.is_streaming());
@@ -616,7 +598,7 @@ fn automatic_mode_follows_the_target() {
 #[test]
 fn manual_mode_waits_for_start() {
     let (sim, target, device) = sim_with_parking();
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(2, 2), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(2, 2), ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(device.pending(), 0);
@@ -658,19 +640,19 @@ fn start_stop_errors() {
     ] {
         assert!(bad.validate().is_err());
         assert_eq!(
-            ContinuousRequestTarget::new(sim.clone(), bad, ()).err(),
+            ContinuousRequestTarget::new(&sim, bad, ()).err(),
             Some(Status::INVALID_PARAMETER)
         );
     }
     // N = 0: a plain transport.
-    let plain = ContinuousRequestTarget::new(sim.clone(), Default::default(), ()).unwrap();
+    let plain = ContinuousRequestTarget::new(&sim, Default::default(), ()).unwrap();
     plain.io_target_set(target.clone()).unwrap();
     assert_eq!(plain.start(), Err(Status::NOT_SUPPORTED));
     plain.stop();
     assert_eq!(plain.stream_request_count(), 0);
     drop(plain);
 
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(1, 1), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(1, 1), ()).unwrap();
     crt.stop(); // never started: no-op
     assert_eq!(crt.start(), Err(Status::INVALID_DEVICE_STATE)); // no target
     crt.io_target_set(target.clone()).unwrap();
@@ -692,12 +674,8 @@ fn start_failure_when_target_refuses() {
     // which would consume the fault plan's "every third send") can come
     // back while `start` is still sending.
     let (sim, target) = sim_with_device(SimConfig::default(), ParkingDevice::new());
-    let crt = ContinuousRequestTarget::new(
-        sim.clone(),
-        keep_config(4, 4),
-        Recorder::new(Policy::Default),
-    )
-    .unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(4, 4), Recorder::new(Policy::Default))
+        .unwrap();
     crt.io_target_set(target.clone()).unwrap();
     sim.faults().set(FaultPoint::SendRefusal, FaultPlan::Always);
     assert_eq!(crt.start(), Err(Status::INSUFFICIENT_RESOURCES));
@@ -725,12 +703,8 @@ fn start_failure_when_target_refuses() {
 #[test]
 fn refused_resend_is_reported() {
     let (sim, target) = sim_with_ioctl_handler(1);
-    let crt = ContinuousRequestTarget::new(
-        sim.clone(),
-        keep_config(2, 2),
-        Recorder::new(Policy::Default),
-    )
-    .unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(2, 2), Recorder::new(Policy::Default))
+        .unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     sim.faults()
@@ -766,8 +740,7 @@ fn look_aside_output_never_starves() {
         ..keep_config(2, 1)
     };
     let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::KeepAndContinue))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::KeepAndContinue)).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("50 kept", LONG, || crt.client().completions() >= 50);
@@ -810,7 +783,7 @@ fn simultaneous_retirements_count_down_to_zero_once() {
         arrived: Default::default(),
         retirements: Default::default(),
     };
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(2, 2), client).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(2, 2), client).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     assert!(device.wait_for_pending(2, LONG));

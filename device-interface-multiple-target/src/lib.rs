@@ -103,7 +103,7 @@
 //!     },
 //!     ..DeviceInterfaceMultipleTargetConfig::new(GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER)
 //! };
-//! let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), config, Client).unwrap();
+//! let dimt = DeviceInterfaceMultipleTarget::new(&sim, config, Client).unwrap();
 //! sim.bus().flush().unwrap(); // existing interfaces are reported on the PnP thread
 //! let target = dimt.targets()[0];
 //! assert_eq!(dimt.target_state(target), Ok(TargetStateType::Open));

@@ -199,10 +199,11 @@ impl<P: Platform, C: DimtClient<P>> DeviceInterfaceMultipleTarget<P, C> {
     /// (see [`ContinuousRequestTargetConfig::validate`](dmf_continuous_request_target::ContinuousRequestTargetConfig::validate));
     /// the platform's failures. Passive level.
     pub fn new(
-        platform: P,
+        platform: &P,
         config: DeviceInterfaceMultipleTargetConfig,
         client: C,
     ) -> Result<Self> {
+        let platform = platform.clone();
         if let Err(problem) = config.continuous_request_target_module_config.validate() {
             tracing::debug!(problem, "DIMT: invalid CRT configuration");
             return Err(Status::INVALID_PARAMETER);

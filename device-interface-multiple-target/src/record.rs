@@ -197,13 +197,13 @@ impl<P: Platform, C: DimtClient<P>> Transport<P, C> {
             let mut config = *config;
             // DIMT itself implements Automatic (after the Open callback).
             config.continuous_request_target_mode = StreamMode::Manual;
-            let crt = ContinuousRequestTarget::new(platform.clone(), config, hook)?;
+            let crt = ContinuousRequestTarget::new(platform, config, hook)?;
             crt.io_target_set(Arc::clone(target))?;
             Ok(Transport::Streaming(crt))
         } else {
             // The same request-target configuration a CRT gives its own
             // single sends: every field of it applies to plain targets too.
-            let rt = RequestTarget::new(platform.clone(), config.request_target_config())?;
+            let rt = RequestTarget::new(platform, config.request_target_config())?;
             rt.io_target_set(Arc::clone(target))?;
             Ok(Transport::Plain(rt))
         }

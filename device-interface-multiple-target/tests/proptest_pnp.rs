@@ -87,8 +87,7 @@ fn run(option: PnpRegisterWhen, streaming: bool, ops: &[Op]) -> Result<(), TestC
         continuous_request_target_module_config: crt,
         ..config(option)
     };
-    let dimt =
-        DeviceInterfaceMultipleTarget::new(sim.clone(), config, Recorder::default()).unwrap();
+    let dimt = DeviceInterfaceMultipleTarget::new(&sim, config, Recorder::default()).unwrap();
     let device = ClientDevice::new();
     let callbacks: Arc<dyn DeviceCallbacks> = Arc::new(dimt.device_callbacks());
     device.register(callbacks);

@@ -555,7 +555,7 @@ fn open_options_follow_the_client_device() {
     add_device(&sim, "a");
 
     let dimt = DeviceInterfaceMultipleTarget::new(
-        sim.clone(),
+        &sim,
         config(PnpRegisterWhen::PrepareHardware),
         Recorder::default(),
     )
@@ -581,7 +581,7 @@ fn open_options_follow_the_client_device() {
     drop(finish(&sim, dimt));
 
     let dimt = DeviceInterfaceMultipleTarget::new(
-        sim.clone(),
+        &sim,
         config(PnpRegisterWhen::D0Entry),
         Recorder::default(),
     )
@@ -656,7 +656,7 @@ fn d0_transitions_reach_the_per_target_stream() {
     cfg.module_open_option = PnpRegisterWhen::PrepareHardware;
     cfg.continuous_request_target_module_config
         .cancel_and_resend_request_in_d0_callbacks = true;
-    let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), cfg, Recorder::default()).unwrap();
+    let dimt = DeviceInterfaceMultipleTarget::new(&sim, cfg, Recorder::default()).unwrap();
     let device = ClientDevice::new();
     let callbacks: Arc<dyn DeviceCallbacks> = Arc::new(dimt.device_callbacks());
     device.register(callbacks);
@@ -774,7 +774,7 @@ fn stream_buffer_callbacks_and_buffer_put() {
     crt.buffer_input_size = dmf_sim::ioctl_handler::SLEEP_INPUT_SIZE as u32;
     crt.buffer_count_input = 1;
     crt.enable_look_aside_output = true;
-    let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), cfg, Keeper::default()).unwrap();
+    let dimt = DeviceInterfaceMultipleTarget::new(&sim, cfg, Keeper::default()).unwrap();
     sim.bus().flush().unwrap();
     let ta = dimt.find(&link_of(&sim, a)).unwrap();
     let tb = dimt.find(&link_of(&sim, b)).unwrap();
@@ -843,7 +843,7 @@ fn powered_streaming_module(
     cfg.module_open_option = PnpRegisterWhen::PrepareHardware;
     cfg.continuous_request_target_module_config
         .cancel_and_resend_request_in_d0_callbacks = true;
-    let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), cfg, Recorder::default()).unwrap();
+    let dimt = DeviceInterfaceMultipleTarget::new(sim, cfg, Recorder::default()).unwrap();
     let device = ClientDevice::new();
     let callbacks: Arc<dyn DeviceCallbacks> = Arc::new(dimt.device_callbacks());
     device.register(callbacks);

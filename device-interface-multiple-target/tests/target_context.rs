@@ -150,8 +150,7 @@ fn streaming() -> DeviceInterfaceMultipleTargetConfig {
 fn the_context_lives_from_open_to_the_last_completion() {
     let sim = sim();
     let device = add_device(&sim, "a");
-    let dimt =
-        DeviceInterfaceMultipleTarget::new(sim.clone(), streaming(), Client::default()).unwrap();
+    let dimt = DeviceInterfaceMultipleTarget::new(&sim, streaming(), Client::default()).unwrap();
     sim.bus().flush().unwrap();
     let t = dimt.targets()[0];
     assert_eq!(dimt.target_state(t), Ok(TargetStateType::Open));
@@ -220,8 +219,7 @@ fn every_opening_gets_its_own_context() {
     let client = Client::default();
     let log = Arc::clone(&client.log);
     let dimt =
-        DeviceInterfaceMultipleTarget::new(sim.clone(), config(PnpRegisterWhen::Create), client)
-            .unwrap();
+        DeviceInterfaceMultipleTarget::new(&sim, config(PnpRegisterWhen::Create), client).unwrap();
     sim.bus().flush().unwrap();
     sim.bus().disable_interface(device, &common::GUID).unwrap();
     sim.bus().enable_interface(device, &common::GUID).unwrap();

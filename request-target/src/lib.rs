@@ -98,7 +98,7 @@
 //! target.open(&OpenParams { symbolic_link: &link, open_mode: OpenMode::READ_WRITE,
 //!     share_access: ShareAccess::READ_WRITE }, Arc::new(NoEvents)).unwrap();
 //!
-//! let module = RequestTarget::new(sim.clone(), RequestTargetConfig::default()).unwrap();
+//! let module = RequestTarget::new(&sim, RequestTargetConfig::default()).unwrap();
 //! module.io_target_set(Arc::clone(&target)).unwrap();
 //!
 //! // Synchronous: sleep 5 ms at the device.

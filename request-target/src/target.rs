@@ -906,7 +906,8 @@ impl<P: Platform> RequestTarget<P> {
     /// target is set yet.
     ///
     /// Errors: the platform's creation failures. Passive level.
-    pub fn new(platform: P, config: RequestTargetConfig) -> Result<Self> {
+    pub fn new(platform: &P, config: RequestTargetConfig) -> Result<Self> {
+        let platform = platform.clone();
         let wake = platform.create_event(false)?;
         let closed = platform.create_event(false)?;
         let shared = Arc::new(Shared {

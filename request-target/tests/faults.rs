@@ -278,7 +278,7 @@ fn creation_failures_leave_nothing_behind() {
     sim.faults()
         .set(FaultPoint::EventCreation, FaultPlan::Next(1));
     assert_eq!(
-        RequestTarget::new(sim.clone(), RequestTargetConfig::default()).err(),
+        RequestTarget::new(&sim, RequestTargetConfig::default()).err(),
         Some(Status::INSUFFICIENT_RESOURCES)
     );
     let config = RequestTargetConfig {
@@ -291,7 +291,7 @@ fn creation_failures_leave_nothing_behind() {
     sim.faults()
         .set(FaultPoint::RequestCreation, FaultPlan::EveryNth(3));
     assert_eq!(
-        RequestTarget::new(sim.clone(), config).err(),
+        RequestTarget::new(&sim, config).err(),
         Some(Status::INSUFFICIENT_RESOURCES)
     );
     sim.faults()
@@ -299,10 +299,10 @@ fn creation_failures_leave_nothing_behind() {
     sim.faults()
         .set(FaultPoint::WorkItemCreation, FaultPlan::Next(1));
     assert_eq!(
-        RequestTarget::new(sim.clone(), config).err(),
+        RequestTarget::new(&sim, config).err(),
         Some(Status::INSUFFICIENT_RESOURCES)
     );
-    let ok = RequestTarget::new(sim.clone(), config).unwrap();
+    let ok = RequestTarget::new(&sim, config).unwrap();
     assert_eq!(ok.context_count(), 4);
     assert_eq!(sim.counters().live_requests, 4);
     drop(ok);

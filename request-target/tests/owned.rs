@@ -73,7 +73,7 @@ fn a_vector_comes_back_with_the_bytes_the_device_wrote() {
 #[test]
 fn boxed_slices_and_pool_buffers_come_back_too() {
     let f = echo();
-    let pool = BufferPool::new(&f.sim, &BufferPoolConfig::new(2, 32)).unwrap();
+    let pool = BufferPool::new(&f.sim, BufferPoolConfig::new(2, 32)).unwrap();
     let (callback, rx) = channel();
 
     // Write a boxed slice, read it back into a pool buffer.
@@ -198,7 +198,7 @@ fn a_refused_send_hands_the_buffers_back() {
 #[test]
 fn without_a_callback_the_buffers_are_dropped_at_completion() {
     let f = echo();
-    let pool = BufferPool::new(&f.sim, &BufferPoolConfig::new(1, 8)).unwrap();
+    let pool = BufferPool::new(&f.sim, BufferPoolConfig::new(1, 8)).unwrap();
     let buffer = pool.get().unwrap();
     f.module
         .send(Some(buffer.into()), None, SendParams::write(), None, 0)

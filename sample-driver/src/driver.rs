@@ -218,7 +218,7 @@ impl<P: Platform> SampleDriver<P> {
         let client = SampleClient {
             stats: Arc::clone(&stats),
         };
-        let dimt = DeviceInterfaceMultipleTarget::new(platform, config.dimt_config(), client)?;
+        let dimt = DeviceInterfaceMultipleTarget::new(&platform, config.dimt_config(), client)?;
         let dimt_callbacks = dimt.device_callbacks();
         Ok(SampleDriver {
             stats,

@@ -254,7 +254,7 @@ pub fn created(
     config: DeviceInterfaceMultipleTargetConfig,
     client: Recorder,
 ) -> DeviceInterfaceMultipleTarget<Sim, Recorder> {
-    let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), config, client).unwrap();
+    let dimt = DeviceInterfaceMultipleTarget::new(sim, config, client).unwrap();
     sim.bus().flush().unwrap();
     dimt
 }

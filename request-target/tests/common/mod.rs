@@ -45,7 +45,7 @@ impl Fixture {
                 Arc::new(NoTargetEvents),
             )
             .unwrap();
-        let module = RequestTarget::new(sim.clone(), rt).unwrap();
+        let module = RequestTarget::new(&sim, rt).unwrap();
         module.io_target_set(Arc::clone(&target)).unwrap();
         Fixture {
             sim,

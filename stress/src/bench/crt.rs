@@ -224,8 +224,7 @@ fn crt(sim: &Sim, target: &Arc<SimIoTarget>, depth: u32) -> ContinuousRequestTar
         continuous_request_target_ioctl: IOCTL,
         ..Default::default()
     };
-    let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Counter(AtomicU64::new(0))).expect("crt");
+    let crt = ContinuousRequestTarget::new(sim, config, Counter(AtomicU64::new(0))).expect("crt");
     crt.io_target_set(Arc::clone(target)).expect("target set");
     crt
 }

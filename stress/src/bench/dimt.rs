@@ -184,7 +184,7 @@ fn dimt_run(n: usize) -> Run {
     let before = alloc_count::live_bytes();
     let platform_before = sim.counters().allocated_bytes;
     let dimt = DeviceInterfaceMultipleTarget::new(
-        sim.clone(),
+        &sim,
         stream_config(1, StreamMode::Automatic),
         Timing::default(),
     )
@@ -404,7 +404,7 @@ pub fn stream_allocations(
     let sim = Sim::new(SimConfig::default().with_latency(dmf_sim::Latency::ZERO));
     let devices = add_devices(&sim, 1, 0);
     let dimt = DeviceInterfaceMultipleTarget::new(
-        sim.clone(),
+        &sim,
         stream_config(depth, StreamMode::Manual),
         Streamer::default(),
     )

@@ -54,7 +54,7 @@ impl Actor {
     pub(crate) fn new(sim: &Sim, stats: Arc<Stats>, worker: String, seed: u64) -> Result<Actor> {
         let pool = BufferPool::new(
             sim,
-            &BufferPoolConfig::new(10, TEST_BUFFER)
+            BufferPoolConfig::new(10, TEST_BUFFER)
                 .with_context_size(8)
                 .with_look_aside(true),
         )?;

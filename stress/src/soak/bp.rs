@@ -76,7 +76,7 @@ impl BpScenario {
     pub(crate) fn new(sim: &Sim, stats: Arc<Stats>) -> dmf_wdf::Result<Self> {
         let source = BufferPool::new(
             sim,
-            &BufferPoolConfig::new(16, SIZE as u32)
+            BufferPoolConfig::new(16, SIZE as u32)
                 .with_context_size(CONTEXT as u32)
                 .with_timers(true)
                 .with_look_aside(true),

@@ -199,7 +199,7 @@ impl DimtScenario {
                 ),
                 winding_down: AtomicBool::new(false),
             };
-            let m = DeviceInterfaceMultipleTarget::new(sim.clone(), cfg, c)?;
+            let m = DeviceInterfaceMultipleTarget::new(sim, cfg, c)?;
             client.register(Arc::new(m.device_callbacks()));
             instances.push((name, m));
         }
@@ -220,11 +220,8 @@ impl DimtScenario {
             input: SleepInput::new(Arc::clone(stats), seed, "dimt.stream"),
             winding_down: AtomicBool::new(false),
         };
-        let m = DeviceInterfaceMultipleTarget::new(
-            sim.clone(),
-            config(false, StreamMode::Manual, false),
-            c,
-        )?;
+        let m =
+            DeviceInterfaceMultipleTarget::new(sim, config(false, StreamMode::Manual, false), c)?;
         sim.bus().flush()?;
         Ok(m)
     }

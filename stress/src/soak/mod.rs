@@ -482,7 +482,7 @@ pub fn run(config: &SoakConfig) -> SoakReport {
             Arc::new(NoTargetEvents),
         )
         .expect("open the self target");
-        let rt = RequestTarget::new(sim.clone(), cfg).expect("request target");
+        let rt = RequestTarget::new(&sim, cfg).expect("request target");
         rt.io_target_set(Arc::clone(&t)).expect("target set");
         (rt, t)
     })
