@@ -420,7 +420,7 @@ impl<P: Platform> BufferPool<P> {
     /// When the list is empty and look-aside is on, allocates one more buffer
     /// (the pool shrinks back on a later put). A source pool never lists a
     /// buffer whose timer is armed, so an empty-looking list always falls
-    /// back to allocation (fixes B-2).
+    /// back to allocation (see "A source pool with look-aside never refuses a get" in `docs/dmf-differences.md`).
     ///
     /// # Errors
     ///

@@ -1,5 +1,5 @@
 //! Sink pool behaviour on the simulator's manual clock: order, expiry timers
-//! and their callbacks, every enumeration disposition (with the B-1 fix),
+//! and their callbacks, every enumeration disposition (with the fix "Reset-timer dispositions move the deadline"),
 //! get stopping timers, close returning buffers home.
 
 use std::sync::{Arc, Mutex};
@@ -284,7 +284,7 @@ fn reset_restarts_the_full_duration_and_moves_the_deadline_b1() {
         f.sink.enumerate(|_| disposition);
         f.sim.advance(20); // t = 60: only non-reset buffers expired (at 50)
         assert_eq!(f.expired().len(), 2 - visits, "{disposition:?}");
-        // B-1: a later Continue sees the remaining time from the *new*
+        // A later Continue sees the remaining time from the *new*
         // deadline (90 - 60 = 30), not a stale one (which would be 0).
         let mut remaining = Vec::new();
         f.sink.enumerate(|e| {

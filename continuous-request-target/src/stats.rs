@@ -1,4 +1,4 @@
-//! Stream health counters (SPEC §5 items 8 and 11).
+//! Stream health counters.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,14 +15,15 @@ pub struct StreamStatistics {
     pub completions: u64,
     /// Stream completions with an error status.
     pub failed_completions: u64,
-    /// Completions that arrived while streaming was stopping (C-8).
+    /// Completions that arrived while streaming was stopping (see
+    /// "Completions during stop are counted and may be delivered" in `docs/dmf-differences.md`).
     pub completions_during_stop: u64,
     /// Of those, how many were delivered to the client
     /// ([`deliver_completions_during_stop`](crate::ContinuousRequestTargetConfig::deliver_completions_during_stop)).
     pub completions_delivered_during_stop: u64,
     /// Output buffers the client kept (`ClientOwns*` dispositions).
     pub buffers_kept_by_client: u64,
-    /// Resends delayed by back-off (M-9).
+    /// Resends delayed by back-off (see "Failing stream requests are re-sent with back-off" in `docs/dmf-differences.md`).
     pub backoffs: u64,
     /// Resends handed to the slot's timer because the target kept completing
     /// the stream request inside `send` (inline completion): the sending

@@ -303,7 +303,7 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
     // close
     // ------------------------------------------------------------------
 
-    /// Closes the module (DMF Close; C-9 fixed): refuses new method calls,
+    /// Closes the module (DMF Close; see "Close stops streaming itself" in `docs/dmf-differences.md`): refuses new method calls,
     /// stops streaming itself, waits for methods in progress and for every
     /// single send in flight, stops the stream timers and work items, and
     /// forgets the target. Afterwards every method fails with
@@ -339,7 +339,7 @@ impl<P: Platform, H: StreamClient<P>> Drop for ContinuousRequestTarget<P, H> {
     }
 }
 
-/// D0 exit / entry policy (SPEC §1.C.8 with C-3…C-6 fixed).
+/// D0 exit / entry policy (see [Power](crate#power)).
 fn d0_exit<P: Platform, H: StreamClient<P>>(engine: &Engine<P, H>, target_state: PowerState) {
     let config = &engine.config;
     let stream_policy = config.cancel_and_resend_request_in_d0_callbacks

@@ -1,4 +1,4 @@
-//! DMF's CRT anchor scenarios CRT-3..CRT-6 (SPEC §3.3) through the CRT's own
+//! DMF's CRT anchor scenarios CRT-3..CRT-6 through the CRT's own
 //! non-streaming methods, on DMF's two streaming instances running at the
 //! same time: (a) "DispatchInput" — Automatic mode, dispatch level — and (b)
 //! "PassiveInput" — Manual mode, passive level — each streaming one IOCTL

@@ -1,7 +1,7 @@
 //! Streaming behaviour on the simulator: DMF's CRT-1 / CRT-2 scenarios,
-//! buffer dispositions and ownership, stream health (C-2), the input length
-//! (C-1), completions during stop (C-8), close while streaming (C-9),
-//! back-off (M-9), modes and error statuses.
+//! buffer dispositions and ownership, and the fixes of `docs/dmf-differences.md`:
+//! stream health, the input length, completions during stop, close while
+//! streaming, back-off; modes and error statuses.
 mod common;
 
 use std::sync::atomic::Ordering;
@@ -127,7 +127,7 @@ fn crt2_zero_size_streaming() {
     assert_clean(&sim, target);
 }
 
-/// C-1 fixed: the length returned by the input callback is what the device
+/// The input length the client returns is what the device receives: the length returned by the input callback is what the device
 /// receives (the echo device copies exactly the input it got).
 #[test]
 fn input_length_from_callback_is_applied() {
@@ -237,7 +237,7 @@ fn keep_config(n: u32, buffers: u32) -> ContinuousRequestTargetConfig {
     }
 }
 
-/// C-2: a client hoarding output buffers exhausts the pool; the stream
+/// Retired stream requests are reported: a client hoarding output buffers exhausts the pool; the stream
 /// request retires and the client is told why. Buffers come back through
 /// `buffer_put` or by dropping the guard.
 #[test]
@@ -280,7 +280,7 @@ fn output_exhaustion_retires_and_notifies() {
     assert_clean(&sim, target);
 }
 
-/// C-2 option: with `auto_refill`, a stream request without a buffer waits
+/// Retired stream requests are reported, option: with `auto_refill`, a stream request without a buffer waits
 /// for one instead of retiring, and `buffer_put` resumes it at once.
 #[test]
 fn auto_refill_resumes_on_buffer_put() {
@@ -425,7 +425,7 @@ fn failing_sends_in(backoff: Backoff, window: Duration) -> u64 {
     stats.sends
 }
 
-/// M-9 fixed: a target failing every request immediately is not re-sent to
+/// Failing stream requests are re-sent with back-off: a target failing every request immediately is not re-sent to
 /// in a tight loop when the client continues on failure: the resend backs
 /// off exponentially.
 #[test]
@@ -483,7 +483,7 @@ fn backoff_resets_after_success() {
     assert_clean(&sim, target);
 }
 
-/// C-8: completions that arrive while stopping are counted; by default the
+/// Completions during stop are counted and may be delivered: completions that arrive while stopping are counted; by default the
 /// client does not see them, with `deliver_completions_during_stop` it does
 /// (flagged) and buffer ownership still follows its disposition.
 #[test]
@@ -525,7 +525,7 @@ fn completions_during_stop_counted_and_optionally_delivered() {
     }
 }
 
-/// C-9 fixed: closing (dropping) a streaming CRT stops streaming itself:
+/// Close stops streaming itself: closing (dropping) a streaming CRT stops streaming itself:
 /// requests parked at the device are cancelled, nothing waits for the remote.
 #[test]
 fn close_stops_streaming() {

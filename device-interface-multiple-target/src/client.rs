@@ -105,7 +105,8 @@ pub trait DimtClient<P: Platform>: Send + Sync + Sized + 'static {
     ///
     /// Default (DMF's DIMT trampoline without a client callback): give the
     /// buffer back and continue, also after a failure; the CRT's resend
-    /// back-off keeps a failing target from being hammered (M-9).
+    /// back-off keeps a failing target from being hammered (see
+    /// "Failing stream requests are re-sent with back-off" in `docs/dmf-differences.md`).
     fn buffer_output(
         &self,
         module: &Dimt<P, Self>,

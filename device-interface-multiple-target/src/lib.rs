@@ -179,7 +179,7 @@
 //! snapshot reported `Close` after both).
 //!
 //! * **Arrival**: link not tracked → filter → open the target (configured
-//!   mode/share, M-1) → create the transport → methods enabled →
+//!   mode/share) → create the transport → methods enabled →
 //!   `client(Open)`. A veto (failure status) closes the target again with
 //!   no further callback. In `Automatic` stream mode streaming then starts;
 //!   if that fails: `client(Close)` and the target is destroyed.
@@ -191,7 +191,7 @@
 //!   (and the following remove-cancel is swallowed, as in DMF). Otherwise →
 //!   stop streaming (remembering it ran) → close the target for
 //!   query-remove (cancelling a blocked synchronous send, so it cannot hold
-//!   up the removal: M-7) → wait for methods in progress; methods fail
+//!   up the removal) → wait for methods in progress; methods fail
 //!   until the removal is cancelled.
 //! * **RemoveCancel** after an accepted QueryRemove: reopen → methods
 //!   enabled → restart streaming if it ran (or was stopped by the power
@@ -200,7 +200,7 @@
 //!   missed while closed, and a CRT power policy restarts streaming at the
 //!   next D0 entry instead of now (it never streams in D3).
 //!   If the reopen fails: `client(Close)` and the record is destroyed (DMF
-//!   keeps a zombie record: M-8).
+//!   keeps a zombie record).
 //! * **RemoveComplete** after QueryRemove: `client(QueryRemoveComplete)` →
 //!   destroyed, no `Close` (as DMF).
 //! * **Surprise removal** (RemoveComplete without QueryRemove):
@@ -215,24 +215,37 @@
 //!
 //! ## Differences from DMF
 //!
-//! * Stale handles are refused with `STATUS_INVALID_DEVICE_STATE` (M-6).
-//! * Open mode and share access are honoured (M-1).
-//! * Open targets are counted once per record (M-3); with zero targets the
+//! Each is a section of the workspace's `docs/dmf-differences.md` (what DMF
+//! does, what this crate does, the test that shows it).
+//!
+//! * **Stale target handles are refused** with `STATUS_INVALID_DEVICE_STATE`.
+//! * **Open mode and share access are honoured.**
+//! * **Open targets are counted once per target**; with zero targets the
 //!   module itself stays usable (there is no module-level open/close).
-//! * Reuse methods are gated like the others (M-4).
-//! * A blocked synchronous send cannot hold up query-remove (M-7).
-//! * No zombie records after a failed reopen (M-8).
-//! * Arrival, lookup and removal are O(1) in the number of targets (DMF
+//! * **Reusable requests are gated like every method.**
+//! * **Stream stop is passive level.**
+//! * **A blocked synchronous send cannot hold up query-remove.**
+//! * **No zombie record after a failed reopen.**
+//! * **The client hears of a departure before its I/O stops.**
+//! * **Per-target context and completions that name their target**
+//!   ([`DimtClient::Target`], [`DimtClient::send_completed`]).
+//! * **Arrival, lookup and removal are O(1)** in the number of targets (DMF
 //!   scans a list).
-//! * For streaming targets, D0 transitions (open options `PrepareHardware`
-//!   and `Create`) are forwarded to each target's CRT, which applies its
-//!   power policy; DMF's per-target CRT could not (dynamic modules).
+//! * **D0 transitions reach each target's stream**: for streaming targets,
+//!   D0 transitions (open options `PrepareHardware` and `Create`) are
+//!   forwarded to each target's CRT, which applies its power policy; DMF's
+//!   per-target CRT could not (dynamic modules).
 //!
 //! ## Tests and measurements
 //!
-//! * `tests/scenarios.rs`: DIMT-1..DIMT-6 (SPEC §3.5) and the derived cases
-//!   of §3.6 (vetoes, reopen failure, surprise removal order, open count per
-//!   record, open mode/share access, open options, streaming, power).
+//! * `tests/scenarios.rs`: DMF's own DIMT test scenarios (arrival of
+//!   existing and new interfaces, orderly removal, asynchronous sends with
+//!   cancel and reuse, methods on gone targets, a blocked synchronous send
+//!   during query-remove) and derived cases (vetoes, reopen failure,
+//!   surprise removal order, open count per record, open mode/share access,
+//!   open options, streaming, power).
+//! * `tests/target_context.rs`: the per-target context's lifetime and
+//!   completions naming their target.
 //! * `tests/churn.rs`: PnP churn while threads call every method.
 //! * `tests/proptest_pnp.rs`: random PnP / power / fault / method sequences
 //!   with a legal-order checker and leak checks.
@@ -241,13 +254,8 @@
 //! * Benchmark (in `dmf-stress`): interface-arrival-to-first-stream-completion
 //!   latency, removal cost and heap per target at 1, 100 and 10,000 targets,
 //!   against the raw simulated target
-//!   (`cargo run -p dmf-stress --release --bin bench -- --only dimt`).
-//!   On the 2-core development machine (one stream request, 4-byte output
-//!   buffer): median 0.21 / 0.18 / 0.27 ms (raw target: 0.16 / 0.20 / 0.28
-//!   ms), p99 at 10,000 targets 3.4 ms (raw 0.45 ms); about 8.1 KB of heap
-//!   and 144 B of device memory per target, nearly all of it the per-target
-//!   CRT and its `RequestTarget` (the raw target and one request: about
-//!   1 KB).
+//!   (`cargo run -p dmf-stress --release --bin bench -- --only dimt`; figures
+//!   in the workspace's `BENCHMARKS.md`).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;

@@ -44,7 +44,7 @@ type Table<P, C> = TargetTable<Option<Arc<Record<P, C>>>>;
 /// target's rundown: on a handle whose target is query-removed, closing or
 /// gone (stale, even if its slot was reused) it fails with
 /// `STATUS_INVALID_DEVICE_STATE` (or returns `false`), never touching freed
-/// state (M-6).
+/// state (see "Stale target handles are refused" in `docs/dmf-differences.md`).
 pub struct Dimt<P: Platform, C: DimtClient<P>> {
     pub(crate) platform: P,
     pub(crate) config: DeviceInterfaceMultipleTargetConfig,
@@ -449,7 +449,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         self.table.lock().len()
     }
 
-    /// Targets open now (counted once per target, M-3): DMF's
+    /// Targets open now (counted once per target): DMF's
     /// `NumberOfTargetsOpened`.
     pub fn open_target_count(&self) -> usize {
         self.open_targets.load(Ordering::Acquire)
@@ -753,7 +753,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
 
     /// `DMF_DeviceInterfaceMultipleTarget_StreamStop`: stops streaming and
     /// waits for every stream request (DMF annotates it ≤DISPATCH but it
-    /// blocks: M-5). DMF returns nothing; the `Result` tells a target that
+    /// blocks). DMF returns nothing; the `Result` tells a target that
     /// is not open or not streaming apart. Passive level; not from a stream
     /// callback.
     pub fn stream_stop(&self, target: TargetHandle) -> Result<()> {

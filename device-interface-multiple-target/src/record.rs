@@ -1,5 +1,5 @@
 //! One tracked target: its record, its transport, and its PnP transitions
-//! (SPEC §1.D.5, with this port's fixes).
+//! (DMF's per-target state machine, with this port's fixes).
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
@@ -64,7 +64,8 @@ pub(crate) struct Record<P: Platform, C: DimtClient<P>> {
     pub(crate) gate: RecordGate<P, C>,
     pub(crate) io_target: Arc<P::IoTarget>,
     pub(crate) state: P::Lock<RecordState>,
-    /// Whether this record is counted in the module's open targets (M-3).
+    /// Whether this record is counted in the module's open targets (once:
+    /// see "Open targets are counted once per target" in `docs/dmf-differences.md`).
     pub(crate) counted: AtomicBool,
     /// References taken by `target_reference` and not yet released.
     pub(crate) client_refs: AtomicUsize,
@@ -322,7 +323,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         }
     }
 
-    /// Uncounts `record` (once; M-3).
+    /// Uncounts `record` (once).
     pub(crate) fn uncount_open(&self, record: &Record<P, C>) {
         if record.counted.swap(false, Ordering::AcqRel) {
             self.open_targets.fetch_sub(1, Ordering::AcqRel);
@@ -492,7 +493,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         let transport = record.transport();
         let was_running = transport.as_ref().is_some_and(|t| t.stream_stop());
         // Close before waiting for the methods in progress: this cancels a
-        // synchronous send blocked on the target (M-7).
+        // synchronous send blocked on the target (see "A blocked synchronous send cannot hold up query-remove" in `docs/dmf-differences.md`).
         record.io_target.close_for_query_remove();
         record.gate.suspend();
         if let Some(t) = &transport {
@@ -522,7 +523,8 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             }
             Phase::QueryRemoved => match record.io_target.reopen() {
                 Err(status) => {
-                    // M-8: do not keep a zombie record; report Close.
+                    // Do not keep a zombie record; report Close (see
+                    // "No zombie record after a failed reopen" in `docs/dmf-differences.md`).
                     tracing::debug!(target_handle = %record.handle, ?status, "DIMT: reopen after remove-cancel failed");
                     self.destroy(record, &guard, Report::Close);
                 }

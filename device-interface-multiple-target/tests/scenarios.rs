@@ -1,5 +1,5 @@
-//! DIMT anchor scenarios (SPEC §3.5 DIMT-1..DIMT-6) and the derived cases of
-//! §3.6, on the simulator.
+//! DMF's DIMT test scenarios (DIMT-1..DIMT-6) and derived cases, on the
+//! simulator.
 
 mod common;
 
@@ -112,7 +112,7 @@ fn dimt1_arrival_of_existing_and_new_interfaces() {
     assert_clean(&sim);
 }
 
-/// DIMT-2 (and §3.6 "QueryRemove path, no Close"): an orderly removal
+/// DIMT-2 (and the query-remove path: no Close): an orderly removal
 /// reports QueryRemove (methods still work in it) then QueryRemoveComplete,
 /// and no Close; the handle is stale afterwards.
 #[test]
@@ -216,14 +216,15 @@ fn dimt3_dimt4_async_cancel_and_reuse() {
         dimt.reuse_delete(t, reuse) == Ok(ReuseDeletion::Deleted)
     });
     assert_eq!(dimt.reuse_count(t), Ok(0));
-    // A forgotten reuse id does not hang the close.
+    // A forgotten reuse id does not hang the close.
     dimt.reuse_create(t).unwrap();
     drop(finish(&sim, dimt));
     assert_clean(&sim);
 }
 
 /// DIMT-5 (short, deterministic part): every method on a target that is
-/// gone fails cleanly, including a handle whose slot was reused (M-6).
+/// gone fails cleanly, including a handle whose slot was reused
+/// (Stale target handles are refused).
 #[test]
 fn dimt5_methods_on_gone_targets_fail_cleanly() {
     let sim = sim();
@@ -282,7 +283,7 @@ fn dimt5_methods_on_gone_targets_fail_cleanly() {
     assert_clean(&sim);
 }
 
-/// DIMT-6 / M-7: a synchronous send blocked on the target (no timeout)
+/// DIMT-6 (A blocked synchronous send cannot hold up query-remove): a synchronous send blocked on the target (no timeout)
 /// does not hold up query-remove: the module closes the target before
 /// waiting for methods in progress. Also with the DMF test's workaround
 /// (purging in the QueryRemove callback).
@@ -318,7 +319,7 @@ fn dimt6_blocked_sync_send_does_not_hold_up_query_remove() {
     }
 }
 
-/// §3.6: a vetoed Open closes the target again, reports nothing more, and
+/// A vetoed Open closes the target again, reports nothing more, and
 /// leaves nothing open; the next arrival is asked again.
 #[test]
 fn veto_open() {
@@ -341,7 +342,7 @@ fn veto_open() {
     assert_clean(&sim);
 }
 
-/// §3.6: a vetoed QueryRemove keeps the target open and working; the
+/// A vetoed QueryRemove keeps the target open and working; the
 /// following remove-cancel is swallowed; a later removal proceeds.
 #[test]
 fn veto_query_remove() {
@@ -375,7 +376,7 @@ fn veto_query_remove() {
     assert_clean(&sim);
 }
 
-/// §3.6: RemoveCancel after an accepted QueryRemove reopens the target,
+/// RemoveCancel after an accepted QueryRemove reopens the target,
 /// restarts the stream it had, and reports QueryRemoveCancelled.
 #[test]
 fn remove_cancel_reopens_and_restarts_streaming() {
@@ -408,7 +409,7 @@ fn remove_cancel_reopens_and_restarts_streaming() {
     assert_clean(&sim);
 }
 
-/// §3.6 / M-8: when the reopen after RemoveCancel fails, the client gets
+/// No zombie record after a failed reopen: when the reopen after RemoveCancel fails, the client gets
 /// Close and the record is dropped (no zombie); the link can open again.
 #[test]
 fn remove_cancel_reopen_failure_reports_close() {
@@ -463,7 +464,7 @@ fn stream_send_and_surprise_remove(
     (dimt, rx)
 }
 
-/// §3.6: surprise removal with I/O in flight reports QueryRemoveComplete
+/// Surprise removal with I/O in flight reports QueryRemoveComplete
 /// then Close; the send completes (removed or cancelled).
 #[test]
 fn surprise_removal_order() {
@@ -483,7 +484,7 @@ fn surprise_removal_order() {
     assert_clean(&sim);
 }
 
-/// §3.6 / M-3: two targets; one query-removed and removed (its interface
+/// Open targets are counted once per target: two targets; one query-removed and removed (its interface
 /// removal follows); the open count drops by exactly one and the other
 /// target keeps working.
 #[test]
@@ -507,7 +508,7 @@ fn open_count_is_per_record() {
     assert_clean(&sim);
 }
 
-/// M-1: the configured open mode and share access are used.
+/// Open mode and share access are honoured: the configured open mode and share access are used.
 #[test]
 fn open_mode_and_share_access_are_honoured() {
     let sim = sim();

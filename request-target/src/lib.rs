@@ -32,16 +32,21 @@
 //! | its parameters (`ClientRequestContext`, buffers, byte counts, status) | [`OwnedSendCompleted`] (the buffers by value), [`SendCompleted`] (raw: slices) |
 //! | `RequestId` (cancel) / reuse `RUNTIME_REQUEST_ID` | [`CancelId`] / [`ReuseId`] |
 //!
-//! ## Differences from DMF (bugs of SPEC §4.2 fixed)
+//! ## Differences from DMF
 //!
-//! * **R-1**: a failed send never loses its pooled context (RAII lease).
-//! * **R-2**: if the work item of a passive completion cannot be queued, the
+//! The fixes are sections of the workspace's `docs/dmf-differences.md` (what
+//! DMF does, what this crate does, the test that shows it).
+//!
+//! * **A failed send never loses its send context**: a failed send never loses its pooled context (RAII lease).
+//! * **A passive completion is never lost**: if the work item of a passive completion cannot be queued, the
 //!   completion is deferred and delivered by the next passive handler or by
 //!   close; it is never lost and close never hangs on it.
-//! * **R-3**: close waits on an event (no polling) and deletes reusable
+//! * **Close waits on an event and deletes forgotten reusable requests**: close waits on an event (no polling) and deletes reusable
 //!   requests the client forgot, with a warning.
-//! * **R-4**: [`RequestTarget::reuse_delete`] of a request in flight defers
+//! * **Deleting a reusable request in flight is deferred**: [`Sender::reuse_delete`] of a request in flight defers
 //!   the deletion to its completion ([`ReuseDeletion::Deferred`]).
+//! * **Safe sends with owned buffers**, and **one sender for every layer**
+//!   ([`Sender`]).
 //! * Completion context can be chosen per call ([`SendParams::delivery`]).
 //! * Every method refuses with `STATUS_INVALID_DEVICE_STATE` once close has
 //!   begun, `reuse_delete` included (DMF allows it while closing; close

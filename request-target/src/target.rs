@@ -16,14 +16,15 @@ use crate::gate::{Gate, GateRef};
 use crate::ids::{CancelId, ReuseId};
 use crate::owned::{OwnedCompletion, OwnedSendCompleted, Parked, SendBuffer, SendError};
 
-/// What [`RequestTarget::reuse_delete`] did.
+/// What [`Sender::reuse_delete`](crate::Sender::reuse_delete) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReuseDeletion {
     /// The reusable request was idle and is deleted.
     Deleted,
     /// A send of it is in flight (or being cancelled): it is deleted as soon
-    /// as that send has completed and its callback returned (DMF bug R-4
-    /// fixed; DMF fails instead). The id is already unusable.
+    /// as that send has completed and its callback returned (DMF fails
+    /// instead; see "Deleting a reusable request in flight is deferred" in
+    /// `docs/dmf-differences.md`). The id is already unusable.
     Deferred,
 }
 
@@ -167,7 +168,7 @@ struct State<P: Platform> {
     /// Pooled entries ready for a send.
     free: Vec<usize>,
     /// Completions to deliver at passive level whose work item could not be
-    /// queued: delivered by the next passive handler, or by close.
+    /// queued: delivered by the next passive handler, or by close.
     deferred: Vec<usize>,
     /// Number of pooled entries (existing or being created).
     pooled: usize,
@@ -708,7 +709,7 @@ impl<P: Platform> Shared<P> {
             if passive {
                 e.pending = Some(completion);
                 if let Err(status) = enqueue_retrying(&e.work) {
-                    // never lose the completion (it holds a module
+                    // Never lose the completion (it holds a module
                     // reference close waits for).
                     st.deferred.push(index);
                     tracing::warn!(
@@ -1146,7 +1147,7 @@ impl<P: Platform> RequestTarget<P> {
         self.shared.gate.is_closing()
     }
 
-    /// Closes the module (DMF Close, bugs fixed): from now on every
+    /// Closes the module (DMF Close, without its hangs): from now on every
     /// method fails with `STATUS_INVALID_DEVICE_STATE`; then waits (on an
     /// event, no polling) for method calls in progress and for every
     /// asynchronous send in flight to complete and its callback to return —

@@ -1,4 +1,4 @@
-//! Close (SPEC §1.B.6 with R-3 fixed, §0.3): methods refused once close has
+//! Close (without DMF's hangs, see `docs/dmf-differences.md`): methods refused once close has
 //! begun, close waits for sends in flight on an event, deletes forgotten
 //! reusable requests with a warning, optional cancel after a grace period,
 //! concurrent closers, and sends racing close.

@@ -1,4 +1,5 @@
-//! Fault injection: request-creation, work-item-creation, send
+//! Fault injection ("A failed send never loses its send context", "A passive completion is never lost" in
+//! `docs/dmf-differences.md`): request-creation, work-item-creation, send
 //! refusal, work-item enqueue failure, allocation failure, event creation;
 //! no context, request or module reference is ever leaked (sim counters),
 //! and a soak with random faults on several threads.

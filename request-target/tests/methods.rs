@@ -1,7 +1,7 @@
-//! Method contracts of `RequestTarget` (SPEC §1.B.5): synchronous sends of
+//! Method contracts of `RequestTarget`: synchronous sends of
 //! every type, completion buffers per type, per-call delivery context,
 //! cancel-id uniqueness across request reuse, reusable requests (busy
-//! detection, deferred deletion R-4, resend from the callback), target
+//! detection, deferred deletion, resend from the callback), target
 //! set/clear.
 
 mod common;

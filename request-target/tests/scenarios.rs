@@ -1,4 +1,4 @@
-//! SPEC §3.2-3.3 anchor scenarios on the simulator: RT-1 (sync), RT-2
+//! DMF's RequestTarget and CRT test scenarios on the simulator: RT-1 (sync), RT-2
 //! (async, random timeout), RT-3 (async, short timeout), the cancel matrix
 //! CRT-5 a..e with `send_ex` + `cancel`, and the reuse matrix CRT-6, each on
 //! a dispatch-level and a passive-level module (DMF's two SelfTarget

@@ -1,4 +1,4 @@
-//! SPEC §3.3: CRT via DefaultTarget: four ContinuousRequestTargets on a
+//! DMF's CRT test (through DefaultTarget): four ContinuousRequestTargets on a
 //! child device's `Tests_IoctlHandler` (no interface): (a) automatic SLEEP
 //! input stream, (b) manual passive SLEEP input stream, (c) manual passive
 //! ZEROBUFFER output stream with the CRT-1 check, (d) manual passive

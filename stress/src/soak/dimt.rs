@@ -1,4 +1,4 @@
-//! SPEC §3.5: four DIMT instances on `GUID_DEVINTERFACE_Tests_IoctlHandler`:
+//! DMF's DIMT test: four DIMT instances on `GUID_DEVINTERFACE_Tests_IoctlHandler`:
 //! (A) automatic SLEEP input stream, (B) non-continuous (RequestTarget
 //! transport), (C) manual passive stream never started, (D) non-continuous
 //! passive. The client tracks open targets (DIMT-1/2), purges the target in

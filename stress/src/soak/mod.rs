@@ -1,4 +1,6 @@
-//! The soak: SPEC §3.1-3.5 all at once on one simulated machine.
+//! The soak: DMF's anchor test scenarios (BufferPool, RequestTarget,
+//! ContinuousRequestTarget, DeviceInterfaceMultipleTarget) all at once on
+//! one simulated machine.
 //!
 //! | scenario | here |
 //! |---|---|
@@ -303,7 +305,7 @@ fn set_faults(sim: &Sim) {
 }
 
 /// The statuses each layer may report in the soak (DMF's tests accept
-/// success / cancelled / invalid device state / delete pending, SPEC §3.2-3.5;
+/// success / cancelled / invalid device state / delete pending, as DMF's tests expect;
 /// the others come from the scenario itself). With faults, the injected
 /// statuses are accepted everywhere too.
 fn allowed(layer: &str, status: Status, faults: bool) -> bool {
