@@ -158,7 +158,8 @@ fn steady_state_sends_do_not_allocate() {
     ] {
         let config = RequestTargetConfig {
             contexts: SendContextConfig {
-                preallocated_contexts: IN_FLIGHT,
+                // Raw and owned sends: `2 * IN_FLIGHT` in flight at most.
+                preallocated_contexts: 2 * IN_FLIGHT,
                 ..config.contexts
             },
             ..config
