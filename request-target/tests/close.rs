@@ -55,6 +55,25 @@ fn every_method_fails_once_close_has_begun() {
             ids
         );
     }
+    // The safe sends too, handing their buffers back.
+    let p = SendParams::ioctl(IOCTL_SLEEP);
+    let owned = || Some(input.to_vec().into());
+    let refused = m
+        .send(owned(), None, p, Some(rec.owned_callback()), 0)
+        .unwrap_err();
+    assert_eq!(refused.status, Status::INVALID_DEVICE_STATE);
+    assert_eq!(refused.input.unwrap().as_slice(), &input[..]);
+    let status = |e: dmf_request_target::SendError<dmf_sim::Sim>| e.status;
+    assert_eq!(
+        m.send_ex(owned(), None, p, Some(rec.owned_callback()), 0)
+            .map_err(status),
+        ids
+    );
+    assert_eq!(
+        m.reuse_send(reuse, owned(), None, p, Some(rec.owned_callback()), 0)
+            .map_err(status),
+        ids
+    );
     assert_eq!(
         m.send_synchronously(&input, &mut [], SendParams::ioctl(IOCTL_SLEEP)),
         Err(Status::INVALID_DEVICE_STATE)
@@ -156,18 +175,15 @@ fn close_cancels_sends_after_the_grace_period() {
     let f = Fixture::ioctl_handler(config);
     let rec = Recorder::new();
     let input = encode_sleep(60_000);
-    // SAFETY: `input` outlives the completion: close waits for it.
-    unsafe {
-        f.module
-            .send_raw(
-                Some(RawBuffer::from_slice(&input)),
-                None,
-                SendParams::ioctl(IOCTL_SLEEP),
-                Some(rec.callback()),
-                0,
-            )
-            .unwrap();
-    }
+    f.module
+        .send(
+            Some(input.to_vec().into()),
+            None,
+            SendParams::ioctl(IOCTL_SLEEP),
+            Some(rec.owned_callback()),
+            0,
+        )
+        .unwrap();
     let start = Instant::now();
     f.module.close();
     assert!(
@@ -335,18 +351,15 @@ fn dropping_the_module_closes_it() {
     let f = Fixture::ioctl_handler(RequestTargetConfig::passive());
     let rec = Recorder::new();
     let input = encode_sleep(20);
-    // SAFETY: `input` outlives the completion: the drop below waits for it.
-    unsafe {
-        f.module
-            .send_raw(
-                Some(RawBuffer::from_slice(&input)),
-                None,
-                SendParams::ioctl(IOCTL_SLEEP),
-                Some(rec.callback()),
-                0,
-            )
-            .unwrap();
-    }
+    f.module
+        .send(
+            Some(input.to_vec().into()),
+            None,
+            SendParams::ioctl(IOCTL_SLEEP),
+            Some(rec.owned_callback()),
+            0,
+        )
+        .unwrap();
     let Fixture {
         sim,
         target,

@@ -23,16 +23,14 @@ use dmf_wdf::{RawBuffer, Status};
 static INPUT: [u8; 4] = [1, 2, 3, 4];
 
 fn write(m: &RequestTarget<Sim>, rec: &Arc<Recorder>, ctx: usize) -> dmf_wdf::Result<()> {
-    // SAFETY: INPUT is 'static and never written.
-    unsafe {
-        m.send_raw(
-            Some(RawBuffer::from_slice(&INPUT)),
-            None,
-            SendParams::write(),
-            Some(rec.callback()),
-            ctx,
-        )
-    }
+    m.send(
+        Some(INPUT.to_vec().into()),
+        None,
+        SendParams::write(),
+        Some(rec.owned_callback()),
+        ctx,
+    )
+    .map_err(Status::from)
 }
 
 #[test]
@@ -256,18 +254,15 @@ fn allocation_failure_does_not_affect_sends() {
         .set(FaultPoint::Allocation, FaultPlan::Always);
     let rec = Recorder::new();
     let input = encode_sleep(1);
-    // SAFETY: `input` outlives the completion (awaited).
-    unsafe {
-        f.module
-            .send_raw(
-                Some(RawBuffer::from_slice(&input)),
-                None,
-                SendParams::ioctl(IOCTL_SLEEP),
-                Some(rec.callback()),
-                0,
-            )
-            .unwrap();
-    }
+    f.module
+        .send(
+            Some(input.to_vec().into()),
+            None,
+            SendParams::ioctl(IOCTL_SLEEP),
+            Some(rec.owned_callback()),
+            0,
+        )
+        .unwrap();
     assert_eq!(rec.expect(1)[0].status, Status::SUCCESS);
     assert_eq!(f.sim.faults().injected(FaultPoint::Allocation), 0);
     f.finish();

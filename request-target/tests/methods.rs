@@ -655,18 +655,15 @@ fn an_index_freed_in_a_callback_and_reused_is_not_released_twice() {
                 module.reuse_delete(c.reuse_id.unwrap()),
                 Ok(ReuseDeletion::Deleted)
             );
-            // SAFETY: INPUT is 'static.
-            unsafe {
-                module
-                    .send_raw(
-                        Some(RawBuffer::from_slice(&INPUT)),
-                        None,
-                        SendParams::write(),
-                        Some(rec.callback()),
-                        1,
-                    )
-                    .unwrap();
-            }
+            module
+                .send(
+                    Some(INPUT.to_vec().into()),
+                    None,
+                    SendParams::write(),
+                    Some(rec.owned_callback()),
+                    1,
+                )
+                .unwrap();
         })
     };
     // SAFETY: INPUT is 'static.
@@ -692,18 +689,15 @@ fn an_index_freed_in_a_callback_and_reused_is_not_released_twice() {
     }
     assert_eq!(module.context_count(), 1);
     // A new send must not get the context that is still in flight.
-    // SAFETY: INPUT is 'static.
-    unsafe {
-        module
-            .send_raw(
-                Some(RawBuffer::from_slice(&INPUT)),
-                None,
-                SendParams::write(),
-                Some(rec.callback()),
-                2,
-            )
-            .unwrap();
-    }
+    module
+        .send(
+            Some(INPUT.to_vec().into()),
+            None,
+            SendParams::write(),
+            Some(rec.owned_callback()),
+            2,
+        )
+        .unwrap();
     assert_eq!(module.context_count(), 2);
     assert!(device.wait_for_pending(2, Duration::from_secs(5)));
     assert_eq!(device.complete_all(Status::SUCCESS), 2);

@@ -72,18 +72,15 @@ fn rt2_asynchronous_sleep_random_timeout() {
             } else {
                 rng.range(1, 50)
             };
-            // SAFETY: `inputs` outlives every completion (awaited below).
-            unsafe {
-                f.module
-                    .send_raw(
-                        Some(RawBuffer::from_slice(input)),
-                        None,
-                        SendParams::ioctl(IOCTL_SLEEP).with_timeout(timeout),
-                        Some(rec.callback()),
-                        i,
-                    )
-                    .unwrap();
-            }
+            f.module
+                .send(
+                    Some(input.to_vec().into()),
+                    None,
+                    SendParams::ioctl(IOCTL_SLEEP).with_timeout(timeout),
+                    Some(rec.owned_callback()),
+                    i,
+                )
+                .unwrap();
             sent.push((sleep, timeout));
         }
         let records = rec.expect(sent.len());
