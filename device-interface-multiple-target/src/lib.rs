@@ -8,8 +8,10 @@
 //! streaming to it when the configuration has a stream, else a
 //! [`RequestTarget`](dmf_request_target::RequestTarget) (single sends go
 //! through the CRT's embedded `RequestTarget`). The client sees
-//! each target through a [`TargetHandle`] and a state callback, and calls
-//! the per-target methods with the handle.
+//! each target through a [`TargetHandle`], a state callback and its own
+//! per-target context ([`DimtClient::Target`]), and calls the per-target
+//! methods with the handle, or through the target's guard, which is the
+//! target's [`Sender`].
 //!
 //! `no_std` + `alloc`, generic over the platform seam [`dmf_wdf::Platform`];
 //! tested on `dmf-sim`.
@@ -159,15 +161,18 @@
 //! | `DMF_DeviceInterfaceMultipleTarget_BufferPut` | [`Dimt::buffer_put`] |
 //! | `DMF_DeviceInterfaceMultipleTarget_Get` | [`Dimt::get`] |
 //! | `DMF_DeviceInterfaceMultipleTarget_GuidGet` | [`Dimt::guid_get`] |
-//! | `DMF_DeviceInterfaceMultipleTarget_Send` | [`Dimt::send`] |
-//! | `DMF_DeviceInterfaceMultipleTarget_SendEx` | [`Dimt::send_ex`] |
+//! | the single-request methods below, with explicit callbacks | the target guard's [`Sender`] methods ([`Dimt::target_guard`], [`TargetGuard`]) |
+//! | `DMF_DeviceInterfaceMultipleTarget_Send` | [`Dimt::send`] (owned [`SendBuffer`]s), [`Dimt::send_raw`] (raw buffers, `unsafe`) |
+//! | `DMF_DeviceInterfaceMultipleTarget_SendEx` | [`Dimt::send_ex`], [`Dimt::send_ex_raw`] |
 //! | `DMF_DeviceInterfaceMultipleTarget_SendSynchronously` | [`Dimt::send_synchronously`] |
 //! | `DMF_DeviceInterfaceMultipleTarget_Cancel` | [`Dimt::cancel`] |
-//! | `DMF_DeviceInterfaceMultipleTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`Dimt::reuse_create`] / [`Dimt::reuse_send`] / [`Dimt::reuse_delete`] |
+//! | `DMF_DeviceInterfaceMultipleTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`Dimt::reuse_create`] / [`Dimt::reuse_send`] ([`Dimt::reuse_send_raw`]) / [`Dimt::reuse_delete`] |
 //! | `DMF_DeviceInterfaceMultipleTarget_StreamStart` / `StreamStop` | [`Dimt::stream_start`] / [`Dimt::stream_stop`] |
 //! | `DMF_DeviceInterfaceMultipleTarget_TargetReference` / `TargetDereference` | [`Dimt::target_reference`] / [`Dimt::target_dereference`], or the guard [`Dimt::target_guard`] |
 //! | `RequestType`, `RequestIoctl`, `RequestTimeoutMilliseconds` | [`dmf_request_target::SendParams`] |
-//! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` + context | [`dmf_request_target::Completion`] + `client_context: usize` |
+//! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` + context (of `Dimt::send…`) | [`DimtClient::send_completed`] / [`DimtClient::raw_send_completed`] (with the target's handle and context) + `client_context: usize` |
+//! | — (new) the client's per-target context | [`DimtClient::Target`], created by [`DimtClient::target_context`], in every callback and [`TargetGuard::context`] |
+//! | — (new) the state a target is in | [`Dimt::target_state`] |
 //! | module D0Entry/D0Exit/PrepareHardware/ReleaseHardware hooks | [`DeviceInterfaceMultipleTarget::device_callbacks`] |
 //! | `NumberOfTargetsOpened` | [`Dimt::open_target_count`] |
 //!
