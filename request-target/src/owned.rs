@@ -40,7 +40,7 @@ pub enum SendBuffer<P: Platform> {
     Pool {
         /// The buffer (it goes home when dropped).
         buffer: PoolBuffer<P>,
-        /// Bytes of its data area the device sees (at most its size).
+        /// Bytes of its data area the device sees (clamped to its size).
         len: usize,
     },
 }
@@ -58,7 +58,10 @@ impl<P: Platform> SendBuffer<P> {
         match self {
             SendBuffer::Vec(v) => v,
             SendBuffer::Boxed(b) => b,
-            SendBuffer::Pool { buffer, len } => &buffer.data()[..*len],
+            SendBuffer::Pool { buffer, len } => {
+                let data = buffer.data();
+                &data[..(*len).min(data.len())]
+            }
         }
     }
 
@@ -67,7 +70,11 @@ impl<P: Platform> SendBuffer<P> {
         match self {
             SendBuffer::Vec(v) => v,
             SendBuffer::Boxed(b) => b,
-            SendBuffer::Pool { buffer, len } => &mut buffer.data_mut()[..*len],
+            SendBuffer::Pool { buffer, len } => {
+                let data = buffer.data_mut();
+                let len = (*len).min(data.len());
+                &mut data[..len]
+            }
         }
     }
 
@@ -120,7 +127,11 @@ impl<P: Platform> SendBuffer<P> {
                 let ptr = Box::into_raw(b).cast::<u8>();
                 (ParkedKind::Boxed, non_null(ptr), len, 0)
             }
-            SendBuffer::Pool { buffer, len } => (ParkedKind::Pool, buffer.into_raw(), len, 0),
+            SendBuffer::Pool { buffer, len } => {
+                // Never more than the data area, whatever `len` says.
+                let len = len.min(buffer.buffer_size());
+                (ParkedKind::Pool, buffer.into_raw(), len, 0)
+            }
         };
         Parked {
             kind,

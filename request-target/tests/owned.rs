@@ -214,3 +214,32 @@ fn without_a_callback_the_buffers_are_dropped_at_completion() {
     drop(pool);
     f.finish();
 }
+
+#[test]
+fn a_pool_buffer_length_beyond_its_size_is_clamped() {
+    let f = echo();
+    let pool = BufferPool::new(&f.sim, BufferPoolConfig::new(1, 8)).unwrap();
+    let (callback, rx) = channel();
+    let output = SendBuffer::Pool {
+        buffer: pool.get().unwrap(),
+        len: 1 << 20,
+    };
+    assert_eq!(output.len(), 8);
+    f.module
+        .send(
+            Some(vec![7u8; 64].into()),
+            Some(output),
+            SendParams::ioctl(0x22_2003),
+            Some(callback),
+            0,
+        )
+        .unwrap();
+    let c = rx.recv_timeout(WAIT).unwrap();
+    assert_eq!(c.status, Status::SUCCESS);
+    assert!(c.information <= 8, "the device saw 8 bytes at most");
+    assert_eq!(c.output_bytes(), &[7u8; 8][..c.information]);
+    drop(c);
+    assert_eq!(pool.count(), 1);
+    drop(pool);
+    f.finish();
+}
