@@ -17,7 +17,7 @@ use dmf_request_target::{
 };
 use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP};
 use dmf_sim::Sim;
-use dmf_wdf::{RawBuffer, Status};
+use dmf_wdf::Status;
 
 fn both_levels(test: impl Fn(&str, RequestTargetConfig)) {
     test("dispatch", RequestTargetConfig::default());
@@ -134,18 +134,15 @@ fn rt3_asynchronous_short_timeout_on_both_instances() {
     for input in &inputs {
         let sleep = i32::from_le_bytes(input[..4].try_into().unwrap()) as u32;
         for (f, rec) in [(&d, &rd), (&p, &rp)] {
-            // SAFETY: `inputs` outlives the completions (awaited below).
-            unsafe {
-                f.module
-                    .send_raw(
-                        Some(RawBuffer::from_slice(&input[..])),
-                        None,
-                        SendParams::ioctl(IOCTL_SLEEP).with_timeout(5),
-                        Some(rec.callback()),
-                        sleep as usize,
-                    )
-                    .unwrap();
-            }
+            f.module
+                .send(
+                    Some(input.to_vec().into()),
+                    None,
+                    SendParams::ioctl(IOCTL_SLEEP).with_timeout(5),
+                    Some(rec.owned_callback()),
+                    sleep as usize,
+                )
+                .unwrap();
             sleep_ms(sleep / 20);
         }
     }
@@ -193,16 +190,12 @@ fn run_case(
         Case::D | Case::E => rng.range(200, 400),
     };
     let input = encode_sleep(t as i32);
-    let buffer = Some(RawBuffer::from_slice(&input));
+    let buffer = Some(input.to_vec().into());
     let params = SendParams::ioctl(IOCTL_SLEEP);
-    // SAFETY: `input` lives until the completion, awaited below.
-    let id = unsafe {
-        match reuse {
-            Some(r) => {
-                module.reuse_send_raw(r, buffer, None, params, Some(rec.callback()), context)
-            }
-            None => module.send_ex_raw(buffer, None, params, Some(rec.callback()), context),
-        }
+    let callback = Some(rec.owned_callback());
+    let id = match reuse {
+        Some(r) => module.reuse_send(r, buffer, None, params, callback, context),
+        None => module.send_ex(buffer, None, params, callback, context),
     }
     .unwrap();
     match case {
