@@ -2,12 +2,12 @@
 //! ContinuousRequestTarget, DeviceInterfaceMultipleTarget) all at once on
 //! one simulated machine.
 //!
-//! | scenario | here |
+//! | DMF test (`Dmf_Tests_*.c`) | here |
 //! |---|---|
-//! | 3.1 BufferPool (BP-1..5, BP-V) | two workers on a source pool with timers and look-aside and a sink (`soak/bp.rs`) |
-//! | 3.2 RequestTarget (RT-1..3) | a dispatch and a passive `RequestTarget` on a device that stays: sync, async, short timeouts, cancel and reuse matrices |
-//! | 3.3 CRT (CRT-1..7) | four `ContinuousRequestTarget`s on a child device (`soak/crt.rs`): streams started/stopped, single sends, power policy |
-//! | 3.4/3.5 DIMT (DIMT-1..6) | four `DeviceInterfaceMultipleTarget`s (`soak/dimt.rs`) following child devices the churn plugs, removes, query-removes, surprise-removes and whose interface it toggles (`soak/pnp.rs`) |
+//! | BufferPool | two workers on a source pool with timers and look-aside and a sink (`soak/bp.rs`) |
+//! | RequestTarget (through SelfTarget) | a dispatch and a passive `RequestTarget` on a device that stays: sync, async, short timeouts, cancel and reuse matrices |
+//! | ContinuousRequestTarget (through DefaultTarget) | four `ContinuousRequestTarget`s on a child device (`soak/crt.rs`): streams started/stopped, single sends, power policy |
+//! | DeviceInterfaceTarget / DeviceInterfaceMultipleTarget | four `DeviceInterfaceMultipleTarget`s (`soak/dimt.rs`) following child devices the churn plugs, removes, query-removes, surprise-removes and whose interface it toggles (`soak/pnp.rs`) |
 //! | power | the client device power-cycles; CRTs and DIMTs follow |
 //! | faults (`--faults`) | every fault point of dmf-sim's `Faults` (allocation, object creation: target, request, timer, event, work item, notification registration; work-item enqueue, open, send refusal, request failure, latency spikes), cleared for the teardown |
 //!
