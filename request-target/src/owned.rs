@@ -406,6 +406,8 @@ impl<P: Platform> fmt::Debug for SendError<P> {
     }
 }
 
+impl<P: Platform> core::error::Error for SendError<P> {}
+
 impl<P: Platform> fmt::Display for SendError<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "send refused: {}", self.status)
