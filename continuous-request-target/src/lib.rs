@@ -187,7 +187,7 @@ pub use target::{ContinuousRequestTarget, PowerCallbacks};
 pub use dmf_request_target::{
     CancelId, Completion, CompletionDelivery, DeliveryContext, OwnedCompletion, OwnedSendCompleted,
     OwnedSendCompletion, RequestTarget, RequestTargetConfig, ReuseDeletion, ReuseId, SendBuffer,
-    SendCompleted, SendCompletion, SendContextConfig, SendError, SendParams, Sender,
+    SendCompleted, SendCompletion, SendContextConfig, SendError, SendParams, Sender, SenderTarget,
 };
 
 /// An output buffer of a stream (a guard: dropping it returns it to the output pool).

@@ -5,7 +5,7 @@
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
 
-use dmf_request_target::{RequestTarget, Sender};
+use dmf_request_target::{RequestTarget, Sender, SenderTarget};
 use dmf_wdf::{DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status};
 
 use crate::client::StreamClient;
@@ -52,12 +52,19 @@ impl<P: Platform, H: StreamClient<P>> core::fmt::Debug for ContinuousRequestTarg
 /// after the callback returned, so freeing them in the callback is equally
 /// safe.
 impl<P: Platform, H: StreamClient<P>> Sender<P> for ContinuousRequestTarget<P, H> {
-    fn request_target(&self) -> &RequestTarget<P> {
-        &self.single
+    fn sender_target(&self) -> SenderTarget<'_, P> {
+        SenderTarget::new(&self.single)
     }
 }
 
 impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
+    /// The embedded non-streaming transport (shares this CRT's target; closed
+    /// with it). Useful to pass the CRT where a plain [`RequestTarget`] is
+    /// expected.
+    pub fn request_target(&self) -> &RequestTarget<P> {
+        &self.single
+    }
+
     /// Creates the module and opens it (DMF `…_Create` + Open with
     /// `OPEN_Create`): validates `config`, creates the input and output pools
     /// and the N stream requests with their timers (and work items when

@@ -284,5 +284,5 @@ pub use target_table::TargetHandle;
 pub use dmf_request_target::{
     CancelId, Completion, CompletionDelivery, OwnedCompletion, OwnedSendCompleted,
     OwnedSendCompletion, ReuseDeletion, ReuseId, SendBuffer, SendCompleted, SendContextConfig,
-    SendError, SendParams, Sender,
+    SendError, SendParams, Sender, SenderTarget,
 };

@@ -8,8 +8,8 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use dmf_continuous_request_target::{OutputBuffer, StreamStatistics};
 use dmf_request_target::{
-    CancelId, Completion, OwnedCompletion, RequestTarget, ReuseDeletion, ReuseId, SendBuffer,
-    SendError, SendParams, Sender,
+    CancelId, Completion, OwnedCompletion, ReuseDeletion, ReuseId, SendBuffer, SendError,
+    SendParams, Sender, SenderTarget,
 };
 use dmf_wdf::{
     DeviceCallbacks, Guid, InterfaceNotificationHandler, Lock, Notification, Platform, PowerState,
@@ -175,8 +175,8 @@ impl<P: Platform, C: DimtClient<P>> TargetGuard<P, C> {
 /// The target's single sends go through its request target (the streaming
 /// target's embedded one, or its plain one).
 impl<P: Platform, C: DimtClient<P>> Sender<P> for TargetGuard<P, C> {
-    fn request_target(&self) -> &RequestTarget<P> {
-        self.gate.transport().single()
+    fn sender_target(&self) -> SenderTarget<'_, P> {
+        SenderTarget::new(self.gate.transport().single())
     }
 }
 

@@ -10,7 +10,7 @@ use dmf_continuous_request_target::{
     StreamClient, StreamCompletion, StreamMode,
 };
 use dmf_request_target::{
-    OwnedSendCompleted, OwnedSendCompletion, RequestTarget, SendCompleted, SendCompletion, Sender,
+    OwnedSendCompleted, OwnedSendCompletion, RequestTarget, SendCompleted, SendCompletion,
 };
 use dmf_wdf::{
     DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status, TargetEvents,

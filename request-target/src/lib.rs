@@ -164,5 +164,5 @@ pub use completion::{
 pub use config::{RequestTargetConfig, SendContextConfig, SendParams};
 pub use ids::{CancelId, ReuseId};
 pub use owned::{OwnedCompletion, OwnedSendCompleted, OwnedSendCompletion, SendBuffer, SendError};
-pub use sender::Sender;
+pub use sender::{Sender, SenderTarget};
 pub use target::{RequestTarget, ReuseDeletion};

@@ -16,9 +16,12 @@ use crate::target::{Payload, RequestTarget, ReuseDeletion};
 /// target reached through its guard.
 ///
 /// An implementor names the [`RequestTarget`] that carries its sends
-/// ([`request_target`](Self::request_target)); every method is provided.
-/// Bring the trait into scope (`use dmf_request_target::Sender;`) to call
-/// them.
+/// ([`sender_target`](Self::sender_target), one line); every method is
+/// provided. The [`SenderTarget`] it returns gives access to nothing but
+/// these methods, so a sender that wraps a request target it owns (a DIMT
+/// target guard) does not hand out the request target itself (its `close`,
+/// `io_target_set`...). Bring the trait into scope
+/// (`use dmf_request_target::Sender;`) to call the methods.
 ///
 /// Asynchronous sends come in two forms:
 ///
@@ -48,7 +51,7 @@ use crate::target::{Payload, RequestTarget, ReuseDeletion};
 /// these paths. Any level.
 pub trait Sender<P: Platform> {
     /// The request target that carries this sender's single sends.
-    fn request_target(&self) -> &RequestTarget<P>;
+    fn sender_target(&self) -> SenderTarget<'_, P>;
 
     /// `DMF_RequestTarget_SendSynchronously`: sends a request and waits for
     /// its completion; returns the bytes transferred (the request's
@@ -68,7 +71,7 @@ pub trait Sender<P: Platform> {
         output: &mut [u8],
         params: SendParams,
     ) -> Result<usize> {
-        self.request_target().sync_send(input, output, params)
+        self.sender_target().0.sync_send(input, output, params)
     }
 
     /// `DMF_RequestTarget_Send`, safe: sends a request asynchronously with
@@ -84,7 +87,7 @@ pub trait Sender<P: Platform> {
         client_context: usize,
     ) -> core::result::Result<(), SendError<P>> {
         send_owned(
-            self.request_target(),
+            self.sender_target().0,
             None,
             input,
             output,
@@ -109,7 +112,7 @@ pub trait Sender<P: Platform> {
         client_context: usize,
     ) -> core::result::Result<CancelId, SendError<P>> {
         with_id(send_owned(
-            self.request_target(),
+            self.sender_target().0,
             None,
             input,
             output,
@@ -138,7 +141,7 @@ pub trait Sender<P: Platform> {
         client_context: usize,
     ) -> core::result::Result<CancelId, SendError<P>> {
         with_id(send_owned(
-            self.request_target(),
+            self.sender_target().0,
             Some(id),
             input,
             output,
@@ -170,7 +173,7 @@ pub trait Sender<P: Platform> {
         // SAFETY: forwarded contract.
         unsafe {
             send_raw(
-                self.request_target(),
+                self.sender_target().0,
                 None,
                 input,
                 output,
@@ -201,7 +204,7 @@ pub trait Sender<P: Platform> {
         // SAFETY: forwarded contract.
         with_id(unsafe {
             send_raw(
-                self.request_target(),
+                self.sender_target().0,
                 None,
                 input,
                 output,
@@ -232,7 +235,7 @@ pub trait Sender<P: Platform> {
         // SAFETY: forwarded contract.
         with_id(unsafe {
             send_raw(
-                self.request_target(),
+                self.sender_target().0,
                 Some(id),
                 input,
                 output,
@@ -255,7 +258,7 @@ pub trait Sender<P: Platform> {
     /// requests of a continuous request target are not cancelled this way.
     /// Any level.
     fn cancel(&self, id: CancelId) -> bool {
-        self.request_target().cancel_send(id)
+        self.sender_target().0.cancel_send(id)
     }
 
     /// `DMF_RequestTarget_ReuseCreate`: creates a request that can be sent
@@ -266,7 +269,7 @@ pub trait Sender<P: Platform> {
     /// Errors: `STATUS_INVALID_DEVICE_STATE` once close has begun; the
     /// platform's failure to create the request or its work item. Any level.
     fn reuse_create(&self) -> Result<ReuseId> {
-        self.request_target().create_reusable()
+        self.sender_target().0.create_reusable()
     }
 
     /// `DMF_RequestTarget_ReuseDelete`: deletes the reusable request `id`.
@@ -278,13 +281,44 @@ pub trait Sender<P: Platform> {
     /// id; `STATUS_INVALID_DEVICE_STATE` once close has begun (close deletes
     /// every remaining reusable request itself). Any level.
     fn reuse_delete(&self, id: ReuseId) -> Result<ReuseDeletion> {
-        self.request_target().delete_reusable(id)
+        self.sender_target().0.delete_reusable(id)
+    }
+}
+
+/// The request target behind a [`Sender`]: what its provided methods send
+/// through, and nothing else. It does not give the request target back:
+///
+/// ```compile_fail
+/// fn close<P: dmf_wdf::Platform>(through: dmf_request_target::SenderTarget<'_, P>) {
+///     through.0.close(); // private
+/// }
+/// ```
+pub struct SenderTarget<'a, P: Platform>(&'a RequestTarget<P>);
+
+impl<'a, P: Platform> SenderTarget<'a, P> {
+    /// Sends through `target`.
+    pub fn new(target: &'a RequestTarget<P>) -> Self {
+        SenderTarget(target)
+    }
+}
+
+impl<P: Platform> Clone for SenderTarget<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P: Platform> Copy for SenderTarget<'_, P> {}
+
+impl<P: Platform> core::fmt::Debug for SenderTarget<'_, P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("SenderTarget").field(self.0).finish()
     }
 }
 
 impl<P: Platform> Sender<P> for RequestTarget<P> {
-    fn request_target(&self) -> &RequestTarget<P> {
-        self
+    fn sender_target(&self) -> SenderTarget<'_, P> {
+        SenderTarget::new(self)
     }
 }
 
