@@ -1,5 +1,5 @@
 //! One buffer's memory block: metadata, data, context and guard bytes in a
-//! single platform allocation (DMF §2.2).
+//! single platform allocation (DMF's layout).
 //!
 //! ```text
 //! [ Header<P> (rounded to 64) | data | data guard (4) | pad to 16 | context | context guard (4) | pad ]

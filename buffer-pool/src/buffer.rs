@@ -38,7 +38,7 @@ use crate::{BufferPool, SinkPool};
 /// use dmf_sim::Sim;
 ///
 /// let sim = Sim::default();
-/// let source = BufferPool::new(&sim, &BufferPoolConfig::new(1, 16).with_context_size(4)).unwrap();
+/// let source = BufferPool::new(&sim, BufferPoolConfig::new(1, 16).with_context_size(4)).unwrap();
 /// let sink = SinkPool::new(&sim);
 /// let mut buffer = source.get().unwrap();
 /// let (data, context) = buffer.split_mut();

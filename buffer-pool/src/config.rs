@@ -131,7 +131,7 @@ impl BufferPoolConfig {
 /// What an enumeration callback asks for the buffer it visited
 /// (`BufferPool_EnumerationDispositionType`). Discriminants are DMF's.
 ///
-/// DMF's quirk B-3 (an unknown value left the timer stopped with its fields
+/// DMF's quirk of "Enumeration dispositions are an enum" in `docs/dmf-differences.md` (an unknown value left the timer stopped with its fields
 /// set, so the buffer never expired) cannot happen: there are no other values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
@@ -148,7 +148,7 @@ pub enum EnumerationDisposition {
     /// As `StopTimerAndStopEnumeration`, and the walk continues.
     StopTimerAndContinueEnumeration = 5,
     /// An armed timer restarts with its full original duration, and the
-    /// deadline moves accordingly (fixes B-1); the walk stops.
+    /// deadline moves accordingly (see "Reset-timer dispositions move the deadline" in `docs/dmf-differences.md`); the walk stops.
     ResetTimerAndStopEnumeration = 6,
     /// As `ResetTimerAndStopEnumeration`, and the walk continues.
     ResetTimerAndContinueEnumeration = 7,

@@ -44,20 +44,23 @@
 //! Buffers outlive their pools as in DMF: a buffer held by a client or a sink
 //! when its source closes stays valid and is freed when it comes home.
 //! Closing a sink sends its buffers home (DMF frees them, contradicting its
-//! docs, SPEC §4.3).
+//! docs).
 //!
-//! ## Fixes of DMF quirks (SPEC §4.2)
+//! ## Fixes of DMF quirks
 //!
-//! * **B-1** `ResetTimer*` dispositions restart the timer with its full
+//! Each is a section of the workspace's `docs/dmf-differences.md` (what DMF
+//! does, what this crate does, the test that shows it).
+//!
+//! * **Reset-timer dispositions move the deadline**: `ResetTimer*` dispositions restart the timer with its full
 //!   duration *and* move the stored deadline, so a later enumeration reports
 //!   and re-arms the right remaining time.
-//! * **B-2** a source pool never lists a buffer whose timer is armed (a
+//! * **A source pool with look-aside never refuses a get**: a source pool never lists a buffer whose timer is armed (a
 //!   buffer only comes home through a guard, and guards are never armed), so
 //!   `get` on an empty-looking source with look-aside always allocates
 //!   instead of failing. In a sink, buffers whose timer is firing are skipped
 //!   by `get` as in DMF: they belong to their timer handler.
-//! * **B-3** dispositions are an enum: an unknown value cannot be returned.
-//! * Overruns are reported as errors (`STATUS_HEAP_CORRUPTION`), counted and
+//! * **Enumeration dispositions are an enum**: an unknown value cannot be returned.
+//! * **Overruns are errors**: reported (`STATUS_HEAP_CORRUPTION`), counted and
 //!   logged, not only asserted; guards sit right after the data and context,
 //!   catching one-byte overruns; wrong-pool puts and puts without timer are
 //!   errors too.
@@ -79,7 +82,7 @@
 //! use dmf_sim::Sim;
 //!
 //! let sim = Sim::default();
-//! let pool = BufferPool::new(&sim, &BufferPoolConfig::new(4, 64).with_context_size(8)).unwrap();
+//! let pool = BufferPool::new(&sim, BufferPoolConfig::new(4, 64).with_context_size(8)).unwrap();
 //! let mut buffer = pool.get().unwrap();
 //! buffer.data_mut()[..5].copy_from_slice(b"hello");
 //! assert_eq!(pool.count(), 3);

@@ -133,7 +133,7 @@ fn remaining_ms(deadline: u64, now: u64) -> u64 {
 
 impl<P: Platform> Drop for SinkShared<P> {
     /// Closing a sink returns every buffer it holds to its home source (DMF
-    /// frees them instead, contradicting its own docs, §4.3). A buffer whose
+    /// frees them instead, contradicting its own docs). A buffer whose
     /// timer is firing right now is waited for: its handler sees the sink
     /// gone and leaves it to us.
     fn drop(&mut self) {
@@ -252,7 +252,7 @@ impl<P: Platform> TimerHandler for BufferTimer<P> {
 /// use dmf_sim::{Sim, SimConfig};
 ///
 /// let sim = Sim::new(SimConfig::manual());
-/// let source = BufferPool::new(&sim, &BufferPoolConfig::new(2, 8).with_timers(true)).unwrap();
+/// let source = BufferPool::new(&sim, BufferPoolConfig::new(2, 8).with_timers(true)).unwrap();
 /// let sink = SinkPool::new(&sim);
 /// let returned = Arc::new(std::sync::atomic::AtomicUsize::new(0));
 /// let r = returned.clone();
@@ -462,7 +462,7 @@ impl<P: Platform> SinkPool<P> {
     /// is firing is skipped without calling `visit`. An armed timer is paused
     /// during the visit; [`SinkEntry::remaining_ms`] tells its remaining time.
     /// Reset dispositions restart the timer with its full duration *and* move
-    /// its deadline (DMF kept the stale deadline: B-1).
+    /// its deadline (DMF kept the stale deadline; see "Reset-timer dispositions move the deadline" in `docs/dmf-differences.md`).
     pub fn enumerate<F>(&self, mut visit: F) -> Option<PoolBuffer<P>>
     where
         F: FnMut(&mut SinkEntry<'_, P>) -> EnumerationDisposition,

@@ -328,7 +328,7 @@ impl<P: Platform> SourceShared<P> {
 /// use dmf_sim::Sim;
 ///
 /// let sim = Sim::default();
-/// let pool = BufferPool::new(&sim, &BufferPoolConfig::new(2, 32).with_context_size(8)).unwrap();
+/// let pool = BufferPool::new(&sim, BufferPoolConfig::new(2, 32).with_context_size(8)).unwrap();
 /// let mut a = pool.get().unwrap();
 /// a.data_mut()[0] = 7;
 /// a.context_mut()[0] = 1;
@@ -370,7 +370,7 @@ impl<P: Platform> BufferPool<P> {
     /// overflow; `STATUS_INSUFFICIENT_RESOURCES` when an allocation fails;
     /// the platform's status when creating a timer or (with timers) the
     /// pool's reaper work item fails. Nothing is leaked.
-    pub fn new(platform: &P, config: &BufferPoolConfig) -> Result<Self> {
+    pub fn new(platform: &P, config: BufferPoolConfig) -> Result<Self> {
         Self::new_in(
             platform,
             config,
@@ -381,7 +381,7 @@ impl<P: Platform> BufferPool<P> {
     /// As [`new`](Self::new), recording into `journal` (for example the
     /// journal of the module that owns the pool) instead of a recorder of
     /// its own.
-    pub fn new_in(platform: &P, config: &BufferPoolConfig, journal: Journal<P>) -> Result<Self> {
+    pub fn new_in(platform: &P, config: BufferPoolConfig, journal: Journal<P>) -> Result<Self> {
         config.validate()?;
         let layout = BlockLayout::new::<P>(
             config.buffer_size as usize,
@@ -409,7 +409,7 @@ impl<P: Platform> BufferPool<P> {
             SourceShared {
                 reaper,
                 platform: platform.clone(),
-                config: *config,
+                config,
                 layout,
                 queue: BoundedQueue::new(cap),
                 head: P::Lock::new(HeadStack {
@@ -459,7 +459,7 @@ impl<P: Platform> BufferPool<P> {
     /// When the list is empty and look-aside is on, allocates one more buffer
     /// (the pool shrinks back on a later put). A source pool never lists a
     /// buffer whose timer is armed, so an empty-looking list always falls
-    /// back to allocation (fixes B-2).
+    /// back to allocation (see "A source pool with look-aside never refuses a get" in `docs/dmf-differences.md`).
     ///
     /// # Errors
     ///

@@ -351,7 +351,7 @@ fn id(b: &PoolBuffer<LoomPlatform>) -> usize {
 fn concurrent_get_put_hands_each_buffer_to_one_owner() {
     model(|| {
         let platform = LoomPlatform::new();
-        let pool = Arc::new(BufferPool::new(&platform, &BufferPoolConfig::new(2, 8)).unwrap());
+        let pool = Arc::new(BufferPool::new(&platform, BufferPoolConfig::new(2, 8)).unwrap());
         let t = {
             let pool = pool.clone();
             thread::spawn(move || {
@@ -379,7 +379,7 @@ fn look_aside_grow_and_shrink_race() {
     model(|| {
         let platform = LoomPlatform::new();
         let config = BufferPoolConfig::new(1, 8).with_look_aside(true);
-        let pool = Arc::new(BufferPool::new(&platform, &config).unwrap());
+        let pool = Arc::new(BufferPool::new(&platform, config).unwrap());
         let held = pool.get().unwrap();
         let t = {
             let pool = pool.clone();
@@ -402,7 +402,7 @@ fn look_aside_grow_and_shrink_race() {
 fn guard_dropped_while_its_pool_closes_is_freed_once() {
     model(|| {
         let platform = LoomPlatform::new();
-        let pool = BufferPool::new(&platform, &BufferPoolConfig::new(2, 8)).unwrap();
+        let pool = BufferPool::new(&platform, BufferPoolConfig::new(2, 8)).unwrap();
         let a = pool.get().unwrap();
         let b = pool.get().unwrap();
         let t = thread::spawn(move || {
@@ -423,7 +423,7 @@ fn timed_sink() -> (
     Arc<AtomicUsize>,
 ) {
     let platform = LoomPlatform::new();
-    let pool = BufferPool::new(&platform, &BufferPoolConfig::new(1, 8).with_timers(true)).unwrap();
+    let pool = BufferPool::new(&platform, BufferPoolConfig::new(1, 8).with_timers(true)).unwrap();
     let sink = SinkPool::new(&platform);
     let expired = Arc::new(AtomicUsize::new(0));
     let e = expired.clone();

@@ -79,8 +79,8 @@ fn run(ops: Vec<Op>, count: u32, look_aside: bool) -> Result<(), TestCaseError> 
         .with_context_size(4)
         .with_timers(true)
         .with_look_aside(look_aside);
-    let source = BufferPool::new(&sim, &config).unwrap();
-    let other = BufferPool::new(&sim, &BufferPoolConfig::new(1, 16)).unwrap();
+    let source = BufferPool::new(&sim, config).unwrap();
+    let other = BufferPool::new(&sim, BufferPoolConfig::new(1, 16)).unwrap();
     let sink = SinkPool::new(&sim);
     let expired: Arc<Mutex<Vec<usize>>> = Arc::default();
     let log = expired.clone();

@@ -77,7 +77,7 @@ fn get_and_put_never_allocate_after_open() {
     let config = BufferPoolConfig::new(8, 64)
         .with_context_size(16)
         .with_look_aside(true);
-    let source = Arc::new(BufferPool::new(&sim, &config).unwrap());
+    let source = Arc::new(BufferPool::new(&sim, config).unwrap());
     let sink = SinkPool::new(&sim);
     // Warm up every path once (nothing here should allocate either).
     let b = source.get().unwrap();

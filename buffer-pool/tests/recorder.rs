@@ -25,7 +25,7 @@ fn lines(journal: &Journal<Sim>) -> Vec<String> {
 #[test]
 fn each_exhaustion_is_recorded_once_and_so_is_the_recovery() {
     let sim = Sim::new(SimConfig::manual());
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 8)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(1, 8)).unwrap();
     assert_eq!(pool.journal().recorder().name(), "BufferPool");
     let held = pool.get().unwrap();
     for _ in 0..5 {
@@ -53,7 +53,7 @@ fn look_aside_growth_and_overruns_go_to_the_owners_journal() {
     let owner = Journal::new(&sim, format_args!("CRT"));
     let pool = BufferPool::new_in(
         &sim,
-        &BufferPoolConfig::new(1, 8).with_look_aside(true),
+        BufferPoolConfig::new(1, 8).with_look_aside(true),
         owner.about(3 << 32 | 1),
     )
     .unwrap();
@@ -86,7 +86,7 @@ fn look_aside_growth_and_overruns_go_to_the_owners_journal() {
 #[test]
 fn sinks_record_overruns_and_closing() {
     let sim = Sim::new(SimConfig::manual());
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(2, 8)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(2, 8)).unwrap();
     let sink = SinkPool::new(&sim);
     let mut b = pool.get().unwrap();
     let raw = b.raw_buffer();

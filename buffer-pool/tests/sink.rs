@@ -1,5 +1,5 @@
 //! Sink pool behaviour on the simulator's manual clock: order, expiry timers
-//! and their callbacks, every enumeration disposition (with the B-1 fix),
+//! and their callbacks, every enumeration disposition (with the fix "Reset-timer dispositions move the deadline"),
 //! get stopping timers, close returning buffers home.
 
 use std::sync::{Arc, Mutex};
@@ -25,7 +25,7 @@ fn fixture(n: u32) -> Fixture {
     let sim = Sim::new(SimConfig::manual());
     let source = BufferPool::new(
         &sim,
-        &BufferPoolConfig::new(n, 8)
+        BufferPoolConfig::new(n, 8)
             .with_context_size(4)
             .with_timers(true),
     )
@@ -104,7 +104,7 @@ fn put_get_order_and_no_zeroing() {
 #[test]
 fn put_with_timer_needs_a_timed_buffer() {
     let sim = Sim::new(SimConfig::manual());
-    let untimed = BufferPool::new(&sim, &BufferPoolConfig::new(1, 8)).unwrap();
+    let untimed = BufferPool::new(&sim, BufferPoolConfig::new(1, 8)).unwrap();
     let sink = SinkPool::new(&sim);
     let b = untimed.get().unwrap();
     assert!(!b.has_timer());
@@ -140,7 +140,7 @@ fn timers_expire_in_deadline_order_and_hand_the_buffer_over() {
 #[test]
 fn callback_may_put_the_buffer_back_into_the_sink_with_a_new_timer() {
     let sim = Sim::new(SimConfig::manual());
-    let source = BufferPool::new(&sim, &BufferPoolConfig::new(1, 8).with_timers(true)).unwrap();
+    let source = BufferPool::new(&sim, BufferPoolConfig::new(1, 8).with_timers(true)).unwrap();
     let sink = SinkPool::new(&sim);
     let fired = Arc::new(Mutex::new(Vec::new()));
     struct Again {
@@ -284,7 +284,7 @@ fn reset_restarts_the_full_duration_and_moves_the_deadline_b1() {
         f.sink.enumerate(|_| disposition);
         f.sim.advance(20); // t = 60: only non-reset buffers expired (at 50)
         assert_eq!(f.expired().len(), 2 - visits, "{disposition:?}");
-        // B-1: a later Continue sees the remaining time from the *new*
+        // A later Continue sees the remaining time from the *new*
         // deadline (90 - 60 = 30), not a stale one (which would be 0).
         let mut remaining = Vec::new();
         f.sink.enumerate(|e| {
@@ -347,7 +347,7 @@ fn closing_a_sink_sends_its_buffers_home_and_disarms_timers() {
 #[test]
 fn the_last_sink_handle_may_be_dropped_by_an_expiry_callback() {
     let sim = Sim::new(SimConfig::manual());
-    let source = BufferPool::new(&sim, &BufferPoolConfig::new(2, 8).with_timers(true)).unwrap();
+    let source = BufferPool::new(&sim, BufferPoolConfig::new(2, 8).with_timers(true)).unwrap();
     let sink = SinkPool::new(&sim);
     let slot: Arc<Mutex<Option<SinkPool<Sim>>>> = Arc::new(Mutex::new(None));
     let s = slot.clone();
@@ -372,7 +372,7 @@ fn the_last_sink_handle_may_be_dropped_by_an_expiry_callback() {
 #[test]
 fn real_clock_timers_and_gets_race_without_loss() {
     let sim = Sim::default();
-    let source = BufferPool::new(&sim, &BufferPoolConfig::new(64, 8).with_timers(true)).unwrap();
+    let source = BufferPool::new(&sim, BufferPoolConfig::new(64, 8).with_timers(true)).unwrap();
     let sink = SinkPool::new(&sim);
     let on_expiry: Arc<dyn ExpiryCallback<Sim>> =
         Arc::new(|_: &SinkPool<Sim>, b: PoolBuffer<Sim>| drop(b));

@@ -1,4 +1,4 @@
-//! The DMF BufferPool soak (SPEC §3.1, `Dmf_Tests_BufferPool.c`): BP-1
+//! The DMF BufferPool soak (`Dmf_Tests_BufferPool.c`): BP-1
 //! acquire into the sink, BP-2 return from the sink, BP-3 enumerate with a
 //! random disposition, BP-4 count bound, BP-5 expiry callback, each buffer
 //! validated (BP-V: sizes and address through `parameters` on the source,
@@ -103,7 +103,7 @@ impl Soak {
     fn new(sim: Sim) -> Arc<Soak> {
         let source = BufferPool::new(
             &sim,
-            &BufferPoolConfig::new(PREALLOCATED, BUFFER_SIZE as u32)
+            BufferPoolConfig::new(PREALLOCATED, BUFFER_SIZE as u32)
                 .with_context_size(CONTEXT_SIZE as u32)
                 .with_timers(true)
                 .with_look_aside(true),

@@ -19,26 +19,26 @@ fn id(b: &dmf_buffer_pool::PoolBuffer<Sim>) -> usize {
 fn config_validation_matches_dmf_rules() {
     let sim = sim();
     assert_eq!(
-        BufferPool::new(&sim, &BufferPoolConfig::default()).unwrap_err(),
+        BufferPool::new(&sim, BufferPoolConfig::default()).unwrap_err(),
         Status::INVALID_PARAMETER
     );
     assert_eq!(
-        BufferPool::new(&sim, &BufferPoolConfig::new(0, 8)).unwrap_err(),
+        BufferPool::new(&sim, BufferPoolConfig::new(0, 8)).unwrap_err(),
         Status::INVALID_PARAMETER
     );
     assert_eq!(
-        BufferPool::new(&sim, &BufferPoolConfig::new(4, 0)).unwrap_err(),
+        BufferPool::new(&sim, BufferPoolConfig::new(4, 0)).unwrap_err(),
         Status::INVALID_PARAMETER
     );
     assert_eq!(
         BufferPool::new(
             &sim,
-            &BufferPoolConfig::new(1, u32::MAX).with_context_size(u32::MAX)
+            BufferPoolConfig::new(1, u32::MAX).with_context_size(u32::MAX)
         )
         .unwrap_err(),
         Status::INVALID_PARAMETER
     );
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(0, 8).with_look_aside(true)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(0, 8).with_look_aside(true)).unwrap();
     assert_eq!(pool.count(), 0);
     assert_eq!(pool.mode(), BufferPoolMode::Source);
     assert_eq!(pool.config().pool_type, PoolType::NonPagedPoolNx);
@@ -49,7 +49,7 @@ fn config_validation_matches_dmf_rules() {
 #[test]
 fn get_is_fifo_and_put_at_head_is_lifo() {
     let sim = sim();
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(4, 16)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(4, 16)).unwrap();
     let bufs: Vec<_> = (0..4).map(|_| pool.get().unwrap()).collect();
     let ids: Vec<usize> = bufs.iter().map(id).collect();
     assert_eq!(pool.get().unwrap_err(), Status::UNSUCCESSFUL);
@@ -67,7 +67,7 @@ fn get_is_fifo_and_put_at_head_is_lifo() {
 #[test]
 fn order_survives_interleaving_of_head_and_tail_puts() {
     let sim = sim();
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(3, 8)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(3, 8)).unwrap();
     let a = pool.get().unwrap();
     let b = pool.get().unwrap();
     let c = pool.get().unwrap();
@@ -84,7 +84,7 @@ fn order_survives_interleaving_of_head_and_tail_puts() {
 #[test]
 fn put_zeroes_data_and_context() {
     let sim = sim();
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 32).with_context_size(8)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(1, 32).with_context_size(8)).unwrap();
     let mut b = pool.get().unwrap();
     assert!(b.data().iter().all(|&x| x == 0) && b.context().iter().all(|&x| x == 0));
     b.data_mut().fill(0x5A);
@@ -102,7 +102,7 @@ fn put_zeroes_data_and_context() {
 #[test]
 fn look_aside_grows_on_empty_and_shrinks_back_on_put() {
     let sim = sim();
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(2, 16).with_look_aside(true)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(2, 16).with_look_aside(true)).unwrap();
     let allocs0 = sim.counters().allocations;
     let bufs: Vec<_> = (0..5).map(|_| pool.get().unwrap()).collect();
     assert_eq!(pool.buffers_allocated(), 5);
@@ -120,7 +120,7 @@ fn look_aside_grows_on_empty_and_shrinks_back_on_put() {
 #[test]
 fn look_aside_allocation_failure_fails_get_and_leaks_nothing() {
     let sim = sim();
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 16).with_look_aside(true)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(1, 16).with_look_aside(true)).unwrap();
     let first = pool.get().unwrap();
     sim.faults().set(FaultPoint::Allocation, FaultPlan::Always);
     assert_eq!(pool.get().unwrap_err(), Status::INSUFFICIENT_RESOURCES);
@@ -153,13 +153,13 @@ fn open_failure_frees_what_was_allocated() {
     let sim = sim();
     sim.faults()
         .set(FaultPoint::Allocation, FaultPlan::EveryNth(3));
-    let err = BufferPool::new(&sim, &BufferPoolConfig::new(8, 16)).unwrap_err();
+    let err = BufferPool::new(&sim, BufferPoolConfig::new(8, 16)).unwrap_err();
     assert_eq!(err, Status::INSUFFICIENT_RESOURCES);
     assert!(sim.counters().is_clean(), "{}", sim.counters());
     sim.faults().set(FaultPoint::Allocation, FaultPlan::Never);
     sim.faults()
         .set(FaultPoint::TimerCreation, FaultPlan::EveryNth(2));
-    let err = BufferPool::new(&sim, &BufferPoolConfig::new(8, 16).with_timers(true)).unwrap_err();
+    let err = BufferPool::new(&sim, BufferPoolConfig::new(8, 16).with_timers(true)).unwrap_err();
     assert!(err.is_error());
     assert!(sim.counters().is_clean(), "{}", sim.counters());
 }
@@ -167,8 +167,8 @@ fn open_failure_frees_what_was_allocated() {
 #[test]
 fn foreign_buffer_is_handed_back() {
     let sim = sim();
-    let a = BufferPool::new(&sim, &BufferPoolConfig::new(1, 8)).unwrap();
-    let b = BufferPool::new(&sim, &BufferPoolConfig::new(1, 8)).unwrap();
+    let a = BufferPool::new(&sim, BufferPoolConfig::new(1, 8)).unwrap();
+    let b = BufferPool::new(&sim, BufferPoolConfig::new(1, 8)).unwrap();
     let buf = a.get().unwrap();
     assert!(buf.is_from(&a) && !buf.is_from(&b));
     assert_eq!(b.parameters(&buf).unwrap_err(), Status::INVALID_PARAMETER);
@@ -190,7 +190,7 @@ fn foreign_buffer_is_handed_back() {
 #[test]
 fn data_overrun_is_detected_reported_counted_and_repaired() {
     let sim = sim();
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 30).with_context_size(6)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(1, 30).with_context_size(6)).unwrap();
     let mut b = pool.get().unwrap();
     let raw = b.raw_buffer();
     // A "device" writes one byte past the buffer it was given.
@@ -214,7 +214,7 @@ fn data_overrun_is_detected_reported_counted_and_repaired() {
 #[test]
 fn context_overrun_is_detected_on_drop_and_in_a_sink() {
     let sim = sim();
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 16).with_context_size(3)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(1, 16).with_context_size(3)).unwrap();
     let sink = SinkPool::new(&sim);
     let b = pool.get().unwrap();
     // SAFETY: one byte past the context is the context guard, inside the block.
@@ -234,7 +234,7 @@ fn context_overrun_is_detected_on_drop_and_in_a_sink() {
 #[test]
 fn buffers_outlive_their_closed_pool() {
     let sim = sim();
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(3, 64).with_timers(true)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(3, 64).with_timers(true)).unwrap();
     let sink = SinkPool::new(&sim);
     let mut held = pool.get().unwrap();
     sink.put(pool.get().unwrap()).unwrap();
@@ -257,7 +257,7 @@ fn buffers_outlive_their_closed_pool() {
 #[test]
 fn into_raw_and_from_raw_round_trip() {
     let sim = sim();
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 8)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(1, 8)).unwrap();
     let mut b = pool.get().unwrap();
     b.data_mut()[0] = 9;
     let raw = b.into_raw();
@@ -275,7 +275,7 @@ fn concurrent_get_put_with_close_racing_loses_nothing() {
         let sim = Sim::default();
         let pool = BufferPool::new(
             &sim,
-            &BufferPoolConfig::new(8, 16).with_look_aside(round % 2 == 0),
+            BufferPoolConfig::new(8, 16).with_look_aside(round % 2 == 0),
         )
         .unwrap();
         let held: Vec<_> = (0..4).map(|_| pool.get().unwrap()).collect();
@@ -319,7 +319,7 @@ fn pools_and_guards_cross_threads() {
     // A guard carried to another thread (as across a completion) goes home
     // from there.
     let sim = sim();
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 8)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(1, 8)).unwrap();
     let mut b = pool.get().unwrap();
     b.data_mut()[0] = 3;
     std::thread::spawn(move || assert_eq!(b.data()[0], 3))

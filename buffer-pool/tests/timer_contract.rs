@@ -20,7 +20,7 @@ fn settle(sim: &Sim) {
 #[test]
 fn an_expiry_callback_freeing_its_buffer_does_not_delete_the_timer_from_its_handler() {
     let sim = Sim::new(SimConfig::manual());
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 8).with_timers(true)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(1, 8).with_timers(true)).unwrap();
     let sink = SinkPool::new(&sim);
     let on_expiry: Arc<dyn ExpiryCallback<Sim>> =
         Arc::new(|_: &SinkPool<Sim>, b: PoolBuffer<Sim>| drop(b));
@@ -39,7 +39,7 @@ fn an_expiry_callback_freeing_its_buffer_does_not_delete_the_timer_from_its_hand
 #[test]
 fn a_buffer_with_a_timer_freed_in_dispatch_context_does_not_wait_there() {
     let sim = Sim::new(SimConfig::manual());
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(2, 8).with_timers(true)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(2, 8).with_timers(true)).unwrap();
     let buffer = pool.get().unwrap();
     drop(pool);
     // A completion routine (here: a spin lock held) drops the last buffer of
@@ -56,7 +56,7 @@ fn look_aside_shrinking_in_dispatch_context_defers_the_timer_deletion() {
     let sim = Sim::new(SimConfig::manual());
     let pool = BufferPool::new(
         &sim,
-        &BufferPoolConfig::new(1, 8)
+        BufferPoolConfig::new(1, 8)
             .with_timers(true)
             .with_look_aside(true),
     )
@@ -78,7 +78,7 @@ fn look_aside_shrinking_in_dispatch_context_defers_the_timer_deletion() {
 #[test]
 fn an_expiry_callback_that_drops_the_pool_after_sending_its_buffer_home() {
     let sim = Sim::new(SimConfig::manual());
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(2, 8).with_timers(true)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(2, 8).with_timers(true)).unwrap();
     let slot: Arc<Mutex<Option<BufferPool<Sim>>>> = Arc::new(Mutex::new(None));
     let s = Arc::clone(&slot);
     let on_expiry: Arc<dyn ExpiryCallback<Sim>> =
@@ -103,21 +103,21 @@ fn creating_the_reaper_can_fail_cleanly() {
         dmf_sim::FaultPoint::WorkItemCreation,
         dmf_sim::FaultPlan::Next(1),
     );
-    let err = BufferPool::new(&sim, &BufferPoolConfig::new(2, 8).with_timers(true)).unwrap_err();
+    let err = BufferPool::new(&sim, BufferPoolConfig::new(2, 8).with_timers(true)).unwrap_err();
     assert_eq!(err, dmf_wdf::Status::INSUFFICIENT_RESOURCES);
     // Without timers no work item is needed.
     sim.faults().set(
         dmf_sim::FaultPoint::WorkItemCreation,
         dmf_sim::FaultPlan::Next(1),
     );
-    drop(BufferPool::new(&sim, &BufferPoolConfig::new(2, 8)).unwrap());
+    drop(BufferPool::new(&sim, BufferPoolConfig::new(2, 8)).unwrap());
     settle(&sim);
 }
 
 #[test]
 fn a_refused_reaper_is_retried() {
     let sim = Sim::new(SimConfig::manual());
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(2, 8).with_timers(true)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(2, 8).with_timers(true)).unwrap();
     let buffer = pool.get().unwrap();
     drop(pool);
     // The first few enqueues are refused; the release retries.

@@ -44,7 +44,7 @@ pub trait StreamClient<P: Platform>: Send + Sync + 'static {
     /// `EVT_DMF_ContinuousRequestTarget_BufferInput`: fill `input` (the whole
     /// input buffer) before a stream request is (re)sent; `context` is the
     /// buffer's client context area. Returns how many bytes to send; values
-    /// above `input.len()` are clamped. Unlike DMF (C-1) the returned length
+    /// above `input.len()` are clamped. Unlike DMF (see "The input length the client returns is what the device receives" in `docs/dmf-differences.md`) the returned length
     /// **is** what the device receives.
     ///
     /// Called only when [`buffer_input_size`](crate::ContinuousRequestTargetConfig::buffer_input_size)
@@ -73,7 +73,8 @@ pub trait StreamClient<P: Platform>: Send + Sync + 'static {
     /// A stream request left the stream for a reason other than
     /// [`stop`](crate::ContinuousRequestTarget::stop) / close / power-down
     /// (those are only counted, see [`StreamStatistics`](crate::StreamStatistics)).
-    /// DMF shrinks the stream silently (C-2); here the client learns it.
+    /// DMF shrinks the stream silently; here the client learns it (see
+    /// "Retired stream requests are reported" in `docs/dmf-differences.md`).
     /// Runs in the context where the retirement happened (often a completion
     /// routine): must not block. Default: nothing.
     fn stream_request_retired(&self, retirement: Retirement) {

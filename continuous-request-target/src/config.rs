@@ -25,7 +25,7 @@ pub enum StreamMode {
 }
 
 /// Retry timing for failing stream requests (fix for DMF's busy resend loop,
-/// SPEC §4.2 M-9).
+/// see "Failing stream requests are re-sent with back-off" in `docs/dmf-differences.md`).
 ///
 /// When a stream request completes with an error status and the client (or
 /// the default policy) asks to continue, the resend is delayed: the first
@@ -104,9 +104,9 @@ impl Default for Backoff {
 /// | `CancelAndResendRequestInD0Callbacks` | [`cancel_and_resend_request_in_d0_callbacks`](Self::cancel_and_resend_request_in_d0_callbacks) |
 /// | `ContinuousRequestTargetMode` | [`continuous_request_target_mode`](Self::continuous_request_target_mode) |
 /// | module attribute `PassiveLevel` | [`passive_level`](Self::passive_level) |
-/// | — (new, C-8) | [`deliver_completions_during_stop`](Self::deliver_completions_during_stop) |
-/// | — (new, C-2) | [`auto_refill`](Self::auto_refill), [`auto_refill_retry_ms`](Self::auto_refill_retry_ms) |
-/// | — (new, M-9) | [`backoff`](Self::backoff) |
+/// | — (new: "Completions during stop are counted and may be delivered" in `docs/dmf-differences.md`) | [`deliver_completions_during_stop`](Self::deliver_completions_during_stop) |
+/// | — (new: "Retired stream requests are reported" in `docs/dmf-differences.md`) | [`auto_refill`](Self::auto_refill), [`auto_refill_retry_ms`](Self::auto_refill_retry_ms) |
+/// | — (new: "Failing stream requests are re-sent with back-off" in `docs/dmf-differences.md`) | [`backoff`](Self::backoff) |
 /// | child context pool of single sends (8 + look-aside) | [`single_send`](Self::single_send) ([`SendContextConfig`]) |
 /// | — (new) | [`single_send`](Self::single_send)`.cancel_in_flight_on_close_after_ms` |
 ///
@@ -147,10 +147,10 @@ pub struct ContinuousRequestTargetConfig {
     /// D0 exit: purge the target; D0 entry: restart it (before streaming is
     /// restarted). Independent of
     /// [`cancel_and_resend_request_in_d0_callbacks`](Self::cancel_and_resend_request_in_d0_callbacks)
-    /// (fixes C-3). See [`ContinuousRequestTarget`](crate::ContinuousRequestTarget#power).
+    /// (see "Either power flag enables the power callbacks" in `docs/dmf-differences.md`). See [`ContinuousRequestTarget`](crate::ContinuousRequestTarget#power).
     pub purge_and_start_target_in_d0_callbacks: bool,
     /// D0 exit: stop streaming (remembering whether it ran); D0 entry:
-    /// restart it if it ran. Works alone (fixes C-3).
+    /// restart it if it ran. Works alone (see "Either power flag enables the power callbacks" in `docs/dmf-differences.md`).
     pub cancel_and_resend_request_in_d0_callbacks: bool,
     /// Who starts streaming.
     pub continuous_request_target_mode: StreamMode,
@@ -161,17 +161,17 @@ pub struct ContinuousRequestTargetConfig {
     /// Deliver completions that arrive while streaming is stopping to
     /// [`StreamClient::buffer_output`](crate::StreamClient::buffer_output)
     /// (flagged with [`StreamCompletion::stopping`](crate::StreamCompletion::stopping));
-    /// DMF discards them silently (C-8). They are counted either way.
+    /// DMF discards them silently. They are counted either way.
     pub deliver_completions_during_stop: bool,
     /// When a stream request cannot get an output buffer, park it until one
     /// comes back (through [`buffer_put`](crate::ContinuousRequestTarget::buffer_put)
-    /// at once, or on the next retry) instead of retiring it (C-2).
+    /// at once, or on the next retry) instead of retiring it.
     pub auto_refill: bool,
     /// Auto-refill retry period, milliseconds: a request parked for a buffer
     /// also retries on this timer, catching buffers returned by dropping their
     /// guard. 0 = retry only on `buffer_put`.
     pub auto_refill_retry_ms: u32,
-    /// Resend back-off for failing stream requests (M-9).
+    /// Resend back-off for failing stream requests (see "Failing stream requests are re-sent with back-off" in `docs/dmf-differences.md`).
     pub backoff: Backoff,
     /// The send contexts of the non-streaming transport (single sends) and
     /// what close does with single sends still in flight. Default: 8

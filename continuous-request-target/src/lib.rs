@@ -8,7 +8,7 @@
 //! target). `no_std` + `alloc`, generic over the platform seam
 //! [`dmf_wdf::Platform`]; stream buffers come from
 //! [`dmf_buffer_pool`] pools, handed to the client as typed [`PoolBuffer`]
-//! guards. SPEC §1.C.
+//! guards.
 //!
 //! ## DMF name -> Rust name
 //!
@@ -26,34 +26,39 @@
 //! | `DMF_ContinuousRequestTarget_StopAndWait` (and `…_Stop`) | [`ContinuousRequestTarget::stop`] |
 //! | `DMF_ContinuousRequestTarget_BufferPut` | [`ContinuousRequestTarget::buffer_put`], or dropping the [`OutputBuffer`] |
 //! | `DMF_ContinuousRequestTarget_IoTargetSet` / `IoTargetClear` | [`ContinuousRequestTarget::io_target_set`] / [`io_target_clear`](ContinuousRequestTarget::io_target_clear) |
-//! | `DMF_ContinuousRequestTarget_Send` / `SendEx` / `SendSynchronously` | [`send`](ContinuousRequestTarget::send) / [`send_ex`](ContinuousRequestTarget::send_ex) / [`send_synchronously`](ContinuousRequestTarget::send_synchronously) ([`SendParams`], [`Completion`]) |
-//! | `DMF_ContinuousRequestTarget_Cancel` | [`ContinuousRequestTarget::cancel`] ([`CancelId`]) |
-//! | `DMF_ContinuousRequestTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`reuse_create`](ContinuousRequestTarget::reuse_create) / [`reuse_send`](ContinuousRequestTarget::reuse_send) / [`reuse_delete`](ContinuousRequestTarget::reuse_delete) ([`ReuseId`], [`ReuseDeletion`]) |
-//! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` | [`SendCompletion`] / [`SendCompleted`] |
+//! | `DMF_ContinuousRequestTarget_Send` / `SendEx` / `SendSynchronously` | the CRT's [`Sender`] methods: [`send`](Sender::send) / [`send_ex`](Sender::send_ex) (owned [`SendBuffer`]s), [`send_raw`](Sender::send_raw) / [`send_ex_raw`](Sender::send_ex_raw) (raw buffers, `unsafe`) / [`send_synchronously`](Sender::send_synchronously) ([`SendParams`]) |
+//! | `DMF_ContinuousRequestTarget_Cancel` | [`Sender::cancel`] ([`CancelId`]) |
+//! | `DMF_ContinuousRequestTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`Sender::reuse_create`] / [`Sender::reuse_send`] ([`Sender::reuse_send_raw`]) / [`Sender::reuse_delete`] ([`ReuseId`], [`ReuseDeletion`]) |
+//! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` | [`OwnedSendCompletion`] / [`OwnedSendCompleted`] (owned buffers), [`SendCompletion`] / [`SendCompleted`] (raw) |
 //! | `ModuleD0Entry` / `ModuleD0Exit` | [`ContinuousRequestTarget::device_callbacks`] ([`CrtDeviceCallbacks`]) or the CRT's own [`dmf_wdf::DeviceCallbacks`] impl |
 //! | Close | [`ContinuousRequestTarget::close`], `Drop` |
 //! | — (new) stream health | [`StreamClient::stream_request_retired`], [`ContinuousRequestTarget::statistics`] ([`StreamStatistics`]) |
 //!
-//! ## Differences from DMF (SPEC §4.2 fixed)
+//! ## Differences from DMF
 //!
-//! * **C-1**: the length returned by the input callback is what the device
+//! The fixes are sections of the workspace's `docs/dmf-differences.md` (what
+//! DMF does, what this crate does, the test that shows it).
+//!
+//! * **The input length the client returns is what the device receives**: the length returned by the input callback is what the device
 //!   receives.
-//! * **C-2**: a stream request that retires (empty output pool, send
+//! * **Retired stream requests are reported**: a stream request that retires (empty output pool, send
 //!   refused, `*AndStop`, failure) is reported to
 //!   [`StreamClient::stream_request_retired`] with its [`RetireReason`] and
 //!   counted; with [`auto_refill`](ContinuousRequestTargetConfig::auto_refill)
 //!   a request without an output buffer waits for one instead of retiring.
-//! * **C-3..C-6**: see [Power](#power).
-//! * **C-7**: `start` is documented passive-level (its failure path stops).
-//! * **C-8**: completions arriving while stopping are counted and, with
+//! * **Either power flag enables the power callbacks**, **D0 entry restarts
+//!   the target before streaming**, **Purge-only mode restarts streaming at D0
+//!   entry**, **D0 entry restarts streaming only if it ran**: see [Power](#power).
+//! * **Start is passive level**: `start` is documented passive-level (its failure path stops).
+//! * **Completions during stop are counted and may be delivered**: completions arriving while stopping are counted and, with
 //!   [`deliver_completions_during_stop`](ContinuousRequestTargetConfig::deliver_completions_during_stop),
 //!   delivered (flagged [`StreamCompletion::stopping`]).
-//! * **C-9**: close stops streaming itself (cancelling what is in flight).
-//! * **M-9**: failed completions that continue are re-sent with exponential
+//! * **Close stops streaming itself**: close stops streaming itself (cancelling what is in flight).
+//! * **Failing stream requests are re-sent with back-off**: failed completions that continue are re-sent with exponential
 //!   [`Backoff`] (on by default), never in a tight loop.
 //! * Stop waits on events (no 50 ms polling); ownership of output buffers is
 //!   in the types; the non-streaming methods inherit dmf-request-target's
-//!   fixes (R-1..R-4).
+//!   fixes.
 //! * [`StreamMode::Automatic`] is implemented here: `io_target_set` starts
 //!   streaming and `io_target_clear` stops it (DMF leaves it to parents; a
 //!   parent using Automatic mode must not also call `start`).
@@ -61,13 +66,13 @@
 //! ## Power
 //!
 //! The D0 callbacks act when either flag is set (DMF: only with
-//! `purge_and_start_target_in_d0_callbacks`, C-3):
+//! `purge_and_start_target_in_d0_callbacks`):
 //!
 //! * **D0 exit**: remember whether streaming was running; stop it (cancel
 //!   and wait); then, with `purge_and_start…`, purge the target.
 //! * **D0 entry** (not the first power-up from `D3Final`): with
-//!   `purge_and_start…` restart the target **first** (C-4); then restart
-//!   streaming **only if it was running** at D0 exit (C-5, C-6) and no
+//!   `purge_and_start…` restart the target **first**; then restart
+//!   streaming **only if it was running** at D0 exit and no
 //!   explicit [`stop`](ContinuousRequestTarget::stop) or
 //!   [`io_target_clear`](ContinuousRequestTarget::io_target_clear) came
 //!   in between. A failed restart fails D0 entry with its status.
@@ -83,7 +88,7 @@
 //! session per stream request. Streamed completions per second against the
 //! raw simulated target at queue depth 1, 8 and 64:
 //! `cargo run -p dmf-stress --release --bin bench -- --only crt` (figures in
-//! the workspace's `BENCHMARKS.md`; about 0.9x of the framework-free loop).
+//! the workspace's `BENCHMARKS.md`, against the framework-free loop).
 //!
 //! ## Example
 //!
@@ -131,7 +136,7 @@
 //!     continuous_request_target_ioctl: IOCTL_ZEROBUFFER,
 //!     ..Default::default()
 //! };
-//! let crt = ContinuousRequestTarget::new(sim.clone(), config, Reader::default()).unwrap();
+//! let crt = ContinuousRequestTarget::new(&sim, config, Reader::default()).unwrap();
 //! crt.io_target_set(Arc::clone(&target)).unwrap();
 //! crt.start().unwrap();
 //! while crt.client().0.load(Ordering::Relaxed) < 20 {
@@ -154,7 +159,6 @@ mod client;
 mod config;
 #[doc(hidden)]
 pub mod protocol;
-mod single;
 mod stats;
 mod stream;
 mod target;
@@ -182,8 +186,9 @@ pub use stats::StreamStatistics;
 pub use target::{ContinuousRequestTarget, CrtDeviceCallbacks};
 
 pub use dmf_request_target::{
-    CancelId, Completion, CompletionDelivery, DeliveryContext, RequestTarget, RequestTargetConfig,
-    ReuseDeletion, ReuseId, SendCompleted, SendCompletion, SendContextConfig, SendParams,
+    CancelId, Completion, CompletionDelivery, DeliveryContext, OwnedCompletion, OwnedSendCompleted,
+    OwnedSendCompletion, RequestTarget, RequestTargetConfig, ReuseDeletion, ReuseId, SendBuffer,
+    SendCompleted, SendCompletion, SendContextConfig, SendError, SendParams, Sender, SenderTarget,
 };
 
 /// An output buffer of a stream (a guard: dropping it returns it to the output pool).

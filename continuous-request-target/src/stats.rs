@@ -1,4 +1,4 @@
-//! Stream health counters (SPEC §5 items 8 and 11).
+//! Stream health counters.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,7 +15,8 @@ pub struct StreamStatistics {
     pub completions: u64,
     /// Stream completions with an error status.
     pub failed_completions: u64,
-    /// Completions that arrived while streaming was stopping (C-8).
+    /// Completions that arrived while streaming was stopping (see
+    /// "Completions during stop are counted and may be delivered" in `docs/dmf-differences.md`).
     pub completions_during_stop: u64,
     /// Of those, how many were delivered to the client
     /// ([`deliver_completions_during_stop`](crate::ContinuousRequestTargetConfig::deliver_completions_during_stop)).
@@ -26,7 +27,7 @@ pub struct StreamStatistics {
     /// [`take_output`](crate::StreamCompletion::take_output)). Completions
     /// without a buffer (zero-size or `Write` streams) never count.
     pub buffers_kept_by_client: u64,
-    /// Resends delayed by back-off (M-9).
+    /// Resends delayed by back-off (see "Failing stream requests are re-sent with back-off" in `docs/dmf-differences.md`).
     pub backoffs: u64,
     /// Resends handed to the slot's timer because the target kept completing
     /// the stream request inside `send` (inline completion): the sending

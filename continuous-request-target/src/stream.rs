@@ -253,7 +253,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         let input_pool = if n > 0 && config.buffer_input_size > 0 {
             Some(BufferPool::new_in(
                 &platform,
-                &BufferPoolConfig::new(config.buffer_count_input, config.buffer_input_size)
+                BufferPoolConfig::new(config.buffer_count_input, config.buffer_input_size)
                     .with_context_size(config.buffer_context_input_size)
                     .with_pool_type(config.pool_type_input),
                 journal.clone(),
@@ -264,7 +264,7 @@ impl<P: Platform, H: StreamClient<P>> Engine<P, H> {
         let output_pool = if n > 0 && config.buffer_output_size > 0 {
             Some(BufferPool::new_in(
                 &platform,
-                &BufferPoolConfig::new(config.buffer_count_output, config.buffer_output_size)
+                BufferPoolConfig::new(config.buffer_count_output, config.buffer_output_size)
                     .with_context_size(config.buffer_context_output_size)
                     .with_look_aside(config.enable_look_aside_output)
                     .with_pool_type(config.pool_type_output),

@@ -1,11 +1,11 @@
 //! The public [`ContinuousRequestTarget`] type: streaming control, target
-//! management, power policy and close. The non-streaming methods are in
-//! [`single`](crate::single).
+//! management, power policy and close; its non-streaming methods through
+//! [`Sender`].
 
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
 
-use dmf_request_target::RequestTarget;
+use dmf_request_target::{RequestTarget, Sender, SenderTarget};
 use dmf_wdf::recorder::Journal;
 use dmf_wdf::{transition, DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status};
 
@@ -43,7 +43,29 @@ impl<P: Platform, H: StreamClient<P>> core::fmt::Debug for ContinuousRequestTarg
     }
 }
 
+/// The non-streaming methods (DMF's `…_Send`, `…_SendEx`,
+/// `…_SendSynchronously`, `…_Cancel`, `…_Reuse*`): those of the embedded
+/// [`RequestTarget`], which shares this CRT's target and closes with it.
+/// Stream requests are not cancelled with [`Sender::cancel`] (use
+/// [`stop`](ContinuousRequestTarget::stop)). DMF's CRT deletes a single
+/// request *before* calling the client's completion so the client may free
+/// its buffers there; here the transport never touches the client's buffers
+/// after the callback returned, so freeing them in the callback is equally
+/// safe.
+impl<P: Platform, H: StreamClient<P>> Sender<P> for ContinuousRequestTarget<P, H> {
+    fn sender_target(&self) -> SenderTarget<'_, P> {
+        SenderTarget::new(&self.single)
+    }
+}
+
 impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
+    /// The embedded non-streaming transport (shares this CRT's target; closed
+    /// with it). Useful to pass the CRT where a plain [`RequestTarget`] is
+    /// expected.
+    pub fn request_target(&self) -> &RequestTarget<P> {
+        &self.single
+    }
+
     /// Creates the module and opens it (DMF `…_Create` + Open with
     /// `OPEN_Create`): validates `config`, creates the input and output pools
     /// and the N stream requests with their timers (and work items when
@@ -52,8 +74,8 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
     /// Errors: `STATUS_INVALID_PARAMETER` for an inconsistent configuration
     /// (see [`ContinuousRequestTargetConfig::validate`]), or the platform's
     /// allocation failure. Passive level.
-    pub fn new(platform: P, config: ContinuousRequestTargetConfig, client: H) -> Result<Self> {
-        let journal = Journal::new(&platform, format_args!("ContinuousRequestTarget"));
+    pub fn new(platform: &P, config: ContinuousRequestTargetConfig, client: H) -> Result<Self> {
+        let journal = Journal::new(platform, format_args!("ContinuousRequestTarget"));
         Self::new_in(platform, config, client, journal)
     }
 
@@ -62,7 +84,7 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
     /// instead of a recorder of its own. The CRT's pools and its embedded
     /// [`RequestTarget`] record there too.
     pub fn new_in(
-        platform: P,
+        platform: &P,
         config: ContinuousRequestTargetConfig,
         client: H,
         journal: Journal<P>,
@@ -71,12 +93,9 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
             tracing::debug!(problem, "CRT: invalid configuration");
             return Err(Status::INVALID_PARAMETER);
         }
-        let single = RequestTarget::new_in(
-            platform.clone(),
-            config.request_target_config(),
-            journal.clone(),
-        )?;
-        let engine = Engine::new(platform, config, client, journal)?;
+        let single =
+            RequestTarget::new_in(platform, config.request_target_config(), journal.clone())?;
+        let engine = Engine::new(platform.clone(), config, client, journal)?;
         engine.module.start();
         transition!(
             engine.journal,
@@ -335,7 +354,7 @@ impl<P: Platform, H: StreamClient<P>> ContinuousRequestTarget<P, H> {
     // close
     // ------------------------------------------------------------------
 
-    /// Closes the module (DMF Close; C-9 fixed): refuses new method calls,
+    /// Closes the module (DMF Close; see "Close stops streaming itself" in `docs/dmf-differences.md`): refuses new method calls,
     /// stops streaming itself, waits for methods in progress and for every
     /// single send in flight, stops the stream timers and work items, and
     /// forgets the target. Afterwards every method fails with
@@ -371,7 +390,7 @@ impl<P: Platform, H: StreamClient<P>> Drop for ContinuousRequestTarget<P, H> {
     }
 }
 
-/// D0 exit / entry policy (SPEC §1.C.8 with C-3…C-6 fixed).
+/// D0 exit / entry policy (see [Power](crate#power)).
 fn d0_exit<P: Platform, H: StreamClient<P>>(engine: &Engine<P, H>, target_state: PowerState) {
     let config = &engine.config;
     let stream_policy = config.cancel_and_resend_request_in_d0_callbacks

@@ -55,8 +55,7 @@ fn start_returns_when_every_request_completes_inline() {
             Arc::new(FixedResponseDevice::new(Status::SUCCESS, None)),
         );
         let crt = Arc::new(
-            ContinuousRequestTarget::new(sim.clone(), config(passive_level), Count::default())
-                .unwrap(),
+            ContinuousRequestTarget::new(&sim, config(passive_level), Count::default()).unwrap(),
         );
         crt.io_target_set(target.clone()).unwrap();
         let (tx, rx) = mpsc::channel();
@@ -100,7 +99,7 @@ fn stop_completes_inline_on_the_stopping_thread() {
         SimConfig::default().with_inline_completion(InlineCompletion::Always),
         device.clone(),
     );
-    let crt = ContinuousRequestTarget::new(sim.clone(), config(false), Count::default()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, config(false), Count::default()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     assert_eq!(device.pending(), 2, "both requests parked at the device");

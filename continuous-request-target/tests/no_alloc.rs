@@ -44,6 +44,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The counter is process-wide: the tests measure one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Sleeps 0 ms at the device; checks the output; counts.
 struct Client {
     completions: AtomicUsize,
@@ -85,7 +88,7 @@ fn steady_state_allocations(passive: bool) -> u64 {
     let client = Client {
         completions: AtomicUsize::new(0),
     };
-    let crt = ContinuousRequestTarget::new(sim.clone(), config, client).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, config, client).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     let done = || crt.client().completions.load(Ordering::Relaxed);
@@ -108,6 +111,7 @@ fn steady_state_allocations(passive: bool) -> u64 {
 
 #[test]
 fn streaming_steady_state_does_not_allocate() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // The harness counts: an allocation while counting is seen.
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     COUNTING.store(true, Ordering::SeqCst);
@@ -120,6 +124,80 @@ fn streaming_steady_state_does_not_allocate() {
         assert_eq!(
             allocations, 0,
             "passive={passive}: 8000 streamed requests allocated {allocations} times"
+        );
+    }
+}
+
+/// Safe single sends with owned buffers: the completion hands each buffer
+/// back into its slot (sized up front) and the sender sends it again.
+fn owned_send_allocations(passive: bool) -> u64 {
+    use dmf_sim::ioctl_handler::encode_sleep;
+    use std::sync::{Arc, Mutex};
+
+    const IN_FLIGHT: usize = 8;
+    let (sim, target) = sim_with_device(
+        SimConfig::default().with_latency(Latency::new(0, 20)),
+        Arc::new(TestsIoctlHandler::default()),
+    );
+    let config = ContinuousRequestTargetConfig {
+        passive_level: passive,
+        ..Default::default()
+    };
+    let crt = ContinuousRequestTarget::new(&sim, config, ()).unwrap();
+    crt.io_target_set(target.clone()).unwrap();
+    let slots: Arc<Mutex<Vec<Option<SendBuffer<Sim>>>>> = Arc::new(Mutex::new(
+        (0..IN_FLIGHT)
+            .map(|_| Some(encode_sleep(0).to_vec().into()))
+            .collect(),
+    ));
+    let completed = Arc::new(AtomicUsize::new(0));
+    let callback: OwnedCompletion<Sim> = {
+        let slots = Arc::clone(&slots);
+        let completed = Arc::clone(&completed);
+        Arc::new(move |c: OwnedSendCompleted<Sim>| {
+            assert!(c.status.is_success(), "{:?}", c.status);
+            slots.lock().unwrap()[c.client_context] = c.input;
+            completed.fetch_add(1, Ordering::SeqCst);
+        })
+    };
+    // Rounds of `IN_FLIGHT` concurrent sends, each round waiting until every
+    // completion has returned its buffer and its send context.
+    let run = |rounds: usize| {
+        for _ in 0..rounds {
+            let start = completed.load(Ordering::SeqCst);
+            for i in 0..IN_FLIGHT {
+                let buffer = slots.lock().unwrap()[i].take().expect("handed back");
+                let params = SendParams::ioctl(IOCTL_SLEEP);
+                crt.send(Some(buffer), None, params, Some(Arc::clone(&callback)), i)
+                    .unwrap();
+            }
+            while completed.load(Ordering::SeqCst) < start + IN_FLIGHT
+                || crt.request_target().references() > 0
+            {
+                std::thread::yield_now();
+            }
+        }
+    };
+    run(100);
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    run(500);
+    COUNTING.store(false, Ordering::SeqCst);
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    drop(callback);
+    drop(crt);
+    assert_clean(&sim, target);
+    allocations
+}
+
+#[test]
+fn owned_single_sends_do_not_allocate() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    for passive in [false, true] {
+        let allocations = owned_send_allocations(passive);
+        assert_eq!(
+            allocations, 0,
+            "passive={passive}: 4000 owned single sends allocated {allocations} times"
         );
     }
 }

@@ -1,4 +1,4 @@
-//! Power policy (SPEC §1.C.8 with C-3..C-6 fixed) on the simulator's client
+//! Power policy (with the power fixes of `docs/dmf-differences.md`) on the simulator's client
 //! device: DMF's CRT-7 power scenario and the D0 flag matrix.
 mod common;
 
@@ -44,7 +44,7 @@ struct Parked {
 
 fn parked(purge: bool, resend: bool) -> Parked {
     let (sim, target, parking) = sim_with_parking();
-    let crt = ContinuousRequestTarget::new(sim.clone(), flags(purge, resend, 3), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, flags(purge, resend, 3), ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     let device = device_with(&crt);
     // First power-up (from D3Final): nothing to restart.
@@ -69,7 +69,7 @@ impl Parked {
     }
 }
 
-/// C-3 fixed: `cancel_and_resend` works without `purge_and_start`: D0 exit
+/// Either power flag enables the power callbacks: `cancel_and_resend` works without `purge_and_start`: D0 exit
 /// stops streaming (cancelling everything), D0 entry resends.
 #[test]
 fn cancel_and_resend_alone() {
@@ -87,7 +87,7 @@ fn cancel_and_resend_alone() {
     p.finish();
 }
 
-/// C-5 fixed: with `purge_and_start` alone streaming is stopped before the
+/// Purge-only mode restarts streaming at D0 entry: with `purge_and_start` alone streaming is stopped before the
 /// purge and restarted after the target was restarted.
 #[test]
 fn purge_only_restarts_streaming_that_ran() {
@@ -106,7 +106,7 @@ fn purge_only_restarts_streaming_that_ran() {
     p.finish();
 }
 
-/// C-4 fixed: with both flags the target is restarted *before* streaming,
+/// D0 entry restarts the target before streaming: with both flags the target is restarted *before* streaming,
 /// so the restart sends are accepted.
 #[test]
 fn both_flags_restart_target_then_stream() {
@@ -126,7 +126,7 @@ fn both_flags_restart_target_then_stream() {
     p.finish();
 }
 
-/// C-6 fixed: streaming the client never started is not started at D0 entry.
+/// D0 entry restarts streaming only if it ran: streaming the client never started is not started at D0 entry.
 #[test]
 fn never_started_stays_stopped() {
     for (purge, resend) in [(true, true), (false, true), (true, false)] {
@@ -174,7 +174,7 @@ fn no_flags_no_power_handling() {
 #[test]
 fn crt_is_device_callbacks_and_handle_is_weak() {
     let (sim, target, parking) = sim_with_parking();
-    let crt = ContinuousRequestTarget::new(sim.clone(), flags(true, true, 2), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, flags(true, true, 2), ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     assert!(parking.wait_for_pending(2, LONG));
@@ -206,7 +206,7 @@ fn crt7_power_cycles() {
         ..Default::default()
     };
     let b = ContinuousRequestTarget::new(
-        sim.clone(),
+        &sim,
         ContinuousRequestTargetConfig {
             buffer_count_input: 1,
             buffer_input_size: SLEEP_INPUT_SIZE as u32,
@@ -220,7 +220,7 @@ fn crt7_power_cycles() {
     .unwrap();
     *b.client().input_bytes.lock().unwrap() = encode_sleep(1).to_vec();
     let c = ContinuousRequestTarget::new(
-        sim.clone(),
+        &sim,
         ContinuousRequestTargetConfig {
             buffer_count_output: 1,
             buffer_output_size: 4,
@@ -231,7 +231,7 @@ fn crt7_power_cycles() {
     )
     .unwrap();
     let d = ContinuousRequestTarget::new(
-        sim.clone(),
+        &sim,
         ContinuousRequestTargetConfig {
             continuous_request_target_ioctl: IOCTL_ZEROSIZE,
             ..base

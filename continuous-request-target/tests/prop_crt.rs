@@ -158,7 +158,7 @@ fn run(setup: Setup, ops: Vec<Op>) {
         mode: AtomicU8::new(0),
         kept: Mutex::new(Vec::new()),
     };
-    let crt = ContinuousRequestTarget::new(sim.clone(), config, client).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, config, client).unwrap();
     let device = ClientDevice::new();
     device.register(Arc::new(crt.device_callbacks()));
     device.start().unwrap();
@@ -234,7 +234,7 @@ fn run(setup: Setup, ops: Vec<Op>) {
                 // SAFETY: `input` outlives the CRT (dropped last), and close
                 // waits for every single send.
                 let id = unsafe {
-                    crt.send_ex(
+                    crt.send_ex_raw(
                         Some(RawBuffer::from_slice(&input)),
                         None,
                         SendParams::ioctl(IOCTL_SLEEP),

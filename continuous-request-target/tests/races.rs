@@ -48,8 +48,8 @@ fn stop_races_completions_and_resends() {
             passive_level: passive,
             ..echo_config(8)
         };
-        let crt = ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::Default))
-            .unwrap();
+        let crt =
+            ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::Default)).unwrap();
         crt.io_target_set(target.clone()).unwrap();
         let mut rng = SplitMix64::derive(11, passive as u64);
         for i in 0..150 {
@@ -88,8 +88,7 @@ fn stop_races_completions_and_resends() {
 fn concurrent_start_and_stop_callers() {
     let (sim, target) = fast_echo();
     let crt = Arc::new(
-        ContinuousRequestTarget::new(sim.clone(), echo_config(4), Recorder::new(Policy::Default))
-            .unwrap(),
+        ContinuousRequestTarget::new(&sim, echo_config(4), Recorder::new(Policy::Default)).unwrap(),
     );
     crt.io_target_set(target.clone()).unwrap();
     let threads: Vec<_> = (0..4)
@@ -146,8 +145,7 @@ fn buffer_returns_race_stop_with_auto_refill() {
         ..echo_config(4)
     };
     let crt = Arc::new(
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::KeepAndContinue))
-            .unwrap(),
+        ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::KeepAndContinue)).unwrap(),
     );
     crt.io_target_set(target.clone()).unwrap();
     let done = Arc::new(AtomicBool::new(false));
@@ -204,7 +202,7 @@ fn close_races_streaming_and_single_sends() {
         ..echo_config(4)
     };
     let crt = Arc::new(
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::Default)).unwrap(),
+        ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::Default)).unwrap(),
     );
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
@@ -217,7 +215,7 @@ fn close_races_streaming_and_single_sends() {
                 loop {
                     // SAFETY: `input` is 'static and never written.
                     let r = unsafe {
-                        crt.send(
+                        crt.send_raw(
                             Some(RawBuffer::from_slice(input)),
                             None,
                             SendParams::ioctl(IOCTL_SLEEP),

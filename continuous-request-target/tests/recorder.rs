@@ -50,8 +50,8 @@ fn config(n: u32) -> ContinuousRequestTargetConfig {
 #[test]
 fn a_scripted_life_records_exactly_its_transitions_in_order() {
     let (sim, target) = sim_with_ioctl_handler(0);
-    let crt = ContinuousRequestTarget::new(sim.clone(), config(2), Recorder::new(Policy::Default))
-        .unwrap();
+    let crt =
+        ContinuousRequestTarget::new(&sim, config(2), Recorder::new(Policy::Default)).unwrap();
     let journal = crt.journal().clone();
     assert_eq!(journal.recorder().name(), "ContinuousRequestTarget");
     crt.io_target_set(target.clone()).unwrap();
@@ -107,8 +107,7 @@ fn back_off_is_entered_on_failure_and_left_on_success() {
         ..config(1)
     };
     let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::AlwaysContinue))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::AlwaysContinue)).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("3 back-offs", LONG, || crt.statistics().backoffs >= 3);

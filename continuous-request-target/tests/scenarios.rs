@@ -1,4 +1,4 @@
-//! DMF's CRT anchor scenarios CRT-3..CRT-6 (SPEC §3.3) through the CRT's own
+//! DMF's CRT anchor scenarios CRT-3..CRT-6 through the CRT's own
 //! non-streaming methods, on DMF's two streaming instances running at the
 //! same time: (a) "DispatchInput" — Automatic mode, dispatch level — and (b)
 //! "PassiveInput" — Manual mode, passive level — each streaming one IOCTL
@@ -16,7 +16,7 @@ use common::*;
 use dmf_continuous_request_target::*;
 use dmf_sim::ioctl_handler::{encode_sleep, SleepRequest, IOCTL_SLEEP, SLEEP_INPUT_SIZE};
 use dmf_sim::{Sim, SimIoTarget, SplitMix64};
-use dmf_wdf::{RawBuffer, RequestType, Status};
+use dmf_wdf::{RequestType, Status};
 
 /// DMF's input callback: a random sleep of 0..150 ms (DMF: 0..15000).
 struct SleepInput {
@@ -84,7 +84,7 @@ impl Instance {
             inputs: AtomicUsize::new(0),
             outputs: AtomicUsize::new(0),
         };
-        let crt = ContinuousRequestTarget::new(sim.clone(), config, client).unwrap();
+        let crt = ContinuousRequestTarget::new(&sim, config, client).unwrap();
         crt.io_target_set(target.clone()).unwrap();
         if passive {
             crt.start().unwrap();
@@ -183,12 +183,12 @@ struct Completions {
     tx: Mutex<Option<mpsc::Sender<Done>>>,
 }
 
-fn recorder() -> (Completion, mpsc::Receiver<Done>) {
+fn recorder() -> (OwnedCompletion<Sim>, mpsc::Receiver<Done>) {
     let (tx, rx) = mpsc::channel();
     let c = Completions {
         tx: Mutex::new(Some(tx)),
     };
-    let callback: Completion = Arc::new(move |done: &SendCompleted<'_>| {
+    let callback: OwnedCompletion<Sim> = Arc::new(move |done: OwnedSendCompleted<Sim>| {
         let tx = c.tx.lock().unwrap().clone().unwrap();
         tx.send((
             done.status,
@@ -217,18 +217,15 @@ fn crt4_asynchronous_sends_while_streaming() {
             } else {
                 rng.range_inclusive(1, 50) as u32
             };
-            // SAFETY: `inputs` outlives every completion (all awaited below).
-            unsafe {
-                inst.crt
-                    .send(
-                        Some(RawBuffer::from_slice(input)),
-                        None,
-                        SendParams::ioctl(IOCTL_SLEEP).with_timeout(timeout),
-                        Some(callback.clone()),
-                        i,
-                    )
-                    .unwrap();
-            }
+            inst.crt
+                .send(
+                    Some(input.to_vec().into()),
+                    None,
+                    SendParams::ioctl(IOCTL_SLEEP).with_timeout(timeout),
+                    Some(callback.clone()),
+                    i,
+                )
+                .unwrap();
             plan.push((sleep, u64::from(timeout)));
         }
         let mut seen = vec![false; plan.len()];
@@ -268,23 +265,22 @@ fn run_case(inst: &Instance, rng: &mut SplitMix64, case: Case, reuse: Option<Reu
         Case::D | Case::E => rng.range_inclusive(100, 200),
     };
     let input = encode_sleep(t as i32);
-    let buffer = Some(RawBuffer::from_slice(&input));
+    let buffer = Some(input.to_vec().into());
     let params = SendParams::ioctl(IOCTL_SLEEP);
-    // SAFETY: `input` lives until the completion, awaited below.
-    let id = unsafe {
-        match reuse {
-            Some(r) => inst
-                .crt
-                .reuse_send(r, buffer, None, params, Some(callback), ctx),
-            None => inst.crt.send_ex(buffer, None, params, Some(callback), ctx),
-        }
+    let id = match reuse {
+        Some(r) => inst
+            .crt
+            .reuse_send(r, buffer, None, params, Some(callback), ctx),
+        None => inst.crt.send_ex(buffer, None, params, Some(callback), ctx),
     }
     .unwrap();
     if let Some(r) = reuse {
         // Busy while in flight.
-        // SAFETY: refused, so nothing is retained.
-        let busy = unsafe { inst.crt.reuse_send(r, None, None, params, None, 0) };
-        assert_eq!(busy.err(), Some(Status::OBJECTID_NOT_FOUND));
+        let busy = inst.crt.reuse_send(r, None, None, params, None, 0);
+        assert_eq!(
+            busy.err().map(Status::from),
+            Some(Status::OBJECTID_NOT_FOUND)
+        );
     }
     match case {
         Case::A => sleep_ms(rng.range_inclusive(0, 60)),
@@ -356,7 +352,7 @@ fn crt6_reuse_matrix_while_streaming() {
 #[test]
 fn single_methods_after_close() {
     let (sim, target) = sim_with_ioctl_handler(1);
-    let crt = ContinuousRequestTarget::new(sim.clone(), Default::default(), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, Default::default(), ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     let reuse = crt.reuse_create().unwrap();
     crt.close();
@@ -364,8 +360,10 @@ fn single_methods_after_close() {
         crt.send_synchronously(&encode_sleep(0), &mut [], SendParams::ioctl(IOCTL_SLEEP)),
         Err(Status::INVALID_DEVICE_STATE)
     );
+    let r = crt.send(None, None, SendParams::ioctl(IOCTL_SLEEP), None, 0);
+    assert_eq!(r.map_err(Status::from), Err(Status::INVALID_DEVICE_STATE));
     // SAFETY: refused, nothing retained.
-    let r = unsafe { crt.send(None, None, SendParams::ioctl(IOCTL_SLEEP), None, 0) };
+    let r = unsafe { crt.send_raw(None, None, SendParams::ioctl(IOCTL_SLEEP), None, 0) };
     assert_eq!(r, Err(Status::INVALID_DEVICE_STATE));
     assert_eq!(crt.reuse_create().err(), Some(Status::INVALID_DEVICE_STATE));
     assert_eq!(

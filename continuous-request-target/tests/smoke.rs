@@ -36,7 +36,7 @@ fn smoke_stream() {
         continuous_request_target_ioctl: IOCTL_ZEROBUFFER,
         ..Default::default()
     };
-    let crt = ContinuousRequestTarget::new(sim.clone(), config, Count::default()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, config, Count::default()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("100 completions", Duration::from_secs(10), || {

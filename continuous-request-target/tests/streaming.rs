@@ -1,7 +1,7 @@
 //! Streaming behaviour on the simulator: DMF's CRT-1 / CRT-2 scenarios,
-//! buffer dispositions and ownership, stream health (C-2), the input length
-//! (C-1), completions during stop (C-8), close while streaming (C-9),
-//! back-off (M-9), modes and error statuses.
+//! buffer dispositions and ownership, and the fixes of `docs/dmf-differences.md`:
+//! stream health, the input length, completions during stop, close while
+//! streaming, back-off; modes and error statuses.
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -71,8 +71,7 @@ fn crt1(passive: bool) {
         successes: Default::default(),
         cancelled: Default::default(),
     };
-    let crt =
-        ContinuousRequestTarget::new(sim.clone(), zerobuffer_config(1, passive), client).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, zerobuffer_config(1, passive), client).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("CRT-1 completions", LONG, || {
@@ -109,8 +108,7 @@ fn crt2_zero_size_streaming() {
         passive_level: true,
         ..Default::default()
     };
-    let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::Default)).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::Default)).unwrap();
     assert_eq!(crt.output_buffers_free(), None);
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
@@ -129,7 +127,7 @@ fn crt2_zero_size_streaming() {
     assert_clean(&sim, target);
 }
 
-/// C-1 fixed: the length returned by the input callback is what the device
+/// The input length the client returns is what the device receives: the length returned by the input callback is what the device
 /// receives (the echo device copies exactly the input it got).
 #[test]
 fn input_length_from_callback_is_applied() {
@@ -147,7 +145,7 @@ fn input_length_from_callback_is_applied() {
     };
     let client = Recorder::new(Policy::StopAfter(3));
     client.input_len.store(3, Ordering::SeqCst);
-    let crt = ContinuousRequestTarget::new(sim.clone(), config, client).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, config, client).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("3 completions", LONG, || crt.active_stream_requests() == 0);
@@ -197,8 +195,7 @@ fn write_and_read_streams() {
         ..Default::default()
     };
     let writer =
-        ContinuousRequestTarget::new(sim.clone(), write, Recorder::new(Policy::StopAfter(2)))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, write, Recorder::new(Policy::StopAfter(2))).unwrap();
     writer.io_target_set(target.clone()).unwrap();
     writer.start().unwrap();
     wait_until("writes", LONG, || writer.active_stream_requests() == 0);
@@ -216,8 +213,7 @@ fn write_and_read_streams() {
         ..Default::default()
     };
     let reader =
-        ContinuousRequestTarget::new(sim.clone(), read, Recorder::new(Policy::StopAfter(4)))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, read, Recorder::new(Policy::StopAfter(4))).unwrap();
     reader.io_target_set(target.clone()).unwrap();
     reader.start().unwrap();
     wait_until("reads", LONG, || reader.active_stream_requests() == 0);
@@ -241,14 +237,14 @@ fn keep_config(n: u32, buffers: u32) -> ContinuousRequestTargetConfig {
     }
 }
 
-/// C-2: a client hoarding output buffers exhausts the pool; the stream
+/// Retired stream requests are reported: a client hoarding output buffers exhausts the pool; the stream
 /// request retires and the client is told why. Buffers come back through
 /// `buffer_put` or by dropping the guard.
 #[test]
 fn output_exhaustion_retires_and_notifies() {
     let (sim, target) = sim_with_ioctl_handler(1);
     let crt = ContinuousRequestTarget::new(
-        sim.clone(),
+        &sim,
         keep_config(1, 3),
         Recorder::new(Policy::KeepAndContinue),
     )
@@ -342,8 +338,7 @@ impl StreamClient<Sim> for Claimer {
 fn buffers_kept_by_client_counts_only_buffers_the_client_took() {
     let run = |config: ContinuousRequestTargetConfig, claim: Claim| {
         let (sim, target) = sim_with_ioctl_handler(1);
-        let crt =
-            ContinuousRequestTarget::new(sim.clone(), config, Claimer::new(claim, 3)).unwrap();
+        let crt = ContinuousRequestTarget::new(&sim, config, Claimer::new(claim, 3)).unwrap();
         crt.io_target_set(target.clone()).unwrap();
         crt.start().unwrap();
         wait_until("every request retired", LONG, || {
@@ -386,7 +381,7 @@ fn buffers_kept_by_client_counts_only_buffers_the_client_took() {
     assert_clean(&sim, target);
 }
 
-/// C-2 option: with `auto_refill`, a stream request without a buffer waits
+/// With `auto_refill`, a stream request without a buffer waits
 /// for one instead of retiring, and `buffer_put` resumes it at once.
 #[test]
 fn auto_refill_resumes_on_buffer_put() {
@@ -397,8 +392,7 @@ fn auto_refill_resumes_on_buffer_put() {
         ..keep_config(2, 2)
     };
     let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::KeepAndContinue))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::KeepAndContinue)).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("both parked", LONG, || {
@@ -436,8 +430,7 @@ fn auto_refill_retry_timer_finds_dropped_buffers() {
         ..keep_config(1, 1)
     };
     let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::KeepAndContinue))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::KeepAndContinue)).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     for round in 1..=5 {
@@ -459,12 +452,9 @@ fn auto_refill_retry_timer_finds_dropped_buffers() {
 #[test]
 fn stop_dispositions_retire_with_reason() {
     let (sim, target) = sim_with_ioctl_handler(1);
-    let crt = ContinuousRequestTarget::new(
-        sim.clone(),
-        keep_config(2, 2),
-        Recorder::new(Policy::KeepAndStop),
-    )
-    .unwrap();
+    let crt =
+        ContinuousRequestTarget::new(&sim, keep_config(2, 2), Recorder::new(Policy::KeepAndStop))
+            .unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("both retired", LONG, || crt.active_stream_requests() == 0);
@@ -504,7 +494,7 @@ fn stop_dispositions_retire_with_reason() {
 fn default_client_retires_on_failure() {
     let device = FixedResponseDevice::new(Status::UNSUCCESSFUL, Some(0));
     let (sim, target) = sim_with_device(SimConfig::default(), Arc::new(device));
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(3, 3), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(3, 3), ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("all retired", LONG, || crt.active_stream_requests() == 0);
@@ -523,7 +513,7 @@ fn default_client_retires_on_failure() {
 fn a_stream_whose_requests_all_retired_starts_again_without_stop() {
     let device = FixedResponseDevice::new(Status::UNSUCCESSFUL, Some(0));
     let (sim, target) = sim_with_device(SimConfig::default(), Arc::new(device));
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(3, 3), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(3, 3), ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     for round in 1..=3u64 {
         crt.start().unwrap();
@@ -547,8 +537,7 @@ fn failing_sends_in(backoff: Backoff, window: Duration) -> u64 {
         ..keep_config(2, 2)
     };
     let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::AlwaysContinue))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::AlwaysContinue)).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     std::thread::sleep(window);
@@ -561,7 +550,7 @@ fn failing_sends_in(backoff: Backoff, window: Duration) -> u64 {
     stats.sends
 }
 
-/// M-9 fixed: a target failing every request immediately is not re-sent to
+/// Failing stream requests are re-sent with back-off: a target failing every request immediately is not re-sent to
 /// in a tight loop when the client continues on failure: the resend backs
 /// off exponentially.
 #[test]
@@ -602,8 +591,7 @@ fn backoff_resets_after_success() {
         ..keep_config(1, 1)
     };
     let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::AlwaysContinue))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::AlwaysContinue)).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     let t0 = Instant::now();
     crt.start().unwrap();
@@ -620,7 +608,7 @@ fn backoff_resets_after_success() {
     assert_clean(&sim, target);
 }
 
-/// C-8: completions that arrive while stopping are counted; by default the
+/// Completions during stop are counted and may be delivered: completions that arrive while stopping are counted; by default the
 /// client does not see them, with `deliver_completions_during_stop` it does
 /// (flagged) and buffer ownership still follows its disposition.
 #[test]
@@ -631,12 +619,9 @@ fn completions_during_stop_counted_and_optionally_delivered() {
             deliver_completions_during_stop: deliver,
             ..keep_config(4, 4)
         };
-        let crt = ContinuousRequestTarget::new(
-            sim.clone(),
-            config,
-            Recorder::new(Policy::KeepAndContinue),
-        )
-        .unwrap();
+        let crt =
+            ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::KeepAndContinue))
+                .unwrap();
         crt.io_target_set(target.clone()).unwrap();
         crt.start().unwrap();
         assert!(device.wait_for_pending(4, LONG));
@@ -665,17 +650,13 @@ fn completions_during_stop_counted_and_optionally_delivered() {
     }
 }
 
-/// C-9 fixed: closing (dropping) a streaming CRT stops streaming itself:
+/// Close stops streaming itself: closing (dropping) a streaming CRT stops streaming itself:
 /// requests parked at the device are cancelled, nothing waits for the remote.
 #[test]
 fn close_stops_streaming() {
     let (sim, target, device) = sim_with_parking();
-    let crt = ContinuousRequestTarget::new(
-        sim.clone(),
-        keep_config(3, 3),
-        Recorder::new(Policy::Default),
-    )
-    .unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(3, 3), Recorder::new(Policy::Default))
+        .unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     assert!(device.wait_for_pending(3, LONG));
@@ -700,7 +681,7 @@ fn close_stops_streaming() {
 #[test]
 fn drop_stops_streaming() {
     let (sim, target, device) = sim_with_parking();
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(2, 2), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(2, 2), ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     assert!(device.wait_for_pending(2, LONG));
@@ -717,7 +698,7 @@ fn automatic_mode_follows_the_target() {
         continuous_request_target_mode: StreamMode::Automatic,
         ..keep_config(2, 2)
     };
-    let crt = ContinuousRequestTarget::new(sim.clone(), config, ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, config, ()).unwrap();
     assert!(!crt.is_streaming());
     crt.io_target_set(target.clone()).unwrap();
     assert!(crt.is_streaming());
@@ -742,7 +723,7 @@ fn automatic_mode_follows_the_target() {
 #[test]
 fn manual_mode_waits_for_start() {
     let (sim, target, device) = sim_with_parking();
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(2, 2), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(2, 2), ()).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(device.pending(), 0);
@@ -784,19 +765,19 @@ fn start_stop_errors() {
     ] {
         assert!(bad.validate().is_err());
         assert_eq!(
-            ContinuousRequestTarget::new(sim.clone(), bad, ()).err(),
+            ContinuousRequestTarget::new(&sim, bad, ()).err(),
             Some(Status::INVALID_PARAMETER)
         );
     }
     // N = 0: a plain transport.
-    let plain = ContinuousRequestTarget::new(sim.clone(), Default::default(), ()).unwrap();
+    let plain = ContinuousRequestTarget::new(&sim, Default::default(), ()).unwrap();
     plain.io_target_set(target.clone()).unwrap();
     assert_eq!(plain.start(), Err(Status::NOT_SUPPORTED));
     assert_eq!(plain.stop(), Err(Status::NOT_SUPPORTED));
     assert_eq!(plain.stream_request_count(), 0);
     drop(plain);
 
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(1, 1), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(1, 1), ()).unwrap();
     crt.stop().unwrap(); // never started: no-op
     assert_eq!(crt.start(), Err(Status::INVALID_DEVICE_STATE)); // no target
     crt.io_target_set(target.clone()).unwrap();
@@ -818,12 +799,8 @@ fn start_failure_when_target_refuses() {
     // which would consume the fault plan's "every third send") can come
     // back while `start` is still sending.
     let (sim, target) = sim_with_device(SimConfig::default(), ParkingDevice::new());
-    let crt = ContinuousRequestTarget::new(
-        sim.clone(),
-        keep_config(4, 4),
-        Recorder::new(Policy::Default),
-    )
-    .unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(4, 4), Recorder::new(Policy::Default))
+        .unwrap();
     crt.io_target_set(target.clone()).unwrap();
     sim.faults().set(FaultPoint::SendRefusal, FaultPlan::Always);
     assert_eq!(crt.start(), Err(Status::INSUFFICIENT_RESOURCES));
@@ -851,12 +828,8 @@ fn start_failure_when_target_refuses() {
 #[test]
 fn refused_resend_is_reported() {
     let (sim, target) = sim_with_ioctl_handler(1);
-    let crt = ContinuousRequestTarget::new(
-        sim.clone(),
-        keep_config(2, 2),
-        Recorder::new(Policy::Default),
-    )
-    .unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(2, 2), Recorder::new(Policy::Default))
+        .unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     sim.faults()
@@ -892,8 +865,7 @@ fn look_aside_output_never_starves() {
         ..keep_config(2, 1)
     };
     let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Recorder::new(Policy::KeepAndContinue))
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, config, Recorder::new(Policy::KeepAndContinue)).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     wait_until("50 kept", LONG, || crt.client().completions() >= 50);
@@ -936,7 +908,7 @@ fn simultaneous_retirements_count_down_to_zero_once() {
         arrived: Default::default(),
         retirements: Default::default(),
     };
-    let crt = ContinuousRequestTarget::new(sim.clone(), keep_config(2, 2), client).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, keep_config(2, 2), client).unwrap();
     crt.io_target_set(target.clone()).unwrap();
     crt.start().unwrap();
     assert!(device.wait_for_pending(2, LONG));

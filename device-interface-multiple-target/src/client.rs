@@ -1,7 +1,9 @@
 //! The client's callbacks (`EVT_DMF_DeviceInterfaceMultipleTarget_OnStateChange`,
-//! `…_OnPnpNotification`, and the CRT buffer callbacks re-targeted to DIMT).
+//! `…_OnPnpNotification`, the CRT buffer callbacks re-targeted to DIMT, and
+//! the completions of single sends), and its per-target context.
 
 use dmf_continuous_request_target::{OutputDisposition, Retirement, StreamCompletion};
+use dmf_request_target::{OwnedSendCompleted, SendCompleted};
 use dmf_wdf::{Platform, Status};
 
 use crate::{Dimt, TargetHandle, TargetStateType};
@@ -12,7 +14,20 @@ use crate::{Dimt, TargetHandle, TargetStateType};
 /// default.
 ///
 /// Each callback gets the module (`DmfModule` in DMF) so it can call its
-/// methods, and, per target, the [`TargetHandle`] (`DMFIOTARGET`).
+/// methods, and, per target, the [`TargetHandle`] (`DMFIOTARGET`) and the
+/// client's own context of that target ([`Target`](Self::Target)).
+///
+/// ## Per-target context
+///
+/// [`target_context`](Self::target_context) creates a
+/// [`Target`](Self::Target) value when a target has opened, before its
+/// `Open` state change; every later callback about the target receives it
+/// by reference: state changes, stream callbacks, and the completions of
+/// the target's single sends ([`send_completed`](Self::send_completed)).
+/// It is dropped when the target's lifetime has ended: after its last
+/// callback and the last completion of its sends (possibly in completion
+/// context: its `Drop` must not block). Clients keep per-target state there
+/// instead of a table keyed by handle.
 ///
 /// Contexts: `on_pnp_notification` and `on_state_change` run at passive
 /// level on a PnP thread (or on the thread driving the client device's
@@ -24,6 +39,23 @@ use crate::{Dimt, TargetHandle, TargetStateType};
 /// calls its stream client (completion context unless the CRT config sets
 /// `passive_level`) and must not block.
 pub trait DimtClient<P: Platform>: Send + Sync + Sized + 'static {
+    /// The client's context of one target.
+    type Target: Send + Sync + 'static;
+
+    /// A target was opened (its interface `symbolic_link`, its `target`
+    /// handle): returns the client's context for it. Called once per
+    /// opening, on the PnP thread at passive level, before
+    /// [`on_state_change`](Self::on_state_change) reports
+    /// [`Open`](TargetStateType::Open) (the target's methods do not work
+    /// yet). A target closed and opened again gets a new handle and a new
+    /// context.
+    fn target_context(
+        &self,
+        module: &Dimt<P, Self>,
+        target: TargetHandle,
+        symbolic_link: &str,
+    ) -> Self::Target;
+
     /// `EvtDeviceInterfaceMultipleTargetOnPnpNotification`: an interface
     /// instance arrived (or was present at registration); return whether to
     /// open it. Asked again on every arrival of the link (the answer is not
@@ -43,9 +75,10 @@ pub trait DimtClient<P: Platform>: Send + Sync + Sized + 'static {
         &self,
         module: &Dimt<P, Self>,
         target: TargetHandle,
+        context: &Self::Target,
         state: TargetStateType,
     ) -> Status {
-        let _ = (module, target, state);
+        let _ = (module, target, context, state);
         Status::SUCCESS
     }
 
@@ -57,10 +90,11 @@ pub trait DimtClient<P: Platform>: Send + Sync + Sized + 'static {
         &self,
         module: &Dimt<P, Self>,
         target: TargetHandle,
+        context: &Self::Target,
         input: &mut [u8],
-        context: &mut [u8],
+        buffer_context: &mut [u8],
     ) -> usize {
-        let _ = (module, target, context);
+        let _ = (module, target, context, buffer_context);
         input.len()
     }
 
@@ -71,14 +105,16 @@ pub trait DimtClient<P: Platform>: Send + Sync + Sized + 'static {
     ///
     /// Default (DMF's DIMT trampoline without a client callback): give the
     /// buffer back and continue, also after a failure; the CRT's resend
-    /// back-off keeps a failing target from being hammered (M-9).
+    /// back-off keeps a failing target from being hammered (see
+    /// "Failing stream requests are re-sent with back-off" in `docs/dmf-differences.md`).
     fn buffer_output(
         &self,
         module: &Dimt<P, Self>,
         target: TargetHandle,
+        context: &Self::Target,
         completion: StreamCompletion<P>,
     ) -> OutputDisposition<P> {
-        let _ = (module, target);
+        let _ = (module, target, context);
         completion.module_owns_and_continue()
     }
 
@@ -89,12 +125,50 @@ pub trait DimtClient<P: Platform>: Send + Sync + Sized + 'static {
         &self,
         module: &Dimt<P, Self>,
         target: TargetHandle,
+        context: &Self::Target,
         retirement: Retirement,
     ) {
-        let _ = (module, target, retirement);
+        let _ = (module, target, context, retirement);
+    }
+
+    /// A single send of `target` made with [`Dimt::send`](crate::Dimt::send),
+    /// [`Dimt::send_ex`](crate::Dimt::send_ex) or
+    /// [`Dimt::reuse_send`](crate::Dimt::reuse_send) (or with the target
+    /// guard's [`completion`](crate::TargetGuard::completion)) completed:
+    /// the completion, with the buffers given to the send, by value. Runs in
+    /// the completion's delivery context (dispatch unless passive delivery
+    /// was asked for); must not block in dispatch context. Called exactly
+    /// once per accepted send, also after the target closed (closing it
+    /// cancels its requests). Default: drop the completion and its buffers.
+    fn send_completed(
+        &self,
+        module: &Dimt<P, Self>,
+        target: TargetHandle,
+        context: &Self::Target,
+        completion: OwnedSendCompleted<P>,
+    ) {
+        let _ = (module, target, context, completion);
+    }
+
+    /// As [`send_completed`](Self::send_completed), for the raw sends
+    /// ([`Dimt::send_raw`](crate::Dimt::send_raw) and friends): the buffers
+    /// as slices, valid during the call. Default: nothing.
+    fn raw_send_completed(
+        &self,
+        module: &Dimt<P, Self>,
+        target: TargetHandle,
+        context: &Self::Target,
+        completion: &SendCompleted<'_>,
+    ) {
+        let _ = (module, target, context, completion);
     }
 }
 
 /// The client that takes every default: opens every interface, accepts
-/// every transition, streams without looking at the data.
-impl<P: Platform> DimtClient<P> for () {}
+/// every transition, streams without looking at the data, keeps no
+/// per-target context.
+impl<P: Platform> DimtClient<P> for () {
+    type Target = ();
+
+    fn target_context(&self, _: &Dimt<P, Self>, _: TargetHandle, _: &str) {}
+}

@@ -33,8 +33,8 @@ pub enum PnpRegisterWhen {
 /// |---|---|
 /// | `ModuleOpenOption` | [`module_open_option`](Self::module_open_option) |
 /// | `DeviceInterfaceMultipleTargetGuid` | [`device_interface_multiple_target_guid`](Self::device_interface_multiple_target_guid) |
-/// | `OpenMode` | [`open_mode`](Self::open_mode) (honoured, unlike DMF: M-1) |
-/// | `ShareAccess` | [`share_access`](Self::share_access) (honoured, unlike DMF: M-1) |
+/// | `OpenMode` | [`open_mode`](Self::open_mode) (honoured, unlike DMF) |
+/// | `ShareAccess` | [`share_access`](Self::share_access) (honoured, unlike DMF) |
 /// | `ContinuousRequestTargetModuleConfig` | [`continuous_request_target_module_config`](Self::continuous_request_target_module_config) |
 /// | `EvtDeviceInterfaceMultipleTargetOnStateChange` (and `…Ex`) | [`DimtClient::on_state_change`](crate::DimtClient::on_state_change) |
 /// | `EvtDeviceInterfaceMultipleTargetOnPnpNotification` | [`DimtClient::on_pnp_notification`](crate::DimtClient::on_pnp_notification) |

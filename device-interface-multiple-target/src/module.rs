@@ -7,16 +7,19 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use dmf_continuous_request_target::{OutputBuffer, StreamStatistics};
-use dmf_request_target::{CancelId, Completion, ReuseDeletion, ReuseId, SendParams};
+use dmf_request_target::{
+    CancelId, Completion, OwnedCompletion, ReuseDeletion, ReuseId, SendBuffer, SendError,
+    SendParams, Sender, SenderTarget,
+};
 use dmf_wdf::{
     DeviceCallbacks, Guid, InterfaceNotificationHandler, Lock, Notification, Platform, PowerState,
     RawBuffer, Result, Status, WaitLock,
 };
 
 use crate::config::{DeviceInterfaceMultipleTargetConfig, PnpRegisterWhen};
-use crate::record::{Record, Transport};
+use crate::record::{Record, TargetHook, Transport};
 use crate::target_table::TargetTable;
-use crate::{DimtClient, TargetHandle};
+use crate::{DimtClient, TargetHandle, TargetStateType};
 
 /// `DMF_DeviceInterfaceMultipleTarget`, owned: creating it creates the
 /// module, dropping it closes every target and unregisters.
@@ -40,7 +43,7 @@ type Table<P, C> = TargetTable<Option<Arc<Record<P, C>>>>;
 /// target's rundown: on a handle whose target is query-removed, closing or
 /// gone (stale, even if its slot was reused) it fails with
 /// `STATUS_INVALID_DEVICE_STATE` (or returns `false`), never touching freed
-/// state (M-6).
+/// state (see "Stale target handles are refused" in `docs/dmf-differences.md`).
 pub struct Dimt<P: Platform, C: DimtClient<P>> {
     pub(crate) platform: P,
     pub(crate) config: DeviceInterfaceMultipleTargetConfig,
@@ -128,9 +131,14 @@ impl<P: Platform, C: DimtClient<P>> Drop for Gate<P, C> {
 /// A reference on a target taken with [`Dimt::target_guard`]: while it
 /// lives, the target's methods keep working and its query-remove / removal
 /// waits (DMF `TargetReference` … `TargetDereference` as a guard).
+///
+/// It is the target's [`Sender`]: every single-request method, with
+/// explicit completion callbacks ([`completion`](Self::completion) is the
+/// one that reaches [`DimtClient::send_completed`]).
 #[must_use = "the reference is released when the guard is dropped"]
 pub struct TargetGuard<P: Platform, C: DimtClient<P>> {
     gate: Gate<P, C>,
+    hook: Arc<TargetHook<P, C>>,
 }
 
 impl<P: Platform, C: DimtClient<P>> TargetGuard<P, C> {
@@ -142,6 +150,33 @@ impl<P: Platform, C: DimtClient<P>> TargetGuard<P, C> {
     /// The target's I/O target (DMF `Get`), valid while the guard lives.
     pub fn io_target(&self) -> &Arc<P::IoTarget> {
         &self.gate.record.io_target
+    }
+
+    /// The client's context of the target
+    /// ([`DimtClient::target_context`]).
+    pub fn context(&self) -> &C::Target {
+        &self.hook.context
+    }
+
+    /// The completion callback of the target's safe sends that calls
+    /// [`DimtClient::send_completed`] with the target's handle and context
+    /// (what [`Dimt::send`] uses). Cloning it does not allocate.
+    pub fn completion(&self) -> OwnedCompletion<P> {
+        Arc::clone(&self.hook) as OwnedCompletion<P>
+    }
+
+    /// The completion callback of the target's raw sends that calls
+    /// [`DimtClient::raw_send_completed`] (what [`Dimt::send_raw`] uses).
+    pub fn raw_completion(&self) -> Completion {
+        Arc::clone(&self.hook) as Completion
+    }
+}
+
+/// The target's single sends go through its request target (the streaming
+/// target's embedded one, or its plain one).
+impl<P: Platform, C: DimtClient<P>> Sender<P> for TargetGuard<P, C> {
+    fn sender_target(&self) -> SenderTarget<'_, P> {
+        SenderTarget::new(self.gate.transport().single())
     }
 }
 
@@ -164,10 +199,11 @@ impl<P: Platform, C: DimtClient<P>> DeviceInterfaceMultipleTarget<P, C> {
     /// (see [`ContinuousRequestTargetConfig::validate`](dmf_continuous_request_target::ContinuousRequestTargetConfig::validate));
     /// the platform's failures. Passive level.
     pub fn new(
-        platform: P,
+        platform: &P,
         config: DeviceInterfaceMultipleTargetConfig,
         client: C,
     ) -> Result<Self> {
+        let platform = platform.clone();
         if let Err(problem) = config.continuous_request_target_module_config.validate() {
             tracing::debug!(problem, "DIMT: invalid CRT configuration");
             return Err(Status::INVALID_PARAMETER);
@@ -409,7 +445,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         self.table.lock().len()
     }
 
-    /// Targets open now (counted once per target, M-3): DMF's
+    /// Targets open now (counted once per target): DMF's
     /// `NumberOfTargetsOpened`.
     pub fn open_target_count(&self) -> usize {
         self.open_targets.load(Ordering::Acquire)
@@ -471,69 +507,172 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         Ok(Arc::clone(&gate.record.io_target))
     }
 
-    /// `DMF_DeviceInterfaceMultipleTarget_Send`: sends a request to the
-    /// target asynchronously (the target's
-    /// [`RequestTarget::send`](dmf_request_target::RequestTarget::send)).
-    /// `callback` (if any) runs once with the completion and
-    /// `client_context` (DMF's trampoline passed the module instead of the
-    /// target: put the handle in the context if the callback needs it);
-    /// never when this returns an error. Closing or query-removing the
-    /// target cancels the request. Any level.
+    /// What the client was last told about the target
+    /// ([`DimtClient::on_state_change`]): `Open`, `QueryRemove`,
+    /// `QueryRemoveCancelled`, `QueryRemoveComplete` or `Close`
+    /// (`Invalid` while its arrival runs, before `Open`). A state change
+    /// in progress is already reported here. Errors:
+    /// `STATUS_INVALID_DEVICE_STATE` for a handle whose target is gone
+    /// (stale). Any level.
+    pub fn target_state(&self, target: TargetHandle) -> Result<TargetStateType> {
+        match self.table.lock().get(target) {
+            Some(Some(record)) => Ok(*record.reported.lock()),
+            _ => Err(Status::INVALID_DEVICE_STATE),
+        }
+    }
+
+    /// `DMF_DeviceInterfaceMultipleTarget_Send`: sends a request with owned
+    /// buffers to the target asynchronously ([`Sender::send`] of its
+    /// [`target_guard`](Self::target_guard)); the completion, with the
+    /// buffers, goes to [`DimtClient::send_completed`] with the target's
+    /// handle and context. Closing or query-removing the target cancels
+    /// the request. Any level.
     ///
-    /// Errors: `STATUS_INVALID_DEVICE_STATE` (target not open, stale handle),
-    /// and those of `RequestTarget::send`.
-    ///
-    /// # Safety
-    ///
-    /// As [`RequestTarget::send`](dmf_request_target::RequestTarget::send):
-    /// on `Ok`, the buffers stay valid (and `output` untouched by others)
-    /// until the completion callback has returned.
-    pub unsafe fn send(
+    /// Errors (the buffers come back in the [`SendError`]):
+    /// `STATUS_INVALID_DEVICE_STATE` (target not open, stale handle), and
+    /// those of [`Sender::send`].
+    pub fn send(
         &self,
         target: TargetHandle,
-        input: Option<RawBuffer>,
-        output: Option<RawBuffer>,
+        input: Option<SendBuffer<P>>,
+        output: Option<SendBuffer<P>>,
         params: SendParams,
-        callback: Option<Completion>,
         client_context: usize,
-    ) -> Result<()> {
-        let gate = self.gate(target)?;
-        // SAFETY: forwarded contract.
-        unsafe {
-            gate.transport()
-                .single()
-                .send(input, output, params, callback, client_context)
-        }
+    ) -> core::result::Result<(), SendError<P>> {
+        let guard = match self.target_guard(target) {
+            Ok(guard) => guard,
+            Err(status) => return Err(SendError::new(status, input, output)),
+        };
+        guard.send(
+            input,
+            output,
+            params,
+            Some(guard.completion()),
+            client_context,
+        )
     }
 
     /// `DMF_DeviceInterfaceMultipleTarget_SendEx`: as [`send`](Self::send),
     /// returning an id for [`cancel`](Self::cancel). Any level.
+    pub fn send_ex(
+        &self,
+        target: TargetHandle,
+        input: Option<SendBuffer<P>>,
+        output: Option<SendBuffer<P>>,
+        params: SendParams,
+        client_context: usize,
+    ) -> core::result::Result<CancelId, SendError<P>> {
+        let guard = match self.target_guard(target) {
+            Ok(guard) => guard,
+            Err(status) => return Err(SendError::new(status, input, output)),
+        };
+        guard.send_ex(
+            input,
+            output,
+            params,
+            Some(guard.completion()),
+            client_context,
+        )
+    }
+
+    /// `DMF_DeviceInterfaceMultipleTarget_ReuseSend`: sends the reusable
+    /// request `id`, as [`send_ex`](Self::send_ex).
+    /// `STATUS_OBJECTID_NOT_FOUND` if the id is unknown or busy. Gated like
+    /// every method (see [Reusable requests are gated](crate#differences-from-dmf)).
+    /// Any level.
+    pub fn reuse_send(
+        &self,
+        target: TargetHandle,
+        id: ReuseId,
+        input: Option<SendBuffer<P>>,
+        output: Option<SendBuffer<P>>,
+        params: SendParams,
+        client_context: usize,
+    ) -> core::result::Result<CancelId, SendError<P>> {
+        let guard = match self.target_guard(target) {
+            Ok(guard) => guard,
+            Err(status) => return Err(SendError::new(status, input, output)),
+        };
+        guard.reuse_send(
+            id,
+            input,
+            output,
+            params,
+            Some(guard.completion()),
+            client_context,
+        )
+    }
+
+    /// [`send`](Self::send) with raw buffers ([`Sender::send_raw`]); the
+    /// completion goes to [`DimtClient::raw_send_completed`]. Any level.
     ///
     /// # Safety
     ///
-    /// As [`send`](Self::send).
-    pub unsafe fn send_ex(
+    /// As [`Sender::send_raw`]: on `Ok`, the buffers stay valid (and
+    /// `output` untouched by others) until the completion callback has
+    /// returned.
+    pub unsafe fn send_raw(
         &self,
         target: TargetHandle,
         input: Option<RawBuffer>,
         output: Option<RawBuffer>,
         params: SendParams,
-        callback: Option<Completion>,
+        client_context: usize,
+    ) -> Result<()> {
+        let guard = self.target_guard(target)?;
+        let callback = Some(guard.raw_completion());
+        // SAFETY: forwarded contract.
+        unsafe { guard.send_raw(input, output, params, callback, client_context) }
+    }
+
+    /// [`send_ex`](Self::send_ex) with raw buffers ([`Sender::send_ex_raw`]);
+    /// the completion goes to [`DimtClient::raw_send_completed`]. Any level.
+    ///
+    /// # Safety
+    ///
+    /// As [`send_raw`](Self::send_raw).
+    pub unsafe fn send_ex_raw(
+        &self,
+        target: TargetHandle,
+        input: Option<RawBuffer>,
+        output: Option<RawBuffer>,
+        params: SendParams,
         client_context: usize,
     ) -> Result<CancelId> {
-        let gate = self.gate(target)?;
+        let guard = self.target_guard(target)?;
+        let callback = Some(guard.raw_completion());
         // SAFETY: forwarded contract.
-        unsafe {
-            gate.transport()
-                .single()
-                .send_ex(input, output, params, callback, client_context)
-        }
+        unsafe { guard.send_ex_raw(input, output, params, callback, client_context) }
+    }
+
+    /// [`reuse_send`](Self::reuse_send) with raw buffers
+    /// ([`Sender::reuse_send_raw`]); the completion goes to
+    /// [`DimtClient::raw_send_completed`]. Any level.
+    ///
+    /// # Safety
+    ///
+    /// As [`send_raw`](Self::send_raw).
+    pub unsafe fn reuse_send_raw(
+        &self,
+        target: TargetHandle,
+        id: ReuseId,
+        input: Option<RawBuffer>,
+        output: Option<RawBuffer>,
+        params: SendParams,
+        client_context: usize,
+    ) -> Result<CancelId> {
+        let guard = self.target_guard(target)?;
+        let callback = Some(guard.raw_completion());
+        // SAFETY: forwarded contract.
+        unsafe { guard.reuse_send_raw(id, input, output, params, callback, client_context) }
     }
 
     /// `DMF_DeviceInterfaceMultipleTarget_SendSynchronously`: sends a
-    /// request and waits for it; returns the bytes transferred. A
-    /// query-remove or close of the target cancels it (`STATUS_CANCELLED`),
-    /// so it never holds up removal (M-7). Passive level only (it blocks).
+    /// request and waits for it ([`Sender::send_synchronously`]); returns
+    /// the bytes transferred. A query-remove or close of the target cancels
+    /// it (`STATUS_CANCELLED`), so it never holds up removal (see
+    /// [A blocked synchronous send cannot hold up query-remove](crate#differences-from-dmf)).
+    /// Passive level only (it blocks).
     pub fn send_synchronously(
         &self,
         target: TargetHandle,
@@ -541,73 +680,34 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         output: &mut [u8],
         params: SendParams,
     ) -> Result<usize> {
-        let gate = self.gate(target)?;
-        gate.transport()
-            .single()
+        self.target_guard(target)?
             .send_synchronously(input, output, params)
     }
 
     /// `DMF_DeviceInterfaceMultipleTarget_Cancel`: asks to cancel a send
-    /// made with [`send_ex`](Self::send_ex) or [`reuse_send`](Self::reuse_send).
-    /// `true` if cancellation was initiated; `false` for an unknown or
-    /// finished id, or a target that is not open. Any level.
+    /// made with [`send_ex`](Self::send_ex) or [`reuse_send`](Self::reuse_send)
+    /// ([`Sender::cancel`]). `true` if cancellation was initiated; `false`
+    /// for an unknown or finished id, or a target that is not open. Any
+    /// level.
     pub fn cancel(&self, target: TargetHandle, id: CancelId) -> bool {
-        match self.gate(target) {
-            Ok(gate) => gate.transport().single().cancel(id),
-            Err(_) => false,
-        }
+        self.target_guard(target).is_ok_and(|g| g.cancel(id))
     }
 
     /// `DMF_DeviceInterfaceMultipleTarget_ReuseCreate`: creates a request
-    /// for repeated [`reuse_send`](Self::reuse_send)s. Gated like every
-    /// method (M-4); forgotten reuse ids are deleted when the target closes
-    /// . Any level.
+    /// for repeated [`reuse_send`](Self::reuse_send)s
+    /// ([`Sender::reuse_create`]). Gated like every method; forgotten reuse
+    /// ids are deleted when the target closes. Any level.
     pub fn reuse_create(&self, target: TargetHandle) -> Result<ReuseId> {
-        let gate = self.gate(target)?;
-        gate.transport().single().reuse_create()
-    }
-
-    /// `DMF_DeviceInterfaceMultipleTarget_ReuseSend`: sends the reusable
-    /// request `id`, as [`send_ex`](Self::send_ex).
-    /// `STATUS_OBJECTID_NOT_FOUND` if the id is unknown or busy. Gated
-    /// (M-4). Any level.
-    ///
-    /// # Safety
-    ///
-    /// As [`send`](Self::send).
-    #[allow(clippy::too_many_arguments)] // DMF's parameter list, plus the handle
-    pub unsafe fn reuse_send(
-        &self,
-        target: TargetHandle,
-        id: ReuseId,
-        input: Option<RawBuffer>,
-        output: Option<RawBuffer>,
-        params: SendParams,
-        callback: Option<Completion>,
-        client_context: usize,
-    ) -> Result<CancelId> {
-        let gate = self.gate(target)?;
-        // SAFETY: forwarded contract.
-        unsafe {
-            gate.transport().single().reuse_send(
-                id,
-                input,
-                output,
-                params,
-                callback,
-                client_context,
-            )
-        }
+        self.target_guard(target)?.reuse_create()
     }
 
     /// `DMF_DeviceInterfaceMultipleTarget_ReuseDelete`: deletes a reusable
-    /// request (deferred to its completion if in flight, R-4). Gated like
-    /// every method (M-4; DMF took no reference): on a target that is not
-    /// open it fails with `STATUS_INVALID_DEVICE_STATE`, and the target's
-    /// close deletes its reuse ids anyway. Any level.
+    /// request ([`Sender::reuse_delete`]; deferred to its completion if in
+    /// flight). Gated like every method (DMF took no reference): on a
+    /// target that is not open it fails with `STATUS_INVALID_DEVICE_STATE`,
+    /// and the target's close deletes its reuse ids anyway. Any level.
     pub fn reuse_delete(&self, target: TargetHandle, id: ReuseId) -> Result<ReuseDeletion> {
-        let gate = self.gate(target)?;
-        gate.transport().single().reuse_delete(id)
+        self.target_guard(target)?.reuse_delete(id)
     }
 
     /// Reusable requests alive on a target (diagnostics).
@@ -649,7 +749,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
 
     /// `DMF_DeviceInterfaceMultipleTarget_StreamStop`: stops streaming and
     /// waits for every stream request (DMF annotates it ≤DISPATCH but it
-    /// blocks: M-5). DMF returns nothing; like the CRT's
+    /// blocks). DMF returns nothing; like the CRT's
     /// [`stop`](dmf_continuous_request_target::ContinuousRequestTarget::stop)
     /// this returns `Ok(())` whether or not the stream ran, and an error
     /// for what has no stream to stop: `STATUS_INVALID_DEVICE_STATE` for a
@@ -713,8 +813,9 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// [`target_reference`](Self::target_reference) as a guard that
     /// dereferences when dropped.
     pub fn target_guard(&self, target: TargetHandle) -> Result<TargetGuard<P, C>> {
-        Ok(TargetGuard {
-            gate: self.gate(target)?,
-        })
+        let gate = self.gate(target)?;
+        // Set before the gate first opened.
+        let hook = gate.record.hook().ok_or(Status::INVALID_DEVICE_STATE)?;
+        Ok(TargetGuard { gate, hook })
     }
 }

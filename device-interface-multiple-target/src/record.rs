@@ -1,5 +1,5 @@
 //! One tracked target: its record, its transport, and its PnP transitions
-//! (SPEC §1.D.5, with this port's fixes).
+//! (DMF's per-target state machine, with this port's fixes).
 //!
 //! # Locking discipline
 //!
@@ -40,13 +40,15 @@ use dmf_continuous_request_target::{
     ContinuousRequestTarget, ContinuousRequestTargetConfig, OutputDisposition, Retirement,
     StreamClient, StreamCompletion, StreamMode,
 };
-use dmf_request_target::RequestTarget;
+use dmf_request_target::{
+    OwnedSendCompleted, OwnedSendCompletion, RequestTarget, SendCompleted, SendCompletion,
+};
 use dmf_wdf::{
     DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status, TargetEvents, WaitLock,
 };
 
 use crate::gate::TargetGate;
-use crate::{Dimt, DimtClient, TargetHandle};
+use crate::{Dimt, DimtClient, TargetHandle, TargetStateType};
 
 /// Where a record is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,10 +99,16 @@ pub(crate) struct Record<P: Platform, C: DimtClient<P>> {
     /// transport.
     pub(crate) gate: RecordGate<P, C>,
     pub(crate) io_target: Arc<P::IoTarget>,
-    /// Whether this record is counted in the module's open targets (M-3).
+    /// The state last reported to the client (`Invalid` before `Open`);
+    /// a spin lock, so that it can be read at any level.
+    pub(crate) reported: P::Lock<TargetStateType>,
+    /// Whether this record is counted in the module's open targets (once:
+    /// see "Open targets are counted once per target" in `docs/dmf-differences.md`).
     pub(crate) counted: AtomicBool,
     /// References taken by `target_reference` and not yet released.
     pub(crate) client_refs: AtomicUsize,
+    /// The client's context of the target, set once the target opened.
+    pub(crate) hook: P::Lock<Option<Arc<TargetHook<P, C>>>>,
 }
 
 impl<P: Platform, C: DimtClient<P>> Record<P, C> {
@@ -115,42 +123,85 @@ impl<P: Platform, C: DimtClient<P>> Record<P, C> {
             })?,
             gate: TargetGate::new(platform.create_event(false)?),
             io_target: Arc::new(platform.create_io_target()?),
+            reported: P::Lock::new(TargetStateType::Invalid),
             counted: AtomicBool::new(false),
             client_refs: AtomicUsize::new(0),
+            hook: P::Lock::new(None),
         })
     }
 
     pub(crate) fn transport(&self) -> Option<Arc<Transport<P, C>>> {
         self.gate.transport()
     }
+
+    /// The client's context of the target (set before any callback about
+    /// it).
+    pub(crate) fn hook(&self) -> Option<Arc<TargetHook<P, C>>> {
+        self.hook.lock().clone()
+    }
 }
 
-/// The CRT client of one target: re-invokes the DIMT client with the module
-/// and the target handle (DMF's `…_Stream_BufferInput/Output` trampolines).
-pub(crate) struct StreamHook<P: Platform, C: DimtClient<P>> {
+/// One target as the client's callbacks see it: the module, the handle and
+/// the client's context of the target. Created once when the target opens;
+/// the stream client and every single send of the target hold it (as their
+/// completion callback: an `Arc` clone per send), so the context lives until
+/// the last of them is done.
+pub(crate) struct TargetHook<P: Platform, C: DimtClient<P>> {
     pub(crate) dimt: Weak<Dimt<P, C>>,
     pub(crate) handle: TargetHandle,
+    pub(crate) context: C::Target,
 }
+
+impl<P: Platform, C: DimtClient<P>> OwnedSendCompletion<P> for TargetHook<P, C> {
+    fn send_completed(&self, completion: OwnedSendCompleted<P>) {
+        if let Some(dimt) = self.dimt.upgrade() {
+            dimt.client
+                .send_completed(&dimt, self.handle, &self.context, completion);
+        }
+    }
+}
+
+impl<P: Platform, C: DimtClient<P>> SendCompletion for TargetHook<P, C> {
+    fn send_completed(&self, completion: &SendCompleted<'_>) {
+        if let Some(dimt) = self.dimt.upgrade() {
+            dimt.client
+                .raw_send_completed(&dimt, self.handle, &self.context, completion);
+        }
+    }
+}
+
+/// The CRT client of one target: re-invokes the DIMT client with the module,
+/// the target handle and its context (DMF's `…_Stream_BufferInput/Output`
+/// trampolines).
+pub(crate) struct StreamHook<P: Platform, C: DimtClient<P>>(pub(crate) Arc<TargetHook<P, C>>);
 
 impl<P: Platform, C: DimtClient<P>> StreamClient<P> for StreamHook<P, C> {
     fn buffer_input(&self, input: &mut [u8], context: &mut [u8]) -> usize {
-        match self.dimt.upgrade() {
-            Some(dimt) => dimt.client.buffer_input(&dimt, self.handle, input, context),
+        let hook = &self.0;
+        match hook.dimt.upgrade() {
+            Some(dimt) => {
+                dimt.client
+                    .buffer_input(&dimt, hook.handle, &hook.context, input, context)
+            }
             None => input.len(),
         }
     }
 
     fn buffer_output(&self, completion: StreamCompletion<P>) -> OutputDisposition<P> {
-        match self.dimt.upgrade() {
-            Some(dimt) => dimt.client.buffer_output(&dimt, self.handle, completion),
+        let hook = &self.0;
+        match hook.dimt.upgrade() {
+            Some(dimt) => dimt
+                .client
+                .buffer_output(&dimt, hook.handle, &hook.context, completion),
             None => completion.module_owns_and_stop(),
         }
     }
 
     fn stream_request_retired(&self, retirement: Retirement) {
-        if let Some(dimt) = self.dimt.upgrade() {
+        let hook = &self.0;
+        if let Some(dimt) = hook.dimt.upgrade() {
             dimt.client
-                .stream_request_retired(&dimt, self.handle, retirement);
+                .stream_request_retired(&dimt, hook.handle, &hook.context, retirement);
         }
     }
 }
@@ -176,13 +227,13 @@ impl<P: Platform, C: DimtClient<P>> Transport<P, C> {
             let mut config = *config;
             // DIMT itself implements Automatic (after the Open callback).
             config.continuous_request_target_mode = StreamMode::Manual;
-            let crt = ContinuousRequestTarget::new(platform.clone(), config, hook)?;
+            let crt = ContinuousRequestTarget::new(platform, config, hook)?;
             crt.io_target_set(Arc::clone(target))?;
             Ok(Transport::Streaming(crt))
         } else {
             // The same request-target configuration a CRT gives its own
             // single sends: every field of it applies to plain targets too.
-            let rt = RequestTarget::new(platform.clone(), config.request_target_config())?;
+            let rt = RequestTarget::new(platform, config.request_target_config())?;
             rt.io_target_set(Arc::clone(target))?;
             Ok(Transport::Plain(rt))
         }
@@ -302,7 +353,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         }
     }
 
-    /// Uncounts `record` (once; M-3).
+    /// Uncounts `record` (once).
     pub(crate) fn uncount_open(&self, record: &Record<P, C>) {
         if record.counted.swap(false, Ordering::AcqRel) {
             self.open_targets.fetch_sub(1, Ordering::AcqRel);
@@ -314,9 +365,18 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         drop(removed);
     }
 
-    fn notify(&self, record: &Record<P, C>, state: crate::TargetStateType) -> Status {
+    fn notify(&self, record: &Record<P, C>, state: TargetStateType) -> Status {
         tracing::debug!(target_handle = %record.handle, link = %record.link, ?state, "DIMT: state change");
-        self.client.on_state_change(self, record.handle, state)
+        *record.reported.lock() = state;
+        match record.hook() {
+            Some(hook) => self
+                .client
+                .on_state_change(self, record.handle, &hook.context, state),
+            None => {
+                debug_assert!(false, "a state change before the target opened");
+                Status::SUCCESS
+            }
+        }
     }
 
     /// An interface instance arrived (`…InitializeIoTargetIfNeeded`).
@@ -371,10 +431,13 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             self.untrack(&record);
             return Err(status);
         }
-        let hook = StreamHook {
+        let hook = Arc::new(TargetHook {
             dimt: self.this.clone(),
             handle,
-        };
+            context: self.client.target_context(self, handle, link),
+        });
+        *record.hook.lock() = Some(Arc::clone(&hook));
+        let hook = StreamHook(hook);
         let crt_config = &self.config.continuous_request_target_module_config;
         let transport = match Transport::new(&self.platform, crt_config, hook, &record.io_target) {
             Ok(transport) => Arc::new(transport),
@@ -392,7 +455,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         self.count_open(&record);
         state.phase = Phase::Open;
         tracing::debug!(target_handle = %handle, link, "DIMT: target opened");
-        let status = self.notify(&record, crate::TargetStateType::Open);
+        let status = self.notify(&record, TargetStateType::Open);
         if !status.is_success() {
             tracing::debug!(target_handle = %handle, ?status, "DIMT: client vetoed the open");
             self.destroy(&record, state, Report::Nothing);
@@ -430,7 +493,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     ) {
         state.phase = Phase::Closing;
         if report == Report::Close {
-            self.notify(record, crate::TargetStateType::Close);
+            self.notify(record, TargetStateType::Close);
         }
         drop(state);
         if let Some(transport) = record.transport() {
@@ -456,7 +519,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             tracing::debug!(target_handle = %record.handle, phase = ?state.phase, "DIMT: query-remove ignored");
             return Status::SUCCESS;
         }
-        let status = self.notify(record, crate::TargetStateType::QueryRemove);
+        let status = self.notify(record, TargetStateType::QueryRemove);
         if !status.is_success() {
             state.query_remove_vetoed = true;
             tracing::debug!(target_handle = %record.handle, ?status, "DIMT: client vetoed query-remove");
@@ -465,7 +528,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         let transport = record.transport();
         let was_running = transport.as_ref().is_some_and(|t| t.stream_stop());
         // Close before waiting for the methods in progress: this cancels a
-        // synchronous send blocked on the target (M-7).
+        // synchronous send blocked on the target (see "A blocked synchronous send cannot hold up query-remove" in `docs/dmf-differences.md`).
         record.io_target.close_for_query_remove();
         record.gate.suspend();
         if let Some(t) = &transport {
@@ -490,7 +553,8 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             }
             Phase::QueryRemoved => match record.io_target.reopen() {
                 Err(status) => {
-                    // M-8: do not keep a zombie record; report Close.
+                    // Do not keep a zombie record; report Close (see
+                    // "No zombie record after a failed reopen" in `docs/dmf-differences.md`).
                     tracing::debug!(target_handle = %record.handle, ?status, "DIMT: reopen after remove-cancel failed");
                     self.destroy(record, state, Report::Close);
                 }
@@ -520,7 +584,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                     }
                     drop(transport);
                     tracing::debug!(target_handle = %record.handle, "DIMT: target reopened");
-                    self.notify(record, crate::TargetStateType::QueryRemoveCancelled);
+                    self.notify(record, TargetStateType::QueryRemoveCancelled);
                 }
             },
             Phase::Opening | Phase::Closing | Phase::Closed => {}
@@ -532,12 +596,12 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         let state = record.transitions.lock();
         match state.phase {
             Phase::QueryRemoved => {
-                self.notify(record, crate::TargetStateType::QueryRemoveComplete);
+                self.notify(record, TargetStateType::QueryRemoveComplete);
                 self.destroy(record, state, Report::Nothing);
             }
             Phase::Open => {
                 // Surprise removal.
-                self.notify(record, crate::TargetStateType::QueryRemoveComplete);
+                self.notify(record, TargetStateType::QueryRemoveComplete);
                 self.destroy(record, state, Report::Close);
             }
             Phase::Opening | Phase::Closing | Phase::Closed => {}

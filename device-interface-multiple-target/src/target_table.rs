@@ -2,7 +2,7 @@
 //! lookup by symbolic link and removal.
 //!
 //! DMF hands clients a pointer-like `DMFIOTARGET`; using one after its target
-//! was destroyed is undefined behaviour there (SPEC §4.2 M-6). Here a
+//! was destroyed is undefined behaviour there (see "Stale target handles are refused" in `docs/dmf-differences.md`). Here a
 //! [`TargetHandle`] is a slot index plus the slot's generation: once the
 //! target leaves the table the generation moves on, so a stale handle is
 //! recognised and refused, never dereferenced.

@@ -17,7 +17,7 @@ use dmf_continuous_request_target::{ContinuousRequestTargetConfig, StreamMode};
 use dmf_device_interface_multiple_target::*;
 use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP, IOCTL_ZEROBUFFER, SLEEP_INPUT_SIZE};
 use dmf_sim::{DeviceId, Sim, SplitMix64};
-use dmf_wdf::{IoTarget, RawBuffer, RequestType, Status};
+use dmf_wdf::{IoTarget, RequestType, Status};
 
 const ACCEPTED: [Status; 7] = [
     Status::SUCCESS,
@@ -52,7 +52,7 @@ fn worker(module: Arc<Dimt<Sim, Recorder>>, tally: Arc<Tally>, stop: Arc<AtomicB
     let mut rng = SplitMix64::derive(seed, 7);
     let mut reuse: HashMap<TargetHandle, Vec<ReuseId>> = HashMap::new();
     let t2 = Arc::clone(&tally);
-    let done: Completion = Arc::new(move |c: &SendCompleted<'_>| {
+    let done: OwnedCompletion<Sim> = Arc::new(move |c: OwnedSendCompleted<Sim>| {
         assert!(ACCEPTED.contains(&c.status), "completion {:?}", c.status);
         t2.completed.fetch_add(1, Ordering::SeqCst);
     });
@@ -65,7 +65,9 @@ fn worker(module: Arc<Dimt<Sim, Recorder>>, tally: Arc<Tally>, stop: Arc<AtomicB
         let t = targets[rng.range_inclusive(0, targets.len() as u64 - 1) as usize];
         let ms = rng.range_inclusive(0, 20) as usize;
         let params = SendParams::ioctl(IOCTL_SLEEP);
-        let input = Some(RawBuffer::from_slice(sleep_input(ms)));
+        let input = Some(SendBuffer::from(sleep_input(ms).to_vec()));
+        // A send with our callback, through the target's guard.
+        let sender = || module.target_guard(t);
         tally.calls.fetch_add(1, Ordering::Relaxed);
         match rng.range_inclusive(0, 11) {
             0 => accepted(module.send_synchronously(t, sleep_input(ms % 5), &mut [], params)),
@@ -76,25 +78,17 @@ fn worker(module: Arc<Dimt<Sim, Recorder>>, tally: Arc<Tally>, stop: Arc<AtomicB
                 params.with_timeout(5),
             )),
             2 => {
-                // SAFETY: the input is 'static.
-                let r = unsafe { module.send(t, input, None, params, Some(done.clone()), 0) };
+                let r = sender()
+                    .and_then(|g| Ok(g.send(input, None, params, Some(done.clone()), 0)?));
                 if r.is_ok() {
                     tally.accepted.fetch_add(1, Ordering::SeqCst);
                 }
                 accepted(r);
             }
             3 => {
-                // SAFETY: the input is 'static.
-                let r = unsafe {
-                    module.send_ex(
-                        t,
-                        input,
-                        None,
-                        params.with_timeout(10),
-                        Some(done.clone()),
-                        0,
-                    )
-                };
+                let r = sender().and_then(|g| {
+                    Ok(g.send_ex(input, None, params.with_timeout(10), Some(done.clone()), 0)?)
+                });
                 if let Ok(id) = r {
                     tally.accepted.fetch_add(1, Ordering::SeqCst);
                     if rng.range_inclusive(0, 1) == 0 {
@@ -110,10 +104,9 @@ fn worker(module: Arc<Dimt<Sim, Recorder>>, tally: Arc<Tally>, stop: Arc<AtomicB
             },
             5 => {
                 if let Some(&id) = reuse.get(&t).and_then(|v| v.first()) {
-                    // SAFETY: the input is 'static.
-                    let r = unsafe {
-                        module.reuse_send(t, id, input, None, params, Some(done.clone()), 0)
-                    };
+                    let r = sender().and_then(|g| {
+                        Ok(g.reuse_send(id, input, None, params, Some(done.clone()), 0)?)
+                    });
                     if let Ok(cancel) = r {
                         tally.accepted.fetch_add(1, Ordering::SeqCst);
                         module.cancel(t, cancel);

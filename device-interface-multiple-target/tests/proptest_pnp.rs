@@ -15,8 +15,8 @@ use common::*;
 use dmf_continuous_request_target::{ContinuousRequestTargetConfig, StreamMode};
 use dmf_device_interface_multiple_target::*;
 use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP, IOCTL_ZEROBUFFER, SLEEP_INPUT_SIZE};
-use dmf_sim::{ClientDevice, DeviceId, FaultPlan, SimConfig};
-use dmf_wdf::{DeviceCallbacks, RawBuffer, RequestType};
+use dmf_sim::{ClientDevice, DeviceId, FaultPlan, Sim, SimConfig};
+use dmf_wdf::{DeviceCallbacks, RequestType};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -87,8 +87,7 @@ fn run(option: PnpRegisterWhen, streaming: bool, ops: &[Op]) -> Result<(), TestC
         continuous_request_target_module_config: crt,
         ..config(option)
     };
-    let dimt =
-        DeviceInterfaceMultipleTarget::new(sim.clone(), config, Recorder::default()).unwrap();
+    let dimt = DeviceInterfaceMultipleTarget::new(&sim, config, Recorder::default()).unwrap();
     let device = ClientDevice::new();
     let callbacks: Arc<dyn DeviceCallbacks> = Arc::new(dimt.device_callbacks());
     device.register(callbacks);
@@ -96,7 +95,7 @@ fn run(option: PnpRegisterWhen, streaming: bool, ops: &[Op]) -> Result<(), TestC
     let accepted = Arc::new(AtomicUsize::new(0));
     let completed = Arc::new(AtomicUsize::new(0));
     let c2 = Arc::clone(&completed);
-    let done: Completion = Arc::new(move |_c: &SendCompleted<'_>| {
+    let done: OwnedCompletion<Sim> = Arc::new(move |_c: OwnedSendCompleted<Sim>| {
         c2.fetch_add(1, Ordering::SeqCst);
     });
     let long = long_sleep();
@@ -176,17 +175,15 @@ fn run(option: PnpRegisterWhen, streaming: bool, ops: &[Op]) -> Result<(), TestC
             }
             Op::Async(i, cancel) => {
                 if let Some(t) = target(i) {
-                    // SAFETY: the input is 'static.
-                    let r = unsafe {
-                        dimt.send_ex(
-                            t,
-                            Some(RawBuffer::from_slice(long)),
+                    let r = dimt.target_guard(t).and_then(|g| {
+                        Ok(g.send_ex(
+                            Some(long.to_vec().into()),
                             None,
                             SendParams::ioctl(IOCTL_SLEEP).with_timeout(50),
                             Some(done.clone()),
                             0,
-                        )
-                    };
+                        )?)
+                    });
                     prop_assert!(r.is_ok(), "async send on an open target: {r:?}");
                     accepted.fetch_add(1, Ordering::SeqCst);
                     if cancel {
@@ -197,18 +194,16 @@ fn run(option: PnpRegisterWhen, streaming: bool, ops: &[Op]) -> Result<(), TestC
             Op::Reuse(i) => {
                 if let Some(t) = target(i) {
                     let id = dimt.reuse_create(t).unwrap();
-                    // SAFETY: static input.
-                    let r = unsafe {
-                        dimt.reuse_send(
-                            t,
+                    let r = dimt.target_guard(t).and_then(|g| {
+                        Ok(g.reuse_send(
                             id,
-                            Some(RawBuffer::from_slice(long)),
+                            Some(long.to_vec().into()),
                             None,
                             SendParams::ioctl(IOCTL_SLEEP),
                             Some(done.clone()),
                             0,
-                        )
-                    };
+                        )?)
+                    });
                     prop_assert!(r.is_ok());
                     accepted.fetch_add(1, Ordering::SeqCst);
                     if i % 2 == 0 {

@@ -1,9 +1,9 @@
-//! DIMT anchor scenarios (SPEC §3.5 DIMT-1..DIMT-6) and the derived cases of
-//! §3.6, on the simulator.
+//! DMF's DIMT test scenarios (DIMT-1..DIMT-6) and derived cases, on the
+//! simulator.
 
 mod common;
 
-use dmf_sim::NoTargetEvents;
+use dmf_sim::{NoTargetEvents, Sim};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,8 +16,7 @@ use dmf_sim::{
     AllowedAccess, ClientDevice, DeviceSpec, FaultPlan, RemovalOutcome, TestsIoctlHandler,
 };
 use dmf_wdf::{
-    DeviceCallbacks, IoTarget, OpenMode, OpenParams, Platform, RawBuffer, RequestType, ShareAccess,
-    Status,
+    DeviceCallbacks, IoTarget, OpenMode, OpenParams, Platform, RequestType, ShareAccess, Status,
 };
 
 use TargetStateType as S;
@@ -36,11 +35,11 @@ fn sync_sleep(
     dimt.send_synchronously(t, &encode_sleep(ms), &mut [], sleep_params())
 }
 
-/// A completion callback reporting statuses on a channel.
-fn channel_completion() -> (Completion, mpsc::Receiver<(Status, usize)>) {
+/// A completion callback of safe sends reporting statuses on a channel.
+fn channel_completion() -> (OwnedCompletion<Sim>, mpsc::Receiver<(Status, usize)>) {
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    let c: Completion = Arc::new(move |c: &SendCompleted<'_>| {
+    let c: OwnedCompletion<Sim> = Arc::new(move |c: OwnedSendCompleted<Sim>| {
         let _ = tx.lock().unwrap().send((c.status, c.client_context));
     });
     (c, rx)
@@ -113,7 +112,7 @@ fn dimt1_arrival_of_existing_and_new_interfaces() {
     assert_clean(&sim);
 }
 
-/// DIMT-2 (and §3.6 "QueryRemove path, no Close"): an orderly removal
+/// DIMT-2 (and the query-remove path: no Close): an orderly removal
 /// reports QueryRemove (methods still work in it) then QueryRemoveComplete,
 /// and no Close; the handle is stale afterwards.
 #[test]
@@ -148,51 +147,34 @@ fn dimt3_dimt4_async_cancel_and_reuse() {
     let long = encode_sleep(10_000);
     let short = encode_sleep(1);
 
+    // The target's sender, for sends with our own callback.
+    let sender = || dimt.target_guard(t).unwrap();
+    let buffer = |b: &[u8]| Some(SendBuffer::from(b.to_vec()));
+
     // Async, completes normally.
-    // SAFETY: `short` outlives the send: we wait for its completion below.
-    unsafe {
-        dimt.send(
-            t,
-            Some(RawBuffer::from_slice(&short)),
-            None,
-            sleep_params(),
-            Some(done.clone()),
-            7,
-        )
-    }
-    .unwrap();
+    sender()
+        .send(buffer(&short), None, sleep_params(), Some(done.clone()), 7)
+        .unwrap();
     assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), (Status::SUCCESS, 7));
 
     // "Must be cancelled" (DIMT-4 / CRT-5 e).
-    // SAFETY: as above.
-    let id = unsafe {
-        dimt.send_ex(
-            t,
-            Some(RawBuffer::from_slice(&long)),
-            None,
-            sleep_params(),
-            Some(done.clone()),
-            8,
-        )
-    }
-    .unwrap();
+    let id = sender()
+        .send_ex(buffer(&long), None, sleep_params(), Some(done.clone()), 8)
+        .unwrap();
     assert!(dimt.cancel(t, id));
     assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), (Status::CANCELLED, 8));
     assert!(!dimt.cancel(t, id), "a finished id cancels nothing");
 
     // Timeout: the framework cancels the request and reports STATUS_IO_TIMEOUT.
-    // SAFETY: as above.
-    unsafe {
-        dimt.send(
-            t,
-            Some(RawBuffer::from_slice(&long)),
+    sender()
+        .send(
+            buffer(&long),
             None,
             sleep_params().with_timeout(20),
             Some(done.clone()),
             9,
         )
-    }
-    .unwrap();
+        .unwrap();
     assert_eq!(
         rx.recv_timeout(5 * SECOND).unwrap(),
         (Status::IO_TIMEOUT, 9)
@@ -202,32 +184,28 @@ fn dimt3_dimt4_async_cancel_and_reuse() {
     let reuse = dimt.reuse_create(t).unwrap();
     assert_eq!(dimt.reuse_count(t), Ok(1));
     for round in 0..3 {
-        // SAFETY: as above.
-        let cancel = unsafe {
-            dimt.reuse_send(
-                t,
+        let cancel = sender()
+            .reuse_send(
                 reuse,
-                Some(RawBuffer::from_slice(&long)),
+                buffer(&long),
                 None,
                 sleep_params(),
                 Some(done.clone()),
                 round,
             )
-        }
-        .unwrap();
-        // SAFETY: as above (this send is refused).
-        let busy = unsafe {
-            dimt.reuse_send(
-                t,
-                reuse,
-                Some(RawBuffer::from_slice(&long)),
-                None,
-                sleep_params(),
-                Some(done.clone()),
-                99,
-            )
-        };
-        assert_eq!(busy.err(), Some(Status::OBJECTID_NOT_FOUND));
+            .unwrap();
+        let busy = sender().reuse_send(
+            reuse,
+            buffer(&long),
+            None,
+            sleep_params(),
+            Some(done.clone()),
+            99,
+        );
+        assert_eq!(
+            busy.err().map(Status::from),
+            Some(Status::OBJECTID_NOT_FOUND)
+        );
         assert!(dimt.cancel(t, cancel));
         assert_eq!(
             rx.recv_timeout(5 * SECOND).unwrap(),
@@ -238,14 +216,15 @@ fn dimt3_dimt4_async_cancel_and_reuse() {
         dimt.reuse_delete(t, reuse) == Ok(ReuseDeletion::Deleted)
     });
     assert_eq!(dimt.reuse_count(t), Ok(0));
-    // A forgotten reuse id does not hang the close.
+    // A forgotten reuse id does not hang the close.
     dimt.reuse_create(t).unwrap();
     drop(finish(&sim, dimt));
     assert_clean(&sim);
 }
 
 /// DIMT-5 (short, deterministic part): every method on a target that is
-/// gone fails cleanly, including a handle whose slot was reused (M-6).
+/// gone fails cleanly, including a handle whose slot was reused
+/// (Stale target handles are refused).
 #[test]
 fn dimt5_methods_on_gone_targets_fail_cleanly() {
     let sim = sim();
@@ -267,25 +246,30 @@ fn dimt5_methods_on_gone_targets_fail_cleanly() {
         let bad: dmf_wdf::Result<()> = Err(Status::INVALID_DEVICE_STATE);
         assert_eq!(sync_sleep(&dimt, t, 1).err(), bad.err());
         assert_eq!(dimt.get(t).err(), bad.err());
+        let status = |e: SendError<Sim>| e.status;
+        assert_eq!(
+            dimt.send(t, None, None, sleep_params(), 0).map_err(status),
+            bad
+        );
+        assert_eq!(
+            dimt.send_ex(t, None, None, sleep_params(), 0)
+                .err()
+                .map(status),
+            bad.err()
+        );
         // SAFETY: refused sends retain nothing.
         unsafe {
-            assert_eq!(dimt.send(t, None, None, sleep_params(), None, 0), bad);
-            assert_eq!(
-                dimt.send_ex(t, None, None, sleep_params(), None, 0).err(),
-                bad.err()
-            );
+            assert_eq!(dimt.send_raw(t, None, None, sleep_params(), 0), bad);
         }
         assert!(!dimt.cancel(t, CancelId::from_raw(0x100).unwrap()));
         assert_eq!(dimt.reuse_create(t).err(), bad.err());
         let r = ReuseId::from_raw(0x100).unwrap();
-        // SAFETY: refused.
-        unsafe {
-            assert_eq!(
-                dimt.reuse_send(t, r, None, None, sleep_params(), None, 0)
-                    .err(),
-                bad.err()
-            );
-        }
+        assert_eq!(
+            dimt.reuse_send(t, r, None, None, sleep_params(), 0)
+                .err()
+                .map(status),
+            bad.err()
+        );
         assert_eq!(dimt.reuse_delete(t, r).err(), bad.err());
         assert_eq!(dimt.stream_start(t), bad);
         assert_eq!(dimt.stream_stop(t), bad);
@@ -299,7 +283,7 @@ fn dimt5_methods_on_gone_targets_fail_cleanly() {
     assert_clean(&sim);
 }
 
-/// DIMT-6 / M-7: a synchronous send blocked on the target (no timeout)
+/// DIMT-6 (A blocked synchronous send cannot hold up query-remove): a synchronous send blocked on the target (no timeout)
 /// does not hold up query-remove: the module closes the target before
 /// waiting for methods in progress. Also with the DMF test's workaround
 /// (purging in the QueryRemove callback).
@@ -335,7 +319,7 @@ fn dimt6_blocked_sync_send_does_not_hold_up_query_remove() {
     }
 }
 
-/// §3.6: a vetoed Open closes the target again, reports nothing more, and
+/// A vetoed Open closes the target again, reports nothing more, and
 /// leaves nothing open; the next arrival is asked again.
 #[test]
 fn veto_open() {
@@ -358,7 +342,7 @@ fn veto_open() {
     assert_clean(&sim);
 }
 
-/// §3.6: a vetoed QueryRemove keeps the target open and working; the
+/// A vetoed QueryRemove keeps the target open and working; the
 /// following remove-cancel is swallowed; a later removal proceeds.
 #[test]
 fn veto_query_remove() {
@@ -392,7 +376,7 @@ fn veto_query_remove() {
     assert_clean(&sim);
 }
 
-/// §3.6: RemoveCancel after an accepted QueryRemove reopens the target,
+/// RemoveCancel after an accepted QueryRemove reopens the target,
 /// restarts the stream it had, and reports QueryRemoveCancelled.
 #[test]
 fn remove_cancel_reopens_and_restarts_streaming() {
@@ -425,7 +409,7 @@ fn remove_cancel_reopens_and_restarts_streaming() {
     assert_clean(&sim);
 }
 
-/// §3.6 / M-8: when the reopen after RemoveCancel fails, the client gets
+/// No zombie record after a failed reopen: when the reopen after RemoveCancel fails, the client gets
 /// Close and the record is dropped (no zombie); the link can open again.
 #[test]
 fn remove_cancel_reopen_failure_reports_close() {
@@ -471,25 +455,16 @@ fn stream_send_and_surprise_remove(
     );
     let t = dimt.targets()[0];
     let (done, rx) = channel_completion();
-    static LONG: std::sync::OnceLock<std::vec::Vec<u8>> = std::sync::OnceLock::new();
-    let long = LONG.get_or_init(|| encode_sleep(10_000).to_vec());
-    // SAFETY: `long` is 'static.
-    unsafe {
-        dimt.send(
-            t,
-            Some(RawBuffer::from_slice(long)),
-            None,
-            sleep_params(),
-            Some(done),
-            1,
-        )
-    }
-    .unwrap();
+    let long = encode_sleep(10_000).to_vec();
+    dimt.target_guard(t)
+        .unwrap()
+        .send(Some(long.into()), None, sleep_params(), Some(done), 1)
+        .unwrap();
     sim.bus().surprise_remove(id).unwrap();
     (dimt, rx)
 }
 
-/// §3.6: surprise removal with I/O in flight reports QueryRemoveComplete
+/// Surprise removal with I/O in flight reports QueryRemoveComplete
 /// then Close; the send completes (removed or cancelled).
 #[test]
 fn surprise_removal_order() {
@@ -509,7 +484,7 @@ fn surprise_removal_order() {
     assert_clean(&sim);
 }
 
-/// §3.6 / M-3: two targets; one query-removed and removed (its interface
+/// Open targets are counted once per target: two targets; one query-removed and removed (its interface
 /// removal follows); the open count drops by exactly one and the other
 /// target keeps working.
 #[test]
@@ -533,7 +508,7 @@ fn open_count_is_per_record() {
     assert_clean(&sim);
 }
 
-/// M-1: the configured open mode and share access are used.
+/// Open mode and share access are honoured: the configured open mode and share access are used.
 #[test]
 fn open_mode_and_share_access_are_honoured() {
     let sim = sim();
@@ -581,7 +556,7 @@ fn open_options_follow_the_client_device() {
     add_device(&sim, "a");
 
     let dimt = DeviceInterfaceMultipleTarget::new(
-        sim.clone(),
+        &sim,
         config(PnpRegisterWhen::PrepareHardware),
         Recorder::default(),
     )
@@ -607,7 +582,7 @@ fn open_options_follow_the_client_device() {
     drop(finish(&sim, dimt));
 
     let dimt = DeviceInterfaceMultipleTarget::new(
-        sim.clone(),
+        &sim,
         config(PnpRegisterWhen::D0Entry),
         Recorder::default(),
     )
@@ -718,7 +693,7 @@ fn d0_transitions_reach_the_per_target_stream() {
     cfg.module_open_option = PnpRegisterWhen::PrepareHardware;
     cfg.continuous_request_target_module_config
         .cancel_and_resend_request_in_d0_callbacks = true;
-    let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), cfg, Recorder::default()).unwrap();
+    let dimt = DeviceInterfaceMultipleTarget::new(&sim, cfg, Recorder::default()).unwrap();
     let device = ClientDevice::new();
     let callbacks: Arc<dyn DeviceCallbacks> = Arc::new(dimt.device_callbacks());
     device.register(callbacks);
@@ -785,10 +760,15 @@ struct Keeper {
 }
 
 impl DimtClient<dmf_sim::Sim> for Keeper {
+    type Target = ();
+
+    fn target_context(&self, _: &Dimt<dmf_sim::Sim, Self>, _: TargetHandle, _: &str) {}
+
     fn buffer_input(
         &self,
         _m: &Dimt<dmf_sim::Sim, Self>,
         target: TargetHandle,
+        _target_context: &Self::Target,
         input: &mut [u8],
         _context: &mut [u8],
     ) -> usize {
@@ -805,6 +785,7 @@ impl DimtClient<dmf_sim::Sim> for Keeper {
         &self,
         _m: &Dimt<dmf_sim::Sim, Self>,
         target: TargetHandle,
+        _target_context: &Self::Target,
         mut completion: dmf_continuous_request_target::StreamCompletion<dmf_sim::Sim>,
     ) -> dmf_continuous_request_target::OutputDisposition<dmf_sim::Sim> {
         let mut kept = self.kept.lock().unwrap();
@@ -832,7 +813,7 @@ fn stream_buffer_callbacks_and_buffer_put() {
     crt.buffer_input_size = dmf_sim::ioctl_handler::SLEEP_INPUT_SIZE as u32;
     crt.buffer_count_input = 1;
     crt.enable_look_aside_output = true;
-    let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), cfg, Keeper::default()).unwrap();
+    let dimt = DeviceInterfaceMultipleTarget::new(&sim, cfg, Keeper::default()).unwrap();
     sim.bus().flush().unwrap();
     let ta = dimt.find(&link_of(&sim, a)).unwrap();
     let tb = dimt.find(&link_of(&sim, b)).unwrap();
@@ -901,7 +882,7 @@ fn powered_streaming_module(
     cfg.module_open_option = PnpRegisterWhen::PrepareHardware;
     cfg.continuous_request_target_module_config
         .cancel_and_resend_request_in_d0_callbacks = true;
-    let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), cfg, Recorder::default()).unwrap();
+    let dimt = DeviceInterfaceMultipleTarget::new(sim, cfg, Recorder::default()).unwrap();
     let device = ClientDevice::new();
     let callbacks: Arc<dyn DeviceCallbacks> = Arc::new(dimt.device_callbacks());
     device.register(callbacks);
@@ -1017,30 +998,15 @@ fn single_send_config_reaches_every_target_transport() {
         let dimt = created(&sim, cfg, Recorder::default());
         let t = dimt.targets()[0];
         let (done, rx) = channel_completion();
-        let long = encode_sleep(10_000);
-        // SAFETY: `long` outlives the send: we wait for its completion below.
-        let id = unsafe {
-            dimt.send_ex(
-                t,
-                Some(RawBuffer::from_slice(&long)),
-                None,
-                sleep_params(),
-                Some(done.clone()),
-                1,
-            )
-        }
-        .unwrap();
-        // SAFETY: as above (this send is refused).
-        let second = unsafe {
-            dimt.send_ex(
-                t,
-                Some(RawBuffer::from_slice(&long)),
-                None,
-                sleep_params(),
-                Some(done.clone()),
-                2,
-            )
-        };
+        let long = || Some(SendBuffer::from(encode_sleep(10_000).to_vec()));
+        let sender = dimt.target_guard(t).unwrap();
+        let id = sender
+            .send_ex(long(), None, sleep_params(), Some(done.clone()), 1)
+            .unwrap();
+        let second = sender
+            .send_ex(long(), None, sleep_params(), Some(done.clone()), 2)
+            .map_err(Status::from);
+        drop(sender);
         assert_eq!(
             second.err(),
             Some(Status::INSUFFICIENT_RESOURCES),

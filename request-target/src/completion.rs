@@ -34,8 +34,10 @@ pub enum DeliveryContext {
     Passive,
 }
 
-/// The completion of an asynchronous send, as the client's callback sees it
-/// (the parameters of DMF's `EVT_DMF_ContinuousRequestTarget_SendCompletion`).
+/// The completion of a raw asynchronous send ([`Sender::send_raw`](crate::Sender::send_raw)
+/// and friends), as the client's callback sees it (the parameters of DMF's
+/// `EVT_DMF_ContinuousRequestTarget_SendCompletion`). Safe sends get an
+/// [`OwnedSendCompleted`](crate::OwnedSendCompleted) instead.
 ///
 /// The buffer slices are the client's own buffers given to the send, cut to
 /// what DMF reports (`RequestTarget_ProcessAsynchronousRequestRoot`):
@@ -86,7 +88,9 @@ impl fmt::Debug for SendCompleted<'_> {
     }
 }
 
-/// A completion callback (DMF `EVT_DMF_ContinuousRequestTarget_SendCompletion`).
+/// A completion callback of raw sends (DMF
+/// `EVT_DMF_ContinuousRequestTarget_SendCompletion`); safe sends use
+/// [`OwnedSendCompletion`](crate::OwnedSendCompletion).
 ///
 /// Called exactly once for every send that was accepted (the send method
 /// returned `Ok`), never for a send that failed. In

@@ -1,4 +1,4 @@
-//! The module reference (DMF §0.3) with a real wait: method calls and
+//! The module reference (DMF's module rundown) with a real wait: method calls and
 //! asynchronous sends in flight hold references; close refuses new ones and
 //! waits until the count drains, woken through an event.
 //!

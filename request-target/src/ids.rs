@@ -17,7 +17,7 @@ pub(crate) fn next_id() -> NonZeroU64 {
     NonZeroU64::new(id).unwrap_or(NonZeroU64::MIN)
 }
 
-/// Identifies one asynchronous send for [`cancel`](crate::RequestTarget::cancel)
+/// Identifies one asynchronous send for [`cancel`](crate::Sender::cancel)
 /// (DMF's `RequestId` out-parameter of `SendEx` / `ReuseSend`).
 ///
 /// Ids are never reused, even when the underlying request object is (WDF
@@ -53,7 +53,7 @@ impl fmt::Debug for CancelId {
 }
 
 /// Identifies a reusable request created by
-/// [`reuse_create`](crate::RequestTarget::reuse_create) (DMF's
+/// [`reuse_create`](crate::Sender::reuse_create) (DMF's
 /// `RUNTIME_REQUEST_ID` / reuse id). Never reused within the process.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ReuseId(NonZeroU64);

@@ -18,29 +18,35 @@
 //! | module attribute `PassiveLevel` | [`RequestTargetConfig::passive_level`] |
 //! | child BufferPool of single-async contexts (1 + look-aside) | pooled send contexts: [`SendContextConfig::preallocated_contexts`], [`SendContextConfig::max_contexts`] |
 //! | `DMF_RequestTarget_IoTargetSet` / `IoTargetClear` | [`RequestTarget::io_target_set`] / [`RequestTarget::io_target_clear`] |
-//! | `DMF_RequestTarget_SendSynchronously` | [`RequestTarget::send_synchronously`] |
-//! | `DMF_RequestTarget_Send` | [`RequestTarget::send`] |
-//! | `DMF_RequestTarget_SendEx` (with `RequestId` out-parameter) | [`RequestTarget::send_ex`] |
-//! | `DMF_RequestTarget_Cancel` | [`RequestTarget::cancel`] |
-//! | `DMF_RequestTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`RequestTarget::reuse_create`] / [`RequestTarget::reuse_send`] / [`RequestTarget::reuse_delete`] |
+//! | the method set below, shared by every layer that sends | the [`Sender`] trait (implemented by [`RequestTarget`], a continuous request target, a device-interface-multiple-target target guard) |
+//! | `DMF_RequestTarget_SendSynchronously` | [`Sender::send_synchronously`] |
+//! | `DMF_RequestTarget_Send` | [`Sender::send`] (owned [`SendBuffer`]s, safe), [`Sender::send_raw`] (raw buffers, `unsafe`) |
+//! | `DMF_RequestTarget_SendEx` (with `RequestId` out-parameter) | [`Sender::send_ex`], [`Sender::send_ex_raw`] |
+//! | `DMF_RequestTarget_Cancel` | [`Sender::cancel`] |
+//! | `DMF_RequestTarget_ReuseCreate` / `ReuseSend` / `ReuseDelete` | [`Sender::reuse_create`] / [`Sender::reuse_send`] ([`Sender::reuse_send_raw`]) / [`Sender::reuse_delete`] |
 //! | Close (module destruction) | [`RequestTarget::close`], `Drop` |
 //! | `ContinuousRequestTarget_RequestType` | [`dmf_wdf::RequestType`] |
 //! | `RequestType`, `RequestIoctl`, `RequestTimeoutMilliseconds` parameters | [`SendParams`] |
 //! | `ContinuousRequestTarget_CompletionOptions` (`Default`/`Dispatch`/`Passive`) | [`CompletionDelivery`] (`Module`/`Dispatch`/`Passive`) |
-//! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` | [`SendCompletion`] (trait, closures implement it), [`Completion`] (`Arc<dyn SendCompletion>`) |
-//! | its parameters (`ClientRequestContext`, buffers, byte counts, status) | [`SendCompleted`] |
+//! | `EVT_DMF_ContinuousRequestTarget_SendCompletion` | safe sends: [`OwnedSendCompletion`] (closures implement it), [`OwnedCompletion`] (`Arc<dyn OwnedSendCompletion<P>>`); raw sends: [`SendCompletion`], [`Completion`] |
+//! | its parameters (`ClientRequestContext`, buffers, byte counts, status) | [`OwnedSendCompleted`] (the buffers by value), [`SendCompleted`] (raw: slices) |
 //! | `RequestId` (cancel) / reuse `RUNTIME_REQUEST_ID` | [`CancelId`] / [`ReuseId`] |
 //!
-//! ## Differences from DMF (bugs of SPEC §4.2 fixed)
+//! ## Differences from DMF
 //!
-//! * **R-1**: a failed send never loses its pooled context (RAII lease).
-//! * **R-2**: if the work item of a passive completion cannot be queued, the
+//! The fixes are sections of the workspace's `docs/dmf-differences.md` (what
+//! DMF does, what this crate does, the test that shows it).
+//!
+//! * **A failed send never loses its send context**: a failed send never loses its pooled context (RAII lease).
+//! * **A passive completion is never lost**: if the work item of a passive completion cannot be queued, the
 //!   completion is deferred and delivered by the next passive handler or by
 //!   close; it is never lost and close never hangs on it.
-//! * **R-3**: close waits on an event (no polling) and deletes reusable
+//! * **Close waits on an event and deletes forgotten reusable requests**: close waits on an event (no polling) and deletes reusable
 //!   requests the client forgot, with a warning.
-//! * **R-4**: [`RequestTarget::reuse_delete`] of a request in flight defers
+//! * **Deleting a reusable request in flight is deferred**: [`Sender::reuse_delete`] of a request in flight defers
 //!   the deletion to its completion ([`ReuseDeletion::Deferred`]).
+//! * **Safe sends with owned buffers**, and **one sender for every layer**
+//!   ([`Sender`]).
 //! * Completion context can be chosen per call ([`SendParams::delivery`]).
 //! * Every method refuses with `STATUS_INVALID_DEVICE_STATE` once close has
 //!   begun, `reuse_delete` included (DMF allows it while closing; close
@@ -56,22 +62,29 @@
 //! Each send context is a platform request plus a work item, pooled and
 //! reused: in steady state (same target, enough contexts) an asynchronous
 //! send allocates nothing — the completion callback is an `Arc` the client
-//! clones per send, the client context a `usize`. Contexts are recreated
+//! clones per send, the client context a `usize`, the buffers are moved. Contexts are recreated
 //! when the target changes (a request is created for its target's stack).
 //! The layer never hands its own memory to a device, so it does not use
 //! [`Platform::allocate`](dmf_wdf::Platform::allocate); its bookkeeping
 //! (pool vectors, `Arc`s) uses the global allocator and grows only with the
 //! number of concurrent sends.
 //!
-//! Asynchronous sends take the client's buffers as [`dmf_wdf::RawBuffer`]s
-//! and are `unsafe`, exactly like DMF (and the seam's `format_request`): the
-//! caller keeps the memory alive until the completion.
+//! Asynchronous sends come in two forms ([`Sender`]). The safe ones take
+//! owned buffers ([`SendBuffer`]: a `Vec<u8>`, a `Box<[u8]>` or a
+//! `dmf-buffer-pool` buffer), keep them while the request is in flight and
+//! hand them back by value to the completion callback ([`OwnedSendCompleted`])
+//! or with a refusal ([`SendError`]); moving a buffer does not allocate, so
+//! a client that sends the buffer it got back allocates nothing either
+//! (`tests/no_alloc.rs`). The raw ones take [`dmf_wdf::RawBuffer`]s and are
+//! `unsafe`, exactly like DMF (and the seam's `format_request`): the caller
+//! keeps the memory alive until the completion. They serve zero-copy use of
+//! memory the client manages itself.
 //!
 //! ## Example
 //!
 //! ```
 //! use std::sync::{mpsc, Arc, Mutex};
-//! use dmf_request_target::{Completion, RequestTarget, RequestTargetConfig, SendCompleted, SendParams};
+//! use dmf_request_target::{OwnedCompletion, OwnedSendCompleted, RequestTarget, RequestTargetConfig, Sender, SendParams};
 //! use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP};
 //! use dmf_sim::{DeviceSpec, Sim, SimConfig, TestsIoctlHandler};
 //! use dmf_wdf::*;
@@ -90,27 +103,28 @@
 //! target.open(&OpenParams { symbolic_link: &link, open_mode: OpenMode::READ_WRITE,
 //!     share_access: ShareAccess::READ_WRITE }, Arc::new(NoEvents)).unwrap();
 //!
-//! let module = RequestTarget::new(sim.clone(), RequestTargetConfig::default()).unwrap();
+//! let module = RequestTarget::new(&sim, RequestTargetConfig::default()).unwrap();
 //! module.io_target_set(Arc::clone(&target)).unwrap();
 //!
 //! // Synchronous: sleep 5 ms at the device.
 //! let n = module.send_synchronously(&encode_sleep(5), &mut [], SendParams::ioctl(IOCTL_SLEEP)).unwrap();
 //! assert_eq!(n, 0);
 //!
-//! // Asynchronous with a cancel id: a 10 s sleep, cancelled.
+//! // Asynchronous, safe: the send owns the buffers and hands them back.
 //! let (tx, rx) = mpsc::channel();
 //! let tx = Mutex::new(tx);
-//! let done: Completion = Arc::new(move |c: &SendCompleted<'_>| {
-//!     tx.lock().unwrap().send((c.status, c.client_context)).unwrap();
+//! let done: OwnedCompletion<Sim> = Arc::new(move |c: OwnedSendCompleted<Sim>| {
+//!     let input = c.input.and_then(|b| b.into_vec().ok());
+//!     tx.lock().unwrap().send((c.status, c.client_context, input)).unwrap();
 //! });
-//! let input = encode_sleep(10_000);
-//! // SAFETY: `input` outlives the send: we wait for the completion below.
-//! let id = unsafe {
-//!     module.send_ex(Some(RawBuffer::from_slice(&input)), None, SendParams::ioctl(IOCTL_SLEEP),
-//!                    Some(done), 42)
-//! }.unwrap();
+//! // A 10 s sleep, cancelled by its id.
+//! let input = encode_sleep(10_000).to_vec();
+//! let id = module.send_ex(Some(input.into()), None, SendParams::ioctl(IOCTL_SLEEP),
+//!                         Some(done), 42).unwrap();
 //! assert!(module.cancel(id));
-//! assert_eq!(rx.recv().unwrap(), (Status::CANCELLED, 42));
+//! let (status, context, input) = rx.recv().unwrap();
+//! assert_eq!((status, context), (Status::CANCELLED, 42));
+//! assert_eq!(input.unwrap(), encode_sleep(10_000)); // our vector, back
 //!
 //! module.close();
 //! assert_eq!(module.reuse_create().err(), Some(Status::INVALID_DEVICE_STATE));
@@ -132,6 +146,8 @@ mod config;
 #[doc(hidden)]
 pub mod gate;
 mod ids;
+mod owned;
+mod sender;
 mod target;
 
 mod primitive {
@@ -147,4 +163,6 @@ pub use completion::{
 };
 pub use config::{RequestTargetConfig, SendContextConfig, SendParams};
 pub use ids::{CancelId, ReuseId};
+pub use owned::{OwnedCompletion, OwnedSendCompleted, OwnedSendCompletion, SendBuffer, SendError};
+pub use sender::{Sender, SenderTarget};
 pub use target::{RequestTarget, ReuseDeletion};

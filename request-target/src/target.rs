@@ -15,15 +15,17 @@ use crate::completion::{Completion, CompletionDelivery, DeliveryContext, SendCom
 use crate::config::{RequestTargetConfig, SendParams};
 use crate::gate::{Gate, GateRef};
 use crate::ids::{CancelId, ReuseId};
+use crate::owned::{OwnedCompletion, OwnedSendCompleted, Parked, SendBuffer, SendError};
 
-/// What [`RequestTarget::reuse_delete`] did.
+/// What [`Sender::reuse_delete`](crate::Sender::reuse_delete) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReuseDeletion {
     /// The reusable request was idle and is deleted.
     Deleted,
     /// A send of it is in flight (or being cancelled): it is deleted as soon
-    /// as that send has completed and its callback returned (DMF bug R-4
-    /// fixed; DMF fails instead). The id is already unusable.
+    /// as that send has completed and its callback returned (DMF fails
+    /// instead; see "Deleting a reusable request in flight is deferred" in
+    /// `docs/dmf-differences.md`). The id is already unusable.
     Deferred,
 }
 
@@ -41,7 +43,7 @@ pub enum ReuseDeletion {
 ///   completion callback has returned, so close waits for it.
 /// * Dropping the module closes it.
 pub struct RequestTarget<P: Platform> {
-    shared: Arc<Shared<P>>,
+    pub(crate) shared: Arc<Shared<P>>,
 }
 
 impl<P: Platform> fmt::Debug for RequestTarget<P> {
@@ -59,13 +61,66 @@ impl<P: Platform> fmt::Debug for RequestTarget<P> {
     }
 }
 
+/// What a send carries to its completion: the client's buffers and the
+/// callback that gets them.
+pub(crate) enum Payload<P: Platform> {
+    /// Memory the client keeps valid itself (`unsafe` sends).
+    Raw {
+        callback: Option<Completion>,
+        input: Option<RawBuffer>,
+        output: Option<RawBuffer>,
+    },
+    /// Buffers the send owns until its completion hands them back.
+    Owned {
+        callback: Option<OwnedCompletion<P>>,
+        input: Option<Parked<P>>,
+        output: Option<Parked<P>>,
+    },
+}
+
+impl<P: Platform> Payload<P> {
+    /// A safe send's payload: its buffers parked for the device.
+    pub(crate) fn owned(
+        callback: Option<OwnedCompletion<P>>,
+        input: Option<SendBuffer<P>>,
+        output: Option<SendBuffer<P>>,
+    ) -> Self {
+        Payload::Owned {
+            callback,
+            input: input.map(SendBuffer::park),
+            output: output.map(SendBuffer::park),
+        }
+    }
+
+    /// The memory for the device (empty buffers count as none).
+    fn raw_buffers(&self) -> (Option<RawBuffer>, Option<RawBuffer>) {
+        match self {
+            Payload::Raw { input, output, .. } => (non_empty(*input), non_empty(*output)),
+            Payload::Owned { input, output, .. } => (
+                non_empty(input.as_ref().map(Parked::raw)),
+                non_empty(output.as_ref().map(Parked::raw)),
+            ),
+        }
+    }
+
+    /// A refused safe send's buffers, handed back.
+    pub(crate) fn into_error(self, status: Status) -> SendError<P> {
+        match self {
+            Payload::Owned { input, output, .. } => SendError::new(
+                status,
+                input.map(Parked::unpark),
+                output.map(Parked::unpark),
+            ),
+            Payload::Raw { .. } => SendError::new(status, None, None),
+        }
+    }
+}
+
 /// Per-send data, filled before the send, taken by completion processing.
-struct SendData {
-    callback: Option<Completion>,
+struct SendData<P: Platform> {
+    payload: Payload<P>,
     client_context: usize,
     request_type: RequestType,
-    input: Option<RawBuffer>,
-    output: Option<RawBuffer>,
     passive: bool,
     cancel_id: Option<CancelId>,
 }
@@ -101,7 +156,7 @@ struct Entry<P: Platform> {
     cancel_holds: u32,
     cancel_id: u64,
     pending: Option<Completed>,
-    send: Option<SendData>,
+    send: Option<SendData<P>>,
 }
 
 struct State<P: Platform> {
@@ -114,7 +169,7 @@ struct State<P: Platform> {
     /// Pooled entries ready for a send.
     free: Vec<usize>,
     /// Completions to deliver at passive level whose work item could not be
-    /// queued: delivered by the next passive handler, or by close.
+    /// queued: delivered by the next passive handler, or by close.
     deferred: Vec<usize>,
     /// Number of pooled entries (existing or being created).
     pooled: usize,
@@ -535,39 +590,41 @@ impl<P: Platform> Shared<P> {
 
     /// Formats and sends the request of `lease`. `reference` is the method
     /// call's module reference, held until this returns; on acceptance the
-    /// lease's entry and a second reference belong to the completion.
+    /// lease's entry, the payload and a second reference belong to the
+    /// completion. On refusal the payload is left in `payload`.
     ///
     /// # Safety
     ///
-    /// As [`RequestTarget::send`].
-    #[allow(clippy::too_many_arguments)]
+    /// The buffers of a [`Payload::Raw`] stay valid (and the output
+    /// untouched by others) until the completion callback has returned, if
+    /// this returns `Ok` (the contract of [`Sender::send_raw`](crate::Sender::send_raw)).
     unsafe fn send_leased(
         &self,
         mut lease: Lease<'_, P>,
         reference: GateRef<'_, P::Event>,
-        input: Option<RawBuffer>,
-        output: Option<RawBuffer>,
+        payload: &mut Option<Payload<P>>,
         params: SendParams,
-        callback: Option<Completion>,
         client_context: usize,
         want_cancel_id: bool,
     ) -> Result<Option<CancelId>> {
         lease.ensure_fresh()?;
         let request = &lease.slot.request;
         request.reuse()?;
-        // SAFETY: the caller guarantees the buffers stay valid (and the
-        // output untouched) until the completion callback has returned or
-        // this send failed, which covers the contract of `format_request`:
-        // the target touches them no more once the completion routine has
-        // been called or the send refused (the seam's `IoTarget` safety
-        // contract).
+        let (input, output) = payload.as_ref().map_or((None, None), Payload::raw_buffers);
+        // SAFETY: raw buffers: the caller guarantees they stay valid (and
+        // the output untouched) until the completion callback has returned
+        // or this send failed. Owned buffers: parked, so only the device
+        // accesses them until the completion unparks them. Either covers the
+        // contract of `format_request`: the target touches them no more once
+        // the completion routine has been called or the send refused (the
+        // seam's `IoTarget` safety contract).
         unsafe {
             lease.target.format_request(
                 request,
                 params.request_type,
                 params.ioctl,
-                non_empty(input),
-                non_empty(output),
+                input,
+                output,
             )?;
         }
         let cancel_id = want_cancel_id.then(CancelId::fresh);
@@ -577,12 +634,10 @@ impl<P: Platform> Shared<P> {
                 .as_mut()
                 .expect("a leased entry exists");
             e.cancel_id = cancel_id.map_or(0, CancelId::get);
-            e.send = Some(SendData {
-                callback,
+            e.send = payload.take().map(|payload| SendData {
+                payload,
                 client_context,
                 request_type: params.request_type,
-                input: non_empty(input),
-                output: non_empty(output),
                 passive: self.resolve(params.delivery),
                 cancel_id,
             });
@@ -609,6 +664,11 @@ impl<P: Platform> Shared<P> {
             }
             Err(status) => {
                 tracing::trace!(?status, "RequestTarget: send refused");
+                // Refused: no completion comes; the payload goes back.
+                let mut st = self.state.lock();
+                if let Some(e) = st.entries[lease.index].as_mut() {
+                    *payload = e.send.take().map(|s| s.payload);
+                }
                 Err(status)
             }
         };
@@ -617,6 +677,38 @@ impl<P: Platform> Shared<P> {
         drop(lease);
         drop(reference);
         result
+    }
+
+    /// Takes a send context (pooled, or the reusable request `reuse`) and
+    /// sends `payload` with it; on refusal the payload is left in `payload`.
+    ///
+    /// # Safety
+    ///
+    /// As [`send_leased`](Self::send_leased).
+    pub(crate) unsafe fn submit(
+        self: &Arc<Self>,
+        reuse: Option<ReuseId>,
+        payload: &mut Option<Payload<P>>,
+        params: SendParams,
+        client_context: usize,
+        want_cancel_id: bool,
+    ) -> Result<Option<CancelId>> {
+        let reference = self.gate.acquire()?;
+        let lease = match reuse {
+            Some(id) => self.lease_reuse(id)?,
+            None => self.lease_pooled()?,
+        };
+        // SAFETY: forwarded contract.
+        unsafe {
+            self.send_leased(
+                lease,
+                reference,
+                payload,
+                params,
+                client_context,
+                want_cancel_id,
+            )
+        }
     }
 
     /// The completion routine of every asynchronous send (dispatch context).
@@ -632,7 +724,7 @@ impl<P: Platform> Shared<P> {
             if passive {
                 e.pending = Some(completion);
                 if let Err(status) = enqueue_retrying(&e.work) {
-                    // never lose the completion (it holds a module
+                    // Never lose the completion (it holds a module
                     // reference close waits for).
                     st.deferred.push(index);
                     transition!(
@@ -716,20 +808,58 @@ impl<P: Platform> Shared<P> {
             (send, reuse_id, serial)
         };
         let removed = if let Some(send) = send {
+            let SendData {
+                payload,
+                client_context,
+                request_type,
+                cancel_id,
+                ..
+            } = send;
             let information = completion.information;
-            let (input, output) = buffers(&send, information);
-            if let Some(callback) = &send.callback {
-                callback.send_completed(&SendCompleted {
-                    status: completion.status,
-                    information,
-                    request_type: send.request_type,
+            match payload {
+                Payload::Raw {
+                    callback,
                     input,
                     output,
-                    client_context: send.client_context,
-                    cancel_id: send.cancel_id,
-                    reuse_id,
-                    context,
-                });
+                } => {
+                    if let Some(callback) = &callback {
+                        let (input, output) = buffers(request_type, input, output, information);
+                        callback.send_completed(&SendCompleted {
+                            status: completion.status,
+                            information,
+                            request_type,
+                            input,
+                            output,
+                            client_context,
+                            cancel_id,
+                            reuse_id,
+                            context,
+                        });
+                    }
+                }
+                Payload::Owned {
+                    callback,
+                    input,
+                    output,
+                } => {
+                    // The request completed: the device is done with the
+                    // buffers.
+                    let completed = OwnedSendCompleted {
+                        status: completion.status,
+                        information,
+                        request_type,
+                        input: input.map(Parked::unpark),
+                        output: output.map(Parked::unpark),
+                        client_context,
+                        cancel_id,
+                        reuse_id,
+                        context,
+                    };
+                    match &callback {
+                        Some(callback) => callback.send_completed(completed),
+                        None => drop(completed),
+                    }
+                }
             }
             let mut st = self.state.lock();
             // A reusable request may have been deleted by the callback (and
@@ -744,7 +874,6 @@ impl<P: Platform> Shared<P> {
                 _ => None,
             };
             drop(st);
-            drop(send);
             removed
         } else {
             debug_assert!(false, "completion without send data");
@@ -756,11 +885,17 @@ impl<P: Platform> Shared<P> {
     }
 }
 
-/// The client's buffers as the completion reports them (see [`SendCompleted`]).
-fn buffers<'a>(send: &SendData, information: usize) -> (&'a [u8], &'a [u8]) {
+/// The client's raw buffers as the completion reports them (see
+/// [`SendCompleted`]).
+fn buffers<'a>(
+    request_type: RequestType,
+    input: Option<RawBuffer>,
+    output: Option<RawBuffer>,
+    information: usize,
+) -> (&'a [u8], &'a [u8]) {
     let view = |b: Option<RawBuffer>, len: Option<usize>| -> &'a [u8] {
         match b {
-            // SAFETY: the sender guaranteed (contract of `RequestTarget::send`)
+            // SAFETY: the sender guaranteed (contract of `Sender::send_raw`)
             // that its buffers stay valid until the completion callback has
             // returned, and the device no longer accesses them once the
             // completion routine runs (the seam's `IoTarget` safety
@@ -772,11 +907,12 @@ fn buffers<'a>(send: &SendData, information: usize) -> (&'a [u8], &'a [u8]) {
             None => &[],
         }
     };
-    match send.request_type {
-        RequestType::Read => (&[], view(send.output, Some(information))),
-        RequestType::Write => (view(send.input, Some(information)), &[]),
+    let (input, output) = (non_empty(input), non_empty(output));
+    match request_type {
+        RequestType::Read => (&[], view(output, Some(information))),
+        RequestType::Write => (view(input, Some(information)), &[]),
         RequestType::Ioctl | RequestType::InternalIoctl => {
-            (view(send.input, None), view(send.output, Some(information)))
+            (view(input, None), view(output, Some(information)))
         }
         RequestType::Invalid => (&[], &[]),
     }
@@ -789,15 +925,19 @@ impl<P: Platform> RequestTarget<P> {
     /// target is set yet.
     ///
     /// Errors: the platform's creation failures. Passive level.
-    pub fn new(platform: P, config: RequestTargetConfig) -> Result<Self> {
-        let journal = Journal::new(&platform, format_args!("RequestTarget"));
-        Self::new_in(platform, config, journal)
+    pub fn new(platform: &P, config: RequestTargetConfig) -> Result<Self> {
+        Self::new_in(
+            platform,
+            config,
+            Journal::new(platform, format_args!("RequestTarget")),
+        )
     }
 
     /// As [`new`](Self::new), recording into `journal` (for example the
     /// journal of the module that owns this one) instead of a recorder of
     /// its own.
-    pub fn new_in(platform: P, config: RequestTargetConfig, journal: Journal<P>) -> Result<Self> {
+    pub fn new_in(platform: &P, config: RequestTargetConfig, journal: Journal<P>) -> Result<Self> {
+        let platform = platform.clone();
         let wake = platform.create_event(false)?;
         let closed = platform.create_event(false)?;
         let shared = Arc::new(Shared {
@@ -902,20 +1042,7 @@ impl<P: Platform> RequestTarget<P> {
         self.shared.state.lock().target.clone()
     }
 
-    /// `DMF_RequestTarget_SendSynchronously`: sends a request and waits for
-    /// its completion; returns the bytes transferred (the request's
-    /// `Information`). An empty slice means "no buffer" (`Write` uses
-    /// `input`, `Read` uses `output`, IOCTLs both). `params.timeout_ms == 0`
-    /// waits forever; on expiry the request is cancelled and the call fails
-    /// with `STATUS_IO_TIMEOUT`. `params.delivery` is ignored.
-    ///
-    /// Errors: `STATUS_INVALID_DEVICE_STATE` once close has begun or without
-    /// a target; `STATUS_INVALID_PARAMETER` for `RequestType::Invalid`;
-    /// `STATUS_INSUFFICIENT_RESOURCES` when the context pool is at
-    /// `max_contexts`; platform failures; the request's failure status.
-    ///
-    /// Passive level only: it blocks (DMF annotates it ≤ DISPATCH, bug R-5).
-    pub fn send_synchronously(
+    pub(crate) fn sync_send(
         &self,
         input: &[u8],
         output: &mut [u8],
@@ -948,99 +1075,7 @@ impl<P: Platform> RequestTarget<P> {
         result
     }
 
-    /// `DMF_RequestTarget_Send`: sends a request asynchronously. `callback`
-    /// (if any) is called once with the completion and `client_context`, in
-    /// the context chosen by `params.delivery`; it is never called when this
-    /// method returns an error. Empty buffers count as none.
-    ///
-    /// Errors: `STATUS_INVALID_DEVICE_STATE` once close has begun or without
-    /// a target; `STATUS_INVALID_PARAMETER` for `RequestType::Invalid`;
-    /// `STATUS_INSUFFICIENT_RESOURCES` when the context pool is at
-    /// `max_contexts`; the platform's failure to create a request or work
-    /// item (pool growth) or to accept the send. No context is lost on any
-    /// of these paths (DMF bug R-1 fixed).
-    ///
-    /// Steady state (same target, pool large enough) allocates nothing.
-    /// Any level.
-    ///
-    /// # Safety
-    ///
-    /// If this returns `Ok`, `input` must stay valid for reads and `output`
-    /// valid for reads and writes, and neither may be written (nor `output`
-    /// read) by anyone else, until the completion callback has returned (or,
-    /// without a callback, until the request completed: close the module or
-    /// the target to be sure). If it returns `Err`, nothing is retained.
-    pub unsafe fn send(
-        &self,
-        input: Option<RawBuffer>,
-        output: Option<RawBuffer>,
-        params: SendParams,
-        callback: Option<Completion>,
-        client_context: usize,
-    ) -> Result<()> {
-        let reference = self.shared.gate.acquire()?;
-        let lease = self.shared.lease_pooled()?;
-        // SAFETY: forwarded contract.
-        unsafe {
-            self.shared.send_leased(
-                lease,
-                reference,
-                input,
-                output,
-                params,
-                callback,
-                client_context,
-                false,
-            )
-        }
-        .map(|_| ())
-    }
-
-    /// `DMF_RequestTarget_SendEx` with a `RequestId` out-parameter: as
-    /// [`send`](Self::send), and returns the id to [`cancel`](Self::cancel)
-    /// this send with. The id is registered before the send and returned
-    /// only if the send was accepted.
-    ///
-    /// Errors: as [`send`](Self::send).
-    ///
-    /// # Safety
-    ///
-    /// As [`send`](Self::send).
-    pub unsafe fn send_ex(
-        &self,
-        input: Option<RawBuffer>,
-        output: Option<RawBuffer>,
-        params: SendParams,
-        callback: Option<Completion>,
-        client_context: usize,
-    ) -> Result<CancelId> {
-        let reference = self.shared.gate.acquire()?;
-        let lease = self.shared.lease_pooled()?;
-        // SAFETY: forwarded contract.
-        let id = unsafe {
-            self.shared.send_leased(
-                lease,
-                reference,
-                input,
-                output,
-                params,
-                callback,
-                client_context,
-                true,
-            )
-        }?;
-        id.ok_or(Status::UNSUCCESSFUL)
-    }
-
-    /// `DMF_RequestTarget_Cancel`: asks the framework to cancel the send with
-    /// this id. Returns `true` if cancellation was initiated (the callback
-    /// still runs, usually with `STATUS_CANCELLED`); `false` if the id is
-    /// unknown, its send already completed, cancellation was already
-    /// requested, close has begun, or the device has not made the request
-    /// cancelable (as `WdfRequestCancelSentRequest`; the cancel is then still
-    /// remembered and the device sees it). A completed send's id never matches a
-    /// later send, even on the same request object. Any level.
-    pub fn cancel(&self, id: CancelId) -> bool {
+    pub(crate) fn cancel_send(&self, id: CancelId) -> bool {
         let Ok(_reference) = self.shared.gate.acquire() else {
             return false;
         };
@@ -1075,14 +1110,7 @@ impl<P: Platform> RequestTarget<P> {
         cancelled
     }
 
-    /// `DMF_RequestTarget_ReuseCreate`: creates a request that can be sent
-    /// many times with [`reuse_send`](Self::reuse_send) until
-    /// [`reuse_delete`](Self::reuse_delete) (close deletes forgotten ones and
-    /// logs them, bug R-3 fixed).
-    ///
-    /// Errors: `STATUS_INVALID_DEVICE_STATE` once close has begun; the
-    /// platform's failure to create the request or its work item. Any level.
-    pub fn reuse_create(&self) -> Result<ReuseId> {
+    pub(crate) fn create_reusable(&self) -> Result<ReuseId> {
         let _reference = self.shared.gate.acquire()?;
         let (target, target_gen) = {
             let st = self.shared.state.lock();
@@ -1102,54 +1130,7 @@ impl<P: Platform> RequestTarget<P> {
         Ok(id)
     }
 
-    /// `DMF_RequestTarget_ReuseSend`: sends the reusable request `id`
-    /// asynchronously, like [`send_ex`](Self::send_ex), to the current
-    /// target. The request is busy from this call until its completion
-    /// callback *starts* (so the callback may resend it).
-    ///
-    /// Errors: `STATUS_OBJECTID_NOT_FOUND` if `id` is unknown, deleted, or
-    /// busy (in flight, or a cancel of it is in progress); the errors of
-    /// [`send`](Self::send). On error the request is idle again.
-    ///
-    /// # Safety
-    ///
-    /// As [`send`](Self::send).
-    pub unsafe fn reuse_send(
-        &self,
-        id: ReuseId,
-        input: Option<RawBuffer>,
-        output: Option<RawBuffer>,
-        params: SendParams,
-        callback: Option<Completion>,
-        client_context: usize,
-    ) -> Result<CancelId> {
-        let reference = self.shared.gate.acquire()?;
-        let lease = self.shared.lease_reuse(id)?;
-        // SAFETY: forwarded contract.
-        let cancel_id = unsafe {
-            self.shared.send_leased(
-                lease,
-                reference,
-                input,
-                output,
-                params,
-                callback,
-                client_context,
-                true,
-            )
-        }?;
-        cancel_id.ok_or(Status::UNSUCCESSFUL)
-    }
-
-    /// `DMF_RequestTarget_ReuseDelete`: deletes the reusable request `id`.
-    /// If a send of it is in flight the deletion happens right after its
-    /// completion callback returned ([`ReuseDeletion::Deferred`], bug R-4
-    /// fixed); either way the id is unusable from now on.
-    ///
-    /// Errors: `STATUS_OBJECTID_NOT_FOUND` for an unknown or already deleted
-    /// id; `STATUS_INVALID_DEVICE_STATE` once close has begun (close deletes
-    /// every remaining reusable request itself). Any level.
-    pub fn reuse_delete(&self, id: ReuseId) -> Result<ReuseDeletion> {
+    pub(crate) fn delete_reusable(&self, id: ReuseId) -> Result<ReuseDeletion> {
         let _reference = self.shared.gate.acquire()?;
         let (outcome, removed) = {
             let mut st = self.shared.state.lock();
@@ -1206,7 +1187,7 @@ impl<P: Platform> RequestTarget<P> {
         self.shared.gate.is_closing()
     }
 
-    /// Closes the module (DMF Close, bugs fixed): from now on every
+    /// Closes the module (DMF Close, without its hangs): from now on every
     /// method fails with `STATUS_INVALID_DEVICE_STATE`; then waits (on an
     /// event, no polling) for method calls in progress and for every
     /// asynchronous send in flight to complete and its callback to return —

@@ -1,4 +1,4 @@
-//! Close (SPEC §1.B.6 with R-3 fixed, §0.3): methods refused once close has
+//! Close (without DMF's hangs, see `docs/dmf-differences.md`): methods refused once close has
 //! begun, close waits for sends in flight on an event, deletes forgotten
 //! reusable requests with a warning, optional cancel after a grace period,
 //! concurrent closers, and sends racing close.
@@ -28,7 +28,7 @@ fn every_method_fails_once_close_has_begun() {
     let input = encode_sleep(0);
     // SAFETY: `input` outlives the send's completion (close waits for it).
     let id = unsafe {
-        m.send_ex(
+        m.send_ex_raw(
             Some(RawBuffer::from_slice(&input)),
             None,
             SendParams::ioctl(IOCTL_SLEEP),
@@ -46,15 +46,34 @@ fn every_method_fails_once_close_has_begun() {
         let b = Some(RawBuffer::from_slice(&input));
         let p = SendParams::ioctl(IOCTL_SLEEP);
         assert_eq!(
-            m.send(b, None, p, Some(rec.callback()), 0),
+            m.send_raw(b, None, p, Some(rec.callback()), 0),
             Err(Status::INVALID_DEVICE_STATE)
         );
-        assert_eq!(m.send_ex(b, None, p, Some(rec.callback()), 0), ids);
+        assert_eq!(m.send_ex_raw(b, None, p, Some(rec.callback()), 0), ids);
         assert_eq!(
-            m.reuse_send(reuse, b, None, p, Some(rec.callback()), 0),
+            m.reuse_send_raw(reuse, b, None, p, Some(rec.callback()), 0),
             ids
         );
     }
+    // The safe sends too, handing their buffers back.
+    let p = SendParams::ioctl(IOCTL_SLEEP);
+    let owned = || Some(input.to_vec().into());
+    let refused = m
+        .send(owned(), None, p, Some(rec.owned_callback()), 0)
+        .unwrap_err();
+    assert_eq!(refused.status, Status::INVALID_DEVICE_STATE);
+    assert_eq!(refused.input.unwrap().as_slice(), &input[..]);
+    let status = |e: dmf_request_target::SendError<dmf_sim::Sim>| e.status;
+    assert_eq!(
+        m.send_ex(owned(), None, p, Some(rec.owned_callback()), 0)
+            .map_err(status),
+        ids
+    );
+    assert_eq!(
+        m.reuse_send(reuse, owned(), None, p, Some(rec.owned_callback()), 0)
+            .map_err(status),
+        ids
+    );
     assert_eq!(
         m.send_synchronously(&input, &mut [], SendParams::ioctl(IOCTL_SLEEP)),
         Err(Status::INVALID_DEVICE_STATE)
@@ -99,7 +118,7 @@ fn close_waits_for_a_send_in_flight_without_polling() {
     // SAFETY: `input` outlives the completion: close (below) waits for it.
     unsafe {
         f.module
-            .send(
+            .send_raw(
                 Some(RawBuffer::from_slice(&input)),
                 None,
                 SendParams::ioctl(1),
@@ -156,18 +175,15 @@ fn close_cancels_sends_after_the_grace_period() {
     let f = Fixture::ioctl_handler(config);
     let rec = Recorder::new();
     let input = encode_sleep(60_000);
-    // SAFETY: `input` outlives the completion: close waits for it.
-    unsafe {
-        f.module
-            .send(
-                Some(RawBuffer::from_slice(&input)),
-                None,
-                SendParams::ioctl(IOCTL_SLEEP),
-                Some(rec.callback()),
-                0,
-            )
-            .unwrap();
-    }
+    f.module
+        .send(
+            Some(input.to_vec().into()),
+            None,
+            SendParams::ioctl(IOCTL_SLEEP),
+            Some(rec.owned_callback()),
+            0,
+        )
+        .unwrap();
     let start = Instant::now();
     f.module.close();
     assert!(
@@ -270,15 +286,16 @@ fn sends_racing_close_either_fail_cleanly_or_complete_before_close_returns() {
                             // Ok(true): an accepted asynchronous send.
                             let result = unsafe {
                                 match rng.range(0, 3) {
-                                    0 => f.module.send(b, None, p, cb, 0).map(|()| true),
-                                    1 => f.module.send_ex(b, None, p, cb, 0).map(|id| {
+                                    0 => f.module.send_raw(b, None, p, cb, 0).map(|()| true),
+                                    1 => f.module.send_ex_raw(b, None, p, cb, 0).map(|id| {
                                         f.module.cancel(id);
                                         true
                                     }),
                                     2 => match reuse {
-                                        Some(r) => {
-                                            f.module.reuse_send(r, b, None, p, cb, 0).map(|_| true)
-                                        }
+                                        Some(r) => f
+                                            .module
+                                            .reuse_send_raw(r, b, None, p, cb, 0)
+                                            .map(|_| true),
                                         None => Err(Status::INVALID_DEVICE_STATE),
                                     },
                                     _ => f
@@ -334,18 +351,15 @@ fn dropping_the_module_closes_it() {
     let f = Fixture::ioctl_handler(RequestTargetConfig::passive());
     let rec = Recorder::new();
     let input = encode_sleep(20);
-    // SAFETY: `input` outlives the completion: the drop below waits for it.
-    unsafe {
-        f.module
-            .send(
-                Some(RawBuffer::from_slice(&input)),
-                None,
-                SendParams::ioctl(IOCTL_SLEEP),
-                Some(rec.callback()),
-                0,
-            )
-            .unwrap();
-    }
+    f.module
+        .send(
+            Some(input.to_vec().into()),
+            None,
+            SendParams::ioctl(IOCTL_SLEEP),
+            Some(rec.owned_callback()),
+            0,
+        )
+        .unwrap();
     let Fixture {
         sim,
         target,

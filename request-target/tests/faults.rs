@@ -1,4 +1,5 @@
-//! Fault injection: request-creation, work-item-creation, send
+//! Fault injection ("A failed send never loses its send context", "A passive completion is never lost" in
+//! `docs/dmf-differences.md`): request-creation, work-item-creation, send
 //! refusal, work-item enqueue failure, allocation failure, event creation;
 //! no context, request or module reference is ever leaked (sim counters),
 //! and a soak with random faults on several threads.
@@ -22,16 +23,14 @@ use dmf_wdf::{RawBuffer, Status};
 static INPUT: [u8; 4] = [1, 2, 3, 4];
 
 fn write(m: &RequestTarget<Sim>, rec: &Arc<Recorder>, ctx: usize) -> dmf_wdf::Result<()> {
-    // SAFETY: INPUT is 'static and never written.
-    unsafe {
-        m.send(
-            Some(RawBuffer::from_slice(&INPUT)),
-            None,
-            SendParams::write(),
-            Some(rec.callback()),
-            ctx,
-        )
-    }
+    m.send(
+        Some(INPUT.to_vec().into()),
+        None,
+        SendParams::write(),
+        Some(rec.owned_callback()),
+        ctx,
+    )
+    .map_err(Status::from)
 }
 
 #[test]
@@ -131,7 +130,7 @@ fn send_refusal_returns_the_context_r1() {
             faults.set(FaultPoint::SendRefusal, FaultPlan::Next(1));
             // SAFETY: INPUT is 'static.
             let ex = unsafe {
-                f.module.send_ex(
+                f.module.send_ex_raw(
                     Some(RawBuffer::from_slice(&INPUT)),
                     None,
                     SendParams::write(),
@@ -255,18 +254,15 @@ fn allocation_failure_does_not_affect_sends() {
         .set(FaultPoint::Allocation, FaultPlan::Always);
     let rec = Recorder::new();
     let input = encode_sleep(1);
-    // SAFETY: `input` outlives the completion (awaited).
-    unsafe {
-        f.module
-            .send(
-                Some(RawBuffer::from_slice(&input)),
-                None,
-                SendParams::ioctl(IOCTL_SLEEP),
-                Some(rec.callback()),
-                0,
-            )
-            .unwrap();
-    }
+    f.module
+        .send(
+            Some(input.to_vec().into()),
+            None,
+            SendParams::ioctl(IOCTL_SLEEP),
+            Some(rec.owned_callback()),
+            0,
+        )
+        .unwrap();
     assert_eq!(rec.expect(1)[0].status, Status::SUCCESS);
     assert_eq!(f.sim.faults().injected(FaultPoint::Allocation), 0);
     f.finish();
@@ -278,7 +274,7 @@ fn creation_failures_leave_nothing_behind() {
     sim.faults()
         .set(FaultPoint::EventCreation, FaultPlan::Next(1));
     assert_eq!(
-        RequestTarget::new(sim.clone(), RequestTargetConfig::default()).err(),
+        RequestTarget::new(&sim, RequestTargetConfig::default()).err(),
         Some(Status::INSUFFICIENT_RESOURCES)
     );
     let config = RequestTargetConfig {
@@ -291,7 +287,7 @@ fn creation_failures_leave_nothing_behind() {
     sim.faults()
         .set(FaultPoint::RequestCreation, FaultPlan::EveryNth(3));
     assert_eq!(
-        RequestTarget::new(sim.clone(), config).err(),
+        RequestTarget::new(&sim, config).err(),
         Some(Status::INSUFFICIENT_RESOURCES)
     );
     sim.faults()
@@ -299,10 +295,10 @@ fn creation_failures_leave_nothing_behind() {
     sim.faults()
         .set(FaultPoint::WorkItemCreation, FaultPlan::Next(1));
     assert_eq!(
-        RequestTarget::new(sim.clone(), config).err(),
+        RequestTarget::new(&sim, config).err(),
         Some(Status::INSUFFICIENT_RESOURCES)
     );
-    let ok = RequestTarget::new(sim.clone(), config).unwrap();
+    let ok = RequestTarget::new(&sim, config).unwrap();
     assert_eq!(ok.context_count(), 4);
     assert_eq!(sim.counters().live_requests, 4);
     drop(ok);
@@ -409,8 +405,8 @@ fn random_fault_soak_leaks_nothing() {
                         // SAFETY: SLEEP is 'static and never written.
                         let r = unsafe {
                             match rng.range(0, 3) {
-                                0 => f.module.send(b, None, p, cb, 0).map(|()| true),
-                                1 => f.module.send_ex(b, None, p, cb, 0).map(|id| {
+                                0 => f.module.send_raw(b, None, p, cb, 0).map(|()| true),
+                                1 => f.module.send_ex_raw(b, None, p, cb, 0).map(|id| {
                                     if rng.range(0, 1) == 0 {
                                         f.module.cancel(id);
                                     }
@@ -418,7 +414,7 @@ fn random_fault_soak_leaks_nothing() {
                                 }),
                                 2 => match reuse {
                                     Some(r) => {
-                                        f.module.reuse_send(r, b, None, p, cb, 0).map(|_| true)
+                                        f.module.reuse_send_raw(r, b, None, p, cb, 0).map(|_| true)
                                     }
                                     None => Ok(false),
                                 },

@@ -125,7 +125,7 @@ fn close_waits_for_a_send_whose_completion_ran_inline() {
         // SAFETY: no buffers.
         unsafe {
             f.module
-                .send(None, None, SendParams::read(), Some(callback), 0)
+                .send_raw(None, None, SendParams::read(), Some(callback), 0)
         }
     });
     assert_eq!(sent, Ok(()));

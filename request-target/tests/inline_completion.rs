@@ -25,20 +25,30 @@ fn every_inline_completion_is_delivered_once() {
         );
         let recorder = Recorder::new();
         for i in 0..200usize {
+            // Safe sends: the output vector travels with the request and
+            // comes back to the callback, also when it runs inside `send`.
+            let output = Some(vec![0u8; 8].into());
             if i % 2 == 0 {
-                // SAFETY: no buffers.
-                unsafe {
-                    f.module
-                        .send(None, None, SendParams::read(), Some(recorder.callback()), i)
-                }
-                .unwrap();
+                f.module
+                    .send(
+                        None,
+                        output,
+                        SendParams::read(),
+                        Some(recorder.owned_callback()),
+                        i,
+                    )
+                    .unwrap();
             } else {
-                // SAFETY: no buffers.
-                let id = unsafe {
-                    f.module
-                        .send_ex(None, None, SendParams::read(), Some(recorder.callback()), i)
-                }
-                .unwrap();
+                let id = f
+                    .module
+                    .send_ex(
+                        None,
+                        output,
+                        SendParams::read(),
+                        Some(recorder.owned_callback()),
+                        i,
+                    )
+                    .unwrap();
                 // Completed already (inline, or its passive delivery is
                 // queued): too late to cancel.
                 assert!(!f.module.cancel(id));

@@ -1,7 +1,7 @@
 //! Model check of the module-reference gate and close's wait loop (the
 //! protocol `RequestTarget::close` runs) under every interleaving loom
 //! explores: close never misses the wake-up of the last release or of a
-//! completion deferred by a failed work-item enqueue, never returns
+//! completion deferred by a failed work-item enqueue (A passive completion is never lost), never returns
 //! while a reference is held, a reference racing close is either refused
 //! or waited for, and a send whose completion ran inside the send call keeps
 //! close waiting until the call returns.

@@ -1,7 +1,7 @@
-//! Method contracts of `RequestTarget` (SPEC §1.B.5): synchronous sends of
+//! Method contracts of `RequestTarget`: synchronous sends of
 //! every type, completion buffers per type, per-call delivery context,
 //! cancel-id uniqueness across request reuse, reusable requests (busy
-//! detection, deferred deletion R-4, resend from the callback), target
+//! detection, deferred deletion, resend from the callback), target
 //! set/clear.
 
 mod common;
@@ -101,7 +101,7 @@ fn asynchronous_completion_reports_buffers_by_type() {
     // SAFETY: the buffers live until the completions are awaited below.
     unsafe {
         let m = &f.module;
-        m.send(
+        m.send_raw(
             Some(RawBuffer::from_slice(&write)),
             None,
             SendParams::write(),
@@ -110,7 +110,7 @@ fn asynchronous_completion_reports_buffers_by_type() {
         )
         .unwrap();
         rec.expect(1);
-        m.send(
+        m.send_raw(
             None,
             Some(RawBuffer::from_mut_slice(&mut read)),
             SendParams::read(),
@@ -119,7 +119,7 @@ fn asynchronous_completion_reports_buffers_by_type() {
         )
         .unwrap();
         rec.expect(2);
-        m.send(
+        m.send_raw(
             Some(RawBuffer::from_slice(&ioctl_in)),
             Some(RawBuffer::from_mut_slice(&mut ioctl_out)),
             SendParams::ioctl(9),
@@ -174,7 +174,7 @@ fn send_errors_return_the_context_and_call_nothing() {
         let input = [1u8; 4];
         let bad = SendParams::new(RequestType::Invalid, 0);
         assert_eq!(
-            f.module.send(
+            f.module.send_raw(
                 Some(RawBuffer::from_slice(&input)),
                 None,
                 bad,
@@ -184,7 +184,7 @@ fn send_errors_return_the_context_and_call_nothing() {
             Err(Status::INVALID_PARAMETER)
         );
         assert_eq!(
-            f.module.send_ex(
+            f.module.send_ex_raw(
                 Some(RawBuffer::from_slice(&input)),
                 None,
                 bad,
@@ -196,7 +196,7 @@ fn send_errors_return_the_context_and_call_nothing() {
         f.module.io_target_clear();
         assert!(f.module.io_target().is_none());
         assert_eq!(
-            f.module.send(
+            f.module.send_raw(
                 Some(RawBuffer::from_slice(&input)),
                 None,
                 SendParams::write(),
@@ -212,7 +212,7 @@ fn send_errors_return_the_context_and_call_nothing() {
         );
         f.module.io_target_set(Arc::clone(&f.target)).unwrap();
         f.module
-            .send(
+            .send_raw(
                 Some(RawBuffer::from_slice(&input)),
                 None,
                 SendParams::write(),
@@ -221,7 +221,7 @@ fn send_errors_return_the_context_and_call_nothing() {
             )
             .unwrap();
         f.module
-            .send(
+            .send_raw(
                 Some(RawBuffer::from_slice(&input)),
                 None,
                 SendParams::write(),
@@ -305,7 +305,7 @@ fn per_call_delivery_overrides_the_module_choice() {
             // SAFETY: `input` outlives the completions (awaited below).
             unsafe {
                 f.module
-                    .send(
+                    .send_raw(
                         Some(RawBuffer::from_slice(&input)),
                         None,
                         SendParams::write().with_delivery(delivery),
@@ -344,7 +344,7 @@ fn cancel_ids_are_never_reused_with_the_request() {
     // SAFETY: `input` outlives every completion (awaited below).
     let send = || unsafe {
         f.module
-            .send_ex(
+            .send_ex_raw(
                 Some(RawBuffer::from_slice(&input)),
                 None,
                 SendParams::ioctl(1),
@@ -397,7 +397,7 @@ fn reuse_busy_detection_and_deferred_delete() {
     assert_eq!(m.reuse_count(), 1);
     // SAFETY: `input` outlives the completions (awaited below).
     let reuse_send = || unsafe {
-        m.reuse_send(
+        m.reuse_send_raw(
             id,
             Some(RawBuffer::from_slice(&input)),
             None,
@@ -453,7 +453,7 @@ fn reuse_without_target_and_after_a_refused_send() {
     // SAFETY: `input` outlives the sends and their completions.
     unsafe {
         assert_eq!(
-            m.reuse_send(
+            m.reuse_send_raw(
                 id,
                 Some(RawBuffer::from_slice(&input)),
                 None,
@@ -469,7 +469,7 @@ fn reuse_without_target_and_after_a_refused_send() {
             dmf_sim::FaultPlan::Next(1),
         );
         assert_eq!(
-            m.reuse_send(
+            m.reuse_send_raw(
                 id,
                 Some(RawBuffer::from_slice(&input)),
                 None,
@@ -481,7 +481,7 @@ fn reuse_without_target_and_after_a_refused_send() {
         );
         // Idle again after the refusal.
         let rec = Recorder::new();
-        m.reuse_send(
+        m.reuse_send_raw(
             id,
             Some(RawBuffer::from_slice(&input)),
             None,
@@ -516,7 +516,7 @@ impl Resender {
         // SAFETY: `input` lives in the resender, which the test keeps alive
         // until every completion has been delivered.
         unsafe {
-            module.reuse_send(
+            module.reuse_send_raw(
                 *self.id.get().unwrap(),
                 Some(RawBuffer::from_slice(&self.input)),
                 None,
@@ -600,7 +600,7 @@ fn reuse_delete_from_its_own_callback_deletes_at_once() {
         // SAFETY: INPUT is 'static.
         unsafe {
             module
-                .reuse_send(
+                .reuse_send_raw(
                     id,
                     Some(RawBuffer::from_slice(&INPUT)),
                     None,
@@ -655,24 +655,21 @@ fn an_index_freed_in_a_callback_and_reused_is_not_released_twice() {
                 module.reuse_delete(c.reuse_id.unwrap()),
                 Ok(ReuseDeletion::Deleted)
             );
-            // SAFETY: INPUT is 'static.
-            unsafe {
-                module
-                    .send(
-                        Some(RawBuffer::from_slice(&INPUT)),
-                        None,
-                        SendParams::write(),
-                        Some(rec.callback()),
-                        1,
-                    )
-                    .unwrap();
-            }
+            module
+                .send(
+                    Some(INPUT.to_vec().into()),
+                    None,
+                    SendParams::write(),
+                    Some(rec.owned_callback()),
+                    1,
+                )
+                .unwrap();
         })
     };
     // SAFETY: INPUT is 'static.
     unsafe {
         module
-            .reuse_send(
+            .reuse_send_raw(
                 id,
                 Some(RawBuffer::from_slice(&INPUT)),
                 None,
@@ -692,18 +689,15 @@ fn an_index_freed_in_a_callback_and_reused_is_not_released_twice() {
     }
     assert_eq!(module.context_count(), 1);
     // A new send must not get the context that is still in flight.
-    // SAFETY: INPUT is 'static.
-    unsafe {
-        module
-            .send(
-                Some(RawBuffer::from_slice(&INPUT)),
-                None,
-                SendParams::write(),
-                Some(rec.callback()),
-                2,
-            )
-            .unwrap();
-    }
+    module
+        .send(
+            Some(INPUT.to_vec().into()),
+            None,
+            SendParams::write(),
+            Some(rec.owned_callback()),
+            2,
+        )
+        .unwrap();
     assert_eq!(module.context_count(), 2);
     assert!(device.wait_for_pending(2, Duration::from_secs(5)));
     assert_eq!(device.complete_all(Status::SUCCESS), 2);

@@ -1,20 +1,21 @@
 //! Steady-state asynchronous sends allocate nothing (counting global
-//! allocator): `send`, `send_ex` + `cancel` and `reuse_send`, with dispatch
-//! and passive delivery, once the context pool has grown to its working size.
+//! allocator): `send`, `send_ex` + `cancel` and `reuse_send`, safe (owned
+//! buffers handed back and sent again) and raw, with dispatch and passive
+//! delivery, once the context pool has grown to its working size.
 
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
 use dmf_request_target::{
-    Completion, CompletionDelivery, RequestTargetConfig, SendCompleted, SendContextConfig,
-    SendParams,
+    Completion, CompletionDelivery, OwnedCompletion, OwnedSendCompleted, RequestTargetConfig,
+    SendBuffer, SendCompleted, SendContextConfig, SendParams,
 };
-use dmf_sim::{EchoDevice, Latency, SimConfig};
+use dmf_sim::{EchoDevice, Latency, Sim, SimConfig};
 use dmf_wdf::{RawBuffer, Status};
 
 struct Counting;
@@ -56,6 +57,7 @@ static INPUT: [u8; 16] = [7; 16];
 fn rounds(
     f: &Fixture,
     callback: &Completion,
+    owned: &Owned,
     done: &AtomicUsize,
     reuse: &[dmf_request_target::ReuseId],
     delivery: CompletionDelivery,
@@ -70,25 +72,74 @@ fn rounds(
             // SAFETY: INPUT is 'static and never written.
             unsafe {
                 match i % 3 {
-                    0 => f.module.send(b, None, params, cb, i).unwrap(),
+                    0 => f.module.send_raw(b, None, params, cb, i).unwrap(),
                     1 => {
-                        let id = f.module.send_ex(b, None, params, cb, i).unwrap();
+                        let id = f.module.send_ex_raw(b, None, params, cb, i).unwrap();
                         f.module.cancel(id);
                     }
                     _ => {
                         f.module
-                            .reuse_send(reuse_id, b, None, params, cb, i)
+                            .reuse_send_raw(reuse_id, b, None, params, cb, i)
                             .unwrap();
                     }
                 }
             }
         }
+        for (i, &reuse_id) in reuse.iter().enumerate().skip(IN_FLIGHT).take(IN_FLIGHT) {
+            // The buffer the previous round's completion handed back.
+            let b = owned.buffers.lock().unwrap()[i - IN_FLIGHT].take();
+            let b = Some(b.expect("handed back"));
+            let cb = Some(Arc::clone(&owned.callback));
+            match i % 3 {
+                0 => f.module.send(b, None, params, cb, i - IN_FLIGHT).unwrap(),
+                1 => {
+                    let id = f
+                        .module
+                        .send_ex(b, None, params, cb, i - IN_FLIGHT)
+                        .unwrap();
+                    f.module.cancel(id);
+                }
+                _ => {
+                    f.module
+                        .reuse_send(reuse_id, b, None, params, cb, i - IN_FLIGHT)
+                        .unwrap();
+                }
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         // Every context is back in the pool once the module holds no reference.
-        while done.load(Ordering::SeqCst) < start + IN_FLIGHT || f.module.references() > 0 {
+        while done.load(Ordering::SeqCst) < start + 2 * IN_FLIGHT || f.module.references() > 0 {
             assert!(Instant::now() < deadline, "completions missing");
             std::thread::yield_now();
         }
+    }
+}
+
+/// The safe sends' callback and the buffers it hands back, one slot per
+/// send of a round (sized up front: storing a buffer does not allocate).
+struct Owned {
+    callback: OwnedCompletion<Sim>,
+    buffers: Arc<Mutex<Vec<Option<SendBuffer<Sim>>>>>,
+}
+
+impl Owned {
+    fn new(done: &Arc<AtomicUsize>) -> Owned {
+        let buffers: Vec<Option<SendBuffer<Sim>>> = (0..IN_FLIGHT)
+            .map(|i| Some(SendBuffer::Vec(vec![i as u8; 16])))
+            .collect();
+        let buffers = Arc::new(Mutex::new(buffers));
+        let callback: OwnedCompletion<Sim> = {
+            let done = Arc::clone(done);
+            let buffers = Arc::clone(&buffers);
+            Arc::new(move |c: OwnedSendCompleted<Sim>| {
+                assert!(matches!(c.status, Status::SUCCESS | Status::CANCELLED));
+                let input = c.input.expect("the input comes back");
+                assert_eq!(input.as_slice(), &[c.client_context as u8; 16]);
+                buffers.lock().unwrap()[c.client_context] = Some(input);
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        Owned { callback, buffers }
     }
 }
 
@@ -107,7 +158,8 @@ fn steady_state_sends_do_not_allocate() {
     ] {
         let config = RequestTargetConfig {
             contexts: SendContextConfig {
-                preallocated_contexts: IN_FLIGHT,
+                // Raw and owned sends: `2 * IN_FLIGHT` in flight at most.
+                preallocated_contexts: 2 * IN_FLIGHT,
                 ..config.contexts
             },
             ..config
@@ -125,7 +177,8 @@ fn steady_state_sends_do_not_allocate() {
                 done.fetch_add(1, Ordering::SeqCst);
             })
         };
-        let reuse: Vec<_> = (0..IN_FLIGHT)
+        let owned = Owned::new(&done);
+        let reuse: Vec<_> = (0..2 * IN_FLIGHT)
             .map(|_| f.module.reuse_create().unwrap())
             .collect();
         for delivery in [
@@ -135,22 +188,23 @@ fn steady_state_sends_do_not_allocate() {
         ] {
             // Warm up: the pool, the simulator's queues and the requests for
             // this target reach their working size.
-            rounds(&f, &callback, &done, &reuse, delivery, 50);
+            rounds(&f, &callback, &owned, &done, &reuse, delivery, 50);
             let before = ALLOCATIONS.load(Ordering::SeqCst);
             COUNTING.store(true, Ordering::SeqCst);
-            rounds(&f, &callback, &done, &reuse, delivery, 200);
+            rounds(&f, &callback, &owned, &done, &reuse, delivery, 200);
             COUNTING.store(false, Ordering::SeqCst);
             let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
             assert_eq!(
                 allocations,
                 0,
                 "{} sends ({delivery:?}, passive module: {}) allocated {allocations} times",
-                200 * IN_FLIGHT,
+                200 * 2 * IN_FLIGHT,
                 config.passive_level
             );
         }
         assert!(f.module.context_count() <= 2 * IN_FLIGHT);
         drop(callback);
+        drop(owned);
         f.finish();
     }
 }

@@ -1,4 +1,4 @@
-//! SPEC §3.2-3.3 anchor scenarios on the simulator: RT-1 (sync), RT-2
+//! DMF's RequestTarget and CRT test scenarios on the simulator: RT-1 (sync), RT-2
 //! (async, random timeout), RT-3 (async, short timeout), the cancel matrix
 //! CRT-5 a..e with `send_ex` + `cancel`, and the reuse matrix CRT-6, each on
 //! a dispatch-level and a passive-level module (DMF's two SelfTarget
@@ -17,7 +17,7 @@ use dmf_request_target::{
 };
 use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP};
 use dmf_sim::Sim;
-use dmf_wdf::{RawBuffer, Status};
+use dmf_wdf::Status;
 
 fn both_levels(test: impl Fn(&str, RequestTargetConfig)) {
     test("dispatch", RequestTargetConfig::default());
@@ -72,18 +72,15 @@ fn rt2_asynchronous_sleep_random_timeout() {
             } else {
                 rng.range(1, 50)
             };
-            // SAFETY: `inputs` outlives every completion (awaited below).
-            unsafe {
-                f.module
-                    .send(
-                        Some(RawBuffer::from_slice(input)),
-                        None,
-                        SendParams::ioctl(IOCTL_SLEEP).with_timeout(timeout),
-                        Some(rec.callback()),
-                        i,
-                    )
-                    .unwrap();
-            }
+            f.module
+                .send(
+                    Some(input.to_vec().into()),
+                    None,
+                    SendParams::ioctl(IOCTL_SLEEP).with_timeout(timeout),
+                    Some(rec.owned_callback()),
+                    i,
+                )
+                .unwrap();
             sent.push((sleep, timeout));
         }
         let records = rec.expect(sent.len());
@@ -137,18 +134,15 @@ fn rt3_asynchronous_short_timeout_on_both_instances() {
     for input in &inputs {
         let sleep = i32::from_le_bytes(input[..4].try_into().unwrap()) as u32;
         for (f, rec) in [(&d, &rd), (&p, &rp)] {
-            // SAFETY: `inputs` outlives the completions (awaited below).
-            unsafe {
-                f.module
-                    .send(
-                        Some(RawBuffer::from_slice(&input[..])),
-                        None,
-                        SendParams::ioctl(IOCTL_SLEEP).with_timeout(5),
-                        Some(rec.callback()),
-                        sleep as usize,
-                    )
-                    .unwrap();
-            }
+            f.module
+                .send(
+                    Some(input.to_vec().into()),
+                    None,
+                    SendParams::ioctl(IOCTL_SLEEP).with_timeout(5),
+                    Some(rec.owned_callback()),
+                    sleep as usize,
+                )
+                .unwrap();
             sleep_ms(sleep / 20);
         }
     }
@@ -196,14 +190,12 @@ fn run_case(
         Case::D | Case::E => rng.range(200, 400),
     };
     let input = encode_sleep(t as i32);
-    let buffer = Some(RawBuffer::from_slice(&input));
+    let buffer = Some(input.to_vec().into());
     let params = SendParams::ioctl(IOCTL_SLEEP);
-    // SAFETY: `input` lives until the completion, awaited below.
-    let id = unsafe {
-        match reuse {
-            Some(r) => module.reuse_send(r, buffer, None, params, Some(rec.callback()), context),
-            None => module.send_ex(buffer, None, params, Some(rec.callback()), context),
-        }
+    let callback = Some(rec.owned_callback());
+    let id = match reuse {
+        Some(r) => module.reuse_send(r, buffer, None, params, callback, context),
+        None => module.send_ex(buffer, None, params, callback, context),
     }
     .unwrap();
     match case {

@@ -26,7 +26,6 @@
 //!   to exactly what the devices completed.
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use dmf_continuous_request_target::{
     Backoff, ContinuousRequestTargetConfig, OutputDisposition, StreamCompletion, StreamMode,
@@ -36,7 +35,7 @@ use dmf_device_interface_multiple_target::{
     DimtDeviceCallbacks, PnpRegisterWhen, TargetHandle, TargetStateType,
 };
 use dmf_kmdf::parameters::UlongSetting;
-use dmf_wdf::{DeviceCallbacks, Guid, Lock, Platform, PowerState, RequestType, Result, Status};
+use dmf_wdf::{DeviceCallbacks, Guid, Platform, PowerState, RequestType, Result, Status};
 
 use crate::ioctl::{ctl_code, FILE_DEVICE_UNKNOWN, METHOD_BUFFERED};
 use crate::stats::{Statistics, TargetState, TargetStats};
@@ -148,55 +147,32 @@ impl SampleConfig {
     }
 }
 
-/// The statistics of each target, by [`TargetHandle::index`].
-type TargetSlots = Vec<Option<(TargetHandle, Arc<TargetStats>)>>;
-
-/// The DIMT client: maps targets to their statistics.
+/// The DIMT client: each target's statistics are its per-target context.
 pub struct SampleClient<P: Platform> {
     stats: Arc<Statistics<P>>,
-    /// Indexed by [`TargetHandle::index`]; an entry stays until its slot is
-    /// reused, so completions that arrive after `Close` (the transport stops
-    /// after the callback) still find their target.
-    targets: P::Lock<TargetSlots>,
-}
-
-impl<P: Platform> SampleClient<P> {
-    fn stats_of(&self, target: TargetHandle) -> Option<Arc<TargetStats>> {
-        let targets = self.targets.lock();
-        match targets.get(target.index() as usize) {
-            Some(Some((h, s))) if *h == target => Some(Arc::clone(s)),
-            _ => None,
-        }
-    }
-
-    fn track(&self, target: TargetHandle, stats: Arc<TargetStats>) {
-        let index = target.index() as usize;
-        let mut targets = self.targets.lock();
-        if targets.len() <= index {
-            targets.resize(index + 1, None);
-        }
-        let previous = targets[index].replace((target, stats));
-        drop(targets);
-        drop(previous);
-    }
 }
 
 impl<P: Platform> DimtClient<P> for SampleClient<P> {
+    /// The target's figures (shared with the statistics' history, which
+    /// outlives the target).
+    type Target = Arc<TargetStats>;
+
+    fn target_context(
+        &self,
+        _module: &Dimt<P, Self>,
+        _target: TargetHandle,
+        symbolic_link: &str,
+    ) -> Arc<TargetStats> {
+        self.stats.target_opened(symbolic_link)
+    }
+
     fn on_state_change(
         &self,
-        module: &Dimt<P, Self>,
-        target: TargetHandle,
+        _module: &Dimt<P, Self>,
+        _target: TargetHandle,
+        stats: &Arc<TargetStats>,
         state: TargetStateType,
     ) -> Status {
-        if state == TargetStateType::Open {
-            let link = match module.symbolic_link(target) {
-                Ok(link) => link,
-                Err(status) => return status,
-            };
-            let stats = self.stats.target_opened(&link);
-            self.track(target, stats);
-            return Status::SUCCESS;
-        }
         let new = match state {
             TargetStateType::QueryRemove => TargetState::QueryRemoved,
             TargetStateType::QueryRemoveCancelled => TargetState::Open,
@@ -204,28 +180,20 @@ impl<P: Platform> DimtClient<P> for SampleClient<P> {
             TargetStateType::Close => TargetState::Closed,
             _ => return Status::SUCCESS,
         };
-        if let Some(stats) = self.stats_of(target) {
-            self.stats.set_state(&stats, new);
-        }
+        self.stats.set_state(stats, new);
         Status::SUCCESS
     }
 
     fn buffer_output(
         &self,
         _module: &Dimt<P, Self>,
-        target: TargetHandle,
+        _target: TargetHandle,
+        stats: &Arc<TargetStats>,
         completion: StreamCompletion<P>,
     ) -> OutputDisposition<P> {
-        // Completion context: a spin lock for the lookup, atomics for the figures.
-        {
-            let targets = self.targets.lock();
-            if let Some(Some((h, stats))) = targets.get(target.index() as usize) {
-                if *h == target {
-                    self.stats
-                        .record_completion(stats, completion.status, completion.information);
-                }
-            }
-        }
+        // Completion context: atomics only.
+        self.stats
+            .record_completion(stats, completion.status, completion.information);
         // Keep streaming after a failure too: the CRT backs off, and a target
         // that is going away is stopped by DIMT.
         completion.module_owns_and_continue()
@@ -249,9 +217,8 @@ impl<P: Platform> SampleDriver<P> {
         let stats = Arc::new(Statistics::new(platform.clone()));
         let client = SampleClient {
             stats: Arc::clone(&stats),
-            targets: P::Lock::new(Vec::new()),
         };
-        let dimt = DeviceInterfaceMultipleTarget::new(platform, config.dimt_config(), client)?;
+        let dimt = DeviceInterfaceMultipleTarget::new(&platform, config.dimt_config(), client)?;
         let dimt_callbacks = dimt.device_callbacks();
         Ok(SampleDriver {
             stats,

@@ -6,7 +6,7 @@
 //! * [`bench`](mod@bench): every layer against its baseline in one process
 //!   (`cargo run -p dmf-stress --release --bin bench`), a table of ratios,
 //!   written to `BENCHMARKS.md`.
-//! * [`soak`]: the DMF anchor scenario set (SPEC §3.1-3.5) all at once on
+//! * [`soak`]: DMF's anchor test scenarios all at once on
 //!   one simulated machine, with interface toggling, device
 //!   plug/unplug/query-remove/surprise-remove, client power cycles and
 //!   optional fault injection, for a duration and a seed

@@ -22,7 +22,7 @@ use dmf_device_interface_multiple_target::{
 };
 use dmf_request_target::{
     CancelId, Completion, RequestTarget, RequestTargetConfig, ReuseId, SendCompleted,
-    SendContextConfig, SendParams,
+    SendContextConfig, SendParams, Sender,
 };
 use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP, IOCTL_ZEROBUFFER, IOCTL_ZEROSIZE};
 use dmf_sim::{
@@ -88,15 +88,15 @@ fn channel_callback() -> (Completion, mpsc::Receiver<(Status, usize)>) {
 fn buffer_pool_zero_sizes_are_invalid_parameters() {
     let sim = Sim::new(SimConfig::manual());
     assert_eq!(
-        BufferPool::new(&sim, &BufferPoolConfig::new(4, 0)).err(),
+        BufferPool::new(&sim, BufferPoolConfig::new(4, 0)).err(),
         Some(Status::INVALID_PARAMETER)
     );
     assert_eq!(
-        BufferPool::new(&sim, &BufferPoolConfig::new(0, 32)).err(),
+        BufferPool::new(&sim, BufferPoolConfig::new(0, 32)).err(),
         Some(Status::INVALID_PARAMETER)
     );
     // Zero buffers are fine with look-aside; a zero context is an empty slice.
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(0, 32).with_look_aside(true)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(0, 32).with_look_aside(true)).unwrap();
     let b = pool.get().unwrap();
     assert_eq!(b.context().len(), 0);
     assert_eq!(b.data().len(), 32);
@@ -108,7 +108,7 @@ fn buffer_pool_zero_sizes_are_invalid_parameters() {
 #[test]
 fn buffer_pool_empty_gets_are_unsuccessful() {
     let sim = Sim::new(SimConfig::manual());
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 8)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(1, 8)).unwrap();
     let held = pool.get().unwrap();
     assert_eq!(pool.get().err(), Some(Status::UNSUCCESSFUL));
     let sink = SinkPool::new(&sim);
@@ -121,8 +121,8 @@ fn buffer_pool_empty_gets_are_unsuccessful() {
 #[test]
 fn buffer_pool_foreign_buffer_is_refused_and_handed_back() {
     let sim = Sim::new(SimConfig::manual());
-    let a = BufferPool::new(&sim, &BufferPoolConfig::new(2, 16)).unwrap();
-    let b = BufferPool::new(&sim, &BufferPoolConfig::new(2, 16)).unwrap();
+    let a = BufferPool::new(&sim, BufferPoolConfig::new(2, 16)).unwrap();
+    let b = BufferPool::new(&sim, BufferPoolConfig::new(2, 16)).unwrap();
     let buffer = a.get().unwrap();
     let refused = b.put(buffer).unwrap_err();
     assert_eq!(refused.status(), Status::INVALID_PARAMETER);
@@ -141,7 +141,7 @@ fn buffer_pool_foreign_buffer_is_refused_and_handed_back() {
 #[test]
 fn buffer_pool_timer_put_without_timer_is_invalid_device_request() {
     let sim = Sim::new(SimConfig::manual());
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 16)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(1, 16)).unwrap();
     let sink = SinkPool::new(&sim);
     let refused = sink
         .put_with_timer(
@@ -161,7 +161,7 @@ fn buffer_pool_timer_put_without_timer_is_invalid_device_request() {
 #[test]
 fn buffer_pool_overrun_is_heap_corruption_and_the_buffer_still_comes_home() {
     let sim = Sim::new(SimConfig::manual());
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 16)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(1, 16)).unwrap();
     let b = pool.get().unwrap();
     // SAFETY: the guard bytes sit right after the data area inside the same
     // block (buffer-pool's documented layout); this writes one of them, as a
@@ -179,7 +179,7 @@ fn buffer_pool_overrun_is_heap_corruption_and_the_buffer_still_comes_home() {
 #[test]
 fn buffer_pool_huge_timer_timeout_does_not_overflow() {
     let sim = Sim::new(SimConfig::manual());
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 16).with_timers(true)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(1, 16).with_timers(true)).unwrap();
     let sink = SinkPool::new(&sim);
     let expired = Arc::new(AtomicUsize::new(0));
     let e = Arc::clone(&expired);
@@ -209,7 +209,7 @@ fn buffer_pool_huge_timer_timeout_does_not_overflow() {
 #[test]
 fn buffer_pool_expiry_callback_may_call_back_into_its_sink() {
     let sim = Sim::new(SimConfig::manual());
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(2, 16).with_timers(true)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(2, 16).with_timers(true)).unwrap();
     let sink = SinkPool::new(&sim);
     let fired = Arc::new(AtomicUsize::new(0));
     let f = Arc::clone(&fired);
@@ -249,14 +249,14 @@ fn buffer_pool_expiry_callback_may_call_back_into_its_sink() {
 #[test]
 fn request_target_without_target_is_invalid_device_state() {
     let sim = Sim::new(SimConfig::default());
-    let rt = RequestTarget::new(sim.clone(), RequestTargetConfig::default()).unwrap();
+    let rt = RequestTarget::new(&sim, RequestTargetConfig::default()).unwrap();
     let params = SendParams::ioctl(IOCTL_SLEEP);
     assert_eq!(
         rt.send_synchronously(&encode_sleep(0), &mut [], params),
         Err(Status::INVALID_DEVICE_STATE)
     );
     // SAFETY: no buffer is passed.
-    let r = unsafe { rt.send(None, None, params, None, 0) };
+    let r = unsafe { rt.send_raw(None, None, params, None, 0) };
     assert_eq!(r, Err(Status::INVALID_DEVICE_STATE));
     drop(rt);
     assert_clean(&sim);
@@ -265,7 +265,7 @@ fn request_target_without_target_is_invalid_device_state() {
 #[test]
 fn request_target_invalid_request_type_is_invalid_parameter() {
     let (sim, target) = device();
-    let rt = RequestTarget::new(sim.clone(), RequestTargetConfig::default()).unwrap();
+    let rt = RequestTarget::new(&sim, RequestTargetConfig::default()).unwrap();
     rt.io_target_set(Arc::clone(&target)).unwrap();
     let params = SendParams::new(RequestType::Invalid, IOCTL_SLEEP);
     assert_eq!(
@@ -276,7 +276,7 @@ fn request_target_invalid_request_type_is_invalid_parameter() {
     let input = encode_sleep(0);
     // SAFETY: `input` outlives the send (it is refused).
     let r = unsafe {
-        rt.send_ex(
+        rt.send_ex_raw(
             Some(RawBuffer::from_slice(&input)),
             None,
             params,
@@ -298,7 +298,7 @@ fn request_target_invalid_request_type_is_invalid_parameter() {
 #[test]
 fn request_target_wrong_buffer_size_and_zero_lengths() {
     let (sim, target) = device();
-    let rt = RequestTarget::new(sim.clone(), RequestTargetConfig::default()).unwrap();
+    let rt = RequestTarget::new(&sim, RequestTargetConfig::default()).unwrap();
     rt.io_target_set(Arc::clone(&target)).unwrap();
     // A Sleep input shorter than the structure: the device's status.
     assert_eq!(
@@ -329,15 +329,15 @@ fn request_target_wrong_buffer_size_and_zero_lengths() {
 #[test]
 fn request_target_stale_and_foreign_ids() {
     let (sim, target) = device();
-    let a = RequestTarget::new(sim.clone(), RequestTargetConfig::default()).unwrap();
-    let b = RequestTarget::new(sim.clone(), RequestTargetConfig::default()).unwrap();
+    let a = RequestTarget::new(&sim, RequestTargetConfig::default()).unwrap();
+    let b = RequestTarget::new(&sim, RequestTargetConfig::default()).unwrap();
     a.io_target_set(Arc::clone(&target)).unwrap();
     b.io_target_set(Arc::clone(&target)).unwrap();
     let (cb, rx) = channel_callback();
     let input = encode_sleep(10_000);
     // SAFETY: `input` outlives the send: we wait for its completion below.
     let id = unsafe {
-        a.send_ex(
+        a.send_ex_raw(
             Some(RawBuffer::from_slice(&input)),
             None,
             SendParams::ioctl(IOCTL_SLEEP),
@@ -360,7 +360,7 @@ fn request_target_stale_and_foreign_ids() {
     let made_up = ReuseId::from_raw(u64::MAX).unwrap();
     // SAFETY: no buffers.
     let r = unsafe {
-        a.reuse_send(
+        a.reuse_send_raw(
             made_up,
             None,
             None,
@@ -374,7 +374,7 @@ fn request_target_stale_and_foreign_ids() {
     assert_eq!(b.reuse_delete(rid).err(), Some(Status::OBJECTID_NOT_FOUND));
     // SAFETY: `input` outlives the send (waited for below).
     let sent = unsafe {
-        a.reuse_send(
+        a.reuse_send_raw(
             rid,
             Some(RawBuffer::from_slice(&input)),
             None,
@@ -386,7 +386,8 @@ fn request_target_stale_and_foreign_ids() {
     .unwrap();
     // Busy while in flight.
     // SAFETY: refused (busy), nothing retained.
-    let busy = unsafe { a.reuse_send(rid, None, None, SendParams::ioctl(IOCTL_ZEROSIZE), None, 0) };
+    let busy =
+        unsafe { a.reuse_send_raw(rid, None, None, SendParams::ioctl(IOCTL_ZEROSIZE), None, 0) };
     assert_eq!(busy.err(), Some(Status::OBJECTID_NOT_FOUND));
     assert!(a.cancel(sent));
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), (Status::CANCELLED, 8));
@@ -401,7 +402,7 @@ fn request_target_stale_and_foreign_ids() {
 #[test]
 fn request_target_after_close_everything_is_invalid_device_state() {
     let (sim, target) = device();
-    let rt = RequestTarget::new(sim.clone(), RequestTargetConfig::default()).unwrap();
+    let rt = RequestTarget::new(&sim, RequestTargetConfig::default()).unwrap();
     rt.io_target_set(Arc::clone(&target)).unwrap();
     let rid = rt.reuse_create().unwrap();
     rt.close();
@@ -413,15 +414,15 @@ fn request_target_after_close_everything_is_invalid_device_state() {
     // SAFETY: no buffers.
     unsafe {
         assert_eq!(
-            rt.send(None, None, p, None, 0),
+            rt.send_raw(None, None, p, None, 0),
             Err(Status::INVALID_DEVICE_STATE)
         );
         assert_eq!(
-            rt.send_ex(None, None, p, None, 0).err(),
+            rt.send_ex_raw(None, None, p, None, 0).err(),
             Some(Status::INVALID_DEVICE_STATE)
         );
         assert_eq!(
-            rt.reuse_send(rid, None, None, p, None, 0).err(),
+            rt.reuse_send_raw(rid, None, None, p, None, 0).err(),
             Some(Status::INVALID_DEVICE_STATE)
         );
     }
@@ -445,7 +446,7 @@ fn request_target_after_close_everything_is_invalid_device_state() {
 fn request_target_huge_timeouts_and_context_limit() {
     let (sim, target) = device();
     let rt = RequestTarget::new(
-        sim.clone(),
+        &sim,
         RequestTargetConfig {
             contexts: SendContextConfig {
                 max_contexts: 1,
@@ -462,7 +463,7 @@ fn request_target_huge_timeouts_and_context_limit() {
     let input = encode_sleep(10_000);
     // SAFETY: `input` outlives the send (waited for below).
     let id = unsafe {
-        rt.send_ex(
+        rt.send_ex_raw(
             Some(RawBuffer::from_slice(&input)),
             None,
             p,
@@ -473,7 +474,7 @@ fn request_target_huge_timeouts_and_context_limit() {
     .unwrap();
     // The only context is busy.
     // SAFETY: refused, nothing retained.
-    let second = unsafe { rt.send(None, None, SendParams::ioctl(IOCTL_ZEROSIZE), Some(cb), 2) };
+    let second = unsafe { rt.send_raw(None, None, SendParams::ioctl(IOCTL_ZEROSIZE), Some(cb), 2) };
     assert_eq!(second, Err(Status::INSUFFICIENT_RESOURCES));
     assert!(rt.cancel(id));
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), (Status::CANCELLED, 1));
@@ -499,7 +500,7 @@ type Seen = (
 #[test]
 fn request_target_callbacks_may_call_back_into_the_module() {
     let (sim, target) = device();
-    let rt = Arc::new(RequestTarget::new(sim.clone(), RequestTargetConfig::default()).unwrap());
+    let rt = Arc::new(RequestTarget::new(&sim, RequestTargetConfig::default()).unwrap());
     rt.io_target_set(Arc::clone(&target)).unwrap();
     let module: Weak<RequestTarget<Sim>> = Arc::downgrade(&rt);
     let me: Arc<OnceLock<Completion>> = Arc::new(OnceLock::new());
@@ -520,7 +521,8 @@ fn request_target_callbacks_may_call_back_into_the_module() {
                 let params = SendParams::ioctl(IOCTL_ZEROSIZE);
                 let cb = me.upgrade().and_then(|m| m.get().cloned());
                 // SAFETY: no buffers.
-                unsafe { rt.reuse_send(c.reuse_id.unwrap(), None, None, params, cb, 0) }.map(|_| ())
+                unsafe { rt.reuse_send_raw(c.reuse_id.unwrap(), None, None, params, cb, 0) }
+                    .map(|_| ())
             });
             let _ = tx
                 .lock()
@@ -532,7 +534,7 @@ fn request_target_callbacks_may_call_back_into_the_module() {
     let rid = rt.reuse_create().unwrap();
     // SAFETY: no buffers.
     unsafe {
-        rt.reuse_send(
+        rt.reuse_send_raw(
             rid,
             None,
             None,
@@ -609,7 +611,7 @@ fn crt_inconsistent_configurations_are_invalid_parameters() {
     for config in bad {
         assert!(config.validate().is_err(), "{config:?}");
         assert_eq!(
-            ContinuousRequestTarget::new(sim.clone(), config, ()).err(),
+            ContinuousRequestTarget::new(&sim, config, ()).err(),
             Some(Status::INVALID_PARAMETER),
             "{config:?}"
         );
@@ -622,11 +624,10 @@ fn crt_start_misuse() {
     let (sim, target) = device();
     // N = 0: not a stream.
     let none =
-        ContinuousRequestTarget::new(sim.clone(), ContinuousRequestTargetConfig::default(), ())
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, ContinuousRequestTargetConfig::default(), ()).unwrap();
     assert_eq!(none.start(), Err(Status::NOT_SUPPORTED));
     assert_eq!(none.stop(), Err(Status::NOT_SUPPORTED)); // harmless
-    let crt = ContinuousRequestTarget::new(sim.clone(), stream_config(2), ()).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, stream_config(2), ()).unwrap();
     // No target yet.
     assert_eq!(crt.start(), Err(Status::INVALID_DEVICE_STATE));
     crt.io_target_set(Arc::clone(&target)).unwrap();
@@ -657,7 +658,7 @@ fn crt_start_misuse() {
 fn crt_invalid_request_type_stream_fails_to_start() {
     let (sim, target) = device();
     let crt = ContinuousRequestTarget::new(
-        sim.clone(),
+        &sim,
         ContinuousRequestTargetConfig {
             request_type: RequestType::Invalid,
             ..stream_config(1)
@@ -684,8 +685,8 @@ fn crt_invalid_request_type_stream_fails_to_start() {
 #[test]
 fn crt_buffer_put_of_a_foreign_buffer_is_invalid_parameter() {
     let (sim, target) = device();
-    let crt = ContinuousRequestTarget::new(sim.clone(), stream_config(1), ()).unwrap();
-    let other = BufferPool::new(&sim, &BufferPoolConfig::new(1, 4)).unwrap();
+    let crt = ContinuousRequestTarget::new(&sim, stream_config(1), ()).unwrap();
+    let other = BufferPool::new(&sim, BufferPoolConfig::new(1, 4)).unwrap();
     assert_eq!(
         crt.buffer_put(other.get().unwrap()),
         Err(Status::INVALID_PARAMETER)
@@ -694,8 +695,7 @@ fn crt_buffer_put_of_a_foreign_buffer_is_invalid_parameter() {
     assert_eq!(crt.output_buffers_free(), Some(1));
     // A CRT without an output pool.
     let none =
-        ContinuousRequestTarget::new(sim.clone(), ContinuousRequestTargetConfig::default(), ())
-            .unwrap();
+        ContinuousRequestTarget::new(&sim, ContinuousRequestTargetConfig::default(), ()).unwrap();
     assert_eq!(none.output_buffers_free(), None);
     assert_eq!(
         none.buffer_put(other.get().unwrap()),
@@ -735,7 +735,7 @@ fn crt_output_callback_may_call_back_into_the_module() {
     let (sim, target) = device();
     let crt = Arc::new(
         ContinuousRequestTarget::new(
-            sim.clone(),
+            &sim,
             stream_config(2),
             Reentrant {
                 crt: OnceLock::new(),
@@ -776,7 +776,17 @@ struct Tracker {
 }
 
 impl DimtClient<Sim> for Tracker {
-    fn on_state_change(&self, m: &Dimt<Sim, Self>, t: TargetHandle, s: TargetStateType) -> Status {
+    type Target = ();
+
+    fn target_context(&self, _: &Dimt<Sim, Self>, _: TargetHandle, _: &str) {}
+
+    fn on_state_change(
+        &self,
+        m: &Dimt<Sim, Self>,
+        t: TargetHandle,
+        _target_context: &Self::Target,
+        s: TargetStateType,
+    ) -> Status {
         let get = m.get(t).is_ok();
         let reference = match m.target_guard(t) {
             Ok(g) => g.handle() == t,
@@ -807,7 +817,7 @@ fn dimt(sim: &Sim, guid: Guid, stream: bool) -> DeviceInterfaceMultipleTarget<Si
         ContinuousRequestTargetConfig::default()
     };
     let m = DeviceInterfaceMultipleTarget::new(
-        sim.clone(),
+        sim,
         DeviceInterfaceMultipleTargetConfig {
             module_open_option: PnpRegisterWhen::Create,
             continuous_request_target_module_config: crt,
@@ -830,12 +840,15 @@ fn every_method(m: &Dimt<Sim, Tracker>, t: TargetHandle) -> Vec<(&'static str, S
             "send_synchronously",
             st(m.send_synchronously(t, &[], &mut [], p).map(|_| ())),
         ),
-        // SAFETY: no buffers.
-        ("send", st(unsafe { m.send(t, None, None, p, None, 0) })),
+        (
+            "send",
+            st(m.send(t, None, None, p, 0).map_err(Status::from)),
+        ),
         (
             "send_ex",
-            // SAFETY: no buffers.
-            st(unsafe { m.send_ex(t, None, None, p, None, 0) }.map(|_| ())),
+            st(m.send_ex(t, None, None, p, 0)
+                .map(|_| ())
+                .map_err(Status::from)),
         ),
         ("reuse_create", st(m.reuse_create(t).map(|_| ()))),
         (
@@ -919,7 +932,7 @@ fn dimt_non_streaming_target_refuses_stream_methods_with_not_supported() {
     let m = dimt(&sim, GUID, false);
     let t = m.client().open.lock().unwrap()[0];
     assert_eq!(m.stream_start(t), Err(Status::NOT_SUPPORTED));
-    let pool = BufferPool::new(&sim, &BufferPoolConfig::new(1, 4)).unwrap();
+    let pool = BufferPool::new(&sim, BufferPoolConfig::new(1, 4)).unwrap();
     assert_eq!(
         m.buffer_put(t, pool.get().unwrap()),
         Err(Status::NOT_SUPPORTED)

@@ -1,6 +1,7 @@
 //! The bench binary in quick mode: every table is produced, ratios are
 //! finite, the markdown names the machine and the command, and streaming
-//! allocates nothing per request through any layer.
+//! and safe sends with owned buffers allocate nothing per request through
+//! any layer.
 
 #[test]
 fn quick_bench_writes_every_table() {
@@ -52,6 +53,21 @@ fn quick_bench_writes_every_table() {
             .unwrap_or_else(|_| panic!("allocations per request in {row:?}"));
         assert!(per_request < 0.01, "{row}");
     }
+    // Safe single sends with owned buffers allocate nothing per request either.
+    let owned: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with("| Sender::send with owned buffers"))
+        .collect();
+    assert_eq!(owned.len(), 1, "{md}");
+    let per_request: f64 = owned[0]
+        .trim_end_matches('|')
+        .rsplit('|')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("allocations per request in {:?}", owned[0]));
+    assert!(per_request < 0.01, "{}", owned[0]);
 }
 
 /// A bad command line exits with 2 and its first line names the argument

@@ -1,5 +1,5 @@
-//! A short soak (4 s, fixed seed, faults on): every scenario of SPEC
-//! §3.1-3.5 runs, the run ends (no hang), nothing leaks, no invariant breaks.
+//! A short soak (4 s, fixed seed, faults on): every DMF test scenario
+//! runs, the run ends (no hang), nothing leaks, no invariant breaks.
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Rundown protection: references that can be refused once teardown begins,
 //! and a teardown that waits for the last reference on an event.
 //!
-//! This is DMF's module reference (§0.3 of the spec) and `DMF_Rundown` (§0.4)
+//! This is DMF's module reference (its per-module method rundown) and `DMF_Rundown`
 //! in one restartable type, with a real wait instead of 100 ms polling.
 //!
 //! ```

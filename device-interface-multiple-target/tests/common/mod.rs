@@ -78,6 +78,10 @@ impl Recorder {
 }
 
 impl DimtClient<Sim> for Recorder {
+    type Target = ();
+
+    fn target_context(&self, _: &Dimt<Sim, Self>, _: TargetHandle, _: &str) {}
+
     fn on_pnp_notification(&self, _module: &Dimt<Sim, Self>, symbolic_link: &str) -> bool {
         self.filter_calls.fetch_add(1, Ordering::SeqCst);
         !self
@@ -92,6 +96,7 @@ impl DimtClient<Sim> for Recorder {
         &self,
         module: &Dimt<Sim, Self>,
         target: TargetHandle,
+        _target_context: &Self::Target,
         state: TargetStateType,
     ) -> Status {
         let methods_worked = module.get(target).is_ok();
@@ -143,6 +148,7 @@ impl DimtClient<Sim> for Recorder {
         &self,
         _module: &Dimt<Sim, Self>,
         target: TargetHandle,
+        _target_context: &Self::Target,
         completion: StreamCompletion<Sim>,
     ) -> OutputDisposition<Sim> {
         *self
@@ -248,7 +254,7 @@ pub fn created(
     config: DeviceInterfaceMultipleTargetConfig,
     client: Recorder,
 ) -> DeviceInterfaceMultipleTarget<Sim, Recorder> {
-    let dimt = DeviceInterfaceMultipleTarget::new(sim.clone(), config, client).unwrap();
+    let dimt = DeviceInterfaceMultipleTarget::new(sim, config, client).unwrap();
     sim.bus().flush().unwrap();
     dimt
 }

@@ -1,14 +1,15 @@
 //! Shared fixtures of the request-target integration tests.
 #![allow(dead_code)]
 
+pub use dmf_request_target::Sender;
 pub use dmf_sim::NoTargetEvents;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use dmf_request_target::{
-    CancelId, Completion, DeliveryContext, RequestTarget, RequestTargetConfig, ReuseId,
-    SendCompleted,
+    CancelId, Completion, DeliveryContext, OwnedCompletion, OwnedSendCompleted, RequestTarget,
+    RequestTargetConfig, ReuseId, SendCompleted,
 };
 use dmf_sim::{DeviceHandler, DeviceSpec, Sim, SimConfig, SimIoTarget, TestsIoctlHandler};
 use dmf_wdf::{IoTarget, OpenMode, OpenParams, Platform, RequestType, ShareAccess, Status};
@@ -44,7 +45,7 @@ impl Fixture {
                 Arc::new(NoTargetEvents),
             )
             .unwrap();
-        let module = RequestTarget::new(sim.clone(), rt).unwrap();
+        let module = RequestTarget::new(&sim, rt).unwrap();
         module.io_target_set(Arc::clone(&target)).unwrap();
         Fixture {
             sim,
@@ -117,6 +118,25 @@ impl Recorder {
     pub fn callback(self: &Arc<Self>) -> Completion {
         let me = Arc::clone(self);
         Arc::new(move |c: &SendCompleted<'_>| me.record(c))
+    }
+
+    /// A completion callback of safe sends feeding this recorder (the
+    /// buffers' bytes as DMF reports them, like [`Recorder::callback`]).
+    pub fn owned_callback(self: &Arc<Self>) -> OwnedCompletion<Sim> {
+        let me = Arc::clone(self);
+        Arc::new(move |c: OwnedSendCompleted<Sim>| {
+            me.record(&SendCompleted {
+                status: c.status,
+                information: c.information,
+                request_type: c.request_type,
+                input: c.input_bytes(),
+                output: c.output_bytes(),
+                client_context: c.client_context,
+                cancel_id: c.cancel_id,
+                reuse_id: c.reuse_id,
+                context: c.context,
+            })
+        })
     }
 
     pub fn record(&self, c: &SendCompleted<'_>) {

@@ -135,7 +135,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn Progress) -> Vec<PoolRow> 
     let sim = Sim::new(SimConfig::manual());
     let dmf: Arc<dyn Flavour> = Arc::new(Dmf(BufferPool::new(
         &sim,
-        &BufferPoolConfig::new(BUFFERS as u32, SIZE as u32).with_context_size(8),
+        BufferPoolConfig::new(BUFFERS as u32, SIZE as u32).with_context_size(8),
     )
     .expect("pool")));
     let mutex: Arc<dyn Flavour> = Arc::new(MutexVec(Mutex::new(

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dmf_continuous_request_target::{
-    ContinuousRequestTarget, ContinuousRequestTargetConfig, OutputDisposition, StreamClient,
-    StreamCompletion,
+    ContinuousRequestTarget, ContinuousRequestTargetConfig, OutputDisposition, OwnedCompletion,
+    OwnedSendCompleted, SendBuffer, SendParams, Sender, StreamClient, StreamCompletion,
 };
 use dmf_sim::{
     DeviceSpec, FixedResponseDevice, InlineCompletion, Latency, Sim, SimConfig, SimIoTarget,
@@ -224,8 +224,7 @@ fn crt(sim: &Sim, target: &Arc<SimIoTarget>, depth: u32) -> ContinuousRequestTar
         continuous_request_target_ioctl: IOCTL,
         ..Default::default()
     };
-    let crt =
-        ContinuousRequestTarget::new(sim.clone(), config, Counter(AtomicU64::new(0))).expect("crt");
+    let crt = ContinuousRequestTarget::new(sim, config, Counter(AtomicU64::new(0))).expect("crt");
     crt.io_target_set(Arc::clone(target)).expect("target set");
     crt
 }
@@ -305,4 +304,138 @@ pub fn run(options: &BenchOptions, progress: &mut dyn Progress) -> Vec<StreamRow
         assert!(sim.counters().is_clean(), "{}", sim.counters());
     }
     rows
+}
+
+/// Safe single sends of a [`ContinuousRequestTarget`] with owned buffers,
+/// kept `depth` deep: each completion hands its output vector back and the
+/// callback sends it again (while running), as a client recycling its
+/// buffers would.
+struct OwnedSends {
+    crt: Arc<ContinuousRequestTarget<Sim, Counter>>,
+    callback: OwnedCompletion<Sim>,
+    running: Arc<AtomicBool>,
+    completions: Arc<AtomicU64>,
+    /// Buffers back from their last completion, while not running.
+    idle: Arc<Mutex<Vec<SendBuffer<Sim>>>>,
+    /// The callback, for its own resends (taken on drop: a cycle).
+    me: Arc<Mutex<Option<OwnedCompletion<Sim>>>>,
+    depth: usize,
+}
+
+impl OwnedSends {
+    fn new(sim: &Sim, target: &Arc<SimIoTarget>, depth: usize) -> Self {
+        let crt = Arc::new(crt(sim, target, 1));
+        let running = Arc::new(AtomicBool::new(false));
+        let completions = Arc::new(AtomicU64::new(0));
+        let idle: Arc<Mutex<Vec<SendBuffer<Sim>>>> = Arc::new(Mutex::new(
+            (0..depth)
+                .map(|_| SendBuffer::Vec(vec![0; OUTPUT]))
+                .collect(),
+        ));
+        let me: Arc<Mutex<Option<OwnedCompletion<Sim>>>> = Arc::new(Mutex::new(None));
+        let callback: OwnedCompletion<Sim> = {
+            let crt = Arc::downgrade(&crt);
+            let (running, completions, idle, me) = (
+                Arc::clone(&running),
+                Arc::clone(&completions),
+                Arc::clone(&idle),
+                Arc::clone(&me),
+            );
+            Arc::new(move |c: OwnedSendCompleted<Sim>| {
+                assert!(c.status.is_success(), "{}", c.status);
+                std::hint::black_box(c.output_bytes().first().copied());
+                completions.fetch_add(1, Ordering::Relaxed);
+                let mut output = c.output;
+                if running.load(Ordering::Acquire) {
+                    if let (Some(crt), Some(buffer)) = (crt.upgrade(), output.take()) {
+                        let me = me.lock().expect("not poisoned").clone();
+                        if let Err(e) = crt.send(None, Some(buffer), params(), me, 0) {
+                            output = e.output;
+                        }
+                    }
+                }
+                if let Some(buffer) = output {
+                    idle.lock().expect("not poisoned").push(buffer);
+                }
+            })
+        };
+        *me.lock().expect("not poisoned") = Some(Arc::clone(&callback));
+        OwnedSends {
+            crt,
+            callback,
+            running,
+            completions,
+            idle,
+            me,
+            depth,
+        }
+    }
+
+    fn start(&self) {
+        self.running.store(true, Ordering::Release);
+        let buffers: Vec<_> = self.idle.lock().expect("not poisoned").drain(..).collect();
+        for buffer in buffers {
+            let cb = Some(Arc::clone(&self.callback));
+            if let Err(e) = self.crt.send(None, Some(buffer), params(), cb, 0) {
+                panic!("owned send refused: {}", e.status);
+            }
+        }
+    }
+
+    fn stop(&self) {
+        self.running.store(false, Ordering::Release);
+        while self.idle.lock().expect("not poisoned").len() < self.depth {
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl Drop for OwnedSends {
+    fn drop(&mut self) {
+        // The callback holds itself for its resends: break the cycle.
+        self.me.lock().expect("not poisoned").take();
+    }
+}
+
+fn params() -> SendParams {
+    SendParams::ioctl(IOCTL)
+}
+
+/// Heap allocations and completed requests over the measurement windows of
+/// safe single sends with owned buffers, `depth` in flight, through a
+/// continuous request target's [`Sender`] methods; `None` without the
+/// counting allocator. Also returns the completion rate (median).
+pub fn owned_send_allocations(
+    options: &BenchOptions,
+    progress: &mut dyn Progress,
+    depth: usize,
+) -> (f64, Option<(u64, u64)>) {
+    let (length, rounds) = if options.quick {
+        (Duration::from_millis(150), 3)
+    } else {
+        (Duration::from_millis(400), 5)
+    };
+    progress.step(&format!(
+        "continuous-request-target: allocations per single send with owned buffers, depth {depth}"
+    ));
+    let counting = alloc_count::is_installed();
+    let (sim, target) = setup();
+    let sends = OwnedSends::new(&sim, &target, depth);
+    let (mut rates, mut allocs) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (r, a) = window(
+            || sends.start(),
+            || sends.stop(),
+            || sends.completions.load(Ordering::Relaxed),
+            length,
+        );
+        rates.push(r);
+        allocs.push(a);
+    }
+    drop(sends);
+    assert!(sim.wait_quiescent(Duration::from_secs(10)), "quiescent");
+    target.close();
+    drop(target);
+    assert!(sim.counters().is_clean(), "{}", sim.counters());
+    (median(rates), counting.then(|| total(&allocs)))
 }

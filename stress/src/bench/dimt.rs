@@ -123,6 +123,10 @@ struct Timing {
 }
 
 impl DimtClient<Sim> for Timing {
+    type Target = ();
+
+    fn target_context(&self, _: &Dimt<Sim, Self>, _: TargetHandle, _: &str) {}
+
     fn on_pnp_notification(&self, _m: &Dimt<Sim, Self>, link: &str) -> bool {
         self.arrived
             .lock()
@@ -130,7 +134,13 @@ impl DimtClient<Sim> for Timing {
             .insert(link.to_string(), Instant::now());
         true
     }
-    fn on_state_change(&self, m: &Dimt<Sim, Self>, t: TargetHandle, s: TargetStateType) -> Status {
+    fn on_state_change(
+        &self,
+        m: &Dimt<Sim, Self>,
+        t: TargetHandle,
+        _target_context: &Self::Target,
+        s: TargetStateType,
+    ) -> Status {
         match s {
             TargetStateType::Open => {
                 let link = m.symbolic_link(t).expect("open target has a link");
@@ -147,6 +157,7 @@ impl DimtClient<Sim> for Timing {
         &self,
         _m: &Dimt<Sim, Self>,
         t: TargetHandle,
+        _target_context: &Self::Target,
         c: StreamCompletion<Sim>,
     ) -> OutputDisposition<Sim> {
         self.first
@@ -173,7 +184,7 @@ fn dimt_run(n: usize) -> Run {
     let before = alloc_count::live_bytes();
     let platform_before = sim.counters().allocated_bytes;
     let dimt = DeviceInterfaceMultipleTarget::new(
-        sim.clone(),
+        &sim,
         stream_config(1, StreamMode::Automatic),
         Timing::default(),
     )
@@ -357,10 +368,15 @@ pub fn run(options: &BenchOptions, progress: &mut dyn Progress) -> Vec<TargetsRo
 struct Streamer(AtomicU64);
 
 impl DimtClient<Sim> for Streamer {
+    type Target = ();
+
+    fn target_context(&self, _: &Dimt<Sim, Self>, _: TargetHandle, _: &str) {}
+
     fn buffer_output(
         &self,
         _m: &Dimt<Sim, Self>,
         _t: TargetHandle,
+        _target_context: &Self::Target,
         c: StreamCompletion<Sim>,
     ) -> OutputDisposition<Sim> {
         self.0.fetch_add(1, Ordering::Relaxed);
@@ -388,7 +404,7 @@ pub fn stream_allocations(
     let sim = Sim::new(SimConfig::default().with_latency(dmf_sim::Latency::ZERO));
     let devices = add_devices(&sim, 1, 0);
     let dimt = DeviceInterfaceMultipleTarget::new(
-        sim.clone(),
+        &sim,
         stream_config(depth, StreamMode::Manual),
         Streamer::default(),
     )

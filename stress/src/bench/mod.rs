@@ -6,7 +6,7 @@
 //! | buffer-pool | `Mutex<Vec<_>>`, crossbeam `ArrayQueue` | get+put pairs/s at 1 and 2 threads |
 //! | continuous-request-target | raw sim target resent from its completion routine | completions/s at depth 1, 8, 64 |
 //! | device-interface-multiple-target | raw sim target opened / closed by hand | arrival and removal cost, heap per target at 1, 100, 10,000 targets |
-//! | all streaming paths | raw sim target | heap allocations per streamed request (counting global allocator) |
+//! | all streaming paths, safe single sends | raw sim target | heap allocations per streamed request or single send (counting global allocator) |
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -199,6 +199,13 @@ pub fn run_all(options: &BenchOptions, command: &str, progress: &mut dyn Progres
         });
     }
     if options.runs("allocs") {
+        let (per_s, a) = crt::owned_send_allocations(options, progress, 8);
+        allocs.push(AllocRow {
+            path: "Sender::send with owned buffers (ContinuousRequestTarget single sends), depth 8"
+                .to_string(),
+            per_s,
+            allocations: a,
+        });
         let (per_s, a) = dimt::stream_allocations(options, progress, 8);
         allocs.push(AllocRow {
             path: "DeviceInterfaceMultipleTarget stream (TestsIoctlHandler), depth 8".to_string(),

@@ -1,6 +1,6 @@
 //! `cargo run -p dmf-stress --release --bin soak -- --duration SECS --seed S [--faults]`
 //!
-//! Runs the DMF anchor scenario set (SPEC §3.1-3.5) at once on the
+//! Runs DMF's anchor test scenarios at once on the
 //! simulator, printing progress every second and, at the end, the counts of
 //! operations, the statuses seen and the leak check. Exit code 0 when the
 //! run passed, 1 on a violation or a leak, 2 on bad arguments, 3 when the

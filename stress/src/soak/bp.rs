@@ -1,4 +1,4 @@
-//! SPEC §3.1: the BufferPool test (`Dmf_Tests_BufferPool.c`): a source pool
+//! DMF's BufferPool test (`Dmf_Tests_BufferPool.c`): a source pool
 //! of 16 buffers of 32 bytes with an 8-byte context, timers and look-aside,
 //! a sink, worker threads doing BP-1..BP-4 and the BP-5 timer callback,
 //! validating signature, CRC and parameters (BP-V) everywhere.
@@ -76,7 +76,7 @@ impl BpScenario {
     pub(crate) fn new(sim: &Sim, stats: Arc<Stats>) -> dmf_wdf::Result<Self> {
         let source = BufferPool::new(
             sim,
-            &BufferPoolConfig::new(16, SIZE as u32)
+            BufferPoolConfig::new(16, SIZE as u32)
                 .with_context_size(CONTEXT as u32)
                 .with_timers(true)
                 .with_look_aside(true),

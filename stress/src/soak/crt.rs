@@ -1,4 +1,4 @@
-//! SPEC §3.3: CRT via DefaultTarget: four ContinuousRequestTargets on a
+//! DMF's CRT test (through DefaultTarget): four ContinuousRequestTargets on a
 //! child device's `Tests_IoctlHandler` (no interface): (a) automatic SLEEP
 //! input stream, (b) manual passive SLEEP input stream, (c) manual passive
 //! ZEROBUFFER output stream with the CRT-1 check, (d) manual passive
@@ -165,17 +165,17 @@ impl CrtScenario {
             .map(|_| open(sim, &link))
             .collect::<Result<Vec<_>>>()?;
         let a = Arc::new(ContinuousRequestTarget::new(
-            sim.clone(),
+            sim,
             sleep_config(StreamMode::Automatic, false),
             SleepInput::new(Arc::clone(stats), seed, "crt.stream"),
         )?);
         let b = Arc::new(ContinuousRequestTarget::new(
-            sim.clone(),
+            sim,
             sleep_config(StreamMode::Manual, true),
             SleepInput::new(Arc::clone(stats), seed ^ 0xB, "crt.stream"),
         )?);
         let c = Arc::new(ContinuousRequestTarget::new(
-            sim.clone(),
+            sim,
             ContinuousRequestTargetConfig {
                 buffer_count_output: 1,
                 buffer_output_size: 4,
@@ -185,7 +185,7 @@ impl CrtScenario {
             OutputCheck(Arc::clone(stats)),
         )?);
         let d = Arc::new(ContinuousRequestTarget::new(
-            sim.clone(),
+            sim,
             ContinuousRequestTargetConfig {
                 continuous_request_target_ioctl: IOCTL_ZEROSIZE,
                 ..base(StreamMode::Manual, true)

@@ -1,4 +1,4 @@
-//! SPEC §3.5: four DIMT instances on `GUID_DEVINTERFACE_Tests_IoctlHandler`:
+//! DMF's DIMT test: four DIMT instances on `GUID_DEVINTERFACE_Tests_IoctlHandler`:
 //! (A) automatic SLEEP input stream, (B) non-continuous (RequestTarget
 //! transport), (C) manual passive stream never started, (D) non-continuous
 //! passive. The client tracks open targets (DIMT-1/2), purges the target in
@@ -42,7 +42,17 @@ impl DimtSoakClient {
 }
 
 impl DimtClient<Sim> for DimtSoakClient {
-    fn on_state_change(&self, m: &Dimt<Sim, Self>, t: TargetHandle, s: TargetStateType) -> Status {
+    type Target = ();
+
+    fn target_context(&self, _: &Dimt<Sim, Self>, _: TargetHandle, _: &str) {}
+
+    fn on_state_change(
+        &self,
+        m: &Dimt<Sim, Self>,
+        t: TargetHandle,
+        _target_context: &Self::Target,
+        s: TargetStateType,
+    ) -> Status {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         match s {
             TargetStateType::Open => {
@@ -90,6 +100,7 @@ impl DimtClient<Sim> for DimtSoakClient {
         &self,
         m: &Dimt<Sim, Self>,
         _t: TargetHandle,
+        _target_context: &Self::Target,
         input: &mut [u8],
         _context: &mut [u8],
     ) -> usize {
@@ -101,6 +112,7 @@ impl DimtClient<Sim> for DimtSoakClient {
         &self,
         _m: &Dimt<Sim, Self>,
         _t: TargetHandle,
+        _target_context: &Self::Target,
         c: StreamCompletion<Sim>,
     ) -> OutputDisposition<Sim> {
         self.stats.status("dimt.stream", c.status);
@@ -187,7 +199,7 @@ impl DimtScenario {
                 ),
                 winding_down: AtomicBool::new(false),
             };
-            let m = DeviceInterfaceMultipleTarget::new(sim.clone(), cfg, c)?;
+            let m = DeviceInterfaceMultipleTarget::new(sim, cfg, c)?;
             client.register(Arc::new(m.device_callbacks()));
             instances.push((name, m));
         }
@@ -208,11 +220,8 @@ impl DimtScenario {
             input: SleepInput::new(Arc::clone(stats), seed, "dimt.stream"),
             winding_down: AtomicBool::new(false),
         };
-        let m = DeviceInterfaceMultipleTarget::new(
-            sim.clone(),
-            config(false, StreamMode::Manual, false),
-            c,
-        )?;
+        let m =
+            DeviceInterfaceMultipleTarget::new(sim, config(false, StreamMode::Manual, false), c)?;
         sim.bus().flush()?;
         Ok(m)
     }

@@ -1,11 +1,13 @@
-//! The soak: SPEC §3.1-3.5 all at once on one simulated machine.
+//! The soak: DMF's anchor test scenarios (BufferPool, RequestTarget,
+//! ContinuousRequestTarget, DeviceInterfaceMultipleTarget) all at once on
+//! one simulated machine.
 //!
-//! | scenario | here |
+//! | DMF test (`Dmf_Tests_*.c`) | here |
 //! |---|---|
-//! | 3.1 BufferPool (BP-1..5, BP-V) | two workers on a source pool with timers and look-aside and a sink (`soak/bp.rs`) |
-//! | 3.2 RequestTarget (RT-1..3) | a dispatch and a passive `RequestTarget` on a device that stays: sync, async, short timeouts, cancel and reuse matrices |
-//! | 3.3 CRT (CRT-1..7) | four `ContinuousRequestTarget`s on a child device (`soak/crt.rs`): streams started/stopped, single sends, power policy |
-//! | 3.4/3.5 DIMT (DIMT-1..6) | four `DeviceInterfaceMultipleTarget`s (`soak/dimt.rs`) following child devices the churn plugs, removes, query-removes, surprise-removes and whose interface it toggles (`soak/pnp.rs`) |
+//! | BufferPool | two workers on a source pool with timers and look-aside and a sink (`soak/bp.rs`) |
+//! | RequestTarget (through SelfTarget) | a dispatch and a passive `RequestTarget` on a device that stays: sync, async, short timeouts, cancel and reuse matrices |
+//! | ContinuousRequestTarget (through DefaultTarget) | four `ContinuousRequestTarget`s on a child device (`soak/crt.rs`): streams started/stopped, single sends, power policy |
+//! | DeviceInterfaceTarget / DeviceInterfaceMultipleTarget | four `DeviceInterfaceMultipleTarget`s (`soak/dimt.rs`) following child devices the churn plugs, removes, query-removes, surprise-removes and whose interface it toggles (`soak/pnp.rs`) |
 //! | power | the client device power-cycles; CRTs and DIMTs follow |
 //! | faults (`--faults`) | every fault point of dmf-sim's `Faults` (allocation, object creation: target, request, timer, event, work item, notification registration; work-item enqueue, open, send refusal, request failure, latency spikes), cleared for the teardown |
 //!
@@ -15,11 +17,11 @@
 //! leak check (every simulated object gone, nothing in flight, every buffer
 //! home). A [watchdog](WATCHDOG_EXIT_CODE) fails the run if it hangs.
 
+mod actor;
 mod bp;
 mod crt;
 mod dimt;
 mod pnp;
-mod sender;
 mod stats;
 mod watchdog;
 
@@ -40,11 +42,11 @@ use dmf_wdf::{IoTarget, OpenMode, OpenParams, Platform, ShareAccess, Status};
 
 pub use watchdog::WATCHDOG_EXIT_CODE;
 
+use actor::Actor;
 use bp::BpScenario;
 use crt::CrtScenario;
 use dimt::DimtScenario;
 use pnp::Churn;
-use sender::{Actor, DimtTarget};
 use stats::Stats;
 
 /// How to run the soak.
@@ -310,7 +312,7 @@ fn set_faults(sim: &Sim) {
 }
 
 /// The statuses each layer may report in the soak (DMF's tests accept
-/// success / cancelled / invalid device state / delete pending, SPEC §3.2-3.5;
+/// success / cancelled / invalid device state / delete pending, as DMF's tests expect;
 /// the others come from the scenario itself). With faults, the injected
 /// statuses are accepted everywhere too.
 fn allowed(layer: &str, status: Status, faults: bool) -> bool {
@@ -491,7 +493,7 @@ pub fn run(config: &SoakConfig) -> SoakReport {
             Arc::new(NoTargetEvents),
         )
         .expect("open the self target");
-        let rt = RequestTarget::new(sim.clone(), cfg).expect("request target");
+        let rt = RequestTarget::new(&sim, cfg).expect("request target");
         rt.io_target_set(Arc::clone(&t)).expect("target set");
         (rt, t)
     })
@@ -609,13 +611,16 @@ pub fn run(config: &SoakConfig) -> SoakReport {
                         Ok(d) => {
                             let open = d.client().open_targets();
                             if let Some(&t) = open.first() {
-                                let target = DimtTarget {
-                                    dimt: d.module(),
-                                    handle: t,
-                                };
-                                actor.doing("dynamic DIMT: sends");
-                                actor.sync_sleep_with_random_timeout(&target, 2);
-                                actor.random_action(&target, 2);
+                                // The guard goes before the module: dropping
+                                // the module waits for it.
+                                match d.target_guard(t) {
+                                    Ok(target) => {
+                                        actor.doing("dynamic DIMT: sends");
+                                        actor.sync_sleep_with_random_timeout(&target, 2);
+                                        actor.random_action(&target, 2);
+                                    }
+                                    Err(s) => w.stats.status("dimt", s),
+                                }
                             }
                             actor.doing("dynamic DIMT: drop");
                             drop(d);
@@ -634,8 +639,11 @@ pub fn run(config: &SoakConfig) -> SoakReport {
                     }
                     w.stats.op("dimt.target_reference");
                 } else {
-                    let target = DimtTarget { dimt: m, handle };
-                    actor.random_action(&target, 2);
+                    // One action on the target, holding a reference on it.
+                    match m.target_guard(handle) {
+                        Ok(target) => actor.random_action(&target, 2),
+                        Err(s) => w.stats.status("dimt", s),
+                    }
                 }
                 actor.doing("pause");
                 let ms = actor.rand(1, 10);

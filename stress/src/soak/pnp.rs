@@ -1,4 +1,4 @@
-//! The churn of SPEC §3.0 / DIMT-5 on the simulated bus: devices exposing
+//! DMF's PnP churn on the simulated bus: devices exposing
 //! the interface are plugged, removed (orderly), query-removed then
 //! cancelled, surprise-removed, and their interface toggled; and the client
 //! device's power cycles (CRT-7, DIMT power forwarding).

@@ -1,148 +1,22 @@
-//! The send actions shared by the RequestTarget, CRT and DIMT scenarios
-//! (SPEC §3.2 RT-1..3, §3.3 CRT-3..6, §3.5 DIMT-3): synchronous sends,
-//! asynchronous sends with random timeouts, short timeouts, the cancel
-//! matrix and the reuse matrix, through one trait the three layers implement.
+//! The send actions shared by the RequestTarget, CRT and DIMT scenarios:
+//! synchronous sends, asynchronous sends with random timeouts, short
+//! timeouts, the cancel matrix and the reuse matrix, through the
+//! [`Sender`] trait the three layers implement (a DIMT target through its
+//! guard). The asynchronous sends are safe sends of pool buffers, handed
+//! back to the completion.
 
-use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dmf_buffer_pool::{BufferPool, BufferPoolConfig, PoolBuffer};
-use dmf_continuous_request_target::{ContinuousRequestTarget, StreamClient};
-use dmf_device_interface_multiple_target::{Dimt, DimtClient, TargetHandle};
+use dmf_buffer_pool::{BufferPool, BufferPoolConfig};
 use dmf_request_target::{
-    CancelId, Completion, RequestTarget, ReuseDeletion, ReuseId, SendCompleted, SendParams,
+    CancelId, OwnedCompletion, OwnedSendCompleted, ReuseId, SendBuffer, SendParams, Sender,
 };
 use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP, SLEEP_INPUT_SIZE};
 use dmf_sim::{Sim, SplitMix64};
-use dmf_wdf::{RawBuffer, Result, Status};
+use dmf_wdf::{Result, Status};
 
 use super::stats::{Signal, Stats};
-
-/// The per-target send methods every layer has (DMF's RequestTarget
-/// method set).
-pub(crate) trait Sender: Send + Sync {
-    fn send_synchronously(
-        &self,
-        input: &[u8],
-        output: &mut [u8],
-        params: SendParams,
-    ) -> Result<usize>;
-    /// # Safety
-    /// As `RequestTarget::send`.
-    unsafe fn send(
-        &self,
-        input: Option<RawBuffer>,
-        output: Option<RawBuffer>,
-        params: SendParams,
-        callback: Option<Completion>,
-        context: usize,
-    ) -> Result<()>;
-    /// # Safety
-    /// As `RequestTarget::send_ex`.
-    unsafe fn send_ex(
-        &self,
-        input: Option<RawBuffer>,
-        output: Option<RawBuffer>,
-        params: SendParams,
-        callback: Option<Completion>,
-        context: usize,
-    ) -> Result<CancelId>;
-    fn cancel(&self, id: CancelId) -> bool;
-    fn reuse_create(&self) -> Result<ReuseId>;
-    /// # Safety
-    /// As `RequestTarget::reuse_send`.
-    unsafe fn reuse_send(
-        &self,
-        id: ReuseId,
-        input: Option<RawBuffer>,
-        output: Option<RawBuffer>,
-        params: SendParams,
-        callback: Option<Completion>,
-        context: usize,
-    ) -> Result<CancelId>;
-    fn reuse_delete(&self, id: ReuseId) -> Result<ReuseDeletion>;
-}
-
-macro_rules! forward_sender {
-    ($recv:ident, $($pre:expr)?) => {
-        fn send_synchronously(&self, input: &[u8], output: &mut [u8], params: SendParams) -> Result<usize> {
-            let $recv = self;
-            $recv.target().send_synchronously($($pre,)? input, output, params)
-        }
-        unsafe fn send(&self, input: Option<RawBuffer>, output: Option<RawBuffer>, params: SendParams, callback: Option<Completion>, context: usize) -> Result<()> {
-            let $recv = self;
-            // SAFETY: forwarded contract.
-            unsafe { $recv.target().send($($pre,)? input, output, params, callback, context) }
-        }
-        unsafe fn send_ex(&self, input: Option<RawBuffer>, output: Option<RawBuffer>, params: SendParams, callback: Option<Completion>, context: usize) -> Result<CancelId> {
-            let $recv = self;
-            // SAFETY: forwarded contract.
-            unsafe { $recv.target().send_ex($($pre,)? input, output, params, callback, context) }
-        }
-        fn cancel(&self, id: CancelId) -> bool {
-            let $recv = self;
-            $recv.target().cancel($($pre,)? id)
-        }
-        fn reuse_create(&self) -> Result<ReuseId> {
-            let $recv = self;
-            $recv.target().reuse_create($($pre)?)
-        }
-        unsafe fn reuse_send(&self, id: ReuseId, input: Option<RawBuffer>, output: Option<RawBuffer>, params: SendParams, callback: Option<Completion>, context: usize) -> Result<CancelId> {
-            let $recv = self;
-            // SAFETY: forwarded contract.
-            unsafe { $recv.target().reuse_send($($pre,)? id, input, output, params, callback, context) }
-        }
-        fn reuse_delete(&self, id: ReuseId) -> Result<ReuseDeletion> {
-            let $recv = self;
-            $recv.target().reuse_delete($($pre,)? id)
-        }
-    };
-}
-
-/// Something that has the method set directly.
-trait Direct {
-    type T: ?Sized;
-    fn target(&self) -> &Self::T;
-}
-
-impl Direct for RequestTarget<Sim> {
-    type T = RequestTarget<Sim>;
-    fn target(&self) -> &RequestTarget<Sim> {
-        self
-    }
-}
-
-impl Sender for RequestTarget<Sim> {
-    forward_sender!(me,);
-}
-
-impl<H: StreamClient<Sim>> Direct for ContinuousRequestTarget<Sim, H> {
-    type T = ContinuousRequestTarget<Sim, H>;
-    fn target(&self) -> &ContinuousRequestTarget<Sim, H> {
-        self
-    }
-}
-
-impl<H: StreamClient<Sim>> Sender for ContinuousRequestTarget<Sim, H> {
-    forward_sender!(me,);
-}
-
-/// One DIMT target.
-pub(crate) struct DimtTarget<C: DimtClient<Sim>> {
-    pub(crate) dimt: Arc<Dimt<Sim, C>>,
-    pub(crate) handle: TargetHandle,
-}
-
-impl<C: DimtClient<Sim>> DimtTarget<C> {
-    fn target(&self) -> &Dimt<Sim, C> {
-        &self.dimt
-    }
-}
-
-impl<C: DimtClient<Sim>> Sender for DimtTarget<C> {
-    forward_sender!(me, me.handle);
-}
 
 /// Which send method.
 #[derive(Clone, Copy, Debug)]
@@ -172,7 +46,7 @@ pub(crate) struct Actor {
     pub(crate) worker: String,
     pub(crate) rng: SplitMix64,
     pool: BufferPool<Sim>,
-    completion: Completion,
+    completion: OwnedCompletion<Sim>,
     reuse_done: Arc<Signal>,
 }
 
@@ -180,23 +54,19 @@ impl Actor {
     pub(crate) fn new(sim: &Sim, stats: Arc<Stats>, worker: String, seed: u64) -> Result<Actor> {
         let pool = BufferPool::new(
             sim,
-            &BufferPoolConfig::new(10, TEST_BUFFER)
+            BufferPoolConfig::new(10, TEST_BUFFER)
                 .with_context_size(8)
                 .with_look_aside(true),
         )?;
         let reuse_done = Arc::new(Signal::default());
-        let completion: Completion = {
+        let completion: OwnedCompletion<Sim> = {
             let stats = Arc::clone(&stats);
             let reuse_done = Arc::clone(&reuse_done);
-            Arc::new(move |c: &SendCompleted<'_>| {
-                let Some(data) = NonNull::new(c.client_context as *mut u8) else {
+            Arc::new(move |c: OwnedSendCompleted<Sim>| {
+                let Some(Ok(buffer)) = c.input.map(SendBuffer::into_pool_buffer) else {
                     stats.violation("completion without its test buffer".to_string());
                     return;
                 };
-                // SAFETY: every send of this actor passes the pointer of a
-                // test buffer given up with `into_raw` as its context, and
-                // this callback runs once per accepted send.
-                let buffer = unsafe { PoolBuffer::<Sim>::from_raw(data) };
                 let (flags, layer) = (buffer.context()[0], buffer.context()[1]);
                 let layer = LAYERS.get(usize::from(layer)).copied().unwrap_or("?");
                 stats.status(layer, c.status);
@@ -248,7 +118,7 @@ impl Actor {
     /// Returns the cancel id of a `send_ex` or `reuse_send`.
     fn async_send(
         &mut self,
-        s: &dyn Sender,
+        s: &dyn Sender<Sim>,
         layer: usize,
         sleep_ms: u64,
         timeout_ms: u32,
@@ -266,29 +136,20 @@ impl Actor {
         buffer.data_mut()[..SLEEP_INPUT_SIZE].copy_from_slice(&sleep);
         buffer.context_mut()[0] = flags;
         buffer.context_mut()[1] = layer as u8;
-        let raw = buffer.raw_prefix(SLEEP_INPUT_SIZE);
-        let data = buffer.into_raw();
+        let input = Some(SendBuffer::pool_prefix(buffer, SLEEP_INPUT_SIZE));
         let params = SendParams::ioctl(IOCTL_SLEEP).with_timeout(timeout_ms);
         let cb = Some(Arc::clone(&self.completion));
-        let context = data.as_ptr() as usize;
-        // SAFETY: the test buffer stays alive (given up with `into_raw`)
-        // until the completion callback rebuilds and drops it, or until we
-        // rebuild it below when the send is refused; nobody else touches it.
-        let result = unsafe {
-            match how {
-                How::Reuse(id) => s
-                    .reuse_send(id, Some(raw), None, params, cb, context)
-                    .map(Some),
-                How::WithId => s.send_ex(Some(raw), None, params, cb, context).map(Some),
-                How::Plain => s.send(Some(raw), None, params, cb, context).map(|()| None),
-            }
+        let result = match how {
+            How::Reuse(id) => s.reuse_send(id, input, None, params, cb, 0).map(Some),
+            How::WithId => s.send_ex(input, None, params, cb, 0).map(Some),
+            How::Plain => s.send(input, None, params, cb, 0).map(|()| None),
         };
         match result {
             Ok(id) => id,
-            Err(status) => {
-                // SAFETY: refused: no callback will come; we still own it.
-                drop(unsafe { PoolBuffer::<Sim>::from_raw(data) });
-                self.stats.status(LAYERS[layer], status);
+            Err(refused) => {
+                // No callback comes; the test buffer is back in `refused`
+                // and goes home with it.
+                self.stats.status(LAYERS[layer], refused.status);
                 None
             }
         }
@@ -296,7 +157,7 @@ impl Actor {
 
     /// DIT-2's synchronous send: `rand(0, 20)` ms of sleep, a random
     /// timeout (none, or 1..30 ms).
-    pub(crate) fn sync_sleep_with_random_timeout(&mut self, s: &dyn Sender, layer: usize) {
+    pub(crate) fn sync_sleep_with_random_timeout(&mut self, s: &dyn Sender<Sim>, layer: usize) {
         let sleep = encode_sleep(self.rand(0, 20) as i32);
         let timeout = if self.chance(50) {
             0
@@ -310,7 +171,7 @@ impl Actor {
     }
 
     /// One random action of DMF's per-target test thread.
-    pub(crate) fn random_action(&mut self, s: &dyn Sender, layer: usize) {
+    pub(crate) fn random_action(&mut self, s: &dyn Sender<Sim>, layer: usize) {
         let name = LAYERS[layer];
         match self.rand(0, 4) {
             0 => {
@@ -347,11 +208,13 @@ impl Actor {
         }
     }
 
-    /// One case of the cancel matrix (SPEC §3.3 CRT-5 a..e).
+    /// One case of the cancel matrix: a random sleep cancelled after a random
+    /// wait (a), after as long (b), at once (c), too late (d), and a 400 ms
+    /// sleep cancelled 1 to 5 ms in (e).
     /// Returns whether the send was accepted.
     fn cancel_case(
         &mut self,
-        s: &dyn Sender,
+        s: &dyn Sender<Sim>,
         layer: usize,
         case: u8,
         reuse: Option<ReuseId>,
@@ -411,9 +274,9 @@ impl Actor {
         true
     }
 
-    /// The reuse matrix (SPEC §3.3 CRT-6): one reusable request through the
+    /// The reuse matrix: one reusable request through the
     /// five cancel cases, each time waiting for its completion.
-    fn reuse_matrix(&mut self, s: &dyn Sender, layer: usize) {
+    fn reuse_matrix(&mut self, s: &dyn Sender<Sim>, layer: usize) {
         let name = LAYERS[layer];
         self.doing("reuse_create");
         let id = match s.reuse_create() {
