@@ -277,7 +277,7 @@ pub fn unicode_string_byte_len(s: &str) -> Option<u16> {
 }
 
 /// Conversions to and from `wdk-sys` types (Windows MSVC only).
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod wdk {
     use dmf_wdf::{Guid, Result, Status};
     use wdk_sys::{_WDF_IO_TARGET_STATE, _WDF_POWER_DEVICE_STATE, GUID, NTSTATUS};

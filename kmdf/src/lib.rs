@@ -93,46 +93,53 @@
 
 extern crate alloc;
 
+// The host build (feature `emulation`): the WDK declarations under the name
+// the kernel code uses, and the emulated KMDF and kernel routines it links to.
+#[cfg(all(feature = "emulation", not(all(windows, target_env = "msvc"))))]
+extern crate dmf_kmdf_emu as _;
+#[cfg(all(feature = "emulation", not(all(windows, target_env = "msvc"))))]
+extern crate wdk_sys_emulated as wdk_sys;
+
 pub mod convert;
 pub mod device_callbacks;
 pub mod line;
 pub mod memory;
 pub mod parameters;
 
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 mod context;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod event;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod io_target;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod lock;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod platform;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod pnp;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod request;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod shell;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod timer;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod work_item;
 
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use event::KmdfEvent;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use io_target::KmdfIoTarget;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use lock::{KmdfLock, KmdfLockGuard};
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use platform::KmdfPlatform;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use pnp::KmdfNotification;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use request::KmdfRequest;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use timer::KmdfTimer;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use work_item::KmdfWorkItem;

@@ -48,7 +48,7 @@ pub mod identity {
 }
 pub mod stats;
 
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(any(all(windows, target_env = "msvc"), feature = "emulation"))]
 mod kmdf;
 
 pub use driver::{SampleConfig, SampleDriver};
