@@ -24,9 +24,11 @@ use dmf_sim::{
     ClientDevice, DeviceId, DeviceSpec, IoctlHandlerConfig, NoTargetEvents, RemovalOutcome, Sim,
     SimConfig, TestsIoctlHandler, GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER as GUID,
 };
+use dmf_sim::{FaultPlan, FaultPoint, ParkingDevice};
 use dmf_wdf::{
-    DeviceCallbacks, IoTarget, OpenMode, OpenParams, Platform, RawBuffer, RequestType, ShareAccess,
-    Status,
+    DeviceCallbacks, Event, IoTarget, Lock, OpenMode, OpenParams, Platform, RawBuffer, Request,
+    RequestType, SendOptions, SentIoAction, ShareAccess, Status, TargetState, Timer, TimerHandler,
+    WorkItem, WorkItemHandler,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -78,6 +80,18 @@ macro_rules! scenario_tests {
         #[test]
         fn request_target_send_cancel_reuse() {
             scenarios::request_target_send_cancel_reuse::<$backend>();
+        }
+        #[test]
+        fn platform_seam_objects() {
+            scenarios::platform_seam_objects::<$backend>();
+        }
+        #[test]
+        fn io_target_state_machine() {
+            scenarios::io_target_state_machine::<$backend>();
+        }
+        #[test]
+        fn dimt_churn_under_injected_faults() {
+            scenarios::dimt_churn_under_faults::<$backend>();
         }
     };
 }
@@ -503,5 +517,254 @@ pub fn request_target_send_cancel_reuse<B: Backend>() {
     assert!(b.sim().wait_quiescent(10 * SECOND));
     target.close();
     drop(target);
+    b.finish();
+}
+
+/// Counts handler runs.
+#[derive(Default)]
+struct Count(AtomicUsize);
+
+impl TimerHandler for Count {
+    fn fired(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl WorkItemHandler for Count {
+    fn run(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The platform's own objects, method by method: allocation, locks,
+/// events (set, reset, timed waits), timers (start/re-arm/stop results,
+/// firing), work items (enqueue, flush), requests (reuse, cancel of an
+/// unsent request).
+pub fn platform_seam_objects<B: Backend>() {
+    let b = B::new(sim());
+    let p = b.platform();
+    // Allocation honours the alignment and is returned.
+    for align in [1usize, 8, 16, 64, 128] {
+        let layout = std::alloc::Layout::from_size_align(100, align).unwrap();
+        let block = p.allocate(layout).expect("memory");
+        assert_eq!(block.as_ptr() as usize % align, 0, "align {align}");
+        // SAFETY: 100 writable bytes, returned with the same layout.
+        unsafe {
+            block.as_ptr().write_bytes(0xA5, 100);
+            p.deallocate(block, layout);
+        }
+    }
+    // Locks: nested, different locks; the value is guarded.
+    let outer = <B::P as Platform>::Lock::new(1u32);
+    let inner = <B::P as Platform>::Lock::new(2u32);
+    {
+        let mut o = outer.lock();
+        let mut i = inner.lock();
+        *o += *i;
+        *i = 0;
+    }
+    assert_eq!((*outer.lock(), *inner.lock()), (3, 0));
+    // Events.
+    let event = p.create_event(false).unwrap();
+    assert!(!event.is_set());
+    assert!(
+        !event.wait(Some(0)),
+        "not signalled: a zero wait fails at once"
+    );
+    assert!(
+        !event.wait(Some(5)),
+        "not signalled: the timed wait expires"
+    );
+    event.set();
+    assert!(event.is_set());
+    assert!(event.wait(Some(0)) && event.wait(None));
+    event.reset();
+    assert!(!event.is_set());
+    let signalled = p.create_event(true).unwrap();
+    assert!(signalled.wait(Some(1)));
+    // Timers: start reports whether it was armed; stop whether it
+    // disarmed a pending firing.
+    let fired = Arc::new(Count::default());
+    let timer = p.create_timer(Arc::clone(&fired)).unwrap();
+    assert!(!timer.start(10_000), "not armed before");
+    assert!(timer.start(10_000), "re-armed");
+    assert!(timer.stop(true), "disarmed a pending firing");
+    assert!(!timer.stop(false), "nothing armed any more");
+    assert!(!timer.start(1));
+    wait_until("the timer fires", 5 * SECOND, || {
+        fired.0.load(Ordering::SeqCst) == 1
+    });
+    assert!(!timer.stop(true), "it has fired");
+    drop(timer);
+    // Work items run once per enqueue and flush waits for them.
+    let runs = Arc::new(Count::default());
+    let work = p.create_work_item(Arc::clone(&runs)).unwrap();
+    for n in 1..=3 {
+        work.enqueue().unwrap();
+        work.flush();
+        assert_eq!(runs.0.load(Ordering::SeqCst), n);
+    }
+    drop(work);
+    // A request that was never sent: reuse succeeds, cancel finds nothing.
+    let request = p.create_request(None).unwrap();
+    request.reuse().unwrap();
+    assert!(!request.cancel_sent());
+    drop(request);
+    drop((event, signalled, outer, inner));
+    b.finish();
+}
+
+/// A remote target through its states as KMDF's remote target goes: a new
+/// target reads Started and may be opened; a second open is refused; stop
+/// (parked requests cancelled), start, purge, close, and a reopen after the
+/// close.
+pub fn io_target_state_machine<B: Backend>() {
+    let b = B::new(sim());
+    let parking = ParkingDevice::new();
+    let id = b
+        .sim()
+        .bus()
+        .add_device(DeviceSpec::new("park", parking.clone()))
+        .unwrap();
+    let link = b.sim().bus().device_link(id).unwrap();
+    let p = b.platform();
+    let target = p.create_io_target().unwrap();
+    assert_eq!(
+        target.state(),
+        TargetState::Started,
+        "a new target reads Started"
+    );
+    let params = OpenParams {
+        symbolic_link: &link,
+        open_mode: OpenMode::READ_WRITE,
+        share_access: ShareAccess::READ_WRITE,
+    };
+    target
+        .open(&params, Arc::new(NoTargetEvents))
+        .expect("first open");
+    assert_eq!(target.state(), TargetState::Started);
+    assert_eq!(
+        target.open(&params, Arc::new(NoTargetEvents)),
+        Err(Status::INVALID_DEVICE_STATE),
+        "an open target is not opened again"
+    );
+    // A request parked at the device; stop with cancel completes it.
+    let (tx, rx) = mpsc::channel();
+    struct Done(Mutex<mpsc::Sender<Status>>);
+    impl dmf_wdf::CompletionRoutine for Done {
+        fn completed(self: Arc<Self>, c: dmf_wdf::Completed) {
+            let _ = self.0.lock().unwrap().send(c.status);
+        }
+    }
+    let done = Arc::new(Done(Mutex::new(tx)));
+    let request = p.create_request(Some(&target)).unwrap();
+    let mut out = [0u8; 8];
+    let send = |request: &<B::P as Platform>::Request, out: &mut [u8; 8]| {
+        // SAFETY: `out` outlives the send (every completion is awaited).
+        unsafe {
+            target.format_request(
+                request,
+                RequestType::Ioctl,
+                0x22_2000,
+                None,
+                Some(RawBuffer::from_mut_slice(out)),
+            )
+        }
+        .unwrap();
+        target.send(request, SendOptions { timeout_ms: 0 }, Arc::clone(&done))
+    };
+    send(&request, &mut out).unwrap();
+    assert!(parking.wait_for_pending(1, 5 * SECOND));
+    target.stop(SentIoAction::Cancel);
+    assert_eq!(target.state(), TargetState::Stopped);
+    assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), Status::CANCELLED);
+    target.start().unwrap();
+    assert_eq!(target.state(), TargetState::Started);
+    // Reused, sent again, completed by the device.
+    request.reuse().unwrap();
+    send(&request, &mut out).unwrap();
+    assert!(parking.wait_for_pending(1, 5 * SECOND));
+    assert!(parking.complete_next(Status::SUCCESS, 8));
+    assert_eq!(rx.recv_timeout(5 * SECOND).unwrap(), Status::SUCCESS);
+    // Purge: the target stops accepting until started again.
+    target.purge(true);
+    assert_eq!(target.state(), TargetState::Stopped);
+    request.reuse().unwrap();
+    assert!(
+        send(&request, &mut out).is_err(),
+        "a purged target refuses sends"
+    );
+    target.start().unwrap();
+    target.close();
+    assert_eq!(target.state(), TargetState::Closed);
+    target
+        .open(&params, Arc::new(NoTargetEvents))
+        .expect("open after close");
+    assert_eq!(target.state(), TargetState::Started);
+    target.close();
+    drop(request);
+    drop(target);
+    assert!(b.sim().wait_quiescent(10 * SECOND));
+    b.finish();
+}
+
+/// A streaming DIMT while devices come and go, with allocation, request,
+/// target and timer creation and target open failing now and then: every
+/// failure is handled, nothing leaks on either backend.
+pub fn dimt_churn_under_faults<B: Backend>() {
+    let sim = Sim::new(SimConfig::default().with_seed(7));
+    let b = B::new(sim);
+    let faults = b.sim().faults();
+    for point in [
+        FaultPoint::Allocation,
+        FaultPoint::RequestCreation,
+        FaultPoint::TargetCreation,
+        FaultPoint::TargetOpen,
+        FaultPoint::TimerCreation,
+        FaultPoint::RequestFailure,
+    ] {
+        faults.set_with_status(
+            point,
+            FaultPlan::Probability(100_000),
+            Status::INSUFFICIENT_RESOURCES,
+        );
+    }
+    let mut ids: Vec<DeviceId> = (0..3)
+        .map(|i| add_device(b.sim(), &format!("f{i}")))
+        .collect();
+    let dimt =
+        DeviceInterfaceMultipleTarget::new(b.platform(), streaming_config(2), Recorder::default());
+    // Creating the module may itself fail under the faults: then there is
+    // nothing to churn, only nothing may leak.
+    if let Ok(dimt) = dimt {
+        for round in 0..12 {
+            std::thread::sleep(Duration::from_millis(3));
+            if round % 3 == 2 {
+                let id = ids.remove(0);
+                let _ = b.sim().bus().remove_device(id);
+            } else {
+                ids.push(add_device(b.sim(), &format!("g{round}")));
+            }
+            let _ = b.sim().bus().flush();
+        }
+        let module = dimt.module();
+        drop(dimt);
+        for point in FaultPoint::ALL {
+            faults.set_with_status(point, FaultPlan::Never, Status::SUCCESS);
+        }
+        assert!(b.sim().wait_quiescent(10 * SECOND));
+        assert_eq!(module.target_count(), 0);
+        drop(module);
+    }
+    for point in FaultPoint::ALL {
+        faults.set_with_status(point, FaultPlan::Never, Status::SUCCESS);
+    }
+    assert!(
+        faults.injected(FaultPoint::Allocation) + faults.injected(FaultPoint::TargetOpen) > 0,
+        "faults were injected"
+    );
+    for id in ids {
+        let _ = b.sim().bus().remove_device(id);
+    }
     b.finish();
 }
