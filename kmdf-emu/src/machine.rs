@@ -142,6 +142,7 @@ impl Machine {
         for (kind, handle) in crate::object::live_objects() {
             out.push(format!("{kind} {handle:p} not deleted"));
         }
+        out.extend(crate::object::deleted_with_parent());
         out
     }
 

@@ -139,6 +139,30 @@ struct Slot {
     weak: Weak<Object>,
 }
 
+/// Objects the driver created and still owned when the framework deleted
+/// them with their device or driver (KMDF deletes them silently; the Rust
+/// owner would then delete them a second time).
+static DELETED_WITH_PARENT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Whether the driver, not the framework, deletes objects of this kind.
+fn driver_owned(kind: &Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Request(_)
+            | Kind::Memory(_)
+            | Kind::Timer(_)
+            | Kind::WorkItem(_)
+            | Kind::IoTarget(_)
+            | Kind::Key(_)
+    )
+}
+
+/// The objects deleted with their device or driver while the driver still
+/// owned them (see [`DELETED_WITH_PARENT`]).
+pub(crate) fn deleted_with_parent() -> Vec<String> {
+    lock(&DELETED_WITH_PARENT).clone()
+}
+
 /// Every object the emulation created and that is still referenced.
 static TABLE: Mutex<Option<HashMap<usize, Slot>>> = Mutex::new(None);
 
@@ -153,6 +177,7 @@ pub(crate) fn forget_all() {
     if let Some(table) = lock(&TABLE).take() {
         std::mem::forget(table);
     }
+    lock(&DELETED_WITH_PARENT).clear();
 }
 
 /// How many objects of each kind are alive (not deleted), for leak checks.
@@ -321,9 +346,17 @@ pub(crate) fn delete(handle: WDFOBJECT, function: &str) {
         "{function}: {object:?} deleted twice"
     );
     let children = std::mem::take(&mut *lock(&object.children));
+    let framework_owned = matches!(object.kind, Kind::Driver(_) | Kind::Device(_));
     for child in children.into_iter().rev() {
-        let still_there = with_table(|t| t.get(&child).is_some_and(|s| s.owner.is_some()));
-        if still_there {
+        let still_there = with_table(|t| t.get(&child).and_then(|s| s.owner.clone()));
+        if let Some(child_object) = still_there {
+            if framework_owned && driver_owned(&child_object.kind) {
+                lock(&DELETED_WITH_PARENT).push(format!(
+                    "{child_object:?} deleted with {object:?}: its owner (a layer on \
+                     the platform) outlived it and would delete it again"
+                ));
+            }
+            drop(child_object);
             delete(child as WDFOBJECT, "deletion with the parent");
         }
     }

@@ -1,0 +1,209 @@
+//! Misuse stops the emulated machine as the KMDF verifier or the kernel
+//! would: an invalid or deleted handle, a wait with a spin lock held, a spin
+//! lock acquired twice, a timer deleted from its own callback, a request
+//! deleted while in flight.
+//!
+//! The emulated functions are `extern "C"`: a panic in them aborts the
+//! process, as a bug check stops the machine. So each case runs in a child
+//! process of this test binary (selected by an environment variable), and
+//! the test checks that the child died with the expected message.
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use dmf_kmdf::{KmdfLock, KmdfPlatform, KmdfTimer};
+use dmf_kmdf_emu::Machine;
+use dmf_sim::{DeviceSpec, ParkingDevice, Sim};
+use dmf_wdf::{
+    Event, IoTarget, Lock, OpenMode, OpenParams, Platform, RawBuffer, RequestType, SendOptions,
+    ShareAccess, TimerHandler,
+};
+
+/// Names the case the child process runs.
+const CASE: &str = "DMF_KMDF_EMU_MISUSE_CASE";
+
+/// In the child: runs `case`, which must stop the process. In the parent:
+/// runs this test in a child and checks it failed with `expected` in its
+/// output.
+fn misuse(name: &str, expected: &str, case: impl FnOnce()) {
+    if std::env::var(CASE).as_deref() == Ok(name) {
+        case();
+        eprintln!("MISUSE NOT DETECTED");
+        return;
+    }
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CASE, name)
+        .output()
+        .expect("run the child");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "{name}: the child survived:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("MISUSE NOT DETECTED"),
+        "{name}: not detected:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(expected),
+        "{name}: expected {expected:?} in:\n{stderr}"
+    );
+}
+
+/// A machine with a bare device and the platform on it.
+fn machine() -> (Machine, dmf_kmdf_emu::Device, KmdfPlatform) {
+    let machine = Machine::new(Sim::default());
+    let device = machine.bare_device();
+    // SAFETY: the device outlives everything the cases create (or the case
+    // is exactly that it does not).
+    let platform = unsafe { KmdfPlatform::new(device.handle()) };
+    (machine, device, platform)
+}
+
+struct Nothing;
+impl TimerHandler for Nothing {
+    fn fired(&self) {}
+}
+
+#[test]
+fn an_invalid_handle_is_refused() {
+    misuse(
+        "an_invalid_handle_is_refused",
+        "is not a WDF object",
+        || {
+            let _machine = Machine::new(Sim::default());
+            // SAFETY: deliberately wrong: the handle is no device.
+            let platform = unsafe { KmdfPlatform::new(0x1234 as wdk_sys::WDFDEVICE) };
+            let _ = platform.create_timer(Arc::new(Nothing));
+        },
+    );
+}
+
+#[test]
+fn a_wait_with_a_spin_lock_held_bug_checks() {
+    misuse(
+        "a_wait_with_a_spin_lock_held_bug_checks",
+        "IRQL_NOT_LESS_OR_EQUAL",
+        || {
+            let (_machine, _device, platform) = machine();
+            let event = platform.create_event(false).unwrap();
+            let lock = KmdfLock::new(());
+            let _held = lock.lock();
+            event.wait(Some(10));
+        },
+    );
+}
+
+#[test]
+fn a_spin_lock_acquired_twice_is_caught() {
+    misuse(
+        "a_spin_lock_acquired_twice_is_caught",
+        "acquired again by the thread holding it",
+        || {
+            let (_machine, _device, _platform) = machine();
+            let lock = KmdfLock::new(0u32);
+            let _first = lock.lock();
+            let _second = lock.lock();
+        },
+    );
+}
+
+/// Drops its own timer when it fires.
+struct DropsItself(Mutex<Option<KmdfTimer>>);
+impl TimerHandler for DropsItself {
+    fn fired(&self) {
+        drop(self.0.lock().unwrap().take());
+    }
+}
+
+#[test]
+fn a_timer_deleted_from_its_own_callback_is_caught() {
+    misuse(
+        "a_timer_deleted_from_its_own_callback_is_caught",
+        "own handler",
+        || {
+            let (_machine, _device, platform) = machine();
+            let handler = Arc::new(DropsItself(Mutex::new(None)));
+            let timer = platform.create_timer(Arc::clone(&handler)).unwrap();
+            dmf_wdf::Timer::start(&timer, 1);
+            *handler.0.lock().unwrap() = Some(timer);
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        },
+    );
+}
+
+#[test]
+fn a_layer_outliving_its_device_uses_a_deleted_handle() {
+    misuse(
+        "a_layer_outliving_its_device_uses_a_deleted_handle",
+        // The timer was deleted with the device and freed: its handle is
+        // no object any more.
+        "is not a WDF object (never created, or deleted)",
+        || {
+            let (machine, device, platform) = machine();
+            let timer = platform.create_timer(Arc::new(Nothing)).unwrap();
+            device.remove().unwrap();
+            assert!(
+                machine
+                    .leaks()
+                    .iter()
+                    .any(|l| l.contains("deleted with WDFDEVICE")),
+                "{:?}",
+                machine.leaks()
+            );
+            drop(timer);
+        },
+    );
+}
+
+#[test]
+fn a_request_deleted_in_flight_is_caught() {
+    misuse(
+        "a_request_deleted_in_flight_is_caught",
+        "still in flight",
+        || {
+            let (machine, _device, platform) = machine();
+            let parking = ParkingDevice::new();
+            let bus = machine.sim().bus();
+            let id = bus
+                .add_device(DeviceSpec::new("p", parking.clone()))
+                .unwrap();
+            let link = bus.device_link(id).unwrap();
+            let target = platform.create_io_target().unwrap();
+            target
+                .open(
+                    &OpenParams {
+                        symbolic_link: &link,
+                        open_mode: OpenMode::READ_WRITE,
+                        share_access: ShareAccess::READ_WRITE,
+                    },
+                    Arc::new(dmf_sim::NoTargetEvents),
+                )
+                .unwrap();
+            let request = platform.create_request(Some(&target)).unwrap();
+            static OUT: Mutex<[u8; 4]> = Mutex::new([0; 4]);
+            let mut out = OUT.lock().unwrap();
+            // SAFETY: a static buffer.
+            unsafe {
+                target.format_request(
+                    &request,
+                    RequestType::Ioctl,
+                    1,
+                    None,
+                    Some(RawBuffer::from_mut_slice(&mut *out)),
+                )
+            }
+            .unwrap();
+            struct Ignore;
+            impl dmf_wdf::CompletionRoutine for Ignore {
+                fn completed(self: Arc<Self>, _: dmf_wdf::Completed) {}
+            }
+            target
+                .send(&request, SendOptions { timeout_ms: 0 }, Arc::new(Ignore))
+                .unwrap();
+            assert!(parking.wait_for_pending(1, std::time::Duration::from_secs(5)));
+            drop(request);
+        },
+    );
+}
