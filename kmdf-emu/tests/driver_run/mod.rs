@@ -83,8 +83,21 @@ fn add_counting_device(
 /// Runs the driver for about `phase_ms` per phase: two devices before the
 /// driver starts, one arriving while it runs, a power cycle, one device
 /// removed, then power-down, the final readings, device removal and driver
-/// unload.
+/// unload. The service's `Parameters` key exists, empty: every setting
+/// takes its default.
 pub fn run(seed: u64, phase_ms: u64) -> Outcome {
+    run_with(seed, phase_ms, &[], SampleConfig::default())
+}
+
+/// [`run`] with these `Parameters` values, `expected` being the
+/// configuration they should give (the cross-check's byte counts depend on
+/// its buffer size).
+pub fn run_with(
+    seed: u64,
+    phase_ms: u64,
+    parameters: &[(&str, u32)],
+    expected: SampleConfig,
+) -> Outcome {
     let sim = Sim::new(SimConfig::default().with_seed(seed).with_fault_status(
         FaultPoint::RequestFailure,
         FaultPlan::Probability(FAILURE_PER_MILLION),
@@ -92,9 +105,8 @@ pub fn run(seed: u64, phase_ms: u64) -> Outcome {
     ));
     let mut devices = BTreeMap::new();
     let machine = Machine::new(sim.clone());
-    // The service's Parameters key exists, with the defaults' values.
-    let config = SampleConfig::default();
-    machine.set_parameters([]);
+    let config = expected;
+    machine.set_parameters(parameters.iter().copied());
     let mut bus_devices = vec![
         add_counting_device(&sim, "kmdf-00", &mut devices),
         add_counting_device(&sim, "kmdf-01", &mut devices),

@@ -24,7 +24,7 @@ use dmf_sim::{
     ClientDevice, DeviceId, DeviceSpec, IoctlHandlerConfig, NoTargetEvents, RemovalOutcome, Sim,
     SimConfig, TestsIoctlHandler, GUID_DEVINTERFACE_TESTS_IOCTL_HANDLER as GUID,
 };
-use dmf_sim::{FaultPlan, FaultPoint, ParkingDevice};
+use dmf_sim::{EchoDevice, FaultPlan, FaultPoint, ParkingDevice};
 use dmf_wdf::{
     DeviceCallbacks, Event, IoTarget, Lock, OpenMode, OpenParams, Platform, RawBuffer, Request,
     RequestType, SendOptions, SentIoAction, ShareAccess, Status, TargetState, Timer, TimerHandler,
@@ -88,6 +88,10 @@ macro_rules! scenario_tests {
         #[test]
         fn io_target_state_machine() {
             scenarios::io_target_state_machine::<$backend>();
+        }
+        #[test]
+        fn reads_writes_and_ioctls_carry_their_buffers() {
+            scenarios::reads_writes_and_ioctls::<$backend>();
         }
         #[test]
         fn dimt_churn_under_injected_faults() {
@@ -766,5 +770,76 @@ pub fn dimt_churn_under_faults<B: Backend>() {
     for id in ids {
         let _ = b.sim().bus().remove_device(id);
     }
+    b.finish();
+}
+
+/// Synchronous sends of every request type through one reused request to an
+/// echo device: writes store, reads return, IOCTLs and internal IOCTLs copy
+/// input to output; buffers of different sizes (and none) between reuses.
+pub fn reads_writes_and_ioctls<B: Backend>() {
+    let b = B::new(sim());
+    let echo = Arc::new(EchoDevice::new());
+    let id = b
+        .sim()
+        .bus()
+        .add_device(DeviceSpec::new("echo", echo.clone()))
+        .unwrap();
+    let link = b.sim().bus().device_link(id).unwrap();
+    let p = b.platform();
+    let target = p.create_io_target().unwrap();
+    target
+        .open(
+            &OpenParams {
+                symbolic_link: &link,
+                open_mode: OpenMode::READ_WRITE,
+                share_access: ShareAccess::READ_WRITE,
+            },
+            Arc::new(NoTargetEvents),
+        )
+        .unwrap();
+    let request = p.create_request(Some(&target)).unwrap();
+    let send = |t: RequestType, input: Option<&[u8]>, output: Option<&mut [u8]>| {
+        request.reuse().unwrap();
+        // SAFETY: the buffers outlive the synchronous send.
+        unsafe {
+            target.format_request(
+                &request,
+                t,
+                0x22_2004,
+                input.map(RawBuffer::from_slice),
+                output.map(RawBuffer::from_mut_slice),
+            )
+        }
+        .unwrap();
+        target.send_synchronously(&request, 0)
+    };
+    assert_eq!(send(RequestType::Write, Some(b"hello kmdf"), None), Ok(10));
+    assert_eq!(echo.stored(), b"hello kmdf");
+    let mut out = [0u8; 32];
+    assert_eq!(send(RequestType::Read, None, Some(&mut out)), Ok(10));
+    assert_eq!(&out[..10], b"hello kmdf");
+    let mut small = [0u8; 4];
+    assert_eq!(send(RequestType::Read, None, Some(&mut small)), Ok(4));
+    assert_eq!(&small, b"hell");
+    let mut out = [0u8; 8];
+    assert_eq!(
+        send(RequestType::Ioctl, Some(b"12345678"), Some(&mut out)),
+        Ok(8)
+    );
+    assert_eq!(&out, b"12345678");
+    let mut out = [0u8; 3];
+    assert_eq!(
+        send(RequestType::InternalIoctl, Some(b"abcdef"), Some(&mut out)),
+        Ok(3)
+    );
+    assert_eq!(&out, b"abc");
+    // No buffers at all, and empty ones.
+    assert_eq!(send(RequestType::Ioctl, None, None), Ok(0));
+    assert_eq!(send(RequestType::Ioctl, Some(&[]), Some(&mut [])), Ok(0));
+    assert_eq!(send(RequestType::Write, Some(b"x"), None), Ok(1));
+    assert_eq!(echo.stored(), b"x");
+    drop(request);
+    target.close();
+    drop(target);
     b.finish();
 }
