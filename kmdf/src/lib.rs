@@ -36,22 +36,31 @@
 //! notification handlers as the PnP context. Every callback is a
 //! monomorphized `extern "C"` trampoline.
 //!
-//! ## Windows-only items
+//! ## Windows-only items, and the host build
 //!
-//! `KmdfPlatform` and the types in the table are compiled only for
-//! `cfg(all(windows, target_env = "msvc"))`, where `wdk-sys` exists. On any
-//! other target the crate contains only its host-independent parts —
-//! [`convert`] (timeouts, state and power mappings, GUIDs, UTF-16),
-//! [`memory`]'s alignment arithmetic, [`device_callbacks`], [`parameters`]
-//! and [`mod@line`] — which are
+//! `KmdfPlatform` and the types in the table are compiled only with
+//! `cfg(kmdf)`, which the build script sets for
+//! `cfg(all(windows, target_env = "msvc"))`, where `wdk-sys` exists, and on
+//! any host with the `emulation` feature. Without either the crate contains
+//! only its host-independent parts — [`convert`] (timeouts, state and power
+//! mappings, GUIDs, UTF-16), [`memory`]'s alignment arithmetic,
+//! [`device_callbacks`], [`parameters`] and [`mod@line`] — which are
 //! unit-tested everywhere.
 //!
 //! **Everything that touches `wdk-sys` is type-checked, linted and documented
 //! for x64 and ARM64 Windows on Linux** by `cargo xtask check-windows`
 //! (against the project's WDK stand-ins, on every CI run); it is linked
 //! only by `.github/workflows/windows.yml` on a Windows runner
-//! with the WDK, and runs only in a driver on a (test-signed) machine. No
-//! Linux test exercises it.
+//! with the WDK, and runs in a driver on a (test-signed) machine.
+//!
+//! **And it runs on Linux** with the `emulation` feature: the WDK
+//! declarations are then the stand-in `wdk-sys` of the Windows-target check
+//! (Windows type sizes, renamed `wdk-sys-emulated` in the manifest because a
+//! dependency cannot change its source per target), and the WDF function
+//! table and kernel routines come from `dmf-kmdf-emu`, which emulates them
+//! over `dmf-sim`. Its tests run the layers' shared scenarios on
+//! `KmdfPlatform` and the sample driver's whole KMDF build (`DriverEntry`
+//! to unload). Nothing built with `emulation` is a driver.
 //!
 //! ## A driver's shell
 //!
