@@ -40,6 +40,25 @@ pub(crate) struct DeviceData {
 pub(crate) struct QueueData {
     device: usize,
     device_control: PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL,
+    /// Requests presented and not completed, and whether new ones are
+    /// still presented (not once the device is being deleted).
+    gate: Mutex<(usize, bool)>,
+    idle: std::sync::Condvar,
+}
+
+impl QueueData {
+    /// Stops presenting requests and waits for those presented to complete
+    /// (the framework purges a device's queues before deleting it).
+    fn purge_and_wait(&self) {
+        let mut gate = lock(&self.gate);
+        gate.1 = false;
+        while gate.0 > 0 {
+            gate = self
+                .idle
+                .wait(gate)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
 }
 
 /// `WDFKEY`: the values of the opened key.
@@ -311,6 +330,8 @@ pub(crate) unsafe extern "C" fn wdf_io_queue_create(
         Kind::Queue(QueueData {
             device: device as usize,
             device_control: config.EvtIoDeviceControl,
+            gate: Mutex::new((0, true)),
+            idle: std::sync::Condvar::new(),
         }),
         &attributes,
     );
@@ -482,20 +503,22 @@ impl Device {
     /// this thread at `PASSIVE_LEVEL`, and returns the completion status and
     /// the output (truncated to the `Information` the driver reported).
     pub fn device_control(&self, code: u32, output_len: usize) -> (Status, Vec<u8>) {
-        let object = get_live(self.handle.cast(), "Device::device_control");
+        self.io_control().send(code, output_len)
+    }
+
+    /// A handle that sends IOCTLs to the device's default queue from any
+    /// thread, also while the device changes power state or is removed
+    /// (then it gets `STATUS_DELETE_PENDING`).
+    pub fn io_control(&self) -> IoControl {
+        let object = get_live(self.handle.cast(), "Device::io_control");
         let Kind::Device(d) = &object.kind else {
             unreachable!()
         };
         let queue = *lock(&d.queue);
         assert!(queue != 0, "the driver created no default queue");
-        let queue_object = get_live(queue as WDFOBJECT, "Device::device_control");
-        let Kind::Queue(q) = &queue_object.kind else {
-            unreachable!()
-        };
-        let callback = q
-            .device_control
-            .expect("the default queue has no EvtIoDeviceControl");
-        crate::request::present_ioctl(queue as WDFQUEUE, callback, code, output_len)
+        IoControl {
+            queue: object::get_live(queue as WDFOBJECT, "Device::io_control"),
+        }
     }
 
     /// Surprise-less removal: stop (if started), then the framework deletes
@@ -512,6 +535,19 @@ impl Device {
     fn delete(&mut self) {
         if !self.removed {
             self.removed = true;
+            let object = get_live(self.handle.cast(), "device removal");
+            let Kind::Device(d) = &object.kind else {
+                unreachable!()
+            };
+            let queue = *lock(&d.queue);
+            if queue != 0 {
+                let queue = get_live(queue as WDFOBJECT, "device removal");
+                let Kind::Queue(q) = &queue.kind else {
+                    unreachable!()
+                };
+                q.purge_and_wait();
+            }
+            drop(object);
             object::delete(self.handle.cast(), "device removal");
         }
     }
@@ -525,6 +561,54 @@ impl Drop for Device {
             }
             self.delete();
         }
+    }
+}
+
+/// Sends IOCTLs to a device's default queue (see [`Device::io_control`]).
+pub struct IoControl {
+    queue: Arc<Object>,
+}
+
+// SAFETY: the queue object is shared, its state behind locks; the driver's
+// EvtIoDeviceControl may be called from any thread (parallel queue).
+unsafe impl Send for IoControl {}
+// SAFETY: as above.
+unsafe impl Sync for IoControl {}
+
+impl std::fmt::Debug for IoControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IoControl({:?})", self.queue)
+    }
+}
+
+/// `STATUS_DELETE_PENDING`.
+const STATUS_DELETE_PENDING: NTSTATUS = 0xC000_0056_u32 as i32;
+
+impl IoControl {
+    /// [`Device::device_control`]; `STATUS_DELETE_PENDING` once the device
+    /// is being deleted.
+    pub fn send(&self, code: u32, output_len: usize) -> (Status, Vec<u8>) {
+        let Kind::Queue(q) = &self.queue.kind else {
+            unreachable!()
+        };
+        {
+            let mut gate = lock(&q.gate);
+            if !gate.1 {
+                return (Status::from_raw(STATUS_DELETE_PENDING), Vec::new());
+            }
+            gate.0 += 1;
+        }
+        let callback = q
+            .device_control
+            .expect("the default queue has no EvtIoDeviceControl");
+        let result =
+            crate::request::present_ioctl(self.queue.handle().cast(), callback, code, output_len);
+        let mut gate = lock(&q.gate);
+        gate.0 -= 1;
+        if gate.0 == 0 {
+            q.idle.notify_all();
+        }
+        result
     }
 }
 

@@ -64,7 +64,7 @@ mod table;
 mod timer;
 mod work_item;
 
-pub use device::{Device, DriverEntry};
+pub use device::{Device, DriverEntry, IoControl};
 pub use kernel::{
     DbgPrint, ExAllocatePool2, ExFreePool, IoRegisterPlugPlayNotification,
     IoUnregisterPlugPlayNotificationEx, KeAcquireSpinLockRaiseToDpc, KeBugCheckEx, KeClearEvent,

@@ -30,7 +30,8 @@ use wdk_sys::{DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING};
 
 // The sample driver's `DriverEntry`, exported by `dmf_kmdf::kmdf_driver!`.
 unsafe extern "C" {
-    fn DriverEntry(driver: *mut DRIVER_OBJECT, registry_path: PCUNICODE_STRING) -> NTSTATUS;
+    /// The sample driver's exported `DriverEntry`.
+    pub fn DriverEntry(driver: *mut DRIVER_OBJECT, registry_path: PCUNICODE_STRING) -> NTSTATUS;
 }
 
 /// Probability (per million sends) of an injected request failure: the
@@ -60,7 +61,8 @@ fn statistics(device: &Device) -> Reading {
     Reading { header, records }
 }
 
-fn add_counting_device(
+/// Adds a counting `Tests_IoctlHandler` device to the bus.
+pub fn add_counting_device(
     sim: &Sim,
     name: &str,
     devices: &mut BTreeMap<String, Arc<CountingDevice>>,
