@@ -19,6 +19,7 @@
 //! | I/O targets | `WdfIoTargetCreate`, `Open` (by name, reopen), `Close`, `CloseForQueryRemove`, `Start`, `Stop`, `Purge`, `GetState`, the target's PnP callbacks |
 //! | requests | `WdfRequestCreate`, `Reuse`, `Send` (timeout, synchronous), `CancelSentRequest`, `GetStatus`, `GetInformation`, `SetCompletionRoutine`, `WdfIoTargetFormatRequestForRead` / `Write` / `Ioctl` / `InternalIoctl`, `WdfMemoryCreatePreallocated`, `WdfMemoryAssignBuffer`; for queue requests `WdfRequestRetrieveOutputBuffer`, `WdfRequestCompleteWithInformation` |
 //! | timers, work items | `WdfTimerCreate` / `Start` / `Stop`, `WdfWorkItemCreate` / `Enqueue` / `Flush` |
+//! | wait locks | `WdfWaitLockCreate`, `WdfWaitLockAcquire` (timeouts; not recursive), `WdfWaitLockRelease` |
 //! | kernel | `ExAllocatePool2`, `ExFreePool`, `KeInitializeEvent`, `KeSetEvent`, `KeClearEvent`, `KeReadStateEvent`, `KeWaitForSingleObject`, `KeAcquireSpinLockRaiseToDpc`, `KeReleaseSpinLock`, `KeQueryInterruptTimePrecise`, `IoRegisterPlugPlayNotification`, `IoUnregisterPlugPlayNotificationEx`, `DbgPrint`, `KeBugCheckEx` |
 //!
 //! Misuse panics where the KMDF verifier (or the kernel) would break or
@@ -62,6 +63,7 @@ mod object;
 mod request;
 mod table;
 mod timer;
+mod wait_lock;
 mod work_item;
 
 pub use device::{Device, DriverEntry, IoControl};

@@ -35,6 +35,7 @@ use crate::device::{DeviceData, DriverData, KeyData, QueueData};
 use crate::io_target::TargetData;
 use crate::request::{IncomingData, MemoryData, RequestData};
 use crate::timer::TimerData;
+use crate::wait_lock::WaitLockData;
 use crate::work_item::WorkItemData;
 
 /// Locks a mutex, ignoring poisoning (a panic elsewhere already fails the
@@ -65,6 +66,8 @@ pub(crate) enum Kind {
     WorkItem(WorkItemData),
     /// `WDFIOTARGET`.
     IoTarget(TargetData),
+    /// `WDFWAITLOCK`.
+    WaitLock(WaitLockData),
 }
 
 impl Kind {
@@ -80,6 +83,7 @@ impl Kind {
             Kind::Timer(_) => "WDFTIMER",
             Kind::WorkItem(_) => "WDFWORKITEM",
             Kind::IoTarget(_) => "WDFIOTARGET",
+            Kind::WaitLock(_) => "WDFWAITLOCK",
         }
     }
 }

@@ -13,7 +13,7 @@
 use wdk_sys::_WDFFUNCENUM as idx;
 use wdk_sys::*;
 
-use crate::{device, io_target, request, timer, work_item};
+use crate::{device, io_target, request, timer, wait_lock, work_item};
 
 /// Entries in the table (`WdfFunctionTableNumEntries` of KMDF 1.33).
 const ENTRIES: usize = idx::WdfFunctionTableNumEntries as usize;
@@ -21,8 +21,17 @@ const ENTRIES: usize = idx::WdfFunctionTableNumEntries as usize;
 /// `table[index] = function` with the function checked against its
 /// `PFN_` type.
 macro_rules! table {
-    ($($index:ident: $pfn:ty = $function:path;)*) => {{
+    (
+        $($index:ident: $pfn:ty = $function:path;)*
+        [by number] $($number:expr => $raw:ty = $raw_function:path;)*
+    ) => {{
         let mut t: [WDFFUNC; ENTRIES] = [None; ENTRIES];
+        $(
+            let f: Option<$raw> = Some($raw_function);
+            // SAFETY: as below; the caller's PFN_ type has the same ABI
+            // (handles are pointers).
+            t[$number] = unsafe { core::mem::transmute::<Option<$raw>, WDFFUNC>(f) };
+        )*
         $(
             let f: $pfn = Some($function);
             // SAFETY: an `Option` of one function pointer type to an
@@ -79,6 +88,11 @@ static FUNCTIONS: [WDFFUNC; ENTRIES] = table! {
     WdfWorkItemCreateTableIndex: PFN_WDFWORKITEMCREATE = work_item::wdf_work_item_create;
     WdfWorkItemEnqueueTableIndex: PFN_WDFWORKITEMENQUEUE = work_item::wdf_work_item_enqueue;
     WdfWorkItemFlushTableIndex: PFN_WDFWORKITEMFLUSH = work_item::wdf_work_item_flush;
+    // Not declared in the WDK stand-in yet: by their KMDF 1.33 indices.
+    [by number]
+    wait_lock::WAIT_LOCK_CREATE => unsafe extern "C" fn(PWDF_DRIVER_GLOBALS, PWDF_OBJECT_ATTRIBUTES, *mut WDFOBJECT) -> NTSTATUS = wait_lock::wdf_wait_lock_create;
+    wait_lock::WAIT_LOCK_CREATE + 1 => unsafe extern "C" fn(PWDF_DRIVER_GLOBALS, WDFOBJECT, *mut LONGLONG) -> NTSTATUS = wait_lock::wdf_wait_lock_acquire;
+    wait_lock::WAIT_LOCK_CREATE + 2 => unsafe extern "C" fn(PWDF_DRIVER_GLOBALS, WDFOBJECT) = wait_lock::wdf_wait_lock_release;
 };
 
 /// `WdfFunctions_01033`: the function table of KMDF 1.33.

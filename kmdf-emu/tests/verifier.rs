@@ -207,3 +207,36 @@ fn a_request_deleted_in_flight_is_caught() {
         },
     );
 }
+
+#[test]
+fn a_wait_lock_acquired_twice_by_its_owner_is_caught() {
+    misuse(
+        "a_wait_lock_acquired_twice_by_its_owner_is_caught",
+        "not recursive",
+        || {
+            let _machine = Machine::new(Sim::default());
+            type Create = unsafe extern "C" fn(
+                wdk_sys::PWDF_DRIVER_GLOBALS,
+                wdk_sys::PWDF_OBJECT_ATTRIBUTES,
+                *mut wdk_sys::WDFOBJECT,
+            ) -> wdk_sys::NTSTATUS;
+            type Acquire = unsafe extern "C" fn(
+                wdk_sys::PWDF_DRIVER_GLOBALS,
+                wdk_sys::WDFOBJECT,
+                *mut wdk_sys::LONGLONG,
+            ) -> wdk_sys::NTSTATUS;
+            // SAFETY: the emulated table's wait-lock entries (KMDF 1.33
+            // indices 312 and 313) with their types.
+            unsafe {
+                let table = dmf_kmdf_emu::WdfFunctions_01033;
+                let globals = dmf_kmdf_emu::WdfDriverGlobals;
+                let create: Create = std::mem::transmute(table.add(312).read().unwrap());
+                let acquire: Acquire = std::mem::transmute(table.add(313).read().unwrap());
+                let mut lock = std::ptr::null_mut();
+                assert_eq!(create(globals, std::ptr::null_mut(), &mut lock), 0);
+                assert_eq!(acquire(globals, lock, std::ptr::null_mut()), 0);
+                acquire(globals, lock, std::ptr::null_mut());
+            }
+        },
+    );
+}
