@@ -9,7 +9,7 @@
 //!
 //! ## What maps to what
 //!
-//! | seam | KMDF / kernel | type here (Windows only) |
+//! | seam | KMDF / kernel | type here (`cfg(kmdf)`) |
 //! |---|---|---|
 //! | `Platform` | the client `WDFDEVICE`, parent of every object created | `KmdfPlatform` |
 //! | `Platform::now_100ns` | `KeQueryInterruptTimePrecise` | |
