@@ -59,8 +59,12 @@ pub(crate) fn current_irql() -> KIRQL {
 }
 
 /// Panics unless the thread is below `DISPATCH_LEVEL`: `function` may wait.
-/// (The simulator adds its own check for dispatch context it creates:
-/// completion routines, its spin locks.)
+///
+/// Two sources say the thread is at `DISPATCH_LEVEL`: the emulated spin
+/// locks (this module), and the simulator's dispatch contexts (completion
+/// routines, its own spin locks). The simulator's is asked by a wait on a
+/// signalled event, which returns at once in passive context and panics in
+/// dispatch context, as all the simulator's waits do.
 #[track_caller]
 pub(crate) fn assert_passive(function: &str) {
     let irql = current_irql();
@@ -68,6 +72,16 @@ pub(crate) fn assert_passive(function: &str) {
         irql < DISPATCH_LEVEL,
         "{function} called at IRQL {irql} (a spin lock is held): it must be called at \
          IRQL < DISPATCH_LEVEL (IRQL_NOT_LESS_OR_EQUAL)"
+    );
+    let Ok(probe) = current().sim.create_event(true) else {
+        // The simulator refused the event (an injected fault): no probe.
+        return;
+    };
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe.wait(Some(1))));
+    assert!(
+        waited.is_ok(),
+        "{function} called in dispatch context (a completion routine, or a spin lock \
+         held): it must be called at IRQL < DISPATCH_LEVEL"
     );
 }
 

@@ -17,12 +17,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use dmf_sim::SimEvent;
-use dmf_wdf::{Event, Platform};
 use wdk_sys::{LONGLONG, NTSTATUS, PWDF_DRIVER_GLOBALS, PWDF_OBJECT_ATTRIBUTES, WDFOBJECT};
 
 use crate::kernel::assert_passive;
-use crate::machine::current;
 use crate::object::{create, get_live, lock, Attributes, Kind};
 use crate::request::relative_ms;
 
@@ -36,18 +33,6 @@ const STATUS_TIMEOUT: NTSTATUS = 0x0000_0102;
 pub(crate) struct WaitLockData {
     owner: Mutex<Option<ThreadId>>,
     released: Condvar,
-    /// Signalled for good: waiting on it checks, as every simulator wait
-    /// does, that the thread is not in dispatch context (a completion
-    /// routine, a spin lock held), and returns at once.
-    passive_check: Arc<SimEvent>,
-}
-
-impl WaitLockData {
-    /// Waits in the simulator's sense (see `passive_check`).
-    fn check_may_wait(&self, function: &str) {
-        assert_passive(function);
-        self.passive_check.wait(Some(1));
-    }
 }
 
 fn wait_lock(handle: WDFOBJECT, function: &str) -> Arc<crate::object::Object> {
@@ -75,15 +60,10 @@ pub(crate) unsafe extern "C" fn wdf_wait_lock_create(
     assert!(!lock_out.is_null(), "{F}: NULL lock");
     // SAFETY: caller contract.
     let attributes = unsafe { Attributes::read(attributes, F) };
-    let passive_check = match current().sim.create_event(true) {
-        Ok(e) => Arc::new(e),
-        Err(s) => return s.raw(),
-    };
     let object = create(
         Kind::WaitLock(WaitLockData {
             owner: Mutex::new(None),
             released: Condvar::new(),
-            passive_check,
         }),
         &attributes,
     );
@@ -107,7 +87,7 @@ pub(crate) unsafe extern "C" fn wdf_wait_lock_acquire(
         Some(relative_ms(unsafe { timeout.read() }, F))
     };
     if timeout_ms != Some(0) {
-        w.check_may_wait("WdfWaitLockAcquire (NULL or non-zero timeout)");
+        assert_passive("WdfWaitLockAcquire (NULL or non-zero timeout)");
     }
     let me = std::thread::current().id();
     let deadline = timeout_ms.map(|ms| Instant::now() + Duration::from_millis(u64::from(ms)));

@@ -240,3 +240,59 @@ fn a_wait_lock_acquired_twice_by_its_owner_is_caught() {
         },
     );
 }
+
+/// Creates a target from a completion routine (dispatch context).
+struct CreatesATarget(KmdfPlatform);
+impl dmf_wdf::CompletionRoutine for CreatesATarget {
+    fn completed(self: Arc<Self>, _: dmf_wdf::Completed) {
+        let _ = self.0.create_io_target();
+    }
+}
+
+#[test]
+fn a_passive_level_function_in_a_completion_routine_is_caught() {
+    misuse(
+        "a_passive_level_function_in_a_completion_routine_is_caught",
+        "WdfIoTargetCreate called in dispatch context",
+        || {
+            let (machine, _device, platform) = machine();
+            let bus = machine.sim().bus();
+            let id = bus
+                .add_device(DeviceSpec::new("e", Arc::new(dmf_sim::EchoDevice::new())))
+                .unwrap();
+            let link = bus.device_link(id).unwrap();
+            let target = platform.create_io_target().unwrap();
+            target
+                .open(
+                    &OpenParams {
+                        symbolic_link: &link,
+                        open_mode: OpenMode::READ_WRITE,
+                        share_access: ShareAccess::READ_WRITE,
+                    },
+                    Arc::new(dmf_sim::NoTargetEvents),
+                )
+                .unwrap();
+            let request = platform.create_request(Some(&target)).unwrap();
+            static IN: [u8; 4] = [1, 2, 3, 4];
+            // SAFETY: a static buffer.
+            unsafe {
+                target.format_request(
+                    &request,
+                    RequestType::Write,
+                    0,
+                    Some(RawBuffer::from_slice(&IN)),
+                    None,
+                )
+            }
+            .unwrap();
+            target
+                .send(
+                    &request,
+                    SendOptions { timeout_ms: 0 },
+                    Arc::new(CreatesATarget(platform)),
+                )
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        },
+    );
+}
