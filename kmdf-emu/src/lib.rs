@@ -74,4 +74,4 @@ pub use kernel::{
     KeSetEvent, KeWaitForSingleObject,
 };
 pub use machine::Machine;
-pub use table::{emulated_functions, WdfDriverGlobals, WdfFunctionCount, WdfFunctions_01033};
+pub use table::{WdfDriverGlobals, WdfFunctionCount, WdfFunctions_01033};

@@ -5,8 +5,9 @@
 //! Each entry is converted from its `PFN_WDF*` type (the stand-in's, which
 //! `wdk-macros` also reads to expand `call_unsafe_wdf_function_binding!`),
 //! so an emulated function with the wrong signature does not compile.
-//! Entries of functions that are not emulated are null; `wdk-macros`'
-//! generated call panics on them ("Option should never be None").
+//! Every other entry is a stub that panics naming its index ("not
+//! emulated"), so a driver calling a function the emulation lacks stops
+//! with a message saying which.
 
 #![allow(non_upper_case_globals)]
 
@@ -26,6 +27,7 @@ macro_rules! table {
         [by number] $($number:expr => $raw:ty = $raw_function:path;)*
     ) => {{
         let mut t: [WDFFUNC; ENTRIES] = [None; ENTRIES];
+        fill_not_emulated(&mut t);
         $(
             let f: Option<$raw> = Some($raw_function);
             // SAFETY: as below; the caller's PFN_ type has the same ABI
@@ -42,6 +44,62 @@ macro_rules! table {
         )*
         t
     }};
+}
+
+/// The entry of table index `I` that no emulated function fills. Called
+/// with the arguments of the function at that index, which it ignores (the
+/// C convention lets a callee ignore its arguments).
+unsafe extern "C" fn not_emulated<const I: usize>() {
+    panic!("WdfFunctions_01033[{I}] (see _WDFFUNCENUM) is not emulated by dmf-kmdf-emu");
+}
+
+/// `t[I] = not_emulated::<I>` for one index below the table's size.
+macro_rules! stub {
+    ($t:ident, $a:literal, $b:literal, $c:literal) => {
+        if $a * 64 + $b * 8 + $c < ENTRIES {
+            $t[$a * 64 + $b * 8 + $c] = Some(not_emulated::<{ $a * 64 + $b * 8 + $c }>);
+        }
+    };
+}
+/// The stubs of indices `a*64 + b*8 + 0..8`.
+macro_rules! stubs_c {
+    ($t:ident, $a:literal, $b:literal) => {
+        stub!($t, $a, $b, 0);
+        stub!($t, $a, $b, 1);
+        stub!($t, $a, $b, 2);
+        stub!($t, $a, $b, 3);
+        stub!($t, $a, $b, 4);
+        stub!($t, $a, $b, 5);
+        stub!($t, $a, $b, 6);
+        stub!($t, $a, $b, 7);
+    };
+}
+/// The stubs of indices `a*64 + 0..64`.
+macro_rules! stubs_b {
+    ($t:ident, $a:literal) => {
+        stubs_c!($t, $a, 0);
+        stubs_c!($t, $a, 1);
+        stubs_c!($t, $a, 2);
+        stubs_c!($t, $a, 3);
+        stubs_c!($t, $a, 4);
+        stubs_c!($t, $a, 5);
+        stubs_c!($t, $a, 6);
+        stubs_c!($t, $a, 7);
+    };
+}
+
+/// Fills every entry with its [`not_emulated`] stub (indices `0..512`
+/// cover the table).
+const fn fill_not_emulated(t: &mut [WDFFUNC; ENTRIES]) {
+    const { assert!(ENTRIES <= 512) };
+    stubs_b!(t, 0);
+    stubs_b!(t, 1);
+    stubs_b!(t, 2);
+    stubs_b!(t, 3);
+    stubs_b!(t, 4);
+    stubs_b!(t, 5);
+    stubs_b!(t, 6);
+    stubs_b!(t, 7);
 }
 
 /// The table itself.
@@ -110,9 +168,3 @@ pub static mut WdfDriverGlobals: PWDF_DRIVER_GLOBALS =
 /// `WdfFunctionCount`: the entries of the table.
 #[no_mangle]
 pub static mut WdfFunctionCount: ULONG = ENTRIES as ULONG;
-
-/// Emulated entries of the table (their names), for the documentation's
-/// list and its test.
-pub fn emulated_functions() -> usize {
-    FUNCTIONS.iter().filter(|f| f.is_some()).count()
-}

@@ -296,3 +296,20 @@ fn a_passive_level_function_in_a_completion_routine_is_caught() {
         },
     );
 }
+
+#[test]
+fn a_function_the_emulation_lacks_names_its_table_index() {
+    misuse(
+        "a_function_the_emulation_lacks_names_its_table_index",
+        "WdfFunctions_01033[3] (see _WDFFUNCENUM) is not emulated",
+        || {
+            let _machine = Machine::new(Sim::default());
+            // SAFETY: index 3 exists; its stub takes any arguments.
+            unsafe {
+                let table = dmf_kmdf_emu::WdfFunctions_01033;
+                let f: unsafe extern "C" fn() = table.add(3).read().unwrap();
+                f();
+            }
+        },
+    );
+}
