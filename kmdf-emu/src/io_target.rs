@@ -27,10 +27,10 @@ use wdk_sys::{
     WDF_IO_TARGET_STATE,
 };
 
-use crate::device::unicode_to_string;
 use crate::kernel::assert_passive;
 use crate::machine::current;
 use crate::object::{create, get, get_live, Attributes, Kind, Object};
+use crate::registry::unicode_to_string;
 
 /// `FILE_OPEN`.
 const FILE_OPEN: u32 = 1;

@@ -56,17 +56,21 @@
 #![warn(missing_docs)]
 
 mod device;
+mod driver;
 mod io_target;
 mod kernel;
 mod machine;
 mod object;
+mod queue;
+mod registry;
 mod request;
 mod table;
 mod timer;
 mod wait_lock;
 mod work_item;
 
-pub use device::{Device, DriverEntry, IoControl};
+pub use device::Device;
+pub use driver::DriverEntry;
 pub use kernel::{
     DbgPrint, ExAllocatePool2, ExFreePool, IoRegisterPlugPlayNotification,
     IoUnregisterPlugPlayNotificationEx, KeAcquireSpinLockRaiseToDpc, KeBugCheckEx, KeClearEvent,
@@ -74,4 +78,5 @@ pub use kernel::{
     KeSetEvent, KeWaitForSingleObject,
 };
 pub use machine::Machine;
+pub use queue::IoControl;
 pub use table::{WdfDriverGlobals, WdfFunctionCount, WdfFunctions_01033};

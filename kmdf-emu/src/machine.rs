@@ -97,7 +97,7 @@ impl Machine {
         // Objects a previous machine left behind (its test failed) are not
         // this machine's: forget them without running their teardown.
         crate::object::forget_all();
-        *lock(&crate::device::DRIVER) = 0;
+        *lock(&crate::driver::DRIVER) = 0;
         *lock(&CURRENT) = Some(Arc::clone(&state));
         Machine { state }
     }
@@ -133,7 +133,9 @@ impl Machine {
         drop(pool);
         let events = lock(&self.state.events).len();
         if events > 0 {
-            out.push(format!("{events} KEVENTs in freed-or-live pool"));
+            out.push(format!(
+                "{events} KEVENTs initialised whose memory was not freed"
+            ));
         }
         let registrations = *lock(&self.state.registrations);
         if registrations > 0 {

@@ -31,8 +31,11 @@ use wdk_sys::{
     WDFOBJECT, WDF_OBJECT_ATTRIBUTES,
 };
 
-use crate::device::{DeviceData, DriverData, KeyData, QueueData};
+use crate::device::DeviceData;
+use crate::driver::DriverData;
 use crate::io_target::TargetData;
+use crate::queue::QueueData;
+use crate::registry::KeyData;
 use crate::request::{IncomingData, MemoryData, RequestData};
 use crate::timer::TimerData;
 use crate::wait_lock::WaitLockData;

@@ -14,7 +14,7 @@
 use wdk_sys::_WDFFUNCENUM as idx;
 use wdk_sys::*;
 
-use crate::{device, io_target, request, timer, wait_lock, work_item};
+use crate::{device, driver, io_target, queue, registry, request, timer, wait_lock, work_item};
 
 /// Entries in the table (`WdfFunctionTableNumEntries` of KMDF 1.33).
 const ENTRIES: usize = idx::WdfFunctionTableNumEntries as usize;
@@ -108,11 +108,11 @@ static FUNCTIONS: [WDFFUNC; ENTRIES] = table! {
     WdfDeviceInitSetPnpPowerEventCallbacksTableIndex: PFN_WDFDEVICEINITSETPNPPOWEREVENTCALLBACKS = device::wdf_device_init_set_pnp_power_event_callbacks;
     WdfDeviceCreateTableIndex: PFN_WDFDEVICECREATE = device::wdf_device_create;
     WdfDeviceCreateDeviceInterfaceTableIndex: PFN_WDFDEVICECREATEDEVICEINTERFACE = device::wdf_device_create_device_interface;
-    WdfDriverCreateTableIndex: PFN_WDFDRIVERCREATE = device::wdf_driver_create;
-    WdfDriverWdmGetDriverObjectTableIndex: PFN_WDFDRIVERWDMGETDRIVEROBJECT = device::wdf_driver_wdm_get_driver_object;
-    WdfDriverOpenParametersRegistryKeyTableIndex: PFN_WDFDRIVEROPENPARAMETERSREGISTRYKEY = device::wdf_driver_open_parameters_registry_key;
-    WdfIoQueueCreateTableIndex: PFN_WDFIOQUEUECREATE = device::wdf_io_queue_create;
-    WdfIoQueueGetDeviceTableIndex: PFN_WDFIOQUEUEGETDEVICE = device::wdf_io_queue_get_device;
+    WdfDriverCreateTableIndex: PFN_WDFDRIVERCREATE = driver::wdf_driver_create;
+    WdfDriverWdmGetDriverObjectTableIndex: PFN_WDFDRIVERWDMGETDRIVEROBJECT = driver::wdf_driver_wdm_get_driver_object;
+    WdfDriverOpenParametersRegistryKeyTableIndex: PFN_WDFDRIVEROPENPARAMETERSREGISTRYKEY = registry::wdf_driver_open_parameters_registry_key;
+    WdfIoQueueCreateTableIndex: PFN_WDFIOQUEUECREATE = queue::wdf_io_queue_create;
+    WdfIoQueueGetDeviceTableIndex: PFN_WDFIOQUEUEGETDEVICE = queue::wdf_io_queue_get_device;
     WdfIoTargetCreateTableIndex: PFN_WDFIOTARGETCREATE = io_target::wdf_io_target_create;
     WdfIoTargetOpenTableIndex: PFN_WDFIOTARGETOPEN = io_target::wdf_io_target_open;
     WdfIoTargetCloseForQueryRemoveTableIndex: PFN_WDFIOTARGETCLOSEFORQUERYREMOVE = io_target::wdf_io_target_close_for_query_remove;
@@ -129,8 +129,8 @@ static FUNCTIONS: [WDFFUNC; ENTRIES] = table! {
     WdfMemoryAssignBufferTableIndex: PFN_WDFMEMORYASSIGNBUFFER = request::wdf_memory_assign_buffer;
     WdfObjectGetTypedContextWorkerTableIndex: PFN_WDFOBJECTGETTYPEDCONTEXTWORKER = device::wdf_object_get_typed_context_worker;
     WdfObjectDeleteTableIndex: PFN_WDFOBJECTDELETE = device::wdf_object_delete;
-    WdfRegistryCloseTableIndex: PFN_WDFREGISTRYCLOSE = device::wdf_registry_close;
-    WdfRegistryQueryULongTableIndex: PFN_WDFREGISTRYQUERYULONG = device::wdf_registry_query_ulong;
+    WdfRegistryCloseTableIndex: PFN_WDFREGISTRYCLOSE = registry::wdf_registry_close;
+    WdfRegistryQueryULongTableIndex: PFN_WDFREGISTRYQUERYULONG = registry::wdf_registry_query_ulong;
     WdfRequestCreateTableIndex: PFN_WDFREQUESTCREATE = request::wdf_request_create;
     WdfRequestReuseTableIndex: PFN_WDFREQUESTREUSE = request::wdf_request_reuse;
     WdfRequestSendTableIndex: PFN_WDFREQUESTSEND = request::wdf_request_send;
