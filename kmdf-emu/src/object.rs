@@ -34,9 +34,10 @@ use wdk_sys::{
 use crate::device::DeviceData;
 use crate::driver::DriverData;
 use crate::io_target::TargetData;
+use crate::queue::IncomingData;
 use crate::queue::QueueData;
 use crate::registry::KeyData;
-use crate::request::{IncomingData, MemoryData, RequestData};
+use crate::request::{MemoryData, RequestData};
 use crate::timer::TimerData;
 use crate::wait_lock::WaitLockData;
 use crate::work_item::WorkItemData;

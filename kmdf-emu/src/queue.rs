@@ -1,14 +1,16 @@
 //! The device's default queue: `WdfIoQueueCreate`, `WdfIoQueueGetDevice`,
 //! and the IOCTLs the framework presents to its `EvtIoDeviceControl`
-//! ([`IoControl`]).
+//! ([`IoControl`]) with the functions of such a request
+//! (`WdfRequestRetrieveOutputBuffer`, `WdfRequestCompleteWithInformation`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use dmf_wdf::Status;
 use wdk_sys::*;
 
 use crate::kernel::assert_passive;
-use crate::object::{create, get_live, lock, Attributes, Kind, Object};
+use crate::object::{self, create, get_live, lock, Attributes, Kind, Object};
 
 use crate::device::check_size;
 
@@ -116,6 +118,9 @@ impl std::fmt::Debug for IoControl {
     }
 }
 
+/// `STATUS_BUFFER_TOO_SMALL`.
+const STATUS_BUFFER_TOO_SMALL: NTSTATUS = 0xC000_0023_u32 as i32;
+
 /// `STATUS_DELETE_PENDING`.
 const STATUS_DELETE_PENDING: NTSTATUS = 0xC000_0056_u32 as i32;
 
@@ -136,8 +141,7 @@ impl IoControl {
         let callback = q
             .device_control
             .expect("the default queue has no EvtIoDeviceControl");
-        let result =
-            crate::request::present_ioctl(self.queue.handle().cast(), callback, code, output_len);
+        let result = present_ioctl(self.queue.handle().cast(), callback, code, output_len);
         let mut gate = lock(&q.gate);
         gate.0 -= 1;
         if gate.0 == 0 {
@@ -145,4 +149,111 @@ impl IoControl {
         }
         result
     }
+}
+
+/// A request the framework presented to the default queue.
+pub(crate) struct IncomingData {
+    output: Mutex<Vec<u8>>,
+    pub(crate) completed: Mutex<Option<(NTSTATUS, usize)>>,
+    done: Condvar,
+}
+
+/// Presents an IOCTL to a queue's `EvtIoDeviceControl` and waits for its
+/// completion (see [`crate::Device::device_control`]).
+pub(crate) fn present_ioctl(
+    queue: WDFQUEUE,
+    callback: unsafe extern "C" fn(WDFQUEUE, WDFREQUEST, usize, usize, ULONG),
+    code: u32,
+    output_len: usize,
+) -> (Status, Vec<u8>) {
+    let attributes = Attributes {
+        parent: queue.cast(),
+        context: std::ptr::null(),
+        cleanup: None,
+    };
+    let object = create(
+        Kind::Incoming(IncomingData {
+            output: Mutex::new(vec![0u8; output_len]),
+            completed: Mutex::new(None),
+            done: Condvar::new(),
+        }),
+        &attributes,
+    );
+    let handle = object.handle();
+    // SAFETY: the driver's EvtIoDeviceControl with its queue and a new
+    // request; no input buffer.
+    unsafe { callback(queue, handle.cast(), output_len, 0, code) };
+    let Kind::Incoming(i) = &object.kind else {
+        unreachable!()
+    };
+    let mut completed = lock(&i.completed);
+    while completed.is_none() {
+        let (c, timeout) = i
+            .done
+            .wait_timeout(completed, Duration::from_secs(30))
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        completed = c;
+        assert!(
+            !timeout.timed_out() || completed.is_some(),
+            "EvtIoDeviceControl did not complete the request within 30 s"
+        );
+    }
+    let (status, information) = completed.expect("completed");
+    drop(completed);
+    let mut output = std::mem::take(&mut *lock(&i.output));
+    output.truncate(information);
+    object::delete(handle, "request completion");
+    (Status::from_raw(status), output)
+}
+
+pub(crate) unsafe extern "C" fn wdf_request_retrieve_output_buffer(
+    _globals: PWDF_DRIVER_GLOBALS,
+    request: WDFREQUEST,
+    minimum: usize,
+    buffer: *mut PVOID,
+    length: *mut usize,
+) -> NTSTATUS {
+    const F: &str = "WdfRequestRetrieveOutputBuffer";
+    let object = get_live(request.cast(), F);
+    let Kind::Incoming(i) = &object.kind else {
+        panic!("{F}: {object:?} is not a request presented by a queue");
+    };
+    assert!(
+        lock(&i.completed).is_none(),
+        "{F}: the request was completed"
+    );
+    let mut output = lock(&i.output);
+    if output.is_empty() || output.len() < minimum {
+        return STATUS_BUFFER_TOO_SMALL;
+    }
+    // SAFETY: caller contract (writable out-parameters).
+    unsafe {
+        buffer.write(output.as_mut_ptr().cast());
+        if !length.is_null() {
+            length.write(output.len());
+        }
+    }
+    0
+}
+
+pub(crate) unsafe extern "C" fn wdf_request_complete_with_information(
+    _globals: PWDF_DRIVER_GLOBALS,
+    request: WDFREQUEST,
+    status: NTSTATUS,
+    information: ULONG_PTR,
+) {
+    const F: &str = "WdfRequestCompleteWithInformation";
+    let object = get_live(request.cast(), F);
+    let Kind::Incoming(i) = &object.kind else {
+        panic!("{F}: {object:?} is not a request presented by a queue (a driver-created request is not completed by the driver)");
+    };
+    let len = lock(&i.output).len();
+    assert!(
+        information as usize <= len,
+        "{F}: Information {information} exceeds the {len}-byte output buffer"
+    );
+    let mut completed = lock(&i.completed);
+    assert!(completed.is_none(), "{F}: request completed twice");
+    *completed = Some((status, information as usize));
+    i.done.notify_all();
 }

@@ -1,9 +1,8 @@
 //! Requests and memory: `WdfRequestCreate` / `Reuse` / `Send` /
 //! `CancelSentRequest` / `GetStatus` / `GetInformation` /
 //! `SetCompletionRoutine`, `WdfIoTargetFormatRequestFor*`,
-//! `WdfMemoryCreatePreallocated` / `AssignBuffer`, and the requests the
-//! framework presents to a queue (`WdfRequestRetrieveOutputBuffer`,
-//! `WdfRequestCompleteWithInformation`).
+//! `WdfMemoryCreatePreallocated` / `AssignBuffer` (the requests the
+//! framework presents to a queue are in `queue`).
 //!
 //! A driver-created request is a simulator request: formatting, sending,
 //! cancelling and reusing it are the simulator's (with its strict checks:
@@ -13,8 +12,7 @@
 //! target it was formatted for.
 
 use std::ptr::NonNull;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use dmf_sim::SimRequest;
 use dmf_wdf::{
@@ -25,16 +23,14 @@ use wdk_sys::{
     _IO_STATUS_BLOCK__bindgen_ty_1, _WDF_REQUEST_SEND_OPTIONS_FLAGS, BOOLEAN, IO_STATUS_BLOCK,
     NTSTATUS, PFN_WDF_REQUEST_COMPLETION_ROUTINE, PLONGLONG, PVOID, PWDFMEMORY_OFFSET,
     PWDF_DRIVER_GLOBALS, PWDF_OBJECT_ATTRIBUTES, PWDF_REQUEST_REUSE_PARAMS,
-    PWDF_REQUEST_SEND_OPTIONS, ULONG, ULONG_PTR, WDFCONTEXT, WDFIOTARGET, WDFMEMORY, WDFQUEUE,
-    WDFREQUEST, WDF_REQUEST_COMPLETION_PARAMS, WDF_REQUEST_REUSE_PARAMS, WDF_REQUEST_SEND_OPTIONS,
+    PWDF_REQUEST_SEND_OPTIONS, ULONG, ULONG_PTR, WDFCONTEXT, WDFIOTARGET, WDFMEMORY, WDFREQUEST,
+    WDF_REQUEST_COMPLETION_PARAMS, WDF_REQUEST_REUSE_PARAMS, WDF_REQUEST_SEND_OPTIONS,
 };
 
 use crate::kernel::assert_passive;
 use crate::machine::current;
 use crate::object::{self, create, get_live, lock, Attributes, Kind, Object};
 
-/// `STATUS_BUFFER_TOO_SMALL`.
-const STATUS_BUFFER_TOO_SMALL: NTSTATUS = 0xC000_0023_u32 as i32;
 /// `STATUS_INVALID_PARAMETER`.
 const STATUS_INVALID_PARAMETER: NTSTATUS = 0xC000_000D_u32 as i32;
 
@@ -80,13 +76,6 @@ impl RequestData {
 /// A `WDFMEMORY` over a caller's buffer.
 pub(crate) struct MemoryData {
     buffer: Mutex<(usize, usize)>,
-}
-
-/// A request the framework presented to the default queue.
-pub(crate) struct IncomingData {
-    output: Mutex<Vec<u8>>,
-    completed: Mutex<Option<(NTSTATUS, usize)>>,
-    done: Condvar,
 }
 
 #[track_caller]
@@ -533,104 +522,4 @@ pub(crate) unsafe extern "C" fn wdf_memory_assign_buffer(
     }
     *lock(&m.buffer) = (buffer as usize, size);
     0
-}
-
-/// Presents an IOCTL to a queue's `EvtIoDeviceControl` and waits for its
-/// completion (see [`crate::Device::device_control`]).
-pub(crate) fn present_ioctl(
-    queue: WDFQUEUE,
-    callback: unsafe extern "C" fn(WDFQUEUE, WDFREQUEST, usize, usize, ULONG),
-    code: u32,
-    output_len: usize,
-) -> (Status, Vec<u8>) {
-    let attributes = Attributes {
-        parent: queue.cast(),
-        context: std::ptr::null(),
-        cleanup: None,
-    };
-    let object = create(
-        Kind::Incoming(IncomingData {
-            output: Mutex::new(vec![0u8; output_len]),
-            completed: Mutex::new(None),
-            done: Condvar::new(),
-        }),
-        &attributes,
-    );
-    let handle = object.handle();
-    // SAFETY: the driver's EvtIoDeviceControl with its queue and a new
-    // request; no input buffer.
-    unsafe { callback(queue, handle.cast(), output_len, 0, code) };
-    let Kind::Incoming(i) = &object.kind else {
-        unreachable!()
-    };
-    let mut completed = lock(&i.completed);
-    while completed.is_none() {
-        let (c, timeout) = i
-            .done
-            .wait_timeout(completed, Duration::from_secs(30))
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        completed = c;
-        assert!(
-            !timeout.timed_out() || completed.is_some(),
-            "EvtIoDeviceControl did not complete the request within 30 s"
-        );
-    }
-    let (status, information) = completed.expect("completed");
-    drop(completed);
-    let mut output = std::mem::take(&mut *lock(&i.output));
-    output.truncate(information);
-    object::delete(handle, "request completion");
-    (Status::from_raw(status), output)
-}
-
-pub(crate) unsafe extern "C" fn wdf_request_retrieve_output_buffer(
-    _globals: PWDF_DRIVER_GLOBALS,
-    request: WDFREQUEST,
-    minimum: usize,
-    buffer: *mut PVOID,
-    length: *mut usize,
-) -> NTSTATUS {
-    const F: &str = "WdfRequestRetrieveOutputBuffer";
-    let object = get_live(request.cast(), F);
-    let Kind::Incoming(i) = &object.kind else {
-        panic!("{F}: {object:?} is not a request presented by a queue");
-    };
-    assert!(
-        lock(&i.completed).is_none(),
-        "{F}: the request was completed"
-    );
-    let mut output = lock(&i.output);
-    if output.is_empty() || output.len() < minimum {
-        return STATUS_BUFFER_TOO_SMALL;
-    }
-    // SAFETY: caller contract (writable out-parameters).
-    unsafe {
-        buffer.write(output.as_mut_ptr().cast());
-        if !length.is_null() {
-            length.write(output.len());
-        }
-    }
-    0
-}
-
-pub(crate) unsafe extern "C" fn wdf_request_complete_with_information(
-    _globals: PWDF_DRIVER_GLOBALS,
-    request: WDFREQUEST,
-    status: NTSTATUS,
-    information: ULONG_PTR,
-) {
-    const F: &str = "WdfRequestCompleteWithInformation";
-    let object = get_live(request.cast(), F);
-    let Kind::Incoming(i) = &object.kind else {
-        panic!("{F}: {object:?} is not a request presented by a queue (a driver-created request is not completed by the driver)");
-    };
-    let len = lock(&i.output).len();
-    assert!(
-        information as usize <= len,
-        "{F}: Information {information} exceeds the {len}-byte output buffer"
-    );
-    let mut completed = lock(&i.completed);
-    assert!(completed.is_none(), "{F}: request completed twice");
-    *completed = Some((status, information as usize));
-    i.done.notify_all();
 }
