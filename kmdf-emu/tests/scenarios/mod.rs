@@ -29,7 +29,7 @@ use dmf_device_interface_multiple_target::{
     Completion, DeviceInterfaceMultipleTarget, DeviceInterfaceMultipleTargetConfig, Dimt,
     DimtClient, PnpRegisterWhen, SendCompleted, SendParams, TargetHandle, TargetStateType as S,
 };
-use dmf_request_target::{RequestTarget, RequestTargetConfig};
+use dmf_request_target::{DeliveryContext, RequestTarget, RequestTargetConfig};
 use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP, IOCTL_ZEROBUFFER};
 use dmf_sim::{
     ClientDevice, DeviceId, DeviceSpec, IoctlHandlerConfig, NoTargetEvents, RemovalOutcome, Sim,
@@ -95,6 +95,10 @@ macro_rules! scenario_tests {
         #[test]
         fn request_target_send_cancel_reuse() {
             scenarios::request_target_send_cancel_reuse::<$backend>();
+        }
+        #[test]
+        fn request_target_cancel_and_reuse_matrices() {
+            scenarios::request_target_cancel_and_reuse_matrices::<$backend>();
         }
         #[test]
         fn platform_seam_objects() {
