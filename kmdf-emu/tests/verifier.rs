@@ -128,7 +128,8 @@ fn a_timer_deleted_from_its_own_callback_is_caught() {
             let timer = platform.create_timer(Arc::clone(&handler)).unwrap();
             dmf_wdf::Timer::start(&timer, 1);
             *handler.0.lock().unwrap() = Some(timer);
-            std::thread::sleep(std::time::Duration::from_secs(2));
+            // The abort comes with the callback; the wait only bounds it.
+            std::thread::sleep(std::time::Duration::from_secs(30));
         },
     );
 }
@@ -292,7 +293,8 @@ fn a_passive_level_function_in_a_completion_routine_is_caught() {
                     Arc::new(CreatesATarget(platform)),
                 )
                 .unwrap();
-            std::thread::sleep(std::time::Duration::from_secs(2));
+            // The abort comes with the callback; the wait only bounds it.
+            std::thread::sleep(std::time::Duration::from_secs(30));
         },
     );
 }
