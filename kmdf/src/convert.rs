@@ -276,7 +276,8 @@ pub fn unicode_string_byte_len(s: &str) -> Option<u16> {
     u16::try_from(units.checked_mul(2)?).ok()
 }
 
-/// Conversions to and from `wdk-sys` types (Windows MSVC only).
+/// Conversions to and from `wdk-sys` types (`cfg(kmdf)`: Windows MSVC, or
+/// the `emulation` feature).
 #[cfg(kmdf)]
 pub mod wdk {
     use dmf_wdf::{Guid, Result, Status};

@@ -2,6 +2,12 @@
 
 use std::ffi::{c_char, CStr};
 
+// `DbgPrint` below relies on a variadic call passing its first arguments as
+// a non-variadic one does. Apple's AArch64 ABI passes variadic arguments on
+// the stack, so the emulation cannot be built there.
+#[cfg(all(target_vendor = "apple", target_arch = "aarch64"))]
+compile_error!("dmf-kmdf-emu's DbgPrint needs an ABI that passes variadic arguments in registers");
+
 use wdk_sys::*;
 
 use crate::machine::current;
