@@ -276,8 +276,9 @@ pub fn unicode_string_byte_len(s: &str) -> Option<u16> {
     u16::try_from(units.checked_mul(2)?).ok()
 }
 
-/// Conversions to and from `wdk-sys` types (Windows MSVC only).
-#[cfg(all(windows, target_env = "msvc"))]
+/// Conversions to and from `wdk-sys` types (`cfg(kmdf)`: Windows MSVC, or
+/// the `emulation` feature).
+#[cfg(kmdf)]
 pub mod wdk {
     use dmf_wdf::{Guid, Result, Status};
     use wdk_sys::{_WDF_IO_TARGET_STATE, _WDF_POWER_DEVICE_STATE, GUID, NTSTATUS};

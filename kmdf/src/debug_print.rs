@@ -120,10 +120,10 @@ pub fn format_event<const N: usize>(driver: &str, event: &Event<'_>, line: &mut 
     );
 }
 
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use sink::install;
 
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 mod sink {
     use core::ffi::{c_char, CStr};
     use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};

@@ -9,7 +9,7 @@
 //!
 //! ## What maps to what
 //!
-//! | seam | KMDF / kernel | type here (Windows only) |
+//! | seam | KMDF / kernel | type here (`cfg(kmdf)`) |
 //! |---|---|---|
 //! | `Platform` | the client `WDFDEVICE`, parent of every object created | `KmdfPlatform` |
 //! | `Platform::now_100ns` | `KeQueryInterruptTimePrecise` | |
@@ -37,22 +37,31 @@
 //! notification handlers as the PnP context. Every callback is a
 //! monomorphized `extern "C"` trampoline.
 //!
-//! ## Windows-only items
+//! ## Windows-only items, and the host build
 //!
-//! `KmdfPlatform` and the types in the table are compiled only for
-//! `cfg(all(windows, target_env = "msvc"))`, where `wdk-sys` exists. On any
-//! other target the crate contains only its host-independent parts —
-//! [`convert`] (timeouts, state and power mappings, GUIDs, UTF-16),
-//! [`memory`]'s alignment arithmetic, [`device_callbacks`], [`parameters`]
-//! and [`mod@line`] — which are
+//! `KmdfPlatform` and the types in the table are compiled only with
+//! `cfg(kmdf)`, which the build script sets for
+//! `cfg(all(windows, target_env = "msvc"))`, where `wdk-sys` exists, and on
+//! any host with the `emulation` feature. Without either the crate contains
+//! only its host-independent parts — [`convert`] (timeouts, state and power
+//! mappings, GUIDs, UTF-16), [`memory`]'s alignment arithmetic,
+//! [`device_callbacks`], [`parameters`] and [`mod@line`] — which are
 //! unit-tested everywhere.
 //!
 //! **Everything that touches `wdk-sys` is type-checked, linted and documented
 //! for x64 and ARM64 Windows on Linux** by `cargo xtask check-windows`
 //! (against the project's WDK stand-ins, on every CI run); it is linked
 //! only by `.github/workflows/windows.yml` on a Windows runner
-//! with the WDK, and runs only in a driver on a (test-signed) machine. No
-//! Linux test exercises it.
+//! with the WDK, and runs in a driver on a (test-signed) machine.
+//!
+//! **And it runs on Linux** with the `emulation` feature: the WDK
+//! declarations are then the stand-in `wdk-sys` of the Windows-target check
+//! (Windows type sizes, renamed `wdk-sys-emulated` in the manifest because a
+//! dependency cannot change its source per target), and the WDF function
+//! table and kernel routines come from `dmf-kmdf-emu`, which emulates them
+//! over `dmf-sim`. Its tests run the layers' shared scenarios on
+//! `KmdfPlatform` and the sample driver's whole KMDF build (`DriverEntry`
+//! to unload). Nothing built with `emulation` is a driver.
 //!
 //! ## A driver's shell
 //!
@@ -94,6 +103,13 @@
 
 extern crate alloc;
 
+// The host build (feature `emulation`): the WDK declarations under the name
+// the kernel code uses, and the emulated KMDF and kernel routines it links to.
+#[cfg(all(feature = "emulation", not(all(windows, target_env = "msvc"))))]
+extern crate dmf_kmdf_emu as _;
+#[cfg(all(feature = "emulation", not(all(windows, target_env = "msvc"))))]
+extern crate wdk_sys_emulated as wdk_sys;
+
 pub mod convert;
 pub mod debug_print;
 pub mod device_callbacks;
@@ -101,44 +117,44 @@ pub mod line;
 pub mod memory;
 pub mod parameters;
 
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 mod context;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod event;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod io_target;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod lock;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod platform;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod pnp;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod request;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod shell;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod timer;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod wait_lock;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub mod work_item;
 
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use event::KmdfEvent;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use io_target::KmdfIoTarget;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use lock::{KmdfLock, KmdfLockGuard};
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use platform::KmdfPlatform;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use pnp::KmdfNotification;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use request::KmdfRequest;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use timer::KmdfTimer;
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use wait_lock::{KmdfWaitLock, KmdfWaitLockGuard};
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use work_item::KmdfWorkItem;

@@ -164,10 +164,10 @@ unsafe impl<P: RawPool + Sync> GlobalAlloc for PoolAllocator<P> {
     }
 }
 
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 pub use pool::{pool_allocate, pool_free, KmdfAllocator, NonPagedPool, PoolBox, KMDF_ALLOCATOR};
 
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(kmdf)]
 mod pool {
     use core::alloc::Layout;
     use core::ffi::c_void;

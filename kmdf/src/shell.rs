@@ -618,8 +618,11 @@ extern "C" fn evt_io_device_control<D: KmdfDriver>(
 /// the exported `DriverEntry` ([`driver_entry`]), the global allocator
 /// ([`KmdfAllocator`](crate::memory::KmdfAllocator)) and the panic handler
 /// ([`bug_check_on_panic`]). Invoke it once, in the driver crate, in a module
-/// compiled only for the KMDF build (`cfg(all(windows, target_env = "msvc"))`);
-/// the allocator, the handler and the export are left out of `cfg(test)`.
+/// compiled only for the KMDF build (`cfg(all(windows, target_env = "msvc"))`,
+/// or dmf-kmdf's `emulation` feature on a host); the allocator, the handler
+/// and the export are left out of `cfg(test)`, and the allocator and the
+/// handler out of every non-Windows build (a host build over the emulation
+/// keeps the host's allocator and `std`'s panic handling).
 ///
 /// ```ignore
 /// dmf_kmdf::kmdf_driver!(MyDriver<dmf_kmdf::KmdfPlatform>);
@@ -628,12 +631,12 @@ extern "C" fn evt_io_device_control<D: KmdfDriver>(
 macro_rules! kmdf_driver {
     ($driver:ty) => {
         /// Non-paged pool for every Rust allocation, every alignment honoured.
-        #[cfg(not(test))]
+        #[cfg(all(not(test), target_os = "windows"))]
         #[global_allocator]
         static GLOBAL_ALLOCATOR: $crate::memory::KmdfAllocator = $crate::memory::KMDF_ALLOCATOR;
 
         /// A panic is a driver bug: log it and bug-check.
-        #[cfg(not(test))]
+        #[cfg(all(not(test), target_os = "windows"))]
         #[panic_handler]
         fn panic(info: &::core::panic::PanicInfo<'_>) -> ! {
             $crate::shell::bug_check_on_panic(<$driver as $crate::shell::KmdfDriver>::NAME, info)

@@ -1,4 +1,5 @@
-//! The KMDF shell of the driver (Windows MSVC only). Everything KMDF is in
+//! The KMDF shell of the driver (Windows MSVC, or a host with the
+//! `emulation` feature over `dmf-kmdf-emu`). Everything KMDF is in
 //! `dmf_kmdf::shell`: `DriverEntry`, `EvtDriverDeviceAdd` (device, context,
 //! device interface, default queue), the PnP/power forwarding to
 //! [`SampleDriver`]'s `DeviceCallbacks`, `EvtIoDeviceControl`, the
@@ -6,7 +7,9 @@
 //! the driver is.
 //!
 //! Type-checked, linted and documented for x64 and ARM64 Windows on Linux by
-//! `cargo xtask check-windows`; linked only on Windows.
+//! `cargo xtask check-windows`; linked as a driver only on Windows, and run
+//! on Linux over the emulated KMDF (`cargo run -p dmf-kmdf-emu --example
+//! driver`).
 
 use alloc::sync::Arc;
 use core::ffi::CStr;

@@ -12,7 +12,7 @@
 //! | the driver logic: DIMT client, statistics, IOCTL handler | [`driver::SampleDriver`], [`stats`], [`ioctl::handle_ioctl`] | every target, `no_std` + `alloc`, generic over [`dmf_wdf::Platform`] |
 //! | the settings, from the service's `Parameters` key | [`driver::SETTINGS`], [`SampleConfig::from_settings`] | every target (validation tested on any host) |
 //! | the identity: service name, hardware ID, interface GUID, KMDF version | [`identity`], generated from `sample_driver.inx` and `Cargo.toml` | every target |
-//! | the KMDF shell: what the driver is for `dmf_kmdf::shell` (`DriverEntry`, device add, PnP/power and IOCTL forwarding, allocator, panic handler) | `src/kmdf.rs` | Windows MSVC only |
+//! | the KMDF shell: what the driver is for `dmf_kmdf::shell` (`DriverEntry`, device add, PnP/power and IOCTL forwarding, allocator, panic handler) | `src/kmdf.rs` | Windows MSVC; on Linux with the `emulation` feature (over `dmf-kmdf-emu`; no allocator or panic handler) |
 //!
 //! The crate holds the driver and nothing else. Its logic is tested on any
 //! host against `dmf-sim` (`tests/`); the live demo on the simulated bus is
@@ -31,7 +31,10 @@
 //! [`identity::HARDWARE_ID`].
 //! Everything under `cfg(all(windows, target_env = "msvc"))` is
 //! type-checked and linted on Linux by `cargo xtask check-windows`, and
-//! linked only on Windows (`.github/workflows/windows.yml`).
+//! linked only on Windows (`.github/workflows/windows.yml`). With the
+//! `emulation` feature the KMDF shell also builds on Linux, exporting the
+//! same `DriverEntry`, which `dmf-kmdf-emu`'s tests call
+//! (`cargo run -p dmf-kmdf-emu --example driver`).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -48,7 +51,7 @@ pub mod identity {
 }
 pub mod stats;
 
-#[cfg(all(windows, target_env = "msvc"))]
+#[cfg(any(all(windows, target_env = "msvc"), feature = "emulation"))]
 mod kmdf;
 
 pub use driver::{SampleConfig, SampleDriver};

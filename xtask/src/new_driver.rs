@@ -161,6 +161,11 @@ dmf-device-interface-multiple-target = {{ path = {dimt}, default-features = fals
 dmf-continuous-request-target = {{ path = {crt}, default-features = false }}
 dmf-kmdf = {{ path = {kmdf} }}
 
+[features]
+# The KMDF shell on a non-Windows host, over dmf-kmdf's emulation of KMDF
+# (dmf-kmdf-emu), for host runs of the whole driver. Tests only.
+emulation = ["dmf-kmdf/emulation"]
+
 # The KMDF build (the WDK crates exist only for Windows MSVC).
 [target.'cfg(all(windows, target_env = "msvc"))'.dependencies]
 wdk-sys = "0.5.2"
