@@ -20,7 +20,7 @@
 //! | requests | `WdfRequestCreate`, `Reuse`, `Send` (timeout, synchronous), `CancelSentRequest`, `GetStatus`, `GetInformation`, `SetCompletionRoutine`, `WdfIoTargetFormatRequestForRead` / `Write` / `Ioctl` / `InternalIoctl`, `WdfMemoryCreatePreallocated`, `WdfMemoryAssignBuffer`; for queue requests `WdfRequestRetrieveOutputBuffer`, `WdfRequestCompleteWithInformation` |
 //! | timers, work items | `WdfTimerCreate` / `Start` / `Stop`, `WdfWorkItemCreate` / `Enqueue` / `Flush` |
 //! | wait locks | `WdfWaitLockCreate`, `WdfWaitLockAcquire` (timeouts; not recursive), `WdfWaitLockRelease` |
-//! | kernel | `ExAllocatePool2`, `ExFreePool`, `KeInitializeEvent`, `KeSetEvent`, `KeClearEvent`, `KeReadStateEvent`, `KeWaitForSingleObject`, `KeAcquireSpinLockRaiseToDpc`, `KeReleaseSpinLock`, `KeQueryInterruptTimePrecise`, `IoRegisterPlugPlayNotification`, `IoUnregisterPlugPlayNotificationEx`, `DbgPrint`, `KeBugCheckEx` |
+//! | kernel | `ExAllocatePool2`, `ExFreePool`, `KeInitializeEvent`, `KeSetEvent`, `KeClearEvent`, `KeReadStateEvent`, `KeWaitForSingleObject`, `KeAcquireSpinLockRaiseToDpc`, `KeReleaseSpinLock`, `KeQueryInterruptTimePrecise`, `IoRegisterPlugPlayNotification`, `IoUnregisterPlugPlayNotificationEx`, `DbgPrint`, `DbgPrintEx`, `KeBugCheckEx` |
 //!
 //! Misuse panics where the KMDF verifier (or the kernel) would break or
 //! bug-check: an invalid or deleted handle, an object deleted twice, a
@@ -72,7 +72,7 @@ mod work_item;
 pub use device::Device;
 pub use driver::DriverEntry;
 pub use kernel::{
-    DbgPrint, ExAllocatePool2, ExFreePool, IoRegisterPlugPlayNotification,
+    DbgPrint, DbgPrintEx, ExAllocatePool2, ExFreePool, IoRegisterPlugPlayNotification,
     IoUnregisterPlugPlayNotificationEx, KeAcquireSpinLockRaiseToDpc, KeBugCheckEx, KeClearEvent,
     KeInitializeEvent, KeQueryInterruptTimePrecise, KeReadStateEvent, KeReleaseSpinLock,
     KeSetEvent, KeWaitForSingleObject,

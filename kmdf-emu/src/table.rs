@@ -24,16 +24,9 @@ const ENTRIES: usize = idx::WdfFunctionTableNumEntries as usize;
 macro_rules! table {
     (
         $($index:ident: $pfn:ty = $function:path;)*
-        [by number] $($number:expr => $raw:ty = $raw_function:path;)*
     ) => {{
         let mut t: [WDFFUNC; ENTRIES] = [None; ENTRIES];
         fill_not_emulated(&mut t);
-        $(
-            let f: Option<$raw> = Some($raw_function);
-            // SAFETY: as below; the caller's PFN_ type has the same ABI
-            // (handles are pointers).
-            t[$number] = unsafe { core::mem::transmute::<Option<$raw>, WDFFUNC>(f) };
-        )*
         $(
             let f: $pfn = Some($function);
             // SAFETY: an `Option` of one function pointer type to an
@@ -146,11 +139,9 @@ static FUNCTIONS: [WDFFUNC; ENTRIES] = table! {
     WdfWorkItemCreateTableIndex: PFN_WDFWORKITEMCREATE = work_item::wdf_work_item_create;
     WdfWorkItemEnqueueTableIndex: PFN_WDFWORKITEMENQUEUE = work_item::wdf_work_item_enqueue;
     WdfWorkItemFlushTableIndex: PFN_WDFWORKITEMFLUSH = work_item::wdf_work_item_flush;
-    // Not declared in the WDK stand-in yet: by their KMDF 1.33 indices.
-    [by number]
-    wait_lock::WAIT_LOCK_CREATE => unsafe extern "C" fn(PWDF_DRIVER_GLOBALS, PWDF_OBJECT_ATTRIBUTES, *mut WDFOBJECT) -> NTSTATUS = wait_lock::wdf_wait_lock_create;
-    wait_lock::WAIT_LOCK_CREATE + 1 => unsafe extern "C" fn(PWDF_DRIVER_GLOBALS, WDFOBJECT, *mut LONGLONG) -> NTSTATUS = wait_lock::wdf_wait_lock_acquire;
-    wait_lock::WAIT_LOCK_CREATE + 2 => unsafe extern "C" fn(PWDF_DRIVER_GLOBALS, WDFOBJECT) = wait_lock::wdf_wait_lock_release;
+    WdfWaitLockCreateTableIndex: PFN_WDFWAITLOCKCREATE = wait_lock::wdf_wait_lock_create;
+    WdfWaitLockAcquireTableIndex: PFN_WDFWAITLOCKACQUIRE = wait_lock::wdf_wait_lock_acquire;
+    WdfWaitLockReleaseTableIndex: PFN_WDFWAITLOCKRELEASE = wait_lock::wdf_wait_lock_release;
 };
 
 /// `WdfFunctions_01033`: the function table of KMDF 1.33.

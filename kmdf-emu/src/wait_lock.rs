@@ -8,24 +8,17 @@
 //! that does not own it corrupts it; the verifier breaks on both
 //! (`FxVerifierLock`), and so does the emulation.
 //!
-//! The wait-lock declarations are not in the project's WDK stand-in yet, so
-//! these functions are written against the generic handle (`WDFOBJECT`,
-//! which has the ABI of `WDFWAITLOCK`) and entered in the table at their
-//! KMDF 1.33 indices by number ([`WAIT_LOCK_CREATE`] and the next two).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use wdk_sys::{LONGLONG, NTSTATUS, PWDF_DRIVER_GLOBALS, PWDF_OBJECT_ATTRIBUTES, WDFOBJECT};
+use wdk_sys::{LONGLONG, NTSTATUS, PWDF_DRIVER_GLOBALS, PWDF_OBJECT_ATTRIBUTES, WDFWAITLOCK};
 
 use crate::kernel::assert_passive;
 use crate::object::{create, get_live, lock, Attributes, Kind};
 use crate::request::relative_ms;
 
-/// `WdfWaitLockCreateTableIndex` of KMDF 1.33 (`WdfWaitLockAcquire` and
-/// `WdfWaitLockRelease` follow).
-pub(crate) const WAIT_LOCK_CREATE: usize = 312;
 /// `STATUS_TIMEOUT`.
 const STATUS_TIMEOUT: NTSTATUS = 0x0000_0102;
 
@@ -35,8 +28,8 @@ pub(crate) struct WaitLockData {
     released: Condvar,
 }
 
-fn wait_lock(handle: WDFOBJECT, function: &str) -> Arc<crate::object::Object> {
-    let object = get_live(handle, function);
+fn wait_lock(handle: WDFWAITLOCK, function: &str) -> Arc<crate::object::Object> {
+    let object = get_live(handle.cast(), function);
     assert!(
         matches!(object.kind, Kind::WaitLock(_)),
         "{function}: {object:?} is not a WDFWAITLOCK"
@@ -54,7 +47,7 @@ fn data(object: &crate::object::Object) -> &WaitLockData {
 pub(crate) unsafe extern "C" fn wdf_wait_lock_create(
     _globals: PWDF_DRIVER_GLOBALS,
     attributes: PWDF_OBJECT_ATTRIBUTES,
-    lock_out: *mut WDFOBJECT,
+    lock_out: *mut WDFWAITLOCK,
 ) -> NTSTATUS {
     const F: &str = "WdfWaitLockCreate";
     assert!(!lock_out.is_null(), "{F}: NULL lock");
@@ -68,13 +61,13 @@ pub(crate) unsafe extern "C" fn wdf_wait_lock_create(
         &attributes,
     );
     // SAFETY: caller contract.
-    unsafe { lock_out.write(object.handle()) };
+    unsafe { lock_out.write(object.handle().cast()) };
     0
 }
 
 pub(crate) unsafe extern "C" fn wdf_wait_lock_acquire(
     _globals: PWDF_DRIVER_GLOBALS,
-    handle: WDFOBJECT,
+    handle: WDFWAITLOCK,
     timeout: *mut LONGLONG,
 ) -> NTSTATUS {
     const F: &str = "WdfWaitLockAcquire";
@@ -123,7 +116,7 @@ pub(crate) unsafe extern "C" fn wdf_wait_lock_acquire(
 
 pub(crate) unsafe extern "C" fn wdf_wait_lock_release(
     _globals: PWDF_DRIVER_GLOBALS,
-    handle: WDFOBJECT,
+    handle: WDFWAITLOCK,
 ) {
     const F: &str = "WdfWaitLockRelease";
     let object = wait_lock(handle, F);

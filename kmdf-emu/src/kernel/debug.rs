@@ -86,7 +86,10 @@ pub unsafe extern "C" fn DbgPrintEx(
     argument: *const c_char,
 ) -> ULONG {
     assert_eq!(component, 77, "DbgPrintEx: unexpected component id");
-    assert!(level <= 4, "DbgPrintEx: level {level} is not one the sink uses");
+    assert!(
+        level <= 4,
+        "DbgPrintEx: level {level} is not one the sink uses"
+    );
     // SAFETY: caller contract.
     unsafe { DbgPrint(format, argument) }
 }

@@ -191,6 +191,7 @@ pub fn run_with(
             duration: Duration::from_millis(4 * phase_ms),
             seed,
             live: false,
+            log: None,
         },
         config,
         reading,

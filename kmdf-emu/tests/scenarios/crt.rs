@@ -46,7 +46,7 @@ pub fn crt_manual_start_stop<B: Backend>() {
         continuous_request_target_ioctl: IOCTL_ZEROBUFFER,
         ..ContinuousRequestTargetConfig::default()
     };
-    let crt = ContinuousRequestTarget::new(p, config, Stream::default()).unwrap();
+    let crt = ContinuousRequestTarget::new(&p, config, Stream::default()).unwrap();
     crt.io_target_set(Arc::clone(&target)).unwrap();
     for round in 1..=2 {
         let before = crt.client().0.load(Ordering::SeqCst);
@@ -54,7 +54,7 @@ pub fn crt_manual_start_stop<B: Backend>() {
         wait_until("stream completions", 5 * SECOND, || {
             crt.client().0.load(Ordering::SeqCst) >= before + 50
         });
-        crt.stop();
+        crt.stop().unwrap();
         assert_eq!(crt.active_stream_requests(), 0, "round {round}");
         let stopped = crt.client().0.load(Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(10));

@@ -9,6 +9,8 @@ pub struct Recorder<P> {
     events: Mutex<Vec<(TargetHandle, S, bool)>>,
     pub veto_query_remove: AtomicBool,
     completions: Mutex<HashMap<TargetHandle, usize>>,
+    /// Statuses of the completed single sends.
+    sends: Mutex<Vec<Status>>,
     _platform: std::marker::PhantomData<fn() -> P>,
 }
 
@@ -18,6 +20,7 @@ impl<P> Default for Recorder<P> {
             events: Mutex::new(Vec::new()),
             veto_query_remove: AtomicBool::new(false),
             completions: Mutex::new(HashMap::new()),
+            sends: Mutex::new(Vec::new()),
             _platform: std::marker::PhantomData,
         }
     }
@@ -48,7 +51,17 @@ impl<P> Recorder<P> {
 }
 
 impl<P: Platform> DimtClient<P> for Recorder<P> {
-    fn on_state_change(&self, module: &Dimt<P, Self>, target: TargetHandle, state: S) -> Status {
+    type Target = ();
+
+    fn target_context(&self, _module: &Dimt<P, Self>, _target: TargetHandle, _link: &str) {}
+
+    fn on_state_change(
+        &self,
+        module: &Dimt<P, Self>,
+        target: TargetHandle,
+        _context: &(),
+        state: S,
+    ) -> Status {
         let methods_worked = module.get(target).is_ok();
         self.events
             .lock()
@@ -65,6 +78,7 @@ impl<P: Platform> DimtClient<P> for Recorder<P> {
         &self,
         _module: &Dimt<P, Self>,
         target: TargetHandle,
+        _context: &(),
         completion: StreamCompletion<P>,
     ) -> OutputDisposition<P> {
         *self.completions.lock().unwrap().entry(target).or_default() += 1;
@@ -73,6 +87,16 @@ impl<P: Platform> DimtClient<P> for Recorder<P> {
         } else {
             completion.module_owns_and_stop()
         }
+    }
+
+    fn send_completed(
+        &self,
+        _module: &Dimt<P, Self>,
+        _target: TargetHandle,
+        _context: &(),
+        completion: OwnedSendCompleted<P>,
+    ) {
+        self.sends.lock().unwrap().push(completion.status);
     }
 }
 
@@ -101,7 +125,7 @@ fn streaming_config(count: u32) -> DeviceInterfaceMultipleTargetConfig {
 }
 
 fn created<B: Backend>(b: &B, config: DeviceInterfaceMultipleTargetConfig) -> Module<B> {
-    let dimt = DeviceInterfaceMultipleTarget::new(b.platform(), config, Recorder::default())
+    let dimt = DeviceInterfaceMultipleTarget::new(&b.platform(), config, Recorder::default())
         .expect("DIMT created");
     b.sim().bus().flush().unwrap();
     dimt
@@ -225,27 +249,20 @@ pub fn dimt_surprise_removal<B: Backend>() {
     let id = add_device(b.sim(), "a");
     let dimt = created(&b, streaming_config(1));
     let t = dimt.targets()[0];
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    let done: Completion = Arc::new(move |c: &SendCompleted<'_>| {
-        let _ = tx.lock().unwrap().send(c.status);
-    });
-    static LONG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    let long = LONG.get_or_init(|| encode_sleep(10_000).to_vec());
-    // SAFETY: `long` is 'static.
-    unsafe {
-        dimt.send(
-            t,
-            Some(RawBuffer::from_slice(long)),
-            None,
-            SendParams::ioctl(IOCTL_SLEEP),
-            Some(done),
-            1,
-        )
-    }
+    dimt.send(
+        t,
+        Some(encode_sleep(10_000).to_vec().into()),
+        None,
+        SendParams::ioctl(IOCTL_SLEEP),
+        1,
+    )
+    .map_err(|e| e.status)
     .unwrap();
     b.sim().bus().surprise_remove(id).unwrap();
-    let status = rx.recv_timeout(5 * SECOND).unwrap();
+    wait_until("the send completed", 5 * SECOND, || {
+        !dimt.client().sends.lock().unwrap().is_empty()
+    });
+    let status = dimt.client().sends.lock().unwrap()[0];
     assert!(
         status == Status::DEVICE_REMOVED || status == Status::CANCELLED,
         "{status:?}"
@@ -266,7 +283,7 @@ pub fn crt_streaming_and_power<B: Backend>() {
     cfg.module_open_option = PnpRegisterWhen::PrepareHardware;
     cfg.continuous_request_target_module_config
         .cancel_and_resend_request_in_d0_callbacks = true;
-    let dimt = DeviceInterfaceMultipleTarget::new(b.platform(), cfg, Recorder::default()).unwrap();
+    let dimt = DeviceInterfaceMultipleTarget::new(&b.platform(), cfg, Recorder::default()).unwrap();
     let device = ClientDevice::new();
     let callbacks: Arc<dyn DeviceCallbacks> = Arc::new(dimt.device_callbacks());
     device.register(Arc::clone(&callbacks));
@@ -317,7 +334,7 @@ pub fn dimt_churn_under_faults<B: Backend>() {
         .map(|i| add_device(b.sim(), &format!("f{i}")))
         .collect();
     let dimt =
-        DeviceInterfaceMultipleTarget::new(b.platform(), streaming_config(2), Recorder::default());
+        DeviceInterfaceMultipleTarget::new(&b.platform(), streaming_config(2), Recorder::default());
     // Creating the module may itself fail under the faults: then there is
     // nothing to churn, only nothing may leak.
     if let Ok(dimt) = dimt {

@@ -26,10 +26,10 @@ use dmf_continuous_request_target::{
     StreamCompletion, StreamMode,
 };
 use dmf_device_interface_multiple_target::{
-    Completion, DeviceInterfaceMultipleTarget, DeviceInterfaceMultipleTargetConfig, Dimt,
-    DimtClient, PnpRegisterWhen, SendCompleted, SendParams, TargetHandle, TargetStateType as S,
+    DeviceInterfaceMultipleTarget, DeviceInterfaceMultipleTargetConfig, Dimt, DimtClient,
+    OwnedSendCompleted, PnpRegisterWhen, SendParams, TargetHandle, TargetStateType as S,
 };
-use dmf_request_target::{DeliveryContext, RequestTarget, RequestTargetConfig};
+use dmf_request_target::{DeliveryContext, RequestTarget, RequestTargetConfig, Sender};
 use dmf_sim::ioctl_handler::{encode_sleep, IOCTL_SLEEP, IOCTL_ZEROBUFFER};
 use dmf_sim::{
     ClientDevice, DeviceId, DeviceSpec, IoctlHandlerConfig, NoTargetEvents, RemovalOutcome, Sim,

@@ -27,7 +27,7 @@ pub fn request_target_send_cancel_reuse<B: Backend>() {
             Arc::new(NoTargetEvents),
         )
         .expect("the first open of a new target succeeds");
-    let module = RequestTarget::new(platform, RequestTargetConfig::default()).unwrap();
+    let module = RequestTarget::new(&platform, RequestTargetConfig::default()).unwrap();
     module.io_target_set(Arc::clone(&target)).unwrap();
     for ms in [0, 1, 3] {
         assert_eq!(
@@ -63,7 +63,7 @@ pub fn request_target_send_cancel_reuse<B: Backend>() {
     let long = LONG.get_or_init(|| encode_sleep(10_000).to_vec());
     // SAFETY: `long` is 'static.
     let cancel = unsafe {
-        module.send_ex(
+        module.send_ex_raw(
             Some(RawBuffer::from_slice(long)),
             None,
             dmf_request_target::SendParams::ioctl(IOCTL_SLEEP),
@@ -82,7 +82,7 @@ pub fn request_target_send_cancel_reuse<B: Backend>() {
     for context in [8, 9] {
         // SAFETY: `short` is 'static.
         unsafe {
-            module.reuse_send(
+            module.reuse_send_raw(
                 reuse,
                 Some(RawBuffer::from_slice(short)),
                 None,
@@ -153,7 +153,7 @@ pub fn request_target_cancel_and_reuse_matrices<B: Backend>() {
         (RequestTargetConfig::default(), DeliveryContext::Dispatch),
         (RequestTargetConfig::passive(), DeliveryContext::Passive),
     ] {
-        let module = RequestTarget::new(platform.clone(), config).unwrap();
+        let module = RequestTarget::new(&platform, config).unwrap();
         module.io_target_set(Arc::clone(&target)).unwrap();
         let reuse = module.reuse_create().unwrap();
         for (k, case) in [Case::Random, Case::Immediate, Case::TooLate, Case::Early]
@@ -184,8 +184,8 @@ pub fn request_target_cancel_and_reuse_matrices<B: Backend>() {
                 // SAFETY: `input` lives until the completion, awaited below.
                 let cancel = unsafe {
                     match reusing {
-                        Some(r) => module.reuse_send(r, buffer, None, params, Some(done), k),
-                        None => module.send_ex(buffer, None, params, Some(done), k),
+                        Some(r) => module.reuse_send_raw(r, buffer, None, params, Some(done), k),
+                        None => module.send_ex_raw(buffer, None, params, Some(done), k),
                     }
                 }
                 .unwrap();
