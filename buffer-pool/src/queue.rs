@@ -68,10 +68,7 @@ unsafe impl<T: Copy + Send> Sync for BoundedQueue<T> {}
 struct Backoff(u32);
 
 impl Backoff {
-    /// Under loom every spin is a yield to the scheduler, and one yield
-    /// already lets every other thread run: longer spins only lengthen the
-    /// explored paths.
-    const LIMIT: u32 = if cfg!(loom) { 0 } else { 6 };
+    const LIMIT: u32 = 6;
 
     fn new() -> Self {
         Backoff(0)
