@@ -89,6 +89,9 @@ pub(crate) struct TargetCore {
     exec: Arc<Executor>,
     accepted: AtomicUsize,
     refused: AtomicUsize,
+    /// Accepted sends that completed (their completion routine was called
+    /// or is being called).
+    completed: AtomicUsize,
 }
 
 impl TargetCore {
@@ -250,6 +253,7 @@ fn complete(req: &Arc<ReqCore>, gen: u64, status: Status, device: bool) {
         (routine, d.target.take(), completion)
     };
     let target = target.expect("a request in flight has a target");
+    target.completed.fetch_add(1, Ordering::SeqCst);
     target.remove(req, gen);
     if let Some(routine) = routine {
         let _dispatch = DispatchScope::enter();
@@ -359,6 +363,7 @@ impl LoomIoTarget {
             exec,
             accepted: AtomicUsize::new(0),
             refused: AtomicUsize::new(0),
+            completed: AtomicUsize::new(0),
         }))
     }
 
@@ -384,7 +389,14 @@ impl LoomIoTarget {
         self.0.refused.load(Ordering::SeqCst)
     }
 
-    /// Accepted sends whose completion has not been delivered yet.
+    /// Accepted sends not completed yet (their completion routine was not
+    /// called yet).
+    pub fn in_flight(&self) -> usize {
+        self.accepted() - self.0.completed.load(Ordering::SeqCst)
+    }
+
+    /// Accepted sends whose completion has not fully been delivered yet
+    /// (their completion routine has not returned yet).
     pub fn outstanding(&self) -> usize {
         self.0.lock().outstanding
     }
