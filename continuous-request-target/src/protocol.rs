@@ -1,5 +1,5 @@
 //! The lock-free ownership protocol of the stream slots, separated from any
-//! I/O so that it can be model-checked with `loom` (`tests/loom.rs`).
+//! I/O; `tests/loom_engine.rs` model-checks it with `loom`, driven by the engine.
 //!
 //! A *slot* is one of the N stream requests. At every instant exactly one
 //! party owns it — the thread launching it, the I/O target (while it is in

@@ -28,24 +28,35 @@
 //! * `start_on_a_purged_target_fails_and_leaves_nothing`: every first send
 //!   is refused by the purged target; `start` fails, stops, and leaves the
 //!   stream empty.
+//! * `backoff_timer_races_stop`: a failed completion parks its slot on the
+//!   back-off timer, which fires on the executor thread while `stop` claims
+//!   the parked slots.
+//! * `start_races_stop_then_concurrent_stoppers_and_restart`: `start` races
+//!   a `stop` (start either wins or fails with `STATUS_CANCELLED`), two
+//!   stoppers run at once (neither returns early), and streaming restarts.
 //!
 //! Planted bugs caught (each checked once in a scratch copy, never
 //! committed):
 //!
-//! * `src/protocol.rs`, `StreamControl::begin_stop` without the wait for
-//!   sends in progress (`send_rundown.end_and_wait` replaced by ending the
-//!   rundown without waiting):
-//!   `inline_and_passive_completions_race_stop` fails — a resend accepted
-//!   after `stop` began is never cancelled, and `stop` waits forever for
-//!   its slot (loom: "deadlock").
-//! * `src/protocol.rs`, `SlotState::sent` taking the slot back without the
-//!   `Early → SenderLeft` compare-exchange (the sender assumes the early
-//!   completion handed its decision back):
-//!   `inline_and_passive_completions_race_stop` fails — the completion
-//!   processed on the work item and the sender both own the slot (loom:
-//!   "Causality violation: Concurrent write accesses to `UnsafeCell`" on
-//!   the slot's owner data, or the platform's "request sent while a send
-//!   of it is in flight").
+//! * `src/protocol.rs`, `StreamControl::begin_stop` skipping the wait for
+//!   sends in progress (`send_rundown.end_and_wait(None)` replaced by
+//!   `end_and_wait(Some(0))`, which on this platform gives up at once):
+//!   `stop` cancels a request its sender is still preparing, the platform
+//!   remembers that cancel, and the send is refused with
+//!   `STATUS_CANCELLED` — `inline_and_passive_completions_race_stop` fails
+//!   ("assertion failed: crt.client().retired…is_empty()": a slot reported
+//!   retired for a failed send although streaming was only stopped) and
+//!   `refused_resend_and_buffer_parking_with_auto_refill` fails ("left:
+//!   SendFailed { status: STATUS_CANCELLED }").
+//! * `src/protocol.rs`, `SlotState::sent` skipping the `Early → SenderLeft`
+//!   compare-exchange (the sender always takes the slot back from an early
+//!   completion, as if it had handed its decision back): the sender and the
+//!   completion (processed on the work item, or inline) both act for the
+//!   slot and it retires twice — `inline_and_passive_completions_race_stop`,
+//!   `refused_resend_and_buffer_parking_with_auto_refill` and
+//!   `power_down_purge_then_power_up_and_close` fail with "a slot is still
+//!   in the stream, left: 18446744073709551615" (the stream count wrapped
+//!   below zero).
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p dmf-continuous-request-target --test loom_engine --release`.
 #![cfg(loom)]
@@ -146,7 +157,11 @@ fn crt_on(
 /// After a stop: nothing in the stream, nothing in flight, every buffer home.
 fn assert_stopped(crt: &Crt, target: &LoomIoTarget, buffers: usize) {
     assert_eq!(crt.stream_state(), StreamState::Stopped);
-    assert_eq!(crt.active_stream_requests(), 0, "a slot is still in the stream");
+    assert_eq!(
+        crt.active_stream_requests(),
+        0,
+        "a slot is still in the stream"
+    );
     // (Its completion routine may still be returning: `stop` waits until
     // no CRT code runs in it, not until the platform's frame returned.)
     assert_eq!(target.in_flight(), 0, "a stream request is still in flight");
@@ -159,14 +174,18 @@ fn finish(platform: &LoomPlatform, crt: Arc<Crt>, target: &LoomIoTarget, accepte
     crt.close();
     drop(crt);
     platform.shutdown();
-    assert_eq!(target.accepted(), accepted, "a send after the stream stopped");
+    assert_eq!(
+        target.accepted(),
+        accepted,
+        "a send after the stream stopped"
+    );
     assert_eq!(target.outstanding(), 0);
     assert_eq!(platform.live_allocations(), 0, "buffer memory not freed");
 }
 
 #[test]
 fn inline_and_passive_completions_race_stop() {
-    dmf_loom_platform::model(2, || {
+    dmf_loom_platform::model(3, || {
         let platform = LoomPlatform::new();
         platform.spawn_workers(1);
         let config = ContinuousRequestTargetConfig {
@@ -190,7 +209,8 @@ fn inline_and_passive_completions_race_stop() {
 
 #[test]
 fn refused_resend_and_buffer_parking_with_auto_refill() {
-    dmf_loom_platform::model(2, || {
+    static REACHED: AtomicUsize = AtomicUsize::new(0);
+    dmf_loom_platform::model(3, || {
         let platform = LoomPlatform::new();
         platform.spawn_workers(1);
         let config = ContinuousRequestTargetConfig {
@@ -213,6 +233,10 @@ fn refused_resend_and_buffer_parking_with_auto_refill() {
         crt.client().handed.set();
         client.join().unwrap();
         assert_stopped(&crt, &target, 1);
+        let stats = crt.statistics();
+        if stats.parked_for_buffer > 0 && stats.resumed > 0 && stats.retired_send_failed > 0 {
+            REACHED.fetch_add(1, Ordering::Relaxed);
+        }
         let accepted = target.accepted();
         for reason in crt.client().retired.lock().unwrap().iter() {
             assert_eq!(
@@ -224,11 +248,15 @@ fn refused_resend_and_buffer_parking_with_auto_refill() {
         }
         finish(&platform, crt, &target, accepted);
     });
+    assert!(
+        REACHED.load(Ordering::Relaxed) > 0,
+        "no execution woke a parked slot with a returned buffer and had its resend refused"
+    );
 }
 
 #[test]
 fn power_down_purge_then_power_up_and_close() {
-    dmf_loom_platform::model(2, || {
+    dmf_loom_platform::model(3, || {
         let platform = LoomPlatform::new();
         platform.spawn_workers(1);
         let config = ContinuousRequestTargetConfig {
@@ -246,7 +274,11 @@ fn power_down_purge_then_power_up_and_close() {
         crt.d0_entry(PowerState::D3).unwrap();
         assert_eq!(target.state(), TargetState::Started);
         assert_eq!(crt.stream_state(), StreamState::Running);
-        assert_eq!(target.accepted(), before + 2, "both slots resent at D0 entry");
+        assert_eq!(
+            target.accepted(),
+            before + 2,
+            "both slots resent at D0 entry"
+        );
         crt.close();
         assert_stopped(&crt, &target, 2);
         let accepted = target.accepted();
@@ -256,7 +288,7 @@ fn power_down_purge_then_power_up_and_close() {
 
 #[test]
 fn start_on_a_purged_target_fails_and_leaves_nothing() {
-    dmf_loom_platform::model(2, || {
+    dmf_loom_platform::model(3, || {
         let platform = LoomPlatform::new();
         platform.spawn_workers(1);
         let (crt, target) = crt_on(&platform, config(2), Client::new(false), &[]);
@@ -266,5 +298,63 @@ fn start_on_a_purged_target_fails_and_leaves_nothing() {
         assert_eq!(target.accepted(), 0);
         assert_eq!(target.refused(), 1, "start stops at the first refusal");
         finish(&platform, crt, &target, 0);
+    });
+}
+
+#[test]
+fn backoff_timer_races_stop() {
+    static REACHED: AtomicUsize = AtomicUsize::new(0);
+    dmf_loom_platform::model(3, || {
+        let platform = LoomPlatform::new();
+        platform.spawn_workers(1);
+        // A failed completion parks its slot on the back-off timer (on by
+        // default); the timer fires on the executor thread while `stop`
+        // claims parked slots: exactly one of them takes the slot.
+        let script = [Behaviour::Complete(Status::UNSUCCESSFUL)];
+        let (crt, target) = crt_on(&platform, config(2), Client::new(false), &script);
+        crt.start().unwrap();
+        crt.stop();
+        assert_stopped(&crt, &target, 2);
+        let stats = crt.statistics();
+        if stats.backoffs > 0 && stats.resumed > 0 {
+            REACHED.fetch_add(1, Ordering::Relaxed);
+        }
+        let accepted = target.accepted();
+        assert!(crt.client().retired.lock().unwrap().is_empty());
+        finish(&platform, crt, &target, accepted);
+    });
+    assert!(
+        REACHED.load(Ordering::Relaxed) > 0,
+        "no execution resent from the back-off timer"
+    );
+}
+
+#[test]
+fn start_races_stop_then_concurrent_stoppers_and_restart() {
+    dmf_loom_platform::model(3, || {
+        let platform = LoomPlatform::new();
+        platform.spawn_workers(1);
+        let (crt, target) = crt_on(&platform, config(2), Client::new(false), &[]);
+        let stopper = {
+            let crt = Arc::clone(&crt);
+            thread::spawn(move || crt.stop())
+        };
+        // A stop that wins the race with the first send makes start fail.
+        match crt.start() {
+            Ok(()) | Err(Status::CANCELLED) => {}
+            Err(status) => panic!("start failed with {status:?}"),
+        }
+        // Two stoppers: one owns the stop, the other waits for it.
+        crt.stop();
+        assert_stopped(&crt, &target, 2);
+        stopper.join().unwrap();
+        assert_stopped(&crt, &target, 2);
+        // And streaming starts again.
+        crt.start().unwrap();
+        assert_eq!(crt.stream_state(), StreamState::Running);
+        crt.stop();
+        assert_stopped(&crt, &target, 2);
+        let accepted = target.accepted();
+        finish(&platform, crt, &target, accepted);
     });
 }
