@@ -16,6 +16,11 @@
 //!   enqueue fails (the completion is deferred); a cancel by id races close,
 //!   whose grace period cancels what is still in flight. Close returns only
 //!   after the callback ran, and the context is back in the pool.
+//! * `inline_completion_and_refusal_give_the_context_back`: two threads
+//!   send through a pool of one context; the device refuses one send and
+//!   completes the other inside `send`. A refused or pool-exhausted send
+//!   reports its error and never calls back, an accepted one has called
+//!   back before `send` returns, and the context is free again afterwards.
 //!
 //! Planted bugs caught (each checked once in a scratch copy, never
 //! committed), both in `request-target/src/target.rs`:
@@ -31,6 +36,12 @@
 //!   `close_races_cancel_of_a_pending_send` fails — close spins forever on
 //!   the deferred completion ("Model exceeded maximum number of branches",
 //!   then loom's "deadlock" report).
+//! * `Lease::drop` no longer releasing the entry of a send that was not
+//!   accepted (`release_locked` skipped):
+//!   `inline_completion_and_refusal_give_the_context_back` fails with
+//!   "called `Result::unwrap()` on an `Err` value:
+//!   STATUS_INSUFFICIENT_RESOURCES" — the refused send's context never
+//!   returns to the pool.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p dmf-request-target --test loom_leases --release`.
 #![cfg(loom)]
@@ -55,7 +66,7 @@ fn params() -> SendParams {
 
 #[test]
 fn cancel_races_completion_resend_and_reuse_delete() {
-    dmf_loom_platform::model(2, || {
+    dmf_loom_platform::model(3, || {
         let platform = LoomPlatform::new();
         platform.spawn_workers(1);
         let target = platform.open_target();
@@ -131,7 +142,7 @@ fn cancel_races_completion_resend_and_reuse_delete() {
 
 #[test]
 fn close_races_cancel_of_a_pending_send() {
-    dmf_loom_platform::model(2, || {
+    dmf_loom_platform::model(3, || {
         let platform = LoomPlatform::new();
         platform.spawn_workers(1);
         let target = platform.open_target();
@@ -176,5 +187,65 @@ fn close_races_cancel_of_a_pending_send() {
         platform.shutdown();
         assert_eq!(target.outstanding(), 0);
         assert_eq!(seen.lock().unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn inline_completion_and_refusal_give_the_context_back() {
+    dmf_loom_platform::model(3, || {
+        let platform = LoomPlatform::new();
+        let target = platform.open_target();
+        // The first send to reach the device is refused; the others complete
+        // inside `send`, so their callbacks run before `send` returns.
+        target.script([Behaviour::Refuse(Status::INSUFFICIENT_RESOURCES)]);
+        target.set_default(Behaviour::Inline(Status::SUCCESS));
+        let config = RequestTargetConfig {
+            passive_level: false,
+            contexts: SendContextConfig {
+                preallocated_contexts: 1,
+                max_contexts: 1,
+                cancel_in_flight_on_close_after_ms: None,
+            },
+        };
+        let rt = Arc::new(RequestTarget::new(platform.clone(), config).unwrap());
+        rt.io_target_set(Arc::clone(&target)).unwrap();
+        let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+        let send = |rt: &RequestTarget<LoomPlatform>, seen: &Seen, context: usize| {
+            let callback: Completion = {
+                let seen = Arc::clone(seen);
+                Arc::new(move |c: &SendCompleted<'_>| {
+                    seen.lock().unwrap().push((c.client_context, c.status));
+                })
+            };
+            // SAFETY: no buffers.
+            let result = unsafe { rt.send(None, None, params(), Some(callback), context) };
+            if result.is_ok() {
+                // Completed inline: the callback already ran.
+                assert!(seen.lock().unwrap().contains(&(context, Status::SUCCESS)));
+            }
+            result
+        };
+        let other = {
+            let (rt, seen) = (Arc::clone(&rt), Arc::clone(&seen));
+            thread::spawn(move || send(&rt, &seen, 2))
+        };
+        let mine = send(&rt, &seen, 1);
+        let theirs = other.join().unwrap();
+        for result in [mine, theirs] {
+            // Refused by the device, or the only context was leased.
+            assert!(matches!(
+                result,
+                Ok(()) | Err(Status::INSUFFICIENT_RESOURCES)
+            ));
+        }
+        let accepted = usize::from(mine.is_ok()) + usize::from(theirs.is_ok());
+        assert_eq!(seen.lock().unwrap().len(), accepted);
+        assert_eq!(target.accepted(), accepted);
+        // The one context is back in the pool, whatever happened.
+        assert_eq!(rt.context_count(), 1);
+        send(&rt, &seen, 3).unwrap();
+        assert_eq!(rt.references(), 0);
+        rt.close();
+        assert_eq!(target.outstanding(), 0);
     });
 }
