@@ -34,6 +34,9 @@
 //! * `start_races_stop_then_concurrent_stoppers_and_restart`: `start` races
 //!   a `stop` (start either wins or fails with `STATUS_CANCELLED`), two
 //!   stoppers run at once (neither returns early), and streaming restarts.
+//! * `refused_work_item_enqueue_falls_back_to_the_timer`: with passive
+//!   delivery, a completion whose work item cannot be queued is delivered
+//!   through the slot's timer, racing `stop`.
 //!
 //! Planted bugs caught (each checked once in a scratch copy, never
 //! committed):
@@ -57,6 +60,11 @@
 //!   `power_down_purge_then_power_up_and_close` fail with "a slot is still
 //!   in the stream, left: 18446744073709551615" (the stream count wrapped
 //!   below zero).
+//! * `src/stream.rs`, the completion routine ignoring a failed enqueue of
+//!   the slot's work item (no fallback to the slot's timer):
+//!   `refused_work_item_enqueue_falls_back_to_the_timer` fails — the
+//!   completion is lost and `stop` waits for its slot forever (loom:
+//!   "deadlock; threads = [(Id(0), Blocked…), (Id(1), Blocked…)]").
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p dmf-continuous-request-target --test loom_engine --release`.
 #![cfg(loom)]
@@ -352,6 +360,28 @@ fn start_races_stop_then_concurrent_stoppers_and_restart() {
         // And streaming starts again.
         crt.start().unwrap();
         assert_eq!(crt.stream_state(), StreamState::Running);
+        crt.stop();
+        assert_stopped(&crt, &target, 2);
+        let accepted = target.accepted();
+        finish(&platform, crt, &target, accepted);
+    });
+}
+
+#[test]
+fn refused_work_item_enqueue_falls_back_to_the_timer() {
+    dmf_loom_platform::model(3, || {
+        let platform = LoomPlatform::new();
+        platform.spawn_workers(1);
+        let config = ContinuousRequestTargetConfig {
+            passive_level: true,
+            ..config(2)
+        };
+        let script = [Behaviour::Complete(Status::SUCCESS)];
+        let (crt, target) = crt_on(&platform, config, Client::new(false), &script);
+        // The first completion cannot queue its slot's work item: it is
+        // delivered by the slot's timer instead, never lost.
+        platform.refuse_enqueues(1);
+        crt.start().unwrap();
         crt.stop();
         assert_stopped(&crt, &target, 2);
         let accepted = target.accepted();
