@@ -44,22 +44,23 @@
 //! * `src/protocol.rs`, `StreamControl::begin_stop` skipping the wait for
 //!   sends in progress (`send_rundown.end_and_wait(None)` replaced by
 //!   `end_and_wait(Some(0))`, which on this platform gives up at once):
-//!   `stop` cancels a request its sender is still preparing, the platform
-//!   remembers that cancel, and the send is refused with
-//!   `STATUS_CANCELLED` — `inline_and_passive_completions_race_stop` fails
-//!   ("assertion failed: crt.client().retired…is_empty()": a slot reported
-//!   retired for a failed send although streaming was only stopped) and
-//!   `refused_resend_and_buffer_parking_with_auto_refill` fails ("left:
-//!   SendFailed { status: STATUS_CANCELLED }").
+//!   `stop` cancels requests their senders are still preparing.
+//!   `inline_and_passive_completions_race_stop` and
+//!   `backoff_timer_races_stop` fail with "assertion failed:
+//!   crt.client().retired…is_empty()" (the platform remembers the early
+//!   cancel and refuses the send with `STATUS_CANCELLED`: a slot reported
+//!   retired for a failed send although streaming was only stopped);
+//!   `refused_resend_and_buffer_parking_with_auto_refill` fails with loom's
+//!   "deadlock" (a send that was not yet formatted when `stop` cancelled
+//!   goes out uncancelled, and `stop` waits for its slot forever).
 //! * `src/protocol.rs`, `SlotState::sent` skipping the `Early → SenderLeft`
 //!   compare-exchange (the sender always takes the slot back from an early
 //!   completion, as if it had handed its decision back): the sender and the
 //!   completion (processed on the work item, or inline) both act for the
-//!   slot and it retires twice — `inline_and_passive_completions_race_stop`,
-//!   `refused_resend_and_buffer_parking_with_auto_refill` and
-//!   `power_down_purge_then_power_up_and_close` fail with "a slot is still
-//!   in the stream, left: 18446744073709551615" (the stream count wrapped
-//!   below zero).
+//!   slot and it retires twice — every model with a completion that can
+//!   run before its send returned fails with "a slot is still in the
+//!   stream, left: 18446744073709551615" (the stream count wrapped below
+//!   zero).
 //! * `src/stream.rs`, the completion routine ignoring a failed enqueue of
 //!   the slot's work item (no fallback to the slot's timer):
 //!   `refused_work_item_enqueue_falls_back_to_the_timer` fails — the
