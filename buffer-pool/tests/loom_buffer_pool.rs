@@ -1,7 +1,8 @@
 //! Loom model checks of the buffer pool's concurrency protocols, on the
 //! shared loom platform (`dmf-loom-platform`): lock-free get/put on a source
 //! (including put-at-head and look-aside), the free list's ring wrapping
-//! around while three threads get and put, a guard dropped while its pool
+//! around while three threads get and put (also with one of them putting
+//! back at the head), a guard dropped while its pool
 //! closes, and a buffer's expiry timer firing while a sink `get`, an
 //! enumeration or the sink's close races for the same buffer. Every
 //! interleaving must hand each buffer to exactly one owner and free every
@@ -198,14 +199,18 @@ fn timer_fire_races_sink_close() {
 
 /// Gets a buffer (if one is free), checks it is zeroed (nobody else owns
 /// it), marks it as `owner`'s, and puts it back at the tail.
-fn get_mark_put(pool: &BufferPool<LoomPlatform>, owner: u8) -> bool {
+fn get_mark_put(pool: &BufferPool<LoomPlatform>, owner: u8, at_head: bool) -> bool {
     let Ok(mut buffer) = pool.get() else {
         return false;
     };
     assert_eq!(buffer.data()[0], 0, "a zeroed buffer, not one in use");
     buffer.data_mut()[0] = owner;
     assert_eq!(buffer.data()[0], owner, "one buffer, two owners");
-    buffer.put_home().unwrap();
+    if at_head {
+        buffer.put_home_at_head().unwrap();
+    } else {
+        buffer.put_home().unwrap();
+    }
     true
 }
 
@@ -220,16 +225,27 @@ fn get_mark_put(pool: &BufferPool<LoomPlatform>, owner: u8) -> bool {
 /// needs the other thread to progress) as an endless path.
 #[test]
 fn ring_wraps_around_with_three_threads() {
-    dmf_loom_platform::model(1, || {
+    ring_with_three_threads(false);
+}
+
+/// The same, with one thread putting its buffer back at the head (the
+/// locked stack in front of the ring), so that gets take from both.
+#[test]
+fn ring_and_head_stack_with_three_threads() {
+    ring_with_three_threads(true);
+}
+
+fn ring_with_three_threads(one_at_head: bool) {
+    dmf_loom_platform::model(1, move || {
         let platform = LoomPlatform::new();
         let pool = Arc::new(BufferPool::new(&platform, &BufferPoolConfig::new(2, 8)).unwrap());
         let others: Vec<_> = (1..=2u8)
             .map(|owner| {
                 let pool = pool.clone();
-                thread::spawn(move || get_mark_put(&pool, owner))
+                thread::spawn(move || get_mark_put(&pool, owner, one_at_head && owner == 1))
             })
             .collect();
-        let mut got = usize::from(get_mark_put(&pool, 3));
+        let mut got = usize::from(get_mark_put(&pool, 3, false));
         for t in others {
             got += usize::from(t.join().unwrap());
         }
