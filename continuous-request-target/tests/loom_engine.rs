@@ -37,6 +37,11 @@
 //! * `refused_work_item_enqueue_falls_back_to_the_timer`: with passive
 //!   delivery, a completion whose work item cannot be queued is delivered
 //!   through the slot's timer, racing `stop`.
+//! * `purge_while_streaming_refuses_the_resends`: the target is purged
+//!   under the running stream; the cancelled completions back off and
+//!   their resends (from the back-off timer) are refused by the purged
+//!   target, so the slots retire on their own (reported as failed sends)
+//!   before `stop`.
 //!
 //! Planted bugs caught (each checked once in a scratch copy, never
 //! committed):
@@ -61,6 +66,12 @@
 //!   run before its send returned fails with "a slot is still in the
 //!   stream, left: 18446744073709551615" (the stream count wrapped below
 //!   zero).
+//! * `src/stream.rs`, `Engine::run` no longer retiring a slot whose send
+//!   failed (the `retire` after a refused send removed):
+//!   `purge_while_streaming_refuses_the_resends` fails — `stop` waits
+//!   forever for the refused slot (loom: "deadlock; threads =
+//!   [(Id(0), Blocked…), (Id(1), Blocked…), (Id(2), Terminated)]"), and
+//!   `start_on_a_purged_target_fails_and_leaves_nothing` fails too.
 //! * `src/stream.rs`, the completion routine ignoring a failed enqueue of
 //!   the slot's work item (no fallback to the slot's timer):
 //!   `refused_work_item_enqueue_falls_back_to_the_timer` fails — the
@@ -388,4 +399,47 @@ fn refused_work_item_enqueue_falls_back_to_the_timer() {
         let accepted = target.accepted();
         finish(&platform, crt, &target, accepted);
     });
+}
+
+/// Preemption bound 2: this one has more steps than the others (a purge,
+/// two back-offs and refusals); 3 explores a million executions.
+#[test]
+fn purge_while_streaming_refuses_the_resends() {
+    static REACHED: AtomicUsize = AtomicUsize::new(0);
+    dmf_loom_platform::model(2, || {
+        let platform = LoomPlatform::new();
+        platform.spawn_workers(1);
+        let script = [Behaviour::Complete(Status::SUCCESS)];
+        let (crt, target) = crt_on(&platform, config(2), Client::new(false), &script);
+        crt.start().unwrap();
+        // The target is purged under the running stream (not by the CRT's
+        // power policy): what it holds completes cancelled, and every
+        // resend is refused by the purged target, so the slots retire on
+        // their own while the stream still runs.
+        let purger = {
+            let target = Arc::clone(&target);
+            thread::spawn(move || target.purge(true))
+        };
+        purger.join().unwrap();
+        crt.stop();
+        assert_stopped(&crt, &target, 2);
+        let retired = crt.client().retired.lock().unwrap().clone();
+        for reason in &retired {
+            assert_eq!(
+                *reason,
+                RetireReason::SendFailed {
+                    status: Status::INVALID_DEVICE_STATE
+                }
+            );
+        }
+        if retired.len() == 2 {
+            REACHED.fetch_add(1, Ordering::Relaxed);
+        }
+        let accepted = target.accepted();
+        finish(&platform, crt, &target, accepted);
+    });
+    assert!(
+        REACHED.load(Ordering::Relaxed) > 0,
+        "no execution had both slots refused by the purged target"
+    );
 }
