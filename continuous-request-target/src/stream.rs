@@ -129,12 +129,13 @@ impl<T> OwnerCell<T> {
         f(unsafe { &mut *self.0.get() })
     }
 
-    /// Under loom: loom's cell checks that the ownership protocol orders
-    /// every access after the previous owner's.
+    /// Runs `f` on the content; loom's cell checks that the ownership
+    /// protocol orders the access after the previous owner's.
     ///
     /// # Safety
     ///
-    /// As the normal build's.
+    /// The caller must own the cell's slot (per [`SlotState`]) for the
+    /// whole call, and `f` must not call `with` on the same cell.
     #[cfg(loom)]
     unsafe fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         // SAFETY: the caller owns the slot, so no other reference to the
