@@ -250,7 +250,7 @@ impl<T: Copy> BoundedQueue<T> {
     }
 
     /// Capacity.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn capacity(&self) -> usize {
         self.cap
     }

@@ -62,4 +62,5 @@ impl<T> MutPtr<T> {
 }
 
 #[cfg(loom)]
+#[allow(clippy::unsafe_removed_from_name)] // named as the normal build's `Cell`
 pub(crate) use loom::cell::{MutPtr, UnsafeCell as Cell};

@@ -164,13 +164,19 @@ mod stream;
 mod target;
 
 mod primitive {
-    //! Atomics, swapped for loom's when model checking (`--cfg loom`).
+    //! Atomics and the owner-only cell, swapped for loom's when model
+    //! checking (`--cfg loom`), so that loom explores the engine's own
+    //! synchronisation and checks every access to a slot's owner data.
+    #[cfg(not(loom))]
+    pub(crate) use core::cell::UnsafeCell;
     #[cfg(not(loom))]
     pub(crate) use core::hint::spin_loop;
     #[cfg(not(loom))]
-    pub(crate) use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
     #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use loom::cell::UnsafeCell;
+    #[cfg(loom)]
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
     /// Under loom a spin must yield, or the model never lets the other thread run.
     #[cfg(loom)]
     pub(crate) fn spin_loop() {

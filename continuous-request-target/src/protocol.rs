@@ -1,7 +1,7 @@
 //! The lock-free ownership protocol of the stream slots, separated from any
-//! I/O so that it can be model-checked with `loom` (`tests/loom_crt.rs`).
+//! I/O; `tests/loom_engine.rs` model-checks it with `loom`, driven by the engine.
 //!
-//! Hidden from the docs: public only so the loom model can drive it (its
+//! Hidden from the docs: public only so that tests can drive it (its
 //! [`StreamState`] is re-exported at the crate root).
 //!
 //! A *slot* is one of the N stream requests. At every instant exactly one

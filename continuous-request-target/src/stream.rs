@@ -36,8 +36,6 @@
 use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dmf_wdf::recorder::Journal;
 use dmf_wdf::{
@@ -47,6 +45,7 @@ use dmf_wdf::{
 
 use crate::client::{OutputDisposition, RetireReason, Retirement, StreamClient, StreamCompletion};
 use crate::config::ContinuousRequestTargetConfig;
+use crate::primitive::{AtomicBool, AtomicU64, Ordering, UnsafeCell};
 use crate::protocol::{
     AfterSend, ClaimFilter, Entry, ParkKind, SlotState, StopRole, StreamControl, StreamState,
 };
@@ -126,10 +125,25 @@ impl<T> OwnerCell<T> {
     ///
     /// The caller must own the cell's slot (per [`SlotState`]) for the
     /// whole call, and `f` must not call `with` on the same cell.
+    #[cfg(not(loom))]
     unsafe fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         // SAFETY: the caller owns the slot, so no other reference to the
         // content exists (see the `Sync` impl), and `f` creates none.
         f(unsafe { &mut *self.0.get() })
+    }
+
+    /// Runs `f` on the content; loom's cell checks that the ownership
+    /// protocol orders the access after the previous owner's.
+    ///
+    /// # Safety
+    ///
+    /// The caller must own the cell's slot (per [`SlotState`]) for the
+    /// whole call, and `f` must not call `with` on the same cell.
+    #[cfg(loom)]
+    unsafe fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: the caller owns the slot, so no other reference to the
+        // content exists (see the `Sync` impl), and `f` creates none.
+        self.0.with_mut(|content| f(unsafe { &mut *content }))
     }
 }
 

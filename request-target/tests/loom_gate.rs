@@ -9,46 +9,12 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p dmf-request-target --test loom_gate --release`.
 #![cfg(loom)]
 
+use dmf_loom_platform::LoomEvent;
 use dmf_request_target::gate::Gate;
 use dmf_wdf::{Event, Status};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use loom::sync::{Arc, Condvar, Mutex};
+use loom::sync::{Arc, Mutex};
 use loom::thread;
-
-/// A manual-reset event on loom's primitives.
-struct LoomEvent {
-    set: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl LoomEvent {
-    fn new() -> Self {
-        LoomEvent {
-            set: Mutex::new(false),
-            cv: Condvar::new(),
-        }
-    }
-}
-
-impl Event for LoomEvent {
-    fn set(&self) {
-        *self.set.lock().unwrap() = true;
-        self.cv.notify_all();
-    }
-    fn reset(&self) {
-        *self.set.lock().unwrap() = false;
-    }
-    fn is_set(&self) -> bool {
-        *self.set.lock().unwrap()
-    }
-    fn wait(&self, _timeout_ms: Option<u32>) -> bool {
-        let mut g = self.set.lock().unwrap();
-        while !*g {
-            g = self.cv.wait(g).unwrap();
-        }
-        true
-    }
-}
 
 /// The module: the gate plus the deferred-completion list.
 struct Module {
@@ -101,7 +67,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 
 fn module() -> Arc<Module> {
     Arc::new(Module {
-        gate: Gate::new(LoomEvent::new()),
+        gate: Gate::new(LoomEvent::new(false)),
         deferred: Mutex::new(0),
     })
 }

@@ -1,0 +1,196 @@
+//! [`LoomPlatform`]: the constructors, and the model's controls.
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use dmf_wdf::{
+    Guid, InterfaceNotificationHandler, IoTarget, Notification, OpenMode, OpenParams, Platform,
+    Result, ShareAccess, Status, TimerHandler, WorkItemHandler,
+};
+use loom::sync::Mutex;
+use loom::thread::JoinHandle;
+
+use crate::context::assert_passive;
+use crate::executor::{
+    Executor, LoomTimer, LoomWorkItem, TimerCore, TimerHandle, WorkCore, WorkHandle,
+};
+use crate::sync::{LoomEvent, LoomLock};
+use crate::target::{LoomIoTarget, LoomRequest, NoTargetEvents};
+
+struct Inner {
+    exec: Arc<Executor>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    timers: Mutex<Vec<TimerHandle>>,
+    work_items: Mutex<Vec<WorkHandle>>,
+    allocations: AtomicUsize,
+    next_id: AtomicUsize,
+}
+
+/// The platform seam on loom's primitives (see the [crate docs](crate)).
+/// Create one inside each model execution.
+#[derive(Clone)]
+pub struct LoomPlatform(Arc<Inner>);
+
+impl Default for LoomPlatform {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LoomPlatform {
+    /// A platform without executor threads.
+    pub fn new() -> Self {
+        LoomPlatform(Arc::new(Inner {
+            exec: Arc::new(Executor::new()),
+            workers: Mutex::new(Vec::new()),
+            timers: Mutex::new(Vec::new()),
+            work_items: Mutex::new(Vec::new()),
+            allocations: AtomicUsize::new(0),
+            next_id: AtomicUsize::new(1),
+        }))
+    }
+
+    /// Starts `n` executor threads: they run work items, timer expiries and
+    /// the device's completions until [`shutdown`](Self::shutdown).
+    pub fn spawn_workers(&self, n: usize) {
+        let mut workers = self.0.workers.lock().unwrap();
+        for _ in 0..n {
+            workers.push(self.0.exec.spawn());
+        }
+    }
+
+    /// Lets the executor threads finish every queued job (armed timers fire),
+    /// then joins them.
+    pub fn shutdown(&self) {
+        self.0.exec.shutdown();
+        let workers = std::mem::take(&mut *self.0.workers.lock().unwrap());
+        for worker in workers {
+            worker.join().unwrap();
+        }
+    }
+
+    /// Runs every queued job (work items, timer expiries, device
+    /// completions, and those they queue) on this thread.
+    pub fn run_pending(&self) {
+        self.0.exec.run_pending();
+    }
+
+    /// The `index`th timer created on this platform.
+    pub fn timer(&self, index: usize) -> TimerHandle {
+        self.0.timers.lock().unwrap()[index].clone()
+    }
+
+    /// The `index`th work item created on this platform.
+    pub fn work_item(&self, index: usize) -> WorkHandle {
+        self.0.work_items.lock().unwrap()[index].clone()
+    }
+
+    /// Makes the next `n` work-item enqueues fail (`STATUS_INSUFFICIENT_RESOURCES`).
+    pub fn refuse_enqueues(&self, n: usize) {
+        self.0.exec.refuse_enqueues(n);
+    }
+
+    /// Memory blocks allocated with [`Platform::allocate`] and not freed.
+    pub fn live_allocations(&self) -> usize {
+        self.0.allocations.load(Ordering::SeqCst)
+    }
+
+    /// A new target, opened.
+    pub fn open_target(&self) -> Arc<LoomIoTarget> {
+        let target = Arc::new(self.create_io_target().expect("create a target"));
+        let params = OpenParams {
+            symbolic_link: "loom",
+            open_mode: OpenMode::READ_WRITE,
+            share_access: ShareAccess::READ_WRITE,
+        };
+        target
+            .open(&params, Arc::new(NoTargetEvents))
+            .expect("open a target");
+        target
+    }
+}
+
+/// Interface notifications are not modelled: no registration exists.
+pub enum NoNotification {}
+
+impl Notification for NoNotification {
+    fn unregister(self) {
+        match self {}
+    }
+}
+
+impl Platform for LoomPlatform {
+    type IoTarget = LoomIoTarget;
+    type Request = LoomRequest;
+    type Lock<T: Send> = LoomLock<T>;
+    type Event = LoomEvent;
+    type Timer = LoomTimer;
+    type WorkItem = LoomWorkItem;
+    type Notification = NoNotification;
+
+    fn now_100ns(&self) -> u64 {
+        0
+    }
+
+    fn allocate(&self, layout: Layout) -> Option<NonNull<u8>> {
+        assert!(
+            layout.size() > 0,
+            "dmf-loom-platform: zero-sized allocation"
+        );
+        // SAFETY: the layout is not zero-sized (checked above).
+        let ptr = NonNull::new(unsafe { std::alloc::alloc(layout) })?;
+        self.0.allocations.fetch_add(1, Ordering::SeqCst);
+        Some(ptr)
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        self.0.allocations.fetch_sub(1, Ordering::SeqCst);
+        // SAFETY: the caller's contract: `ptr` comes from `allocate` with
+        // this layout and was not freed.
+        unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
+    }
+
+    fn create_event(&self, signalled: bool) -> Result<LoomEvent> {
+        Ok(LoomEvent::new(signalled))
+    }
+
+    fn create_timer<H: TimerHandler>(&self, handler: Arc<H>) -> Result<LoomTimer> {
+        let core = TimerCore::new(handler, Arc::clone(&self.0.exec));
+        self.0
+            .timers
+            .lock()
+            .unwrap()
+            .push(TimerHandle(Arc::clone(&core)));
+        Ok(LoomTimer(core))
+    }
+
+    fn create_work_item<H: WorkItemHandler>(&self, handler: Arc<H>) -> Result<LoomWorkItem> {
+        let core = WorkCore::new(handler, Arc::clone(&self.0.exec));
+        self.0
+            .work_items
+            .lock()
+            .unwrap()
+            .push(WorkHandle(Arc::clone(&core)));
+        Ok(LoomWorkItem(core))
+    }
+
+    fn create_io_target(&self) -> Result<LoomIoTarget> {
+        assert_passive("Platform::create_io_target");
+        let id = self.0.next_id.fetch_add(1, Ordering::SeqCst);
+        Ok(LoomIoTarget::new(id, Arc::clone(&self.0.exec)))
+    }
+
+    fn create_request(&self, _target: Option<&LoomIoTarget>) -> Result<LoomRequest> {
+        Ok(LoomRequest::new())
+    }
+
+    fn register_interface_notification<H: InterfaceNotificationHandler>(
+        &self,
+        _guid: &Guid,
+        _handler: Arc<H>,
+    ) -> Result<NoNotification> {
+        Err(Status::NOT_SUPPORTED)
+    }
+}
