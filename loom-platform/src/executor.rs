@@ -183,7 +183,10 @@ impl WorkCore {
 /// A work item ([`dmf_wdf::WorkItem`]).
 pub struct LoomWorkItem(pub(crate) Arc<WorkCore>);
 
-impl WorkItem for LoomWorkItem {
+// SAFETY: the handler runs only as a job of the executor (an executor
+// thread or the model's own `run_pending`), never inside `enqueue` or inside
+// another callback of this work item.
+unsafe impl WorkItem for LoomWorkItem {
     fn enqueue(&self) -> Result<()> {
         let core = &self.0;
         if core.exec.take_refusal() {
@@ -296,7 +299,13 @@ impl TimerCore {
 /// A one-shot timer ([`dmf_wdf::Timer`]).
 pub struct LoomTimer(pub(crate) Arc<TimerCore>);
 
-impl Timer for LoomTimer {
+// SAFETY: the handler runs only from an executor job queued by `start`
+// (or a model's explicit `fire` of an armed timer), once per arming, never
+// inside `start` or `stop`; `stop` reports whether it disarmed an armed
+// timer, `stop(true)` and drop wait while the handler runs (and panic if
+// called from the handler itself), and a dropped timer is marked deleted so
+// that no later start or expiry runs it.
+unsafe impl Timer for LoomTimer {
     fn start(&self, _due_ms: u64) -> bool {
         let core = &self.0;
         let was = {

@@ -14,6 +14,8 @@
 //!
 //! * `LoomLock`: a spin lock (a loom mutex). While a guard lives, the thread
 //!   counts as being in dispatch context.
+//! * `LoomWaitLock`: a sleeping lock (a loom mutex); taking it in dispatch
+//!   context panics.
 //! * `LoomEvent`: a manual-reset event. A wait with a timeout may time out
 //!   as soon as the event is found unsignalled.
 //! * Work items and timers are *jobs* of the platform's executor: enqueueing
@@ -65,7 +67,7 @@ pub use executor::{LoomTimer, LoomWorkItem, TimerHandle, WorkHandle};
 #[cfg(loom)]
 pub use platform::{LoomPlatform, NoNotification};
 #[cfg(loom)]
-pub use sync::{LoomEvent, LoomGuard, LoomLock};
+pub use sync::{LoomEvent, LoomGuard, LoomLock, LoomWaitLock};
 #[cfg(loom)]
 pub use target::{Behaviour, LoomIoTarget, LoomRequest, NoTargetEvents};
 

@@ -16,7 +16,7 @@ use crate::context::assert_passive;
 use crate::executor::{
     Executor, LoomTimer, LoomWorkItem, TimerCore, TimerHandle, WorkCore, WorkHandle,
 };
-use crate::sync::{LoomEvent, LoomLock};
+use crate::sync::{LoomEvent, LoomLock, LoomWaitLock};
 use crate::target::{LoomIoTarget, LoomRequest, NoTargetEvents};
 
 struct Inner {
@@ -121,10 +121,14 @@ impl Notification for NoNotification {
     }
 }
 
-impl Platform for LoomPlatform {
+// SAFETY: `allocate` returns fresh memory of the global allocator for the
+// (non-zero-sized) layout, used by nobody else until `deallocate`; every
+// associated type meets its own trait's contract (see their impls).
+unsafe impl Platform for LoomPlatform {
     type IoTarget = LoomIoTarget;
     type Request = LoomRequest;
     type Lock<T: Send> = LoomLock<T>;
+    type WaitLock<T: Send> = LoomWaitLock<T>;
     type Event = LoomEvent;
     type Timer = LoomTimer;
     type WorkItem = LoomWorkItem;
@@ -150,6 +154,10 @@ impl Platform for LoomPlatform {
         // SAFETY: the caller's contract: `ptr` comes from `allocate` with
         // this layout and was not freed.
         unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
+    }
+
+    fn create_wait_lock<T: Send>(&self, value: T) -> Result<LoomWaitLock<T>> {
+        Ok(LoomWaitLock::new(value))
     }
 
     fn create_event(&self, signalled: bool) -> Result<LoomEvent> {

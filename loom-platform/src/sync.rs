@@ -2,7 +2,7 @@
 
 use std::ops::{Deref, DerefMut};
 
-use dmf_wdf::{Event, Lock};
+use dmf_wdf::{Event, Lock, WaitLock};
 use loom::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::context::{assert_passive, DispatchScope};
@@ -32,7 +32,9 @@ impl<T> DerefMut for LoomGuard<'_, T> {
     }
 }
 
-impl<T: Send> Lock<T> for LoomLock<T> {
+// SAFETY: a loom mutex: one guard at a time, the guard the only access to
+// the value, each holder sees the previous holder's writes (loom checks it).
+unsafe impl<T: Send> Lock<T> for LoomLock<T> {
     type Guard<'a>
         = LoomGuard<'a, T>
     where
@@ -48,6 +50,31 @@ impl<T: Send> Lock<T> for LoomLock<T> {
             guard,
             _dispatch: DispatchScope::enter(),
         }
+    }
+}
+
+/// A sleeping lock owning a `T`, on a loom mutex: taking it is a wait, so it
+/// panics in dispatch context (a spin lock held, a completion routine).
+#[derive(Debug)]
+pub struct LoomWaitLock<T>(Mutex<T>);
+
+impl<T> LoomWaitLock<T> {
+    /// An unlocked lock holding `value`.
+    pub fn new(value: T) -> Self {
+        LoomWaitLock(Mutex::new(value))
+    }
+}
+
+// SAFETY: a loom mutex, as `LoomLock`.
+unsafe impl<T: Send> WaitLock<T> for LoomWaitLock<T> {
+    type Guard<'a>
+        = MutexGuard<'a, T>
+    where
+        Self: 'a;
+
+    fn lock(&self) -> MutexGuard<'_, T> {
+        assert_passive("WaitLock::lock");
+        self.0.lock().unwrap()
     }
 }
 

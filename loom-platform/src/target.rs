@@ -468,7 +468,15 @@ impl LoomIoTarget {
     }
 }
 
-impl IoTarget for LoomIoTarget {
+// SAFETY: every accepted send is one job whose routine is taken out of the
+// request's state and called once (by the device job, inline in `send`,
+// or by the cancel/purge/close that completes it); a refused send returns
+// the error with its routine dropped uncalled and queues nothing; the model
+// device never touches buffers (it only reports a status and a length);
+// the synchronous send returns after the request completed; and the job
+// queue and the request's mutex order what the sender did before `send`
+// before the routine.
+unsafe impl IoTarget for LoomIoTarget {
     type Request = LoomRequest;
 
     fn open<E: TargetEvents>(&self, _params: &OpenParams<'_>, _events: Arc<E>) -> Result<()> {
