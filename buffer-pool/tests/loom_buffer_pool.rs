@@ -238,7 +238,7 @@ fn ring_and_head_stack_with_three_threads() {
 fn ring_with_three_threads(one_at_head: bool) {
     dmf_loom_platform::model(1, move || {
         let platform = LoomPlatform::new();
-        let pool = Arc::new(BufferPool::new(&platform, &BufferPoolConfig::new(2, 8)).unwrap());
+        let pool = Arc::new(BufferPool::new(&platform, BufferPoolConfig::new(2, 8)).unwrap());
         let others: Vec<_> = (1..=2u8)
             .map(|owner| {
                 let pool = pool.clone();

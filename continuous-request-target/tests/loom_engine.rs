@@ -169,7 +169,7 @@ fn crt_on(
     let target = platform.open_target();
     target.script(script.iter().copied());
     target.set_default(Behaviour::Pend);
-    let crt = Arc::new(ContinuousRequestTarget::new(platform.clone(), config, client).unwrap());
+    let crt = Arc::new(ContinuousRequestTarget::new(platform, config, client).unwrap());
     crt.io_target_set(Arc::clone(&target)).unwrap();
     (crt, target)
 }

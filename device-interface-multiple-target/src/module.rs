@@ -11,9 +11,10 @@ use dmf_request_target::{
     CancelId, Completion, OwnedCompletion, ReuseDeletion, ReuseId, SendBuffer, SendError,
     SendParams, Sender, SenderTarget,
 };
+use dmf_wdf::recorder::Journal;
 use dmf_wdf::{
-    DeviceCallbacks, Guid, InterfaceNotificationHandler, Lock, Notification, Platform, PowerState,
-    RawBuffer, Result, Status, WaitLock,
+    transition, DeviceCallbacks, Guid, InterfaceNotificationHandler, Lock, Notification, Platform,
+    PowerState, RawBuffer, Result, Status, WaitLock,
 };
 
 use crate::config::{DeviceInterfaceMultipleTargetConfig, PnpRegisterWhen};
@@ -45,6 +46,9 @@ type Table<P, C> = TargetTable<Option<Arc<Record<P, C>>>>;
 /// `STATUS_INVALID_DEVICE_STATE` (or returns `false`), never touching freed
 /// state (see "Stale target handles are refused" in `docs/dmf-differences.md`).
 pub struct Dimt<P: Platform, C: DimtClient<P>> {
+    /// The module's in-flight recorder; each target's transport records
+    /// there too, about its target.
+    pub(crate) journal: Journal<P>,
     pub(crate) platform: P,
     pub(crate) config: DeviceInterfaceMultipleTargetConfig,
     pub(crate) client: C,
@@ -92,14 +96,24 @@ struct Notify<P: Platform, C: DimtClient<P>> {
 impl<P: Platform, C: DimtClient<P>> InterfaceNotificationHandler for Notify<P, C> {
     fn interface_arrived(&self, symbolic_link: &str) {
         if let Some(dimt) = self.dimt.upgrade() {
-            tracing::debug!(link = symbolic_link, "DIMT: interface arrived");
+            transition!(
+                dimt.journal,
+                DEBUG,
+                "DIMT: interface arrived",
+                link = symbolic_link
+            );
             dimt.interface_arrived(symbolic_link);
         }
     }
 
     fn interface_removed(&self, symbolic_link: &str) {
         if let Some(dimt) = self.dimt.upgrade() {
-            tracing::debug!(link = symbolic_link, "DIMT: interface removed");
+            transition!(
+                dimt.journal,
+                DEBUG,
+                "DIMT: interface removed",
+                link = symbolic_link
+            );
             dimt.interface_removed(symbolic_link);
         }
     }
@@ -209,7 +223,12 @@ impl<P: Platform, C: DimtClient<P>> DeviceInterfaceMultipleTarget<P, C> {
             return Err(Status::INVALID_PARAMETER);
         }
         let lifecycle = platform.create_wait_lock(())?;
+        let journal = Journal::new(
+            &platform,
+            format_args!("DIMT {}", config.device_interface_multiple_target_guid),
+        );
         let dimt = Arc::new_cyclic(|this| Dimt {
+            journal,
             platform,
             config,
             client,
@@ -223,10 +242,15 @@ impl<P: Platform, C: DimtClient<P>> DeviceInterfaceMultipleTarget<P, C> {
             out_of_d0: P::Lock::new(None),
         });
         let module = DeviceInterfaceMultipleTarget { dimt };
+        transition!(
+            module.dimt.journal,
+            DEBUG,
+            "DIMT: created",
+            option = config.module_open_option
+        );
         if config.module_open_option == PnpRegisterWhen::Create {
             module.dimt.register()?;
         }
-        tracing::debug!(guid = %config.device_interface_multiple_target_guid, option = ?config.module_open_option, "DIMT: created");
         Ok(module)
     }
 
@@ -271,7 +295,7 @@ impl<P: Platform, C: DimtClient<P>> Drop for DeviceInterfaceMultipleTarget<P, C>
     fn drop(&mut self) {
         self.dimt.shut_down.store(true, Ordering::Release);
         self.dimt.unregister_and_close_all();
-        tracing::debug!("DIMT: closed");
+        transition!(self.dimt.journal, DEBUG, "DIMT: closed");
     }
 }
 
@@ -327,7 +351,7 @@ impl<P: Platform, C: DimtClient<P>> DeviceCallbacks for DimtDeviceCallbacks<P, C
         let Some(d) = self.live() else {
             return Ok(());
         };
-        tracing::debug!(?previous, "DIMT: D0 entry");
+        transition!(d.journal, DEBUG, "DIMT: D0 entry", ?previous);
         // Before the targets are visited (see `Dimt::remove_canceled`).
         *d.out_of_d0.lock() = None;
         match d.config.module_open_option {
@@ -340,7 +364,7 @@ impl<P: Platform, C: DimtClient<P>> DeviceCallbacks for DimtDeviceCallbacks<P, C
         let Some(d) = self.live() else {
             return Ok(());
         };
-        tracing::debug!(?target, "DIMT: D0 exit");
+        transition!(d.journal, DEBUG, "DIMT: D0 exit", ?target);
         // Before the targets are visited (see `Dimt::remove_canceled`).
         *d.out_of_d0.lock() = Some(target);
         match d.config.module_open_option {
@@ -372,7 +396,11 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         let registration = self
             .platform
             .register_interface_notification(&guid, handler)?;
-        tracing::debug!(%guid, "DIMT: registered for interface notifications");
+        transition!(
+            self.journal,
+            DEBUG,
+            "DIMT: registered for interface notifications"
+        );
         let previous = self.registration.lock().replace(registration);
         debug_assert!(previous.is_none());
         drop(previous);
@@ -389,7 +417,11 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         self.declined.lock().clear();
         if let Some(registration) = registration {
             registration.unregister();
-            tracing::debug!("DIMT: unregistered from interface notifications");
+            transition!(
+                self.journal,
+                DEBUG,
+                "DIMT: unregistered from interface notifications"
+            );
         }
         for record in self.records() {
             self.close_if_tracked(&record);
@@ -432,6 +464,14 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// The platform.
     pub fn platform(&self) -> &P {
         &self.platform
+    }
+
+    /// Where the module records its transitions: one in-flight recorder
+    /// for the module and every target (each target's records carry its
+    /// handle as their subject: [`Recorder::write_subject`](dmf_wdf::recorder::Recorder::write_subject)
+    /// with [`TargetHandle::to_u64`] picks them out).
+    pub fn journal(&self) -> &Journal<P> {
+        &self.journal
     }
 
     /// `DMF_DeviceInterfaceMultipleTarget_GuidGet`: the interface class

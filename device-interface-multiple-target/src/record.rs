@@ -43,8 +43,10 @@ use dmf_continuous_request_target::{
 use dmf_request_target::{
     OwnedSendCompleted, OwnedSendCompletion, RequestTarget, SendCompleted, SendCompletion,
 };
+use dmf_wdf::recorder::Journal;
 use dmf_wdf::{
-    DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status, TargetEvents, WaitLock,
+    transition, DeviceCallbacks, IoTarget, Lock, Platform, PowerState, Result, Status,
+    TargetEvents, WaitLock,
 };
 
 use crate::gate::TargetGate;
@@ -109,11 +111,19 @@ pub(crate) struct Record<P: Platform, C: DimtClient<P>> {
     pub(crate) client_refs: AtomicUsize,
     /// The client's context of the target, set once the target opened.
     pub(crate) hook: P::Lock<Option<Arc<TargetHook<P, C>>>>,
+    /// The module's journal, about this target.
+    pub(crate) journal: Journal<P>,
 }
 
 impl<P: Platform, C: DimtClient<P>> Record<P, C> {
-    pub(crate) fn new(platform: &P, handle: TargetHandle, link: &str) -> Result<Self> {
+    pub(crate) fn new(
+        platform: &P,
+        handle: TargetHandle,
+        link: &str,
+        journal: Journal<P>,
+    ) -> Result<Self> {
         Ok(Record {
+            journal,
             handle,
             link: String::from(link),
             transitions: platform.create_wait_lock(RecordState {
@@ -222,18 +232,20 @@ impl<P: Platform, C: DimtClient<P>> Transport<P, C> {
         config: &ContinuousRequestTargetConfig,
         hook: StreamHook<P, C>,
         target: &Arc<P::IoTarget>,
+        journal: &Journal<P>,
     ) -> Result<Self> {
         if config.continuous_request_count > 0 {
             let mut config = *config;
             // DIMT itself implements Automatic (after the Open callback).
             config.continuous_request_target_mode = StreamMode::Manual;
-            let crt = ContinuousRequestTarget::new(platform, config, hook)?;
+            let crt = ContinuousRequestTarget::new_in(platform, config, hook, journal.clone())?;
             crt.io_target_set(Arc::clone(target))?;
             Ok(Transport::Streaming(crt))
         } else {
             // The same request-target configuration a CRT gives its own
             // single sends: every field of it applies to plain targets too.
-            let rt = RequestTarget::new(platform, config.request_target_config())?;
+            let rt =
+                RequestTarget::new_in(platform, config.request_target_config(), journal.clone())?;
             rt.io_target_set(Arc::clone(target))?;
             Ok(Transport::Plain(rt))
         }
@@ -366,7 +378,13 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     }
 
     fn notify(&self, record: &Record<P, C>, state: TargetStateType) -> Status {
-        tracing::debug!(target_handle = %record.handle, link = %record.link, ?state, "DIMT: state change");
+        transition!(
+            record.journal,
+            DEBUG,
+            "DIMT: state change",
+            ?state,
+            target_handle = record.handle
+        );
         *record.reported.lock() = state;
         match record.hook() {
             Some(hook) => self
@@ -390,7 +408,12 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             return;
         }
         if !self.client.on_pnp_notification(self, link) {
-            tracing::debug!(link, "DIMT: client declined the interface");
+            transition!(
+                self.journal,
+                DEBUG,
+                "DIMT: client declined the interface",
+                link
+            );
             self.declined.lock().push(alloc::string::String::from(link));
             return;
         }
@@ -398,12 +421,23 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             return;
         };
         if let Err(status) = self.open_target(handle, link) {
-            tracing::debug!(link, ?status, "DIMT: target not opened");
+            transition!(
+                self.journal,
+                DEBUG,
+                "DIMT: target not opened",
+                ?status,
+                link
+            );
         }
     }
 
     fn open_target(&self, handle: TargetHandle, link: &str) -> Result<()> {
-        let record = match Record::new(&self.platform, handle, link) {
+        let record = match Record::new(
+            &self.platform,
+            handle,
+            link,
+            self.journal.about(handle.to_u64()),
+        ) {
             Ok(record) => Arc::new(record),
             Err(status) => {
                 drop(self.table.lock().remove(handle));
@@ -439,7 +473,13 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         *record.hook.lock() = Some(Arc::clone(&hook));
         let hook = StreamHook(hook);
         let crt_config = &self.config.continuous_request_target_module_config;
-        let transport = match Transport::new(&self.platform, crt_config, hook, &record.io_target) {
+        let transport = match Transport::new(
+            &self.platform,
+            crt_config,
+            hook,
+            &record.io_target,
+            &record.journal,
+        ) {
             Ok(transport) => Arc::new(transport),
             Err(status) => {
                 state.phase = Phase::Closed;
@@ -454,16 +494,34 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         record.gate.open(Arc::clone(&transport));
         self.count_open(&record);
         state.phase = Phase::Open;
-        tracing::debug!(target_handle = %handle, link, "DIMT: target opened");
+        transition!(
+            record.journal,
+            DEBUG,
+            "DIMT: target opened",
+            target_handle = handle,
+            link
+        );
         let status = self.notify(&record, TargetStateType::Open);
         if !status.is_success() {
-            tracing::debug!(target_handle = %handle, ?status, "DIMT: client vetoed the open");
+            transition!(
+                record.journal,
+                DEBUG,
+                "DIMT: client vetoed the open",
+                ?status,
+                target_handle = handle
+            );
             self.destroy(&record, state, Report::Nothing);
             return Err(status);
         }
         if self.automatic() {
             if let Err(status) = transport.stream().and_then(|crt| crt.start()) {
-                tracing::debug!(target_handle = %handle, ?status, "DIMT: automatic stream start failed");
+                transition!(
+                    record.journal,
+                    WARN,
+                    "DIMT: automatic stream start failed",
+                    ?status,
+                    target_handle = handle
+                );
                 self.destroy(&record, state, Report::Close);
                 return Err(status);
             }
@@ -508,7 +566,12 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         }
         record.transitions.lock().phase = Phase::Closed;
         self.untrack(record);
-        tracing::debug!(target_handle = %record.handle, link = %record.link, "DIMT: target destroyed");
+        transition!(
+            record.journal,
+            DEBUG,
+            "DIMT: target destroyed",
+            target_handle = record.handle
+        );
     }
 
     /// `EvtIoTargetQueryRemove`.
@@ -516,13 +579,25 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         let mut state = record.transitions.lock();
         if state.phase != Phase::Open {
             // Closing, closed, or a duplicate query-remove.
-            tracing::debug!(target_handle = %record.handle, phase = ?state.phase, "DIMT: query-remove ignored");
+            transition!(
+                record.journal,
+                DEBUG,
+                "DIMT: query-remove ignored",
+                phase = state.phase,
+                target_handle = record.handle
+            );
             return Status::SUCCESS;
         }
         let status = self.notify(record, TargetStateType::QueryRemove);
         if !status.is_success() {
             state.query_remove_vetoed = true;
-            tracing::debug!(target_handle = %record.handle, ?status, "DIMT: client vetoed query-remove");
+            transition!(
+                record.journal,
+                DEBUG,
+                "DIMT: client vetoed query-remove",
+                ?status,
+                target_handle = record.handle
+            );
             return status;
         }
         let transport = record.transport();
@@ -538,7 +613,12 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         self.uncount_open(record);
         state.phase = Phase::QueryRemoved;
         state.resume_streaming = was_running;
-        tracing::debug!(target_handle = %record.handle, "DIMT: target closed for query-remove");
+        transition!(
+            record.journal,
+            DEBUG,
+            "DIMT: target closed for query-remove",
+            target_handle = record.handle
+        );
         Status::SUCCESS
     }
 
@@ -555,7 +635,13 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                 Err(status) => {
                     // Do not keep a zombie record; report Close (see
                     // "No zombie record after a failed reopen" in `docs/dmf-differences.md`).
-                    tracing::debug!(target_handle = %record.handle, ?status, "DIMT: reopen after remove-cancel failed");
+                    transition!(
+                        record.journal,
+                        WARN,
+                        "DIMT: reopen after remove-cancel failed",
+                        ?status,
+                        target_handle = record.handle
+                    );
                     self.destroy(record, state, Report::Close);
                 }
                 Ok(()) => {
@@ -577,13 +663,29 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                     let resume = core::mem::take(&mut state.resume_streaming);
                     if let (true, Some(t)) = (resume, &transport) {
                         if out_of_d0.is_some() && t.resume_at_d0_entry() {
-                            tracing::debug!(target_handle = %record.handle, "DIMT: stream restart after remove-cancel waits for D0 entry");
+                            transition!(
+                                record.journal,
+                                DEBUG,
+                                "DIMT: stream restart after remove-cancel waits for D0 entry",
+                                target_handle = record.handle
+                            );
                         } else if let Err(status) = t.stream().and_then(|crt| crt.start()) {
-                            tracing::debug!(target_handle = %record.handle, ?status, "DIMT: stream restart after remove-cancel failed");
+                            transition!(
+                                record.journal,
+                                WARN,
+                                "DIMT: stream restart after remove-cancel failed",
+                                ?status,
+                                target_handle = record.handle
+                            );
                         }
                     }
                     drop(transport);
-                    tracing::debug!(target_handle = %record.handle, "DIMT: target reopened");
+                    transition!(
+                        record.journal,
+                        DEBUG,
+                        "DIMT: target reopened",
+                        target_handle = record.handle
+                    );
                     self.notify(record, TargetStateType::QueryRemoveCancelled);
                 }
             },

@@ -51,7 +51,7 @@ use std::sync::{Arc, Weak};
 use dmf_loom_platform::{Behaviour, LoomPlatform};
 use dmf_request_target::{
     Completion, CompletionDelivery, RequestTarget, RequestTargetConfig, ReuseDeletion,
-    SendCompleted, SendContextConfig, SendParams,
+    SendCompleted, SendContextConfig, SendParams, Sender,
 };
 use dmf_wdf::{IoTarget, Status};
 use loom::sync::Mutex;
@@ -70,8 +70,7 @@ fn cancel_races_completion_resend_and_reuse_delete() {
         let platform = LoomPlatform::new();
         platform.spawn_workers(1);
         let target = platform.open_target();
-        let rt =
-            Arc::new(RequestTarget::new(platform.clone(), RequestTargetConfig::default()).unwrap());
+        let rt = Arc::new(RequestTarget::new(&platform, RequestTargetConfig::default()).unwrap());
         rt.io_target_set(Arc::clone(&target)).unwrap();
         // The first send completes on the device's own; a resend stays at
         // the device until cancelled (here, by the target's close).
@@ -95,12 +94,13 @@ fn cancel_races_completion_resend_and_reuse_delete() {
                         })
                     };
                     // SAFETY: no buffers.
-                    let _ = unsafe { rt.reuse_send(id, None, None, params(), Some(again), 2) };
+                    let _ = unsafe { rt.reuse_send_raw(id, None, None, params(), Some(again), 2) };
                 }
             })
         };
         // SAFETY: no buffers.
-        let first = unsafe { rt.reuse_send(id, None, None, params(), Some(resend), 1) }.unwrap();
+        let first =
+            unsafe { rt.reuse_send_raw(id, None, None, params(), Some(resend), 1) }.unwrap();
 
         let canceller = {
             let rt = Arc::clone(&rt);
@@ -155,7 +155,7 @@ fn close_races_cancel_of_a_pending_send() {
                 cancel_in_flight_on_close_after_ms: Some(10),
             },
         };
-        let rt = Arc::new(RequestTarget::new(platform.clone(), config).unwrap());
+        let rt = Arc::new(RequestTarget::new(&platform, config).unwrap());
         rt.io_target_set(Arc::clone(&target)).unwrap();
         // Every enqueue attempt of the completion's work item fails: the
         // completion is deferred to the next passive handler or to close.
@@ -170,7 +170,7 @@ fn close_races_cancel_of_a_pending_send() {
         };
         let params = params().with_delivery(CompletionDelivery::Module);
         // SAFETY: no buffers.
-        let id = unsafe { rt.send_ex(None, None, params, Some(callback), 7) }.unwrap();
+        let id = unsafe { rt.send_ex_raw(None, None, params, Some(callback), 7) }.unwrap();
 
         let canceller = {
             let rt = Arc::clone(&rt);
@@ -207,7 +207,7 @@ fn inline_completion_and_refusal_give_the_context_back() {
                 cancel_in_flight_on_close_after_ms: None,
             },
         };
-        let rt = Arc::new(RequestTarget::new(platform.clone(), config).unwrap());
+        let rt = Arc::new(RequestTarget::new(&platform, config).unwrap());
         rt.io_target_set(Arc::clone(&target)).unwrap();
         let seen: Seen = Arc::new(Mutex::new(Vec::new()));
         let send = |rt: &RequestTarget<LoomPlatform>, seen: &Seen, context: usize| {
@@ -218,7 +218,7 @@ fn inline_completion_and_refusal_give_the_context_back() {
                 })
             };
             // SAFETY: no buffers.
-            let result = unsafe { rt.send(None, None, params(), Some(callback), context) };
+            let result = unsafe { rt.send_raw(None, None, params(), Some(callback), context) };
             if result.is_ok() {
                 // Completed inline: the callback already ran.
                 assert!(seen.lock().unwrap().contains(&(context, Status::SUCCESS)));

@@ -59,9 +59,10 @@
 //! ```
 
 use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
-use arrayvec::{ArrayString, ArrayVec};
+use arrayvec::ArrayString;
 use tracing::Level;
 
 use crate::sync::Lock;
@@ -133,16 +134,25 @@ impl fmt::Display for Record {
     }
 }
 
-/// The ring of one recorder.
+/// The ring of one recorder. Its storage is allocated once, on the heap,
+/// when the recorder is created (never built on the stack: a kernel stack
+/// is 24 KiB and a ring is bigger).
 ///
 /// # Invariants
 ///
-/// `records.len() <= N`; once it is full, `next` is the index of the oldest
-/// record (the next to be overwritten), else `next == records.len()`.
+/// `records.capacity() >= N` and `records.len() <= N`, so pushing never
+/// reallocates; once `records.len() == N`, `next` is the index of the
+/// oldest record (the next to be overwritten), else `next == records.len()`.
 struct Ring<const N: usize> {
-    records: ArrayVec<Record, N>,
+    records: Vec<Record>,
     next: usize,
     total: u64,
+}
+
+impl<const N: usize> Ring<N> {
+    fn is_full(&self) -> bool {
+        self.records.len() == N
+    }
 }
 
 /// The in-flight recorder of one module instance: its last `N` events.
@@ -219,14 +229,14 @@ fn format_name(args: fmt::Arguments<'_>) -> ArrayString<NAME_TEXT> {
 impl<P: Platform, const N: usize> Recorder<P, N> {
     /// An empty recorder named `name` (cut to [`NAME_TEXT`] bytes), shown
     /// to the platform ([`Platform::keep_recorder`]); times are reported
-    /// relative to now. Allocates once (the `Arc`).
+    /// relative to now. Allocates twice (the `Arc` and the ring), here only.
     pub fn new(platform: &P, name: fmt::Arguments<'_>) -> Arc<Self> {
         let recorder = Arc::new(Recorder {
             name: format_name(name),
             platform: platform.clone(),
             created_100ns: platform.now_100ns(),
             ring: P::Lock::new(Ring {
-                records: ArrayVec::new(),
+                records: Vec::with_capacity(N),
                 next: 0,
                 total: 0,
             }),
@@ -258,7 +268,7 @@ impl<P: Platform, const N: usize> Recorder<P, N> {
             subject,
             text,
         };
-        if ring.records.is_full() {
+        if ring.is_full() {
             let next = ring.next;
             ring.records[next] = record;
             ring.next = (next + 1) % N;
@@ -277,7 +287,7 @@ impl<P: Platform, const N: usize> Recorder<P, N> {
     /// recorder's spin lock (so `f` must not block or record here).
     pub fn for_each(&self, mut f: impl FnMut(&Record)) {
         let ring = self.ring.lock();
-        let (newer, older) = ring.records.split_at(if ring.records.is_full() {
+        let (newer, older) = ring.records.split_at(if ring.is_full() {
             ring.next
         } else {
             ring.records.len()
