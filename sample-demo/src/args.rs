@@ -30,6 +30,9 @@ OPTIONS:
                           `dmf_device_interface_multiple_target=debug`); RUST_LOG
                           is read when this is not given; with the live view on a
                           terminal, send stderr elsewhere (`2> demo.log`)
+        --recorder TEXT   under the live view, the last transitions of the target
+                          whose symbolic link contains TEXT (e.g. `sample-02`),
+                          from the driver's in-flight recorder
     -h, --help            print this help
 ";
 
@@ -46,6 +49,8 @@ pub struct Options {
     pub live: bool,
     /// `tracing` filter for the layers' events on stderr (`--log`).
     pub log: Option<String>,
+    /// Show the recorder of the target whose link contains this (`--recorder`).
+    pub recorder: Option<String>,
 }
 
 impl Default for Options {
@@ -56,6 +61,7 @@ impl Default for Options {
             seed: 0x5EED,
             live: true,
             log: None,
+            recorder: None,
         }
     }
 }
@@ -120,6 +126,7 @@ where
             "-h" | "--help" => return Ok(Command::Help),
             "--quiet" | "-q" => options.live = false,
             "--log" => options.log = Some(value("a filter such as `debug`")?),
+            "--recorder" => options.recorder = Some(value("part of a symbolic link")?),
             "-n" | "--devices" => {
                 let v = value("a number of devices")?;
                 options.devices = match parse_u64(&v) {
@@ -210,6 +217,15 @@ mod tests {
         assert!(err(&["extra"]).contains("unknown argument `extra`"));
         assert!(err(&["--frobnicate"]).ends_with("run with --help for the options"));
         assert!(err(&["--log"]).contains("--log needs a value"));
+    }
+
+    #[test]
+    fn recorder_selection() {
+        assert_eq!(run(&[]).recorder, None);
+        assert_eq!(
+            run(&["--recorder", "sample-02"]).recorder.as_deref(),
+            Some("sample-02")
+        );
     }
 
     #[test]

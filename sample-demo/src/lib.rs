@@ -415,6 +415,34 @@ impl Harness {
     }
 }
 
+/// Lines of the live view showing the newest records of the target whose
+/// symbolic link contains `selected`, from the driver's in-flight recorder.
+pub fn recorder_view(driver: &SampleDriver<Sim>, selected: &str) -> String {
+    const SHOWN: usize = 8;
+    let module = driver.module();
+    let target = module.targets().into_iter().find(|&h| {
+        module
+            .symbolic_link(h)
+            .is_ok_and(|link| link.contains(selected))
+    });
+    let Some(target) = target else {
+        return format!("\nrecorder: no open target matches `{selected}`\n");
+    };
+    let mut records = String::new();
+    let _ = module
+        .journal()
+        .recorder()
+        .write_subject(&mut records, target.to_u64());
+    let lines: Vec<&str> = records.lines().collect();
+    let mut view = format!("\nrecorder of {target} (last {SHOWN}):\n");
+    for line in &lines[lines.len().saturating_sub(SHOWN)..] {
+        view.push_str("  ");
+        view.push_str(line);
+        view.push('\n');
+    }
+    view
+}
+
 /// Runs the driver on the simulator for `options.duration`, writing the
 /// live view (if `options.live`) to `out`; with `tty`, each frame redraws
 /// the screen (ANSI), otherwise frames are appended as plain text.
@@ -488,7 +516,10 @@ pub fn run(options: &Options, out: &mut dyn Write, tty: bool) -> io::Result<Repo
         if now >= next_frame {
             let reading = read_statistics(&driver);
             if live {
-                let frame = render_frame(&reading, previous.as_ref());
+                let mut frame = render_frame(&reading, previous.as_ref());
+                if let Some(selected) = &options.recorder {
+                    frame.push_str(&recorder_view(&driver, selected));
+                }
                 let written = if tty {
                     write!(out, "\x1b[H\x1b[2J{frame}")
                 } else {

@@ -18,6 +18,7 @@ fn options(seed: u64, secs: f64) -> Options {
         seed,
         live: true,
         log: None,
+        recorder: None,
     }
 }
 

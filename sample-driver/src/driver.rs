@@ -219,6 +219,7 @@ impl<P: Platform> SampleDriver<P> {
             stats: Arc::clone(&stats),
         };
         let dimt = DeviceInterfaceMultipleTarget::new(&platform, config.dimt_config(), client)?;
+        stats.set_recorder(Arc::clone(dimt.journal().recorder()));
         let dimt_callbacks = dimt.device_callbacks();
         Ok(SampleDriver {
             stats,

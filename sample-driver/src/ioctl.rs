@@ -61,7 +61,19 @@ pub const IOCTL_SAMPLE_GET_STATUS_COUNTS: u32 = ctl_code(
     FILE_READ_ACCESS,
 );
 
-/// `"DMFS"`, the first four bytes of both replies.
+/// The newest records of the driver's in-flight recorder (its DIMT module's
+/// and every target's transitions), as UTF-8 text, one record per line,
+/// oldest first; as many whole lines as the output buffer holds. No input.
+/// Each line names its target (`Target#index.generation`, or `-` for the
+/// module).
+pub const IOCTL_SAMPLE_GET_RECORDER: u32 = ctl_code(
+    FILE_DEVICE_UNKNOWN,
+    0x902,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS,
+);
+
+/// `"DMFS"`, the first four bytes of the statistics replies.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"DMFS");
 /// Version of the wire format.
 pub const STATISTICS_VERSION: u16 = 1;
@@ -510,6 +522,10 @@ pub fn handle_ioctl<P: dmf_wdf::Platform>(
 ) -> Result<usize> {
     let _ = input;
     match code {
+        IOCTL_SAMPLE_GET_RECORDER => {
+            let recorder = stats.recorder().ok_or(Status::INVALID_DEVICE_STATE)?;
+            Ok(recorder.write_newest(output, None))
+        }
         IOCTL_SAMPLE_GET_STATISTICS => {
             if output.len() < HEADER_SIZE {
                 return Err(Status::BUFFER_TOO_SMALL);

@@ -10,6 +10,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
+use dmf_wdf::recorder::Recorder;
 use dmf_wdf::{Lock, Platform, Status};
 
 use crate::ioctl::{StatisticsHeader, StatusCount, TargetRecord};
@@ -247,9 +248,22 @@ pub struct Statistics<P: Platform> {
     errors: AtomicU64,
     bytes: AtomicU64,
     powered: AtomicBool,
+    /// The DIMT module's in-flight recorder, once the module exists
+    /// ([`IOCTL_SAMPLE_GET_RECORDER`](crate::ioctl::IOCTL_SAMPLE_GET_RECORDER)).
+    recorder: P::Lock<Option<Arc<Recorder<P>>>>,
 }
 
 impl<P: Platform> Statistics<P> {
+    /// Makes `recorder` the one the recorder IOCTL reads.
+    pub fn set_recorder(&self, recorder: Arc<Recorder<P>>) {
+        *self.recorder.lock() = Some(recorder);
+    }
+
+    /// The recorder the recorder IOCTL reads, if set.
+    pub fn recorder(&self) -> Option<Arc<Recorder<P>>> {
+        self.recorder.lock().clone()
+    }
+
     /// Empty figures; the clock starts now.
     pub fn new(platform: P) -> Self {
         let start_100ns = platform.now_100ns();
@@ -263,6 +277,7 @@ impl<P: Platform> Statistics<P> {
             errors: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             powered: AtomicBool::new(false),
+            recorder: P::Lock::new(None),
         }
     }
 

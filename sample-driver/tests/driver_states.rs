@@ -143,3 +143,54 @@ fn every_event_moves_the_right_record() {
     assert!(sim.wait_quiescent(Duration::from_secs(10)));
     assert!(sim.counters().is_clean(), "{}", sim.counters());
 }
+
+/// The recorder IOCTL returns the module's and each target's last
+/// transitions as text, newest whole lines that fit.
+#[test]
+fn the_recorder_ioctl_returns_the_last_transitions() {
+    use sample_driver::ioctl::IOCTL_SAMPLE_GET_RECORDER;
+    let sim = Sim::new(SimConfig::default().with_seed(5));
+    let bus = sim.bus();
+    let a = bus.add_device(device("a")).unwrap();
+    let driver = Arc::new(SampleDriver::new(sim.clone(), SampleConfig::default()).unwrap());
+    let client = sim.client_device();
+    client.register(Arc::clone(&driver) as Arc<dyn DeviceCallbacks>);
+    client.start().unwrap();
+    bus.flush().unwrap();
+    assert_eq!(
+        bus.query_remove_then_cancel(a),
+        Ok(RemovalOutcome::Cancelled)
+    );
+    let mut buf = vec![0u8; 16 * 1024];
+    let n = driver
+        .handle_ioctl(IOCTL_SAMPLE_GET_RECORDER, &[], &mut buf)
+        .unwrap();
+    let text = std::str::from_utf8(&buf[..n]).unwrap();
+    let order = [
+        "DIMT: target opened",
+        "DIMT: state change state=Open",
+        "DIMT: state change state=QueryRemove ",
+        "DIMT: target reopened",
+        "DIMT: state change state=QueryRemoveCancelled",
+    ];
+    let mut at = 0;
+    for what in order {
+        let found = text[at..]
+            .find(what)
+            .unwrap_or_else(|| panic!("{what:?} after byte {at} in\n{text}"));
+        at += found + what.len();
+    }
+    assert!(text.contains("Target#"), "{text}");
+    // A small buffer gets the newest whole lines only.
+    let mut small = [0u8; 300];
+    let n = driver
+        .handle_ioctl(IOCTL_SAMPLE_GET_RECORDER, &[], &mut small)
+        .unwrap();
+    let tail = std::str::from_utf8(&small[..n]).unwrap();
+    assert!(n > 0 && tail.ends_with('\n'), "{tail}");
+    assert!(text.ends_with(tail), "{tail}\nnot the end of\n{text}");
+    client.stop().unwrap();
+    drop(client);
+    drop(driver);
+    assert_eq!(sim.leak_check(Duration::from_secs(10)), Ok(()));
+}

@@ -321,6 +321,73 @@ impl<P: Platform, const N: usize> Recorder<P, N> {
     }
 }
 
+/// Counts the bytes written through it.
+struct Count(usize);
+
+impl Write for Count {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+/// Writes into a byte buffer until it is full.
+struct Fill<'a> {
+    out: &'a mut [u8],
+    len: usize,
+}
+
+impl Write for Fill<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        if end > self.out.len() {
+            return Err(fmt::Error);
+        }
+        self.out[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl<P: Platform, const N: usize> Recorder<P, N> {
+    /// Writes the newest records that fit into `out` as text (one line
+    /// each, as [`write_to`](Self::write_to), oldest of them first), only
+    /// those of `subject` if given; returns the bytes written, always whole
+    /// lines. Allocates nothing and holds only the spin lock: for an IOCTL
+    /// reply at `DISPATCH_LEVEL`.
+    pub fn write_newest(&self, out: &mut [u8], subject: Option<u64>) -> usize {
+        let keep = |r: &Record| subject.is_none_or(|s| r.subject == s);
+        let ring = self.ring.lock();
+        let split = if ring.is_full() {
+            ring.next
+        } else {
+            ring.records.len()
+        };
+        let (newer, older) = ring.records.split_at(split);
+        let records = || older.iter().chain(newer.iter()).filter(|r| keep(r));
+        let mut total = Count(0);
+        records().for_each(|r| {
+            let _ = writeln!(total, "{r}");
+        });
+        let mut excess = total.0.saturating_sub(out.len());
+        let mut fill = Fill { out, len: 0 };
+        for r in records() {
+            if excess > 0 {
+                let mut line = Count(0);
+                let _ = writeln!(line, "{r}");
+                excess = excess.saturating_sub(line.0);
+                continue;
+            }
+            let before = fill.len;
+            if writeln!(fill, "{r}").is_err() {
+                fill.len = before;
+                break;
+            }
+        }
+        fill.len
+    }
+}
+
 impl<P: Platform, const N: usize> Drop for Recorder<P, N> {
     /// Shows the final records to the platform ([`Platform::recorder_retired`]).
     fn drop(&mut self) {

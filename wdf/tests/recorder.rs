@@ -109,3 +109,30 @@ fn concurrent_writers_lose_nothing_and_tear_nothing() {
     });
     assert_eq!(seqs, (1969..=2000).collect::<Vec<_>>());
 }
+
+#[test]
+fn write_newest_keeps_the_newest_whole_lines_that_fit() {
+    let sim = Sim::new(SimConfig::default());
+    let r = Recorder::<Sim, 16>::new(&sim, format_args!("t"));
+    for i in 0..10u64 {
+        r.record(Level::INFO, (1 << 32) | (i % 2), format_args!("event {i}"));
+    }
+    let all = lines(&r);
+    let line_len = all[9].len() + 1;
+    // Room for three and a half lines: the newest three, whole.
+    let mut out = vec![0u8; line_len * 3 + line_len / 2];
+    let n = r.write_newest(&mut out, None);
+    let text = std::str::from_utf8(&out[..n]).unwrap();
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        all[7..].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    // Only one subject: its newest two.
+    let n = r.write_newest(&mut out[..line_len * 2], Some(1 << 32));
+    let text = std::str::from_utf8(&out[..n]).unwrap();
+    assert!(text.lines().all(|l| l.contains("Target#0.1")), "{text}");
+    assert_eq!(text.lines().count(), 2);
+    assert!(text.ends_with("event 8\n"), "{text}");
+    // Too small for one line: nothing.
+    assert_eq!(r.write_newest(&mut out[..5], None), 0);
+}

@@ -192,6 +192,7 @@ pub fn run_with(
             seed,
             live: false,
             log: None,
+            recorder: None,
         },
         config,
         reading,
