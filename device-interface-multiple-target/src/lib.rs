@@ -271,6 +271,8 @@ mod client;
 mod config;
 #[doc(hidden)]
 pub mod gate;
+#[doc(hidden)]
+pub mod lifecycle;
 mod module;
 mod record;
 mod state;
