@@ -1,0 +1,562 @@
+//! Model checks of a DIMT target's lifecycle: the per-target transition
+//! lock and the retire protocol of `src/record.rs` (see its "Locking
+//! discipline"), around the crate's own decision function
+//! ([`lifecycle::decide`](decide)) and method gate ([`TargetGate`]), on the
+//! shared loom platform's sleeping lock, spin lock and event.
+//!
+//! The platform has no interface notifications and its I/O target does not
+//! deliver PnP callbacks, so the record's transitions are written out here
+//! step for step as `record.rs` makes them (take the lock, `decide`, carry
+//! the decision out), on a model I/O target that behaves as KMDF's does:
+//! its PnP callbacks (query-remove, remove-cancel, remove-complete) come one
+//! after the other on the PnP thread, none is delivered once it is closed,
+//! and closing it waits for a callback running on another thread (a
+//! callback may close the target itself). Interface arrival and
+//! unregistration run on a model registration whose unregistration waits
+//! for the notifications in progress.
+//!
+//! Every model asserts, in every interleaving loom explores (bounded to three
+//! preemptions):
+//!
+//! * no deadlock (loom reports one when every thread is blocked);
+//! * the record is destroyed exactly once and ends `Closed`, with its
+//!   target and its transport closed;
+//! * two `on_state_change` calls for the target never overlap, and the
+//!   client hears a legal lifetime: `Open`, then `QueryRemove` (vetoed, or
+//!   followed by `QueryRemoveCancelled` or `QueryRemoveComplete`), ending
+//!   with `Close` or `QueryRemoveComplete`, `Close` at most once, nothing
+//!   after it;
+//! * the client hears of a departure before the target is closed;
+//! * a method that got through the gate never sees a closed transport, and
+//!   none runs once the record was destroyed.
+//!
+//! The models:
+//!
+//! * `query_remove_and_cancel_race_interface_removal_and_a_method`;
+//! * `surprise_removal_races_unregister_and_power`;
+//! * `failed_reopen_races_interface_removal` (the remove-cancel callback
+//!   destroys the record and closes the target from inside the callback);
+//! * `vetoed_then_duplicate_query_remove_race_unregister_and_a_method`;
+//! * `arrival_and_a_repeated_arrival_race_unregister`: two arrivals of one
+//!   interface (the second of a tracked interface) race the module's
+//!   unregistration; at most one target opens and none outlives the
+//!   unregistration.
+//!
+//! Planted bugs caught (each checked once in a scratch copy, never
+//! committed): see the end of this header.
+//!
+//! Run with `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test
+//! -p dmf-device-interface-multiple-target --test loom_lifecycle --release`.
+#![cfg(loom)]
+
+use std::ops::DerefMut;
+use std::sync::Arc as StdArc;
+
+use dmf_device_interface_multiple_target::gate::TargetGate;
+use dmf_device_interface_multiple_target::lifecycle::{decide, Decision, Event, Phase, Report};
+use dmf_device_interface_multiple_target::TargetStateType as S;
+use dmf_loom_platform::{model, LoomEvent, LoomLock, LoomWaitLock};
+use dmf_wdf::{Lock, WaitLock};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::{Arc, Condvar, Mutex};
+use loom::thread;
+
+const PREEMPTIONS: usize = 3;
+
+/// The transport a record's methods use.
+struct Transport {
+    closed: AtomicBool,
+}
+
+/// A KMDF I/O target as the record's protocol sees it.
+struct Target {
+    state: Mutex<TargetState>,
+    changed: Condvar,
+    /// Whether a reopen after remove-cancel works.
+    reopens: bool,
+}
+
+#[derive(Default)]
+struct TargetState {
+    /// Closed for good: no callback is delivered any more.
+    closed: bool,
+    /// Closed for query-remove (until a reopen).
+    closed_for_query_remove: bool,
+    /// PnP callbacks running now.
+    callbacks: usize,
+}
+
+impl Target {
+    fn new(reopens: bool) -> Self {
+        Target {
+            state: Mutex::new(TargetState::default()),
+            changed: Condvar::new(),
+            reopens,
+        }
+    }
+
+    /// Delivers one PnP callback unless the target was closed.
+    fn deliver(&self, callback: impl FnOnce()) {
+        {
+            let mut s = self.state.lock().unwrap();
+            if s.closed {
+                return;
+            }
+            s.callbacks += 1;
+        }
+        callback();
+        self.state.lock().unwrap().callbacks -= 1;
+        self.changed.notify_all();
+    }
+
+    /// Closes the target: waits for the callbacks running on other threads
+    /// (`in_callback`: this thread runs one).
+    fn close(&self, in_callback: bool) {
+        let mut s = self.state.lock().unwrap();
+        s.closed = true;
+        while s.callbacks > usize::from(in_callback) {
+            s = self.changed.wait(s).unwrap();
+        }
+    }
+
+    fn close_for_query_remove(&self) {
+        self.state.lock().unwrap().closed_for_query_remove = true;
+    }
+
+    fn reopen(&self) -> bool {
+        let mut s = self.state.lock().unwrap();
+        assert!(
+            s.closed_for_query_remove && !s.closed,
+            "reopen of a target not query-removed"
+        );
+        if self.reopens {
+            s.closed_for_query_remove = false;
+        }
+        self.reopens
+    }
+
+    fn is_closed(&self) -> bool {
+        self.state.lock().unwrap().closed
+    }
+}
+
+/// The client: what it heard, and whether a call is in progress.
+#[derive(Default)]
+struct Client {
+    in_call: AtomicBool,
+    heard: Mutex<Vec<S>>,
+}
+
+/// What the transitions of the record share (the record's `RecordState`).
+struct State {
+    phase: Phase,
+}
+
+type Gate = TargetGate<LoomEvent, LoomLock<Option<StdArc<Transport>>>, Transport>;
+
+/// One tracked target.
+struct Record {
+    transitions: LoomWaitLock<State>,
+    gate: Gate,
+    target: Target,
+    client: Client,
+    destroyed: AtomicUsize,
+    transport: StdArc<Transport>,
+}
+
+impl Record {
+    /// A record as its arrival leaves it: open, `Open` reported.
+    fn opened(reopens: bool) -> Arc<Record> {
+        let record = Record::new(reopens);
+        let mut state = record.transitions.lock();
+        record.open(&mut state);
+        drop(state);
+        record
+    }
+
+    fn new(reopens: bool) -> Arc<Record> {
+        Arc::new(Record {
+            transitions: LoomWaitLock::new(State {
+                phase: Phase::Opening,
+            }),
+            gate: Gate::new(LoomEvent::new(false)),
+            target: Target::new(reopens),
+            client: Client::default(),
+            destroyed: AtomicUsize::new(0),
+            transport: StdArc::new(Transport {
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The end of a successful arrival (lock held).
+    fn open(&self, state: &mut State) {
+        self.gate.open(StdArc::clone(&self.transport));
+        state.phase = Phase::Open;
+        self.notify(S::Open);
+    }
+
+    /// `on_state_change`.
+    fn notify(&self, state: S) {
+        assert!(
+            !self.client.in_call.swap(true, Ordering::SeqCst),
+            "two on_state_change calls overlap"
+        );
+        self.client.heard.lock().unwrap().push(state);
+        self.client.in_call.store(false, Ordering::SeqCst);
+    }
+
+    fn heard(&self) -> Vec<S> {
+        self.client.heard.lock().unwrap().clone()
+    }
+
+    /// `Dimt::destroy`: `Closing` and the report under the lock, the slow
+    /// part without it, then `Closed`.
+    fn destroy(&self, mut state: impl DerefMut<Target = State>, report: Report, in_callback: bool) {
+        state.phase = Phase::Closing;
+        if report == Report::Close {
+            self.notify(S::Close);
+        }
+        drop(state);
+        let heard = self.heard();
+        assert!(
+            matches!(heard.last(), Some(S::Close | S::QueryRemoveComplete)),
+            "the target closes before the client heard of it: {heard:?}"
+        );
+        self.target.close(in_callback);
+        if let Some(transport) = self.gate.close() {
+            // This one and the record's own.
+            assert_eq!(
+                StdArc::strong_count(&transport),
+                2,
+                "a method kept the transport"
+            );
+            transport.closed.store(true, Ordering::SeqCst);
+        }
+        self.transitions.lock().phase = Phase::Closed;
+        self.destroyed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// `Dimt::retire_if`.
+    fn retire_if(&self, state: impl DerefMut<Target = State>, event: Event, in_callback: bool) {
+        if let Decision::Destroy { gone, report } = decide(state.phase, event) {
+            if gone {
+                self.notify(S::QueryRemoveComplete);
+            }
+            self.destroy(state, report, in_callback);
+        }
+    }
+
+    /// `EvtIoTargetQueryRemove` (the client vetoes if `veto`).
+    fn query_remove(&self, veto: bool) {
+        let mut state = self.transitions.lock();
+        if decide(state.phase, Event::QueryRemove) != Decision::QueryRemove {
+            return;
+        }
+        self.notify(S::QueryRemove);
+        if veto {
+            return;
+        }
+        self.target.close_for_query_remove();
+        self.gate.suspend();
+        state.phase = Phase::QueryRemoved;
+    }
+
+    /// `EvtIoTargetRemoveCanceled`.
+    fn remove_canceled(&self) {
+        let mut state = self.transitions.lock();
+        match decide(state.phase, Event::RemoveCanceled) {
+            Decision::Reopen => {
+                if self.target.reopen() {
+                    self.gate.resume();
+                    state.phase = Phase::Open;
+                    self.notify(S::QueryRemoveCancelled);
+                } else {
+                    self.destroy(state, Report::Close, true);
+                }
+            }
+            Decision::ForgetVeto | Decision::Ignore => {}
+            other => panic!("remove-cancel decided {other:?}"),
+        }
+    }
+
+    /// `EvtIoTargetRemoveComplete`.
+    fn remove_complete(&self) {
+        let state = self.transitions.lock();
+        self.retire_if(state, Event::RemoveComplete, true);
+    }
+
+    /// `Dimt::close_if_tracked` (interface removal, unregistration).
+    fn close_if_tracked(&self, event: Event) {
+        let state = self.transitions.lock();
+        self.retire_if(state, event, false);
+    }
+
+    /// `Dimt::forward_d0` for this record.
+    fn forward_power(&self) {
+        let state = self.transitions.lock();
+        if decide(state.phase, Event::PowerTransition) == Decision::ForwardPower {
+            let transport = self
+                .gate
+                .transport()
+                .expect("an open record has a transport");
+            assert!(
+                !transport.closed.load(Ordering::SeqCst),
+                "power forwarded to a closed transport"
+            );
+        }
+        drop(state);
+    }
+
+    /// A method call: `true` if the gate let it through.
+    fn method(&self) -> bool {
+        match self.gate.enter() {
+            Ok(transport) => {
+                assert!(
+                    !transport.closed.load(Ordering::SeqCst),
+                    "a method uses a closed transport"
+                );
+                assert_eq!(
+                    self.destroyed.load(Ordering::SeqCst),
+                    0,
+                    "a method runs on a destroyed record"
+                );
+                drop(transport);
+                self.gate.leave();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The end of every model: retire the record (as the module's close
+    /// would) and check what it went through.
+    fn check_retired(&self) {
+        self.close_if_tracked(Event::Unregister);
+        assert_eq!(self.destroyed.load(Ordering::SeqCst), 1, "destroyed once");
+        assert_eq!(self.transitions.lock().phase, Phase::Closed);
+        assert!(self.target.is_closed());
+        assert!(self.transport.closed.load(Ordering::SeqCst));
+        assert!(!self.method(), "a method on a destroyed record");
+        check_lifetime(&self.heard());
+    }
+}
+
+/// What the client heard is one legal lifetime.
+fn check_lifetime(heard: &[S]) {
+    assert_eq!(heard.first(), Some(&S::Open), "{heard:?}");
+    for pair in heard.windows(2) {
+        let legal = match pair[0] {
+            S::Open | S::QueryRemoveCancelled => {
+                matches!(pair[1], S::QueryRemove | S::QueryRemoveComplete | S::Close)
+            }
+            // Vetoed (the target stays open) or accepted.
+            S::QueryRemove => pair[1] != S::Open,
+            S::QueryRemoveComplete => pair[1] == S::Close,
+            _ => false,
+        };
+        assert!(legal, "{:?} after {:?} in {heard:?}", pair[1], pair[0]);
+    }
+    assert!(
+        matches!(heard.last(), Some(S::Close | S::QueryRemoveComplete)),
+        "{heard:?}"
+    );
+    let closes = heard.iter().filter(|s| **s == S::Close).count();
+    assert!(closes <= 1, "{heard:?}");
+}
+
+#[test]
+fn query_remove_and_cancel_race_interface_removal_and_a_method() {
+    model(PREEMPTIONS, || {
+        let record = Record::opened(true);
+        let (pnp, caller) = (record.clone(), record.clone());
+        let pnp = thread::spawn(move || {
+            pnp.target.deliver(|| pnp.query_remove(false));
+            pnp.target.deliver(|| pnp.remove_canceled());
+        });
+        let caller = thread::spawn(move || {
+            caller.method();
+        });
+        record.close_if_tracked(Event::InterfaceRemoved);
+        pnp.join().unwrap();
+        caller.join().unwrap();
+        record.check_retired();
+        let heard = record.heard();
+        assert_eq!(heard.last(), Some(&S::Close), "{heard:?}");
+    });
+}
+
+#[test]
+fn surprise_removal_races_unregister_and_power() {
+    model(PREEMPTIONS, || {
+        let record = Record::opened(true);
+        let (pnp, power) = (record.clone(), record.clone());
+        let pnp = thread::spawn(move || pnp.target.deliver(|| pnp.remove_complete()));
+        let power = thread::spawn(move || power.forward_power());
+        record.close_if_tracked(Event::Unregister);
+        pnp.join().unwrap();
+        power.join().unwrap();
+        record.check_retired();
+    });
+}
+
+#[test]
+fn failed_reopen_races_interface_removal() {
+    model(PREEMPTIONS, || {
+        let record = Record::opened(false);
+        let pnp = record.clone();
+        let pnp = thread::spawn(move || {
+            pnp.target.deliver(|| pnp.query_remove(false));
+            pnp.target.deliver(|| pnp.remove_canceled());
+        });
+        record.close_if_tracked(Event::InterfaceRemoved);
+        pnp.join().unwrap();
+        record.check_retired();
+        let heard = record.heard();
+        assert_eq!(heard.last(), Some(&S::Close), "{heard:?}");
+    });
+}
+
+#[test]
+fn vetoed_then_duplicate_query_remove_race_unregister_and_a_method() {
+    model(PREEMPTIONS, || {
+        let record = Record::opened(true);
+        let (pnp, caller) = (record.clone(), record.clone());
+        let pnp = thread::spawn(move || {
+            pnp.target.deliver(|| pnp.query_remove(true));
+            pnp.target.deliver(|| pnp.remove_canceled());
+            pnp.target.deliver(|| pnp.query_remove(false));
+            pnp.target.deliver(|| pnp.query_remove(false));
+            pnp.target.deliver(|| pnp.remove_complete());
+        });
+        let caller = thread::spawn(move || {
+            caller.method();
+        });
+        record.close_if_tracked(Event::Unregister);
+        pnp.join().unwrap();
+        caller.join().unwrap();
+        record.check_retired();
+        let heard = record.heard();
+        let asked = heard.iter().filter(|s| **s == S::QueryRemove).count();
+        assert!(
+            asked <= 2,
+            "a duplicate query-remove reached the client: {heard:?}"
+        );
+    });
+}
+
+/// The module's table entry for one interface link.
+#[derive(Clone)]
+enum Slot {
+    Empty,
+    /// An arrival reserved the link and runs.
+    Reserved,
+    Tracked(Arc<Record>),
+}
+
+/// The module, for one interface link.
+struct Module {
+    table: LoomLock<Slot>,
+    notifications: Mutex<Registration>,
+    notified: Condvar,
+    /// Serialises unregistration (the module's `lifecycle` lock).
+    lifecycle: LoomWaitLock<()>,
+    records: AtomicUsize,
+}
+
+struct Registration {
+    registered: bool,
+    in_progress: usize,
+}
+
+impl Module {
+    fn new() -> Arc<Module> {
+        Arc::new(Module {
+            table: LoomLock::new(Slot::Empty),
+            notifications: Mutex::new(Registration {
+                registered: true,
+                in_progress: 0,
+            }),
+            notified: Condvar::new(),
+            lifecycle: LoomWaitLock::new(()),
+            records: AtomicUsize::new(0),
+        })
+    }
+
+    /// An interface-arrival notification, unless unregistered
+    /// (`Dimt::interface_arrived` and `open_target`).
+    fn arrival(&self) {
+        {
+            let mut n = self.notifications.lock().unwrap();
+            if !n.registered {
+                return;
+            }
+            n.in_progress += 1;
+        }
+        let reserved = {
+            let mut table = self.table.lock();
+            match &*table {
+                // A repeated arrival of a tracked interface.
+                Slot::Reserved | Slot::Tracked(_) => false,
+                Slot::Empty => {
+                    *table = Slot::Reserved;
+                    true
+                }
+            }
+        };
+        if reserved {
+            self.records.fetch_add(1, Ordering::SeqCst);
+            let record = Record::new(true);
+            // Held before the record is published.
+            let mut state = record.transitions.lock();
+            *self.table.lock() = Slot::Tracked(record.clone());
+            record.open(&mut state);
+            drop(state);
+        }
+        self.notifications.lock().unwrap().in_progress -= 1;
+        self.notified.notify_all();
+    }
+
+    /// `Dimt::unregister_and_close_all`: unregisters (waiting for the
+    /// notifications in progress), then closes every tracked record and
+    /// untracks it.
+    fn unregister(&self) {
+        let _lifecycle = self.lifecycle.lock();
+        {
+            let mut n = self.notifications.lock().unwrap();
+            n.registered = false;
+            while n.in_progress > 0 {
+                n = self.notified.wait(n).unwrap();
+            }
+        }
+        let slot = self.table.lock().clone();
+        if let Slot::Tracked(record) = slot {
+            record.close_if_tracked(Event::Unregister);
+            *self.table.lock() = Slot::Empty;
+            assert_eq!(record.destroyed.load(Ordering::SeqCst), 1);
+            check_lifetime(&record.heard());
+        }
+    }
+}
+
+#[test]
+fn arrival_and_a_repeated_arrival_race_unregister() {
+    model(PREEMPTIONS, || {
+        let module = Module::new();
+        let (first, second) = (module.clone(), module.clone());
+        let first = thread::spawn(move || first.arrival());
+        let second = thread::spawn(move || second.arrival());
+        module.unregister();
+        first.join().unwrap();
+        second.join().unwrap();
+        assert!(
+            module.records.load(Ordering::SeqCst) <= 1,
+            "a tracked interface opened twice"
+        );
+        let slot = module.table.lock().clone();
+        assert!(
+            matches!(slot, Slot::Empty),
+            "a target outlived the unregistration"
+        );
+    });
+}
