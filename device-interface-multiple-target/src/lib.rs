@@ -258,6 +258,12 @@
 //!   with a legal-order checker and leak checks.
 //! * `tests/loom_dimt.rs`: the per-target gate under loom
 //!   (`RUSTFLAGS="--cfg loom" cargo test -p dmf-device-interface-multiple-target --test loom_dimt --release`).
+//! * `src/lifecycle.rs`: the per-target decision function, checked over
+//!   every event in every phase and every short event sequence;
+//!   `tests/loom_lifecycle.rs`: the per-target transition lock and retire
+//!   protocol around it under loom (query-remove, remove-cancel,
+//!   remove-complete, interface removal, power and unregistration racing
+//!   each other and methods; arrivals racing unregistration).
 //! * Benchmark (in `dmf-stress`): interface-arrival-to-first-stream-completion
 //!   latency, removal cost and heap per target at 1, 100 and 10,000 targets,
 //!   against the raw simulated target

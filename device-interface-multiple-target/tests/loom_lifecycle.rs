@@ -43,7 +43,29 @@
 //!   unregistration.
 //!
 //! Planted bugs caught (each checked once in a scratch copy, never
-//! committed): see the end of this header.
+//! committed):
+//!
+//! * `src/lifecycle.rs`, `decide` no longer ignoring interface removal and
+//!   unregistration on a `Closing` record (`Phase::Closing` added to the
+//!   phases they destroy): a closer that finds the record being destroyed
+//!   by a PnP callback destroys it again.
+//!   `surprise_removal_races_unregister_and_power`,
+//!   `failed_reopen_races_interface_removal` and
+//!   `vetoed_then_duplicate_query_remove_race_unregister_and_a_method` fail
+//!   with "destroyed once, left: 2". (Dropping the check for `Closed` too
+//!   fails every record model the same way, and the table-driven tests of
+//!   `src/lifecycle.rs`.)
+//! * the destroyer holding the transition lock while it closes the target
+//!   (`drop(state)` moved after `target.close`): every model with a PnP
+//!   callback racing a closer fails with loom's "deadlock" (the closer
+//!   waits for the callback, the callback for the lock).
+//! * the destroyer reporting `Close` after closing the target (the
+//!   `notify(Close)` moved after `target.close`): every model fails with
+//!   "the target closes before the client heard of it: [Open]".
+//! * unregistration closing the tracked targets before it unregisters the
+//!   notifications (and so before waiting for the arrivals in progress):
+//!   `arrival_and_a_repeated_arrival_race_unregister` fails with "a target
+//!   outlived the unregistration".
 //!
 //! Run with `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test
 //! -p dmf-device-interface-multiple-target --test loom_lifecycle --release`.
