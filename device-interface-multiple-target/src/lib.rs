@@ -210,6 +210,9 @@
 //!   destroyed, no `Close` (as DMF).
 //! * **Surprise removal** (RemoveComplete without QueryRemove):
 //!   `client(QueryRemoveComplete)` → `client(Close)` → as Close.
+//! * A query-remove that arrives while the target is being closed closes
+//!   it for query-remove and is accepted, with no callback (the close in
+//!   progress reports `Close`): the handle never holds up the removal.
 //! * A query-removed target whose interface disappears, or that is still
 //!   query-removed when the module unregisters: `client(Close)` (DMF
 //!   reports nothing there), so every lifetime ends with

@@ -113,6 +113,11 @@ pub enum Decision {
     },
     /// Forward the power transition to the target's stream.
     ForwardPower,
+    /// A query-remove while the record is being destroyed: close the target
+    /// for query-remove and accept, reporting nothing. The destroyer closes
+    /// the target anyway, but maybe only after the PnP manager looked: a
+    /// handle left open then would cancel the device's removal.
+    CloseForQueryRemove,
 }
 
 impl Decision {
@@ -121,7 +126,10 @@ impl Decision {
     pub fn reports(self, ok: bool) -> &'static [TargetStateType] {
         use TargetStateType::{Close, QueryRemove, QueryRemoveCancelled, QueryRemoveComplete};
         match self {
-            Decision::Ignore | Decision::ForgetVeto | Decision::ForwardPower => &[],
+            Decision::Ignore
+            | Decision::ForgetVeto
+            | Decision::ForwardPower
+            | Decision::CloseForQueryRemove => &[],
             Decision::QueryRemove => &[QueryRemove],
             Decision::Reopen if ok => &[QueryRemoveCancelled],
             Decision::Reopen => &[Close],
@@ -150,7 +158,10 @@ impl Decision {
     /// [`Closing`](Phase::Closing) while the lock is released).
     pub fn settles(self, phase: Phase, ok: bool) -> Phase {
         match self {
-            Decision::Ignore | Decision::ForgetVeto | Decision::ForwardPower => phase,
+            Decision::Ignore
+            | Decision::ForgetVeto
+            | Decision::ForwardPower
+            | Decision::CloseForQueryRemove => phase,
             Decision::QueryRemove if ok => Phase::QueryRemoved,
             Decision::QueryRemove => phase,
             Decision::Reopen if ok => Phase::Open,
@@ -160,10 +171,12 @@ impl Decision {
 }
 
 /// What a transition does on `event` to a record in `phase`. Called with
-/// the record's lock held, first thing after acquiring it: every event is
-/// ignored once the record is [`Closing`](Phase::Closing) or
-/// [`Closed`](Phase::Closed), so a callback that waited for the lock while
-/// the target was being closed returns at once and lets the close finish.
+/// the record's lock held, first thing after acquiring it: once the record
+/// is [`Closing`](Phase::Closing) or [`Closed`](Phase::Closed), no event
+/// reports anything or changes the phase, so a callback that waited for the
+/// lock while the target was being closed returns at once and lets the
+/// close finish (a query-remove only closes the target for query-remove
+/// first).
 pub fn decide(phase: Phase, event: Event) -> Decision {
     match (phase, event) {
         (Phase::Open, Event::QueryRemove) => Decision::QueryRemove,
@@ -192,6 +205,8 @@ pub fn decide(phase: Phase, event: Event) -> Decision {
         // A closed-for-query-remove target gets the D0 exit it missed at
         // its reopen.
         (Phase::Open, Event::PowerTransition) => Decision::ForwardPower,
+        // The destroyer has released the lock and closes the target soon.
+        (Phase::Closing, Event::QueryRemove) => Decision::CloseForQueryRemove,
         // A duplicate query-remove; anything while the arrival runs or
         // once the record retires.
         _ => Decision::Ignore,
@@ -248,7 +263,7 @@ mod tests {
             (P::QueryRemoved, E::InterfaceRemoved, CLOSE),
             (P::QueryRemoved, E::Unregister, CLOSE),
             (P::QueryRemoved, E::PowerTransition, D::Ignore),
-            (P::Closing, E::QueryRemove, D::Ignore),
+            (P::Closing, E::QueryRemove, D::CloseForQueryRemove),
             (P::Closing, E::RemoveCanceled, D::Ignore),
             (P::Closing, E::RemoveComplete, D::Ignore),
             (P::Closing, E::InterfaceRemoved, D::Ignore),
@@ -286,7 +301,13 @@ mod tests {
             for event in Event::ALL {
                 let decision = decide(phase, event);
                 if phase.is_retiring() || phase == Phase::Opening {
-                    assert_eq!(decision, Decision::Ignore, "{phase:?} on {event:?}");
+                    for ok in [true, false] {
+                        assert!(decision.reports(ok).is_empty(), "{phase:?} on {event:?}");
+                    }
+                    assert!(
+                        matches!(decision, Decision::Ignore | Decision::CloseForQueryRemove),
+                        "{phase:?} on {event:?}"
+                    );
                 }
                 for ok in [true, false] {
                     let next = decision.settles(phase, ok);

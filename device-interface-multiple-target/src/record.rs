@@ -554,8 +554,19 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// `EvtIoTargetQueryRemove`.
     pub(crate) fn query_remove(&self, record: &Arc<Record<P, C>>) -> Status {
         let mut state = record.transitions.lock();
-        if decide(state.phase, Event::QueryRemove) != Decision::QueryRemove {
-            // Closing, closed, or a duplicate query-remove.
+        let decision = decide(state.phase, Event::QueryRemove);
+        if decision == Decision::CloseForQueryRemove {
+            transition!(
+                record.journal,
+                DEBUG,
+                "DIMT: query-remove while closing: target closed for query-remove",
+                target_handle = record.handle
+            );
+            record.io_target.close_for_query_remove();
+            return Status::SUCCESS;
+        }
+        if decision != Decision::QueryRemove {
+            // Closed, or a duplicate query-remove.
             transition!(
                 record.journal,
                 DEBUG,

@@ -142,7 +142,8 @@ impl Target {
     }
 
     fn close_for_query_remove(&self) {
-        self.state.lock().unwrap().closed_for_query_remove = true;
+        let mut s = self.state.lock().unwrap();
+        s.closed_for_query_remove = !s.closed;
     }
 
     fn reopen(&self) -> bool {
@@ -272,8 +273,10 @@ impl Record {
     /// `EvtIoTargetQueryRemove` (the client vetoes if `veto`).
     fn query_remove(&self, veto: bool) {
         let mut state = self.transitions.lock();
-        if decide(state.phase, Event::QueryRemove) != Decision::QueryRemove {
-            return;
+        match decide(state.phase, Event::QueryRemove) {
+            Decision::QueryRemove => {}
+            Decision::CloseForQueryRemove => return self.target.close_for_query_remove(),
+            _ => return,
         }
         self.notify(S::QueryRemove);
         if veto {
@@ -579,6 +582,209 @@ fn arrival_and_a_repeated_arrival_race_unregister() {
         assert!(
             matches!(slot, Slot::Empty),
             "a target outlived the unregistration"
+        );
+    });
+}
+
+// ----------------------------------------------------------------------
+// The real module on the loom platform
+// ----------------------------------------------------------------------
+
+use dmf_device_interface_multiple_target::{
+    DeviceInterfaceMultipleTarget, DeviceInterfaceMultipleTargetConfig, Dimt, DimtClient,
+    PnpRegisterWhen, TargetHandle,
+};
+use dmf_loom_platform::LoomPlatform;
+use dmf_wdf::{DeviceCallbacks, Guid, PowerState, Status};
+
+/// A client that records what it hears about its targets; it vetoes the
+/// first query-remove if `veto`.
+#[derive(Default)]
+struct Recorder {
+    in_call: AtomicBool,
+    heard: Mutex<Vec<S>>,
+    veto: AtomicBool,
+}
+
+impl DimtClient<LoomPlatform> for Recorder {
+    type Target = ();
+
+    fn target_context(&self, _: &Dimt<LoomPlatform, Self>, _: TargetHandle, _: &str) {}
+
+    fn on_state_change(
+        &self,
+        _: &Dimt<LoomPlatform, Self>,
+        _: TargetHandle,
+        _: &(),
+        state: S,
+    ) -> Status {
+        assert!(
+            !self.in_call.swap(true, Ordering::SeqCst),
+            "two on_state_change calls overlap"
+        );
+        self.heard.lock().unwrap().push(state);
+        self.in_call.store(false, Ordering::SeqCst);
+        if state == S::QueryRemove && self.veto.swap(false, Ordering::SeqCst) {
+            return Status::UNSUCCESSFUL;
+        }
+        Status::SUCCESS
+    }
+}
+
+type RealModule = StdArc<Dimt<LoomPlatform, Recorder>>;
+
+/// A module registered at creation with a plain (non-streaming) transport
+/// per target, and the handle of interface "a" once it arrived.
+fn real_module(
+    platform: &LoomPlatform,
+    veto: bool,
+) -> (
+    DeviceInterfaceMultipleTarget<LoomPlatform, Recorder>,
+    TargetHandle,
+) {
+    let config = DeviceInterfaceMultipleTargetConfig {
+        module_open_option: PnpRegisterWhen::Create,
+        ..DeviceInterfaceMultipleTargetConfig::new(Guid::default())
+    };
+    let client = Recorder::default();
+    client.veto.store(veto, Ordering::SeqCst);
+    let dimt = DeviceInterfaceMultipleTarget::new(platform, config, client).unwrap();
+    assert!(platform.interface_arrived("a"));
+    let handle = dimt.find("a").expect("interface a opened");
+    (dimt, handle)
+}
+
+/// The end of every model of the real module: nothing tracked or open,
+/// and a legal lifetime for the target.
+fn check_module_retired(module: &RealModule, target: &dmf_loom_platform::LoomIoTarget) {
+    assert_eq!(module.target_count(), 0);
+    assert_eq!(module.open_target_count(), 0);
+    assert!(
+        !target.remove_complete(),
+        "a PnP callback reached a closed target"
+    );
+    check_lifetime(&module.client().heard.lock().unwrap());
+}
+
+/// A method of the real module: `true` if it got through the gate.
+fn real_method(module: &RealModule, handle: TargetHandle) -> bool {
+    match module.target_guard(handle) {
+        Ok(guard) => {
+            assert_eq!(guard.handle(), handle);
+            true
+        }
+        Err(status) => {
+            assert_eq!(status, Status::INVALID_DEVICE_STATE);
+            false
+        }
+    }
+}
+
+#[test]
+fn real_module_query_remove_and_cancel_race_interface_removal_and_a_method() {
+    model(PREEMPTIONS, || {
+        let platform = LoomPlatform::new();
+        let (dimt, handle) = real_module(&platform, false);
+        let target = dimt.get(handle).unwrap();
+        let (module, pnp) = (dimt.module(), StdArc::clone(&target));
+        let pnp = thread::spawn(move || {
+            if pnp.query_remove() == Some(Status::SUCCESS) {
+                pnp.remove_canceled();
+            }
+        });
+        let caller = thread::spawn(move || {
+            real_method(&module, handle);
+        });
+        assert!(platform.interface_removed("a"));
+        pnp.join().unwrap();
+        caller.join().unwrap();
+        let module = dimt.module();
+        drop(dimt);
+        check_module_retired(&module, &target);
+        assert_eq!(
+            module.client().heard.lock().unwrap().last(),
+            Some(&S::Close)
+        );
+    });
+}
+
+#[test]
+fn real_module_surprise_removal_races_unregistration_and_power() {
+    model(PREEMPTIONS, || {
+        let platform = LoomPlatform::new();
+        let (dimt, handle) = real_module(&platform, false);
+        let target = dimt.get(handle).unwrap();
+        let pnp = StdArc::clone(&target);
+        let pnp = thread::spawn(move || {
+            pnp.remove_complete();
+        });
+        let power = dimt.device_callbacks();
+        let power = thread::spawn(move || {
+            power.d0_exit(PowerState::D3).unwrap();
+        });
+        let module = dimt.module();
+        drop(dimt);
+        pnp.join().unwrap();
+        power.join().unwrap();
+        check_module_retired(&module, &target);
+    });
+}
+
+#[test]
+fn real_module_vetoed_and_accepted_query_remove_race_unregistration() {
+    model(PREEMPTIONS, || {
+        let platform = LoomPlatform::new();
+        let (dimt, handle) = real_module(&platform, true);
+        let target = dimt.get(handle).unwrap();
+        let pnp = StdArc::clone(&target);
+        let pnp = thread::spawn(move || {
+            // Vetoed, then accepted, then the device goes.
+            if pnp.query_remove() == Some(Status::UNSUCCESSFUL) {
+                pnp.remove_canceled();
+            }
+            if pnp.query_remove() == Some(Status::SUCCESS) {
+                pnp.remove_complete();
+            }
+        });
+        let module = dimt.module();
+        drop(dimt);
+        pnp.join().unwrap();
+        check_module_retired(&module, &target);
+    });
+}
+
+#[test]
+fn real_module_arrivals_race_unregistration() {
+    model(PREEMPTIONS, || {
+        let platform = LoomPlatform::new();
+        let config = DeviceInterfaceMultipleTargetConfig {
+            module_open_option: PnpRegisterWhen::Create,
+            ..DeviceInterfaceMultipleTargetConfig::new(Guid::default())
+        };
+        let dimt =
+            DeviceInterfaceMultipleTarget::new(&platform, config, Recorder::default()).unwrap();
+        let pnp = platform.clone();
+        let pnp = thread::spawn(move || {
+            // The second is a repeated arrival of a tracked interface.
+            pnp.interface_arrived("a");
+            pnp.interface_arrived("a");
+        });
+        let module = dimt.module();
+        drop(dimt);
+        pnp.join().unwrap();
+        assert_eq!(
+            module.target_count(),
+            0,
+            "a target outlived the unregistration"
+        );
+        assert_eq!(module.open_target_count(), 0);
+        let heard = module.client().heard.lock().unwrap().clone();
+        if !heard.is_empty() {
+            check_lifetime(&heard);
+        }
+        assert!(
+            !platform.interface_arrived("a"),
+            "a notification after unregistration"
         );
     });
 }
