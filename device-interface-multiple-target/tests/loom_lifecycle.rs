@@ -1,71 +1,93 @@
 //! Model checks of a DIMT target's lifecycle: the per-target transition
 //! lock and the retire protocol of `src/record.rs` (see its "Locking
-//! discipline"), around the crate's own decision function
-//! ([`lifecycle::decide`](decide)) and method gate ([`TargetGate`]), on the
-//! shared loom platform's sleeping lock, spin lock and event.
+//! discipline") around the crate's own decision function
+//! (`lifecycle::decide`), in two parts, both on the shared loom platform
+//! (`dmf-loom-platform`).
 //!
-//! The platform has no interface notifications and its I/O target does not
-//! deliver PnP callbacks, so the record's transitions are written out here
-//! step for step as `record.rs` makes them (take the lock, `decide`, carry
-//! the decision out), on a model I/O target that behaves as KMDF's does:
-//! its PnP callbacks (query-remove, remove-cancel, remove-complete) come one
-//! after the other on the PnP thread, none is delivered once it is closed,
-//! and closing it waits for a callback running on another thread (a
-//! callback may close the target itself). Interface arrival and
-//! unregistration run on a model registration whose unregistration waits
-//! for the notifications in progress.
+//! **The real module** (`real_module_*`): a [`DeviceInterfaceMultipleTarget`]
+//! registered on the loom platform, whose model PnP manager reports
+//! interface arrivals and removals (one call at a time; unregistration
+//! waits for the call in progress) and delivers the target's PnP callbacks
+//! on the calling thread, as KMDF does: none once the target is closed, and
+//! closing a target waits for a callback of it running on another thread
+//! (a callback may close its own target). The platform panics if an
+//! accepted query-remove left the target open (the PnP manager would find
+//! the handle open and cancel the removal). Every model ends with nothing
+//! tracked or open, no callback reaching the closed target, and a legal
+//! lifetime heard by the client (below); loom reports any deadlock.
 //!
-//! Every model asserts, in every interleaving loom explores (bounded to three
-//! preemptions):
+//! * `real_module_query_remove_and_cancel_race_interface_removal_and_a_method`;
+//! * `real_module_surprise_removal_races_unregistration_and_power` (the
+//!   module dropped while a D0 exit is forwarded);
+//! * `real_module_vetoed_and_accepted_query_remove_race_unregistration`;
+//! * `real_module_arrivals_race_unregistration`: an arrival and a repeated
+//!   arrival of the tracked interface race the module's drop.
 //!
-//! * no deadlock (loom reports one when every thread is blocked);
-//! * the record is destroyed exactly once and ends `Closed`, with its
-//!   target and its transport closed;
-//! * two `on_state_change` calls for the target never overlap, and the
-//!   client hears a legal lifetime: `Open`, then `QueryRemove` (vetoed, or
-//!   followed by `QueryRemoveCancelled` or `QueryRemoveComplete`), ending
-//!   with `Close` or `QueryRemoveComplete`, `Close` at most once, nothing
-//!   after it;
-//! * the client hears of a departure before the target is closed;
-//! * a method that got through the gate never sees a closed transport, and
-//!   none runs once the record was destroyed.
-//!
-//! The models:
+//! **The protocol, step by step** (the other models): the record's
+//! transitions written out here as `record.rs` makes them (take the lock,
+//! `decide`, carry the decision out) with the crate's [`TargetGate`], on a
+//! model target with the same callback rules, so that each step can be
+//! checked on its own: the record is destroyed exactly once and ends
+//! `Closed` with its target and transport closed; the client hears of a
+//! departure before the target is closed; a method that got through the
+//! gate never sees a closed transport, and none runs once the record was
+//! destroyed. Its module model lets two arrivals of one interface race
+//! each other and the unregistration (stronger than the seam, which never
+//! overlaps two notifications).
 //!
 //! * `query_remove_and_cancel_race_interface_removal_and_a_method`;
 //! * `surprise_removal_races_unregister_and_power`;
 //! * `failed_reopen_races_interface_removal` (the remove-cancel callback
 //!   destroys the record and closes the target from inside the callback);
 //! * `vetoed_then_duplicate_query_remove_race_unregister_and_a_method`;
-//! * `arrival_and_a_repeated_arrival_race_unregister`: two arrivals of one
-//!   interface (the second of a tracked interface) race the module's
-//!   unregistration; at most one target opens and none outlives the
-//!   unregistration.
+//! * `arrival_and_a_repeated_arrival_race_unregister`.
+//!
+//! In both, two `on_state_change` calls for the target never overlap, and
+//! the client hears a legal lifetime: `Open`, then `QueryRemove` (vetoed,
+//! or followed by `QueryRemoveCancelled` or `QueryRemoveComplete`), ending
+//! with `Close` or `QueryRemoveComplete`, `Close` at most once, nothing
+//! after it. Preemption bound 3; the whole file runs in about a second.
+//!
+//! Found by the real-module models (fixed): a query-remove that arrived
+//! while the record was `Closing` was accepted with the target still open
+//! (the destroyer had released the lock and not closed the target yet), so
+//! the removal could be cancelled for an open handle; `decide` now answers
+//! `CloseForQueryRemove` there.
 //!
 //! Planted bugs caught (each checked once in a scratch copy, never
 //! committed):
 //!
+//! * `src/record.rs`, `Dimt::destroy` holding the transition lock while it
+//!   stops the stream and closes the target (`drop(state)` moved after
+//!   `io_target.close()`): the three real-module models with a target
+//!   callback fail with loom's "deadlock" (the close waits for the
+//!   callback, the callback for the lock). The same plant in the
+//!   step-by-step `destroy` deadlocks every record model there.
+//! * `src/module.rs`, `unregister_and_close_all` closing the tracked
+//!   targets before it unregisters (so before the arrival in progress
+//!   finished): `real_module_arrivals_race_unregistration` fails with "a
+//!   target outlived the unregistration" (as does
+//!   `arrival_and_a_repeated_arrival_race_unregister` with the same plant
+//!   in its module model).
 //! * `src/lifecycle.rs`, `decide` no longer ignoring interface removal and
 //!   unregistration on a `Closing` record (`Phase::Closing` added to the
 //!   phases they destroy): a closer that finds the record being destroyed
 //!   by a PnP callback destroys it again.
+//!   `real_module_surprise_removal_races_unregistration_and_power` fails
+//!   with "Close after Close in [Open, QueryRemoveComplete, Close, Close]";
 //!   `surprise_removal_races_unregister_and_power`,
 //!   `failed_reopen_races_interface_removal` and
-//!   `vetoed_then_duplicate_query_remove_race_unregister_and_a_method` fail
-//!   with "destroyed once, left: 2". (Dropping the check for `Closed` too
-//!   fails every record model the same way, and the table-driven tests of
-//!   `src/lifecycle.rs`.)
-//! * the destroyer holding the transition lock while it closes the target
-//!   (`drop(state)` moved after `target.close`): every model with a PnP
-//!   callback racing a closer fails with loom's "deadlock" (the closer
-//!   waits for the callback, the callback for the lock).
-//! * the destroyer reporting `Close` after closing the target (the
-//!   `notify(Close)` moved after `target.close`): every model fails with
-//!   "the target closes before the client heard of it: [Open]".
-//! * unregistration closing the tracked targets before it unregisters the
-//!   notifications (and so before waiting for the arrivals in progress):
-//!   `arrival_and_a_repeated_arrival_race_unregister` fails with "a target
-//!   outlived the unregistration".
+//!   `vetoed_then_duplicate_query_remove_race_unregister_and_a_method` with
+//!   "destroyed once, left: 2".
+//! * `src/lifecycle.rs`, `decide` ignoring a query-remove on a `Closing`
+//!   record (the fix above undone):
+//!   `real_module_query_remove_and_cancel_race_interface_removal_and_a_method`
+//!   and `real_module_vetoed_and_accepted_query_remove_race_unregistration`
+//!   fail with "query-remove accepted with the target left open" (and the
+//!   table-driven test of `decide`).
+//! * the step-by-step `destroy` reporting `Close` after closing the target:
+//!   every record model there fails with "the target closes before the
+//!   client heard of it: [Open]".
 //!
 //! Run with `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test
 //! -p dmf-device-interface-multiple-target --test loom_lifecycle --release`.
@@ -77,7 +99,13 @@ use std::sync::Arc as StdArc;
 use dmf_device_interface_multiple_target::gate::TargetGate;
 use dmf_device_interface_multiple_target::lifecycle::{decide, Decision, Event, Phase, Report};
 use dmf_device_interface_multiple_target::TargetStateType as S;
+use dmf_device_interface_multiple_target::{
+    DeviceInterfaceMultipleTarget, DeviceInterfaceMultipleTargetConfig, Dimt, DimtClient,
+    PnpRegisterWhen, TargetHandle,
+};
+use dmf_loom_platform::LoomPlatform;
 use dmf_loom_platform::{model, LoomEvent, LoomLock, LoomWaitLock};
+use dmf_wdf::{DeviceCallbacks, Guid, PowerState, Status};
 use dmf_wdf::{Lock, WaitLock};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::{Arc, Condvar, Mutex};
@@ -589,13 +617,6 @@ fn arrival_and_a_repeated_arrival_race_unregister() {
 // ----------------------------------------------------------------------
 // The real module on the loom platform
 // ----------------------------------------------------------------------
-
-use dmf_device_interface_multiple_target::{
-    DeviceInterfaceMultipleTarget, DeviceInterfaceMultipleTargetConfig, Dimt, DimtClient,
-    PnpRegisterWhen, TargetHandle,
-};
-use dmf_loom_platform::LoomPlatform;
-use dmf_wdf::{DeviceCallbacks, Guid, PowerState, Status};
 
 /// A client that records what it hears about its targets; it vetoes the
 /// first query-remove if `veto`.
