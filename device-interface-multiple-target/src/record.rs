@@ -22,7 +22,7 @@
 //!   only to mark the record [`Closed`](Phase::Closed);
 //! * a failed arrival marks the record `Closed` before releasing the lock
 //!   and closing the target;
-//! * every transition asks [`decide`](crate::lifecycle::decide) what to do
+//! * every transition asks [`decide`] what to do
 //!   first thing after acquiring the lock, and does nothing on `Closing` or
 //!   `Closed`, so a callback that waited for the lock while the target was
 //!   being closed returns at once and lets the close finish.
