@@ -22,10 +22,12 @@
 //!   only to mark the record [`Closed`](Phase::Closed);
 //! * a failed arrival marks the record `Closed` before releasing the lock
 //!   and closing the target;
-//! * every transition asks [`decide`] what to do
-//!   first thing after acquiring the lock, and does nothing on `Closing` or
-//!   `Closed`, so a callback that waited for the lock while the target was
-//!   being closed returns at once and lets the close finish.
+//! * every transition asks [`decide`] what to do first thing after
+//!   acquiring the lock, and changes nothing on `Closing` or `Closed` (a
+//!   query-remove only closes the target for query-remove, so that its
+//!   handle does not hold up the removal), so a callback that waited for the
+//!   lock while the target was being closed returns at once and lets the
+//!   close finish.
 //!
 //! The phase changes only with the lock held, so a transition sees the
 //! outcome of every transition before it. A new record's lock is taken
