@@ -210,6 +210,9 @@
 //!   destroyed, no `Close` (as DMF).
 //! * **Surprise removal** (RemoveComplete without QueryRemove):
 //!   `client(QueryRemoveComplete)` → `client(Close)` → as Close.
+//! * A query-remove that arrives while the target is being closed closes
+//!   it for query-remove and is accepted, with no callback (the close in
+//!   progress reports `Close`): the handle never holds up the removal.
 //! * A query-removed target whose interface disappears, or that is still
 //!   query-removed when the module unregisters: `client(Close)` (DMF
 //!   reports nothing there), so every lifetime ends with
@@ -258,6 +261,12 @@
 //!   with a legal-order checker and leak checks.
 //! * `tests/loom_dimt.rs`: the per-target gate under loom
 //!   (`RUSTFLAGS="--cfg loom" cargo test -p dmf-device-interface-multiple-target --test loom_dimt --release`).
+//! * `src/lifecycle.rs`: the per-target decision function, checked over
+//!   every event in every phase and every short event sequence;
+//!   `tests/loom_lifecycle.rs`: the per-target transition lock and retire
+//!   protocol around it under loom (query-remove, remove-cancel,
+//!   remove-complete, interface removal, power and unregistration racing
+//!   each other and methods; arrivals racing unregistration).
 //! * Benchmark (in `dmf-stress`): interface-arrival-to-first-stream-completion
 //!   latency, removal cost and heap per target at 1, 100 and 10,000 targets,
 //!   against the raw simulated target
@@ -271,6 +280,8 @@ mod client;
 mod config;
 #[doc(hidden)]
 pub mod gate;
+#[doc(hidden)]
+pub mod lifecycle;
 mod module;
 mod record;
 mod state;

@@ -18,6 +18,7 @@ use dmf_wdf::{
 };
 
 use crate::config::{DeviceInterfaceMultipleTargetConfig, PnpRegisterWhen};
+use crate::lifecycle::Event;
 use crate::record::{Record, TargetHook, Transport};
 use crate::target_table::TargetTable;
 use crate::{DimtClient, TargetHandle, TargetStateType};
@@ -424,7 +425,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
             );
         }
         for record in self.records() {
-            self.close_if_tracked(&record);
+            self.close_if_tracked(&record, Event::Unregister);
         }
     }
 

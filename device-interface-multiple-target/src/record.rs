@@ -22,9 +22,11 @@
 //!   only to mark the record [`Closed`](Phase::Closed);
 //! * a failed arrival marks the record `Closed` before releasing the lock
 //!   and closing the target;
-//! * every transition checks the phase first thing after acquiring the lock
-//!   and does nothing on `Closing` or `Closed`, so a callback that waited for
-//!   the lock while the target was being closed returns at once and lets the
+//! * every transition asks [`decide`] what to do first thing after
+//!   acquiring the lock, and changes nothing on `Closing` or `Closed` (a
+//!   query-remove only closes the target for query-remove, so that its
+//!   handle does not hold up the removal), so a callback that waited for the
+//!   lock while the target was being closed returns at once and lets the
 //!   close finish.
 //!
 //! The phase changes only with the lock held, so a transition sees the
@@ -50,22 +52,8 @@ use dmf_wdf::{
 };
 
 use crate::gate::TargetGate;
+use crate::lifecycle::{decide, Decision, Event, Phase, Report};
 use crate::{Dimt, DimtClient, TargetHandle, TargetStateType};
-
-/// Where a record is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Arrival in progress (target being opened).
-    Opening,
-    /// Open: methods work (between transitions).
-    Open,
-    /// Query-remove accepted, target closed for query-remove.
-    QueryRemoved,
-    /// Being closed and destroyed.
-    Closing,
-    /// Destroyed (about to leave, or left, the table).
-    Closed,
-}
 
 /// What the transitions of one target share (owned by the record's
 /// `transitions` lock).
@@ -348,15 +336,6 @@ impl<P: Platform, C: DimtClient<P>> TargetEvents for Events<P, C> {
     }
 }
 
-/// Why a record is destroyed (what the client is told first).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Report {
-    /// Nothing more (a vetoed open, or after `QueryRemoveComplete`).
-    Nothing,
-    /// `Close`.
-    Close,
-}
-
 impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// Counts `record` as open (once).
     pub(crate) fn count_open(&self, record: &Record<P, C>) {
@@ -577,8 +556,19 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// `EvtIoTargetQueryRemove`.
     pub(crate) fn query_remove(&self, record: &Arc<Record<P, C>>) -> Status {
         let mut state = record.transitions.lock();
-        if state.phase != Phase::Open {
-            // Closing, closed, or a duplicate query-remove.
+        let decision = decide(state.phase, Event::QueryRemove);
+        if decision == Decision::CloseForQueryRemove {
+            transition!(
+                record.journal,
+                DEBUG,
+                "DIMT: query-remove while closing: target closed for query-remove",
+                target_handle = record.handle
+            );
+            record.io_target.close_for_query_remove();
+            return Status::SUCCESS;
+        }
+        if decision != Decision::QueryRemove {
+            // Closed, or a duplicate query-remove.
             transition!(
                 record.journal,
                 DEBUG,
@@ -625,13 +615,13 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
     /// `EvtIoTargetRemoveCanceled`.
     pub(crate) fn remove_canceled(&self, record: &Arc<Record<P, C>>) {
         let mut state = record.transitions.lock();
-        match state.phase {
-            Phase::Open => {
+        match decide(state.phase, Event::RemoveCanceled) {
+            Decision::ForgetVeto => {
                 // After a veto (ours or another driver's): nothing to undo,
                 // and DMF reports nothing.
                 state.query_remove_vetoed = false;
             }
-            Phase::QueryRemoved => match record.io_target.reopen() {
+            Decision::Reopen => match record.io_target.reopen() {
                 Err(status) => {
                     // Do not keep a zombie record; report Close (see
                     // "No zombie record after a failed reopen" in `docs/dmf-differences.md`).
@@ -689,24 +679,24 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                     self.notify(record, TargetStateType::QueryRemoveCancelled);
                 }
             },
-            Phase::Opening | Phase::Closing | Phase::Closed => {}
+            _ => {}
         }
     }
 
     /// `EvtIoTargetRemoveComplete`.
     pub(crate) fn remove_complete(&self, record: &Arc<Record<P, C>>) {
         let state = record.transitions.lock();
-        match state.phase {
-            Phase::QueryRemoved => {
+        self.retire_if(record, state, Event::RemoveComplete);
+    }
+
+    /// Carries out `event` on a record if [`decide`] destroys it for that
+    /// event (with the transition lock `state` held).
+    fn retire_if(&self, record: &Arc<Record<P, C>>, state: Transition<'_, P>, event: Event) {
+        if let Decision::Destroy { gone, report } = decide(state.phase, event) {
+            if gone {
                 self.notify(record, TargetStateType::QueryRemoveComplete);
-                self.destroy(record, state, Report::Nothing);
             }
-            Phase::Open => {
-                // Surprise removal.
-                self.notify(record, TargetStateType::QueryRemoveComplete);
-                self.destroy(record, state, Report::Close);
-            }
-            Phase::Opening | Phase::Closing | Phase::Closed => {}
+            self.destroy(record, state, report);
         }
     }
 
@@ -721,16 +711,15 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
                 .and_then(|r| r.clone())
         };
         if let Some(record) = record {
-            self.close_if_tracked(&record);
+            self.close_if_tracked(&record, Event::InterfaceRemoved);
         }
     }
 
-    /// Closes an open or query-removed record, reporting `Close`.
-    pub(crate) fn close_if_tracked(&self, record: &Arc<Record<P, C>>) {
+    /// Closes an open or query-removed record, reporting `Close`, on
+    /// [`Event::InterfaceRemoved`] or [`Event::Unregister`].
+    pub(crate) fn close_if_tracked(&self, record: &Arc<Record<P, C>>, event: Event) {
         let state = record.transitions.lock();
-        if matches!(state.phase, Phase::Open | Phase::QueryRemoved) {
-            self.destroy(record, state, Report::Close);
-        }
+        self.retire_if(record, state, event);
     }
 
     /// Forwards a power transition to every open target's CRT.
@@ -742,7 +731,7 @@ impl<P: Platform, C: DimtClient<P>> Dimt<P, C> {
         let mut first = Ok(());
         for record in self.records() {
             let state = record.transitions.lock();
-            if state.phase != Phase::Open {
+            if decide(state.phase, Event::PowerTransition) != Decision::ForwardPower {
                 continue;
             }
             if let Some(transport) = record.transport() {

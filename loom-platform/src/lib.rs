@@ -38,17 +38,23 @@
 //!   the device completes a flagged request with `STATUS_CANCELLED`, and a
 //!   request not sent yet fails its next send with `STATUS_CANCELLED` until
 //!   it is reused).
+//! * Interface notifications: one registration at a time; the model
+//!   reports an arrival or a removal on its own thread
+//!   (`LoomPlatform::interface_arrived`, `LoomPlatform::interface_removed`),
+//!   one call at a time, and unregistration waits for the call in progress.
+//! * A target's PnP callbacks (the `TargetEvents` given to `open`) run when
+//!   the model delivers them on its own thread
+//!   (`LoomIoTarget::query_remove`, `remove_canceled`, `remove_complete`),
+//!   never once the target is closed; closing a target waits, as KMDF does,
+//!   for a callback of it running on another thread.
 //!
 //! Like the simulator, it panics where the seam's contracts are broken: a
 //! wait, a timer or work-item deletion, a flush or a synchronous send in
 //! dispatch context (a completion routine, or holding a lock); a timer
 //! dropped or stopped with wait from its own handler; a request reused,
 //! formatted, sent or dropped while a send of it is in flight; a work item
-//! enqueued after its deletion.
-//!
-//! Interface notifications are not modelled
-//! (`dmf_wdf::Platform::register_interface_notification`
-//! fails with `STATUS_NOT_SUPPORTED`).
+//! enqueued after its deletion; a query-remove accepted with the target
+//! left open.
 #![warn(missing_docs)]
 
 #[cfg(loom)]
@@ -65,7 +71,7 @@ mod target;
 #[cfg(loom)]
 pub use executor::{LoomTimer, LoomWorkItem, TimerHandle, WorkHandle};
 #[cfg(loom)]
-pub use platform::{LoomPlatform, NoNotification};
+pub use platform::{LoomNotification, LoomPlatform};
 #[cfg(loom)]
 pub use sync::{LoomEvent, LoomGuard, LoomLock, LoomWaitLock};
 #[cfg(loom)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dmf_wdf::{
     Guid, InterfaceNotificationHandler, IoTarget, Notification, OpenMode, OpenParams, Platform,
-    Result, ShareAccess, Status, TimerHandler, WorkItemHandler,
+    Result, ShareAccess, TimerHandler, WorkItemHandler,
 };
 use loom::sync::Mutex;
 use loom::thread::JoinHandle;
@@ -26,6 +26,11 @@ struct Inner {
     work_items: Mutex<Vec<WorkHandle>>,
     allocations: AtomicUsize,
     next_id: AtomicUsize,
+    /// The handler of the interface-notification registration.
+    notify: Mutex<Option<Arc<dyn InterfaceNotificationHandler>>>,
+    /// Held while a notification is delivered (calls for one registration
+    /// never overlap) and by the unregistration, which so waits for it.
+    notifying: Mutex<()>,
 }
 
 /// The platform seam on loom's primitives (see the [crate docs](crate)).
@@ -49,6 +54,8 @@ impl LoomPlatform {
             work_items: Mutex::new(Vec::new()),
             allocations: AtomicUsize::new(0),
             next_id: AtomicUsize::new(1),
+            notify: Mutex::new(None),
+            notifying: Mutex::new(()),
         }))
     }
 
@@ -97,6 +104,32 @@ impl LoomPlatform {
         self.0.allocations.load(Ordering::SeqCst)
     }
 
+    /// Reports the arrival of interface `symbolic_link` to the
+    /// registration's handler, on this thread (the PnP thread); `false` if
+    /// nothing is registered.
+    pub fn interface_arrived(&self, symbolic_link: &str) -> bool {
+        self.notify_with(|handler| handler.interface_arrived(symbolic_link))
+    }
+
+    /// Reports the removal of interface `symbolic_link` (as
+    /// [`interface_arrived`](Self::interface_arrived)).
+    pub fn interface_removed(&self, symbolic_link: &str) -> bool {
+        self.notify_with(|handler| handler.interface_removed(symbolic_link))
+    }
+
+    fn notify_with(&self, call: impl FnOnce(&dyn InterfaceNotificationHandler)) -> bool {
+        assert_passive("an interface notification");
+        let _serial = self.0.notifying.lock().unwrap();
+        let handler = self.0.notify.lock().unwrap().clone();
+        match handler {
+            Some(handler) => {
+                call(&*handler);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A new target, opened.
     pub fn open_target(&self) -> Arc<LoomIoTarget> {
         let target = Arc::new(self.create_io_target().expect("create a target"));
@@ -112,12 +145,17 @@ impl LoomPlatform {
     }
 }
 
-/// Interface notifications are not modelled: no registration exists.
-pub enum NoNotification {}
+/// A registration for interface notifications
+/// ([`LoomPlatform::interface_arrived`] and
+/// [`interface_removed`](LoomPlatform::interface_removed) deliver them).
+pub struct LoomNotification(Arc<Inner>);
 
-impl Notification for NoNotification {
+impl Notification for LoomNotification {
     fn unregister(self) {
-        match self {}
+        assert_passive("Notification::unregister");
+        *self.0.notify.lock().unwrap() = None;
+        // Waits for a notification being delivered.
+        drop(self.0.notifying.lock().unwrap());
     }
 }
 
@@ -132,7 +170,7 @@ unsafe impl Platform for LoomPlatform {
     type Event = LoomEvent;
     type Timer = LoomTimer;
     type WorkItem = LoomWorkItem;
-    type Notification = NoNotification;
+    type Notification = LoomNotification;
 
     fn now_100ns(&self) -> u64 {
         0
@@ -197,8 +235,15 @@ unsafe impl Platform for LoomPlatform {
     fn register_interface_notification<H: InterfaceNotificationHandler>(
         &self,
         _guid: &Guid,
-        _handler: Arc<H>,
-    ) -> Result<NoNotification> {
-        Err(Status::NOT_SUPPORTED)
+        handler: Arc<H>,
+    ) -> Result<LoomNotification> {
+        assert_passive("Platform::register_interface_notification");
+        let mut notify = self.0.notify.lock().unwrap();
+        assert!(
+            notify.is_none(),
+            "dmf-loom-platform: one interface-notification registration at a time"
+        );
+        *notify = Some(handler);
+        Ok(LoomNotification(Arc::clone(&self.0)))
     }
 }

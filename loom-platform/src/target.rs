@@ -74,6 +74,10 @@ struct TargetData {
     outstanding: usize,
     script: VecDeque<Behaviour>,
     default: Behaviour,
+    /// The PnP callbacks given to `open`, until the target is closed.
+    events: Option<Arc<dyn TargetEvents>>,
+    /// The threads running one of the target's PnP callbacks now.
+    in_callback: Vec<loom::thread::ThreadId>,
 }
 
 impl TargetData {
@@ -358,6 +362,8 @@ impl LoomIoTarget {
                 outstanding: 0,
                 script: VecDeque::new(),
                 default: Behaviour::Complete(Status::SUCCESS),
+                events: None,
+                in_callback: Vec::new(),
             }),
             drained: Condvar::new(),
             exec,
@@ -399,6 +405,61 @@ impl LoomIoTarget {
     /// (their completion routine has not returned yet).
     pub fn outstanding(&self) -> usize {
         self.0.lock().outstanding
+    }
+
+    /// Delivers `EvtIoTargetQueryRemove` to the callbacks given to `open`,
+    /// on this thread (the PnP thread): `None` if the target is closed (a
+    /// closed target gets no callbacks). An accepted query-remove must have
+    /// closed the target for query-remove (panics otherwise).
+    pub fn query_remove(&self) -> Option<Status> {
+        let status = self.deliver(|events| events.query_remove())?;
+        if status.is_success() {
+            let state = self.0.lock().state;
+            assert!(
+                matches!(state, TState::ClosedForQueryRemove | TState::Closed),
+                "dmf-loom-platform: query-remove accepted with the target left open"
+            );
+        }
+        Some(status)
+    }
+
+    /// Delivers `EvtIoTargetRemoveCanceled` (as
+    /// [`query_remove`](Self::query_remove)); `false` if the target is
+    /// closed.
+    pub fn remove_canceled(&self) -> bool {
+        self.deliver(|events| events.remove_canceled()).is_some()
+    }
+
+    /// Delivers `EvtIoTargetRemoveComplete` (as
+    /// [`query_remove`](Self::query_remove)); `false` if the target is
+    /// closed.
+    pub fn remove_complete(&self) -> bool {
+        self.deliver(|events| events.remove_complete()).is_some()
+    }
+
+    /// Runs one PnP callback on this thread, unless the target is closed;
+    /// `close` waits for it (from another thread).
+    fn deliver<R>(&self, callback: impl FnOnce(&dyn TargetEvents) -> R) -> Option<R> {
+        assert_passive("a target PnP callback");
+        let me = loom::thread::current().id();
+        let events = {
+            let mut t = self.0.lock();
+            if t.state == TState::Closed {
+                return None;
+            }
+            let events = Arc::clone(t.events.as_ref()?);
+            t.in_callback.push(me);
+            events
+        };
+        let result = callback(&*events);
+        drop(events);
+        {
+            let mut t = self.0.lock();
+            let at = t.in_callback.iter().position(|id| *id == me);
+            t.in_callback.swap_remove(at.expect("registered above"));
+        }
+        self.0.drained.notify_all();
+        Some(result)
     }
 
     fn send_impl(
@@ -479,7 +540,7 @@ impl LoomIoTarget {
 unsafe impl IoTarget for LoomIoTarget {
     type Request = LoomRequest;
 
-    fn open<E: TargetEvents>(&self, _params: &OpenParams<'_>, _events: Arc<E>) -> Result<()> {
+    fn open<E: TargetEvents>(&self, _params: &OpenParams<'_>, events: Arc<E>) -> Result<()> {
         assert_passive("IoTarget::open");
         let mut t = self.0.lock();
         if t.open || t.state == TState::ClosedForQueryRemove {
@@ -487,6 +548,7 @@ unsafe impl IoTarget for LoomIoTarget {
         }
         t.open = true;
         t.state = TState::Started;
+        t.events = Some(events);
         Ok(())
     }
 
@@ -515,6 +577,16 @@ unsafe impl IoTarget for LoomIoTarget {
         self.0.fail_queued();
         self.0.cancel_pending();
         self.0.wait_drained("IoTarget::close");
+        // As KMDF: the close waits for a PnP callback of the target running
+        // on another thread (a callback may close its own target).
+        let me = loom::thread::current().id();
+        let mut t = self.0.lock();
+        while t.in_callback.iter().any(|id| *id != me) {
+            t = self.0.drained.wait(t).unwrap();
+        }
+        let events = t.events.take();
+        drop(t);
+        drop(events);
     }
 
     fn close_for_query_remove(&self) {
