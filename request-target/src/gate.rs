@@ -59,13 +59,6 @@ impl<E: Event> Gate<E> {
         }
     }
 
-    /// Takes back, as a guard, a reference kept earlier with
-    /// [`GateRef::keep`]: it is released when the guard drops, also when
-    /// the holder unwinds.
-    pub fn adopt(&self) -> GateRef<'_, E> {
-        GateRef { gate: self }
-    }
-
     /// Releases a reference kept with [`GateRef::keep`].
     pub fn release(&self) {
         let prev = self.state.fetch_sub(1, Ordering::AcqRel);

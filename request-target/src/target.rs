@@ -790,10 +790,6 @@ impl<P: Platform> Shared<P> {
     /// buffers, frees a reusable request for resending, calls the client,
     /// returns the context, releases the module reference.
     fn process(&self, index: usize, completion: Completed, context: DeliveryContext) {
-        // The send's module reference, released last: also if the client's
-        // callback unwinds, so that close is not left waiting for it (the
-        // simulator reports the callback's panic).
-        let _reference = self.gate.adopt();
         let (send, reuse_id, serial) = {
             let mut st = self.state.lock();
             let e = st.entries[index]
@@ -885,6 +881,7 @@ impl<P: Platform> Shared<P> {
         };
         self.retire(removed);
         tracing::trace!(index, status = ?completion.status, "RequestTarget: request completed");
+        self.gate.release();
     }
 }
 
