@@ -252,6 +252,46 @@ pub(crate) fn create(kind: Kind, attributes: &Attributes) -> Arc<Object> {
     create_cyclic(attributes, |_| kind)
 }
 
+/// Creates a timer or work item: checks that its parent is a device or a
+/// queue (KMDF's `WdfTimerCreate` / `WdfWorkItemCreate`: "ParentObject ...
+/// must be a framework device object or a framework queue object";
+/// `STATUS_INVALID_PARAMETER` and a verifier break otherwise), then builds
+/// it around the simulator object `make` creates for its weak handle. If
+/// `make` fails, the half-made object is deleted and the status returned.
+pub(crate) fn create_backed_by_sim<T>(
+    attributes: &Attributes,
+    function: &str,
+    make: impl FnOnce(&Weak<Object>) -> dmf_wdf::Result<T>,
+    kind: impl FnOnce(Option<Arc<T>>) -> Kind,
+) -> Result<Arc<Object>, wdk_sys::NTSTATUS> {
+    assert!(
+        !attributes.parent.is_null(),
+        "{function}: needs a parent (device or queue)"
+    );
+    let parent = get_live(attributes.parent, function);
+    assert!(
+        matches!(parent.kind, Kind::Device(_) | Kind::Queue(_)),
+        "{function}: the parent {parent:?} is not a device or a queue"
+    );
+    let mut failure = None;
+    let object = create_cyclic(attributes, |weak| {
+        kind(match make(weak) {
+            Ok(backing) => Some(Arc::new(backing)),
+            Err(status) => {
+                failure = Some(status);
+                None
+            }
+        })
+    });
+    match failure {
+        Some(status) => {
+            delete(object.handle(), function);
+            Err(status.raw())
+        }
+        None => Ok(object),
+    }
+}
+
 /// Creates an object whose state needs a weak reference to the object
 /// itself (a timer's handler calls back with the timer's handle).
 pub(crate) fn create_cyclic(

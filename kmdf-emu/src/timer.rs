@@ -12,7 +12,7 @@ use wdk_sys::{
 
 use crate::kernel::assert_passive;
 use crate::machine::current;
-use crate::object::{create_cyclic, get_live, lock, Attributes, Kind, Object};
+use crate::object::{create_backed_by_sim, get_live, lock, Attributes, Kind, Object};
 use crate::request::relative_ms;
 
 /// A `WDFTIMER`: the simulator timer, until the timer is deleted.
@@ -79,40 +79,25 @@ pub(crate) unsafe extern "C" fn wdf_timer_create(
     let func = func.expect("WdfTimerCreate: NULL EvtTimerFunc");
     // SAFETY: caller contract.
     let attributes = unsafe { Attributes::read(attributes, F) };
-    // WdfTimerCreate: "ParentObject ... must be a framework device object or
-    // a framework queue object" (STATUS_INVALID_PARAMETER and a verifier
-    // break otherwise).
-    assert!(
-        !attributes.parent.is_null(),
-        "{F}: a timer needs a parent (device or queue)"
-    );
-    let parent = get_live(attributes.parent, F);
-    assert!(
-        matches!(parent.kind, Kind::Device(_) | Kind::Queue(_)),
-        "{F}: the parent {parent:?} is not a device or a queue"
-    );
     let machine = current();
-    let mut failure = None;
-    let object = create_cyclic(&attributes, |weak| {
-        let handler = Arc::new(Fire {
-            object: weak.clone(),
-            func,
-        });
-        let sim = match machine.sim.create_timer(handler) {
-            Ok(t) => Some(Arc::new(t)),
-            Err(s) => {
-                failure = Some(s);
-                None
-            }
-        };
-        Kind::Timer(TimerData {
-            sim: Mutex::new(sim),
-        })
-    });
-    if let Some(s) = failure {
-        crate::object::delete(object.handle(), "failed WdfTimerCreate");
-        return s.raw();
-    }
+    let object = match create_backed_by_sim(
+        &attributes,
+        F,
+        |weak| {
+            machine.sim.create_timer(Arc::new(Fire {
+                object: weak.clone(),
+                func,
+            }))
+        },
+        |sim| {
+            Kind::Timer(TimerData {
+                sim: Mutex::new(sim),
+            })
+        },
+    ) {
+        Ok(object) => object,
+        Err(status) => return status,
+    };
     // SAFETY: caller contract.
     unsafe { timer.write(object.handle().cast()) };
     0

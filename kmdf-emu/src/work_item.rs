@@ -12,7 +12,7 @@ use wdk_sys::{
 
 use crate::kernel::assert_passive;
 use crate::machine::current;
-use crate::object::{create_cyclic, get_live, lock, Attributes, Kind, Object};
+use crate::object::{create_backed_by_sim, get_live, lock, Attributes, Kind, Object};
 
 /// A `WDFWORKITEM`: the simulator work item, until it is deleted.
 pub(crate) struct WorkItemData {
@@ -76,38 +76,25 @@ pub(crate) unsafe extern "C" fn wdf_work_item_create(
         .expect("WdfWorkItemCreate: NULL EvtWorkItemFunc");
     // SAFETY: caller contract.
     let attributes = unsafe { Attributes::read(attributes, F) };
-    // WdfWorkItemCreate: the parent must be a device or a queue.
-    assert!(
-        !attributes.parent.is_null(),
-        "{F}: a work item needs a parent (device or queue)"
-    );
-    let parent = get_live(attributes.parent, F);
-    assert!(
-        matches!(parent.kind, Kind::Device(_) | Kind::Queue(_)),
-        "{F}: the parent {parent:?} is not a device or a queue"
-    );
     let machine = current();
-    let mut failure = None;
-    let object = create_cyclic(&attributes, |weak| {
-        let handler = Arc::new(Run {
-            object: weak.clone(),
-            func,
-        });
-        let sim = match machine.sim.create_work_item(handler) {
-            Ok(w) => Some(Arc::new(w)),
-            Err(s) => {
-                failure = Some(s);
-                None
-            }
-        };
-        Kind::WorkItem(WorkItemData {
-            sim: Mutex::new(sim),
-        })
-    });
-    if let Some(s) = failure {
-        crate::object::delete(object.handle(), "failed WdfWorkItemCreate");
-        return s.raw();
-    }
+    let object = match create_backed_by_sim(
+        &attributes,
+        F,
+        |weak| {
+            machine.sim.create_work_item(Arc::new(Run {
+                object: weak.clone(),
+                func,
+            }))
+        },
+        |sim| {
+            Kind::WorkItem(WorkItemData {
+                sim: Mutex::new(sim),
+            })
+        },
+    ) {
+        Ok(object) => object,
+        Err(status) => return status,
+    };
     // SAFETY: caller contract.
     unsafe { work_item.write(object.handle().cast()) };
     0
