@@ -27,17 +27,7 @@ pub fn crt_manual_start_stop<B: Backend>() {
     let id = add_device(b.sim(), "crt");
     let link = b.sim().bus().symbolic_link(id, &GUID).unwrap();
     let p = b.platform();
-    let target = Arc::new(p.create_io_target().unwrap());
-    target
-        .open(
-            &OpenParams {
-                symbolic_link: &link,
-                open_mode: OpenMode::READ_WRITE,
-                share_access: ShareAccess::READ_WRITE,
-            },
-            Arc::new(NoTargetEvents),
-        )
-        .unwrap();
+    let target = Arc::new(open_target(&p, &link, "open the target"));
     let config = ContinuousRequestTargetConfig {
         continuous_request_count: 4,
         buffer_count_output: 4,

@@ -140,6 +140,23 @@ pub fn add_device(sim: &Sim, name: &str) -> DeviceId {
         .unwrap()
 }
 
+/// A new target of `platform`, opened read/write to `link` with no PnP
+/// callbacks (`what` names the open in the panic if it fails).
+pub fn open_target<P: Platform>(platform: &P, link: &str, what: &str) -> P::IoTarget {
+    let target = platform.create_io_target().unwrap();
+    target
+        .open(
+            &OpenParams {
+                symbolic_link: link,
+                open_mode: OpenMode::READ_WRITE,
+                share_access: ShareAccess::READ_WRITE,
+            },
+            Arc::new(NoTargetEvents),
+        )
+        .expect(what);
+    target
+}
+
 /// Waits (real time) until `f` holds.
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();

@@ -204,17 +204,7 @@ pub fn reads_writes_and_ioctls<B: Backend>() {
         .unwrap();
     let link = b.sim().bus().device_link(id).unwrap();
     let p = b.platform();
-    let target = p.create_io_target().unwrap();
-    target
-        .open(
-            &OpenParams {
-                symbolic_link: &link,
-                open_mode: OpenMode::READ_WRITE,
-                share_access: ShareAccess::READ_WRITE,
-            },
-            Arc::new(NoTargetEvents),
-        )
-        .unwrap();
+    let target = open_target(&p, &link, "open the target");
     let request = p.create_request(Some(&target)).unwrap();
     let send = |t: RequestType, input: Option<&[u8]>, output: Option<&mut [u8]>| {
         request.reuse().unwrap();

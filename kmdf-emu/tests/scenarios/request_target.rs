@@ -16,17 +16,11 @@ pub fn request_target_send_cancel_reuse<B: Backend>() {
         .unwrap();
     let link = b.sim().bus().device_link(id).unwrap();
     let platform = b.platform();
-    let target = Arc::new(platform.create_io_target().unwrap());
-    target
-        .open(
-            &OpenParams {
-                symbolic_link: &link,
-                open_mode: OpenMode::READ_WRITE,
-                share_access: ShareAccess::READ_WRITE,
-            },
-            Arc::new(NoTargetEvents),
-        )
-        .expect("the first open of a new target succeeds");
+    let target = Arc::new(open_target(
+        &platform,
+        &link,
+        "the first open of a new target succeeds",
+    ));
     let module = RequestTarget::new(&platform, RequestTargetConfig::default()).unwrap();
     module.io_target_set(Arc::clone(&target)).unwrap();
     for ms in [0, 1, 3] {
@@ -137,17 +131,7 @@ pub fn request_target_cancel_and_reuse_matrices<B: Backend>() {
         .unwrap();
     let link = b.sim().bus().device_link(id).unwrap();
     let platform = b.platform();
-    let target = Arc::new(platform.create_io_target().unwrap());
-    target
-        .open(
-            &OpenParams {
-                symbolic_link: &link,
-                open_mode: OpenMode::READ_WRITE,
-                share_access: ShareAccess::READ_WRITE,
-            },
-            Arc::new(NoTargetEvents),
-        )
-        .unwrap();
+    let target = Arc::new(open_target(&platform, &link, "open the target"));
     let mut rng = dmf_sim::SplitMix64::new(19);
     for (config, context) in [
         (RequestTargetConfig::default(), DeliveryContext::Dispatch),
