@@ -153,6 +153,17 @@ impl<const N: usize> Ring<N> {
     fn is_full(&self) -> bool {
         self.records.len() == N
     }
+
+    /// The records kept, oldest first.
+    fn in_order(&self) -> impl Iterator<Item = &Record> + Clone {
+        let split = if self.is_full() {
+            self.next
+        } else {
+            self.records.len()
+        };
+        let (newer, older) = self.records.split_at(split);
+        older.iter().chain(newer.iter())
+    }
 }
 
 /// The in-flight recorder of one module instance: its last `N` events.
@@ -286,13 +297,7 @@ impl<P: Platform, const N: usize> Recorder<P, N> {
     /// Calls `f` with every record kept, oldest first, while holding the
     /// recorder's spin lock (so `f` must not block or record here).
     pub fn for_each(&self, mut f: impl FnMut(&Record)) {
-        let ring = self.ring.lock();
-        let (newer, older) = ring.records.split_at(if ring.is_full() {
-            ring.next
-        } else {
-            ring.records.len()
-        });
-        older.iter().chain(newer.iter()).for_each(&mut f);
+        self.ring.lock().in_order().for_each(&mut f);
     }
 
     /// Writes every record kept, oldest first, one line each (see
@@ -358,13 +363,7 @@ impl<P: Platform, const N: usize> Recorder<P, N> {
     pub fn write_newest(&self, out: &mut [u8], subject: Option<u64>) -> usize {
         let keep = |r: &Record| subject.is_none_or(|s| r.subject == s);
         let ring = self.ring.lock();
-        let split = if ring.is_full() {
-            ring.next
-        } else {
-            ring.records.len()
-        };
-        let (newer, older) = ring.records.split_at(split);
-        let records = || older.iter().chain(newer.iter()).filter(|r| keep(r));
+        let records = || ring.in_order().filter(|r| keep(r));
         let mut total = Count(0);
         records().for_each(|r| {
             let _ = writeln!(total, "{r}");
